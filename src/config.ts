@@ -1,0 +1,364 @@
+// Configuration: defaults < config file (JSON) < environment (OPENCLAW_SIDECAR_*) < command-line flags.
+// Everything is validated before anything listens, and every problem is reported at once, each message naming the
+// option, the bad value and the rule. This file imports nothing from the rest of the sidecar.
+import { readFileSync } from "node:fs";
+import ipaddr from "ipaddr.js";
+
+export type Mode = "attribution" | "identity" | "local";
+export const MODES: readonly Mode[] = ["attribution", "identity", "local"];
+export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+export interface HostPort { host: string; port: number }
+/** A parsed CIDR, as ipaddr.js returns it. */
+export type Cidr = [ipaddr.IPv4 | ipaddr.IPv6, number];
+
+/** A credential accepted in identity and local modes. */
+export interface Credential { user: string; token?: string; tokenSha256?: string; scopes?: string[] }
+
+export interface Config {
+  listen: HostPort;
+  upstream: URL;
+  adminListen: HostPort;
+  mode: Mode;
+  /** Proxies in front of the sidecar whose X-Forwarded-For/-Proto/-Host are believed. */
+  trustedHops: Cidr[];
+  /** Sent as X-Forwarded-For when the client is loopback (docker-proxy, network_mode: host): the gateway refuses loopback XFF. */
+  loopbackSubstitute: string;
+  upstreamTimeoutMs: number;
+  upgradeTimeoutMs: number;
+  headersTimeoutMs: number;
+  maxHeaderBytes: number;
+  drainTimeoutMs: number;
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
+  httpsRedirectListen: HostPort | undefined;
+  hsts: boolean;
+  identityHeader: string;
+  credentials: Credential[];
+  cookieSecrets: string[];
+  cookieTtlSeconds: number;
+  publicOrigin: URL | undefined;
+  allowedOrigins: string[];
+  publicPaths: string[];
+  authMaxFailures: number;
+  authWindowMs: number;
+  authLockoutMs: number;
+  logLevel: LogLevel;
+}
+
+export const DEFAULTS = {
+  listen: "0.0.0.0:18789",
+  upstream: "http://openclaw-gateway:18789",
+  adminListen: "127.0.0.1:9477",
+  mode: "attribution",
+  loopbackSubstitute: "192.0.2.1", // RFC 5737 TEST-NET-1: never a real client, never loopback
+  upstreamTimeoutMs: 60_000,
+  upgradeTimeoutMs: 10_000,
+  headersTimeoutMs: 10_000,
+  maxHeaderBytes: 16_384,
+  drainTimeoutMs: 5_000, // Docker sends SIGKILL 10 s after SIGTERM
+  identityHeader: "x-forwarded-user",
+  cookieTtlSeconds: 12 * 3600,
+  authMaxFailures: 10,
+  authWindowMs: 60_000,
+  authLockoutMs: 300_000,
+  logLevel: "info",
+} as const;
+
+/** Raised with every problem found; the CLI prints them and exits 78 (EX_CONFIG). */
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join("\n  - ")}`);
+    this.name = "ConfigError";
+    this.problems = problems;
+  }
+}
+
+type Raw = Record<string, unknown>;
+type Parser<T> = (value: unknown, name: string) => T;
+
+/** Option keys: the config file key; env is OPENCLAW_SIDECAR_<UPPER_SNAKE>, flag is --<kebab-case>. */
+export const OPTION_KEYS = [
+  "listen", "upstream", "adminListen", "mode", "trustedHops", "loopbackSubstitute", "upstreamTimeoutMs",
+  "upgradeTimeoutMs", "headersTimeoutMs", "maxHeaderBytes", "drainTimeoutMs", "tlsCert", "tlsKey",
+  "httpsRedirectListen", "hsts", "identityHeader", "token", "tokenFile", "user", "tokensFile", "cookieSecret",
+  "cookieSecretFile", "cookieTtlSeconds", "publicOrigin", "allowedOrigins", "publicPaths", "authMaxFailures",
+  "authWindowMs", "authLockoutMs", "logLevel",
+] as const;
+export type OptionKey = (typeof OPTION_KEYS)[number];
+
+export const envName = (key: string): string => `OPENCLAW_SIDECAR_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+export const flagName = (key: string): string => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+export interface Sources { file?: string; env?: NodeJS.ProcessEnv; flags?: Record<string, string> }
+
+/** Loads and validates the configuration. Throws ConfigError listing every problem. */
+export function loadConfig(sources: Sources = {}): Config {
+  const problems: string[] = [];
+  const raw: Raw = {};
+  const env = sources.env ?? {};
+  const file = sources.file ?? env.OPENCLAW_SIDECAR_CONFIG;
+  if (file !== undefined) Object.assign(raw, readConfigFile(file, problems));
+  for (const key of OPTION_KEYS) {
+    const fromEnv = env[envName(key)];
+    if (fromEnv !== undefined && fromEnv !== "") raw[key] = fromEnv;
+  }
+  for (const [flag, value] of Object.entries(sources.flags ?? {})) {
+    const key = OPTION_KEYS.find((k) => flagName(k) === flag || k === flag);
+    if (key === undefined) problems.push(`unknown option ${flag}`);
+    else raw[key] = value;
+  }
+  const config = validate(raw, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+function readConfigFile(path: string, problems: string[]): Raw {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    problems.push(`config file ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    return {};
+  }
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+      problems.push(`config file ${path}: must contain a JSON object`);
+      return {};
+    }
+    for (const key of Object.keys(parsed)) {
+      if (!(OPTION_KEYS as readonly string[]).includes(key)) problems.push(`config file ${path}: unknown key "${key}"`);
+    }
+    return parsed as Raw;
+  } catch (err) {
+    problems.push(`config file ${path}: not valid JSON (${(err as Error).message})`);
+    return {};
+  }
+}
+
+function validate(raw: Raw, problems: string[]): Config {
+  // Each parser throws a message; opt() records it and falls back so that every problem is reported in one run.
+  const opt = <T>(key: OptionKey, parse: Parser<T>, fallback: T): T => {
+    const value = raw[key];
+    if (value === undefined) return fallback;
+    try {
+      return parse(value, key);
+    } catch (err) {
+      problems.push((err as Error).message);
+      return fallback;
+    }
+  };
+  const d = DEFAULTS;
+  const mode = opt("mode", oneOf(MODES), d.mode);
+  const identityHeader = opt("identityHeader", headerName, d.identityHeader);
+  const credentials = loadCredentials(raw, opt, problems);
+  if (mode !== "attribution" && credentials.length === 0) {
+    problems.push(`mode "${mode}" needs credentials: set token (or tokenFile) or tokensFile`);
+  }
+  const cookieSecrets = opt("cookieSecret", list, []).concat(opt("cookieSecretFile", secretFileList, []));
+  for (const secret of cookieSecrets) {
+    if (secret.length < 32) problems.push("cookieSecret: each secret must be at least 32 characters");
+  }
+  const publicOrigin = opt("publicOrigin", origin, undefined);
+  const tlsCert = opt("tlsCert", readableFile, undefined);
+  const tlsKey = opt("tlsKey", readableFile, undefined);
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) problems.push("tlsCert and tlsKey: set both or neither");
+  const httpsRedirectListen = opt("httpsRedirectListen", hostPort, undefined);
+  if (httpsRedirectListen !== undefined && tlsCert === undefined) problems.push("httpsRedirectListen needs tlsCert and tlsKey");
+  return {
+    listen: opt("listen", hostPort, hostPort(d.listen, "listen")),
+    upstream: opt("upstream", upstreamUrl, new URL(d.upstream)),
+    adminListen: opt("adminListen", hostPort, hostPort(d.adminListen, "adminListen")),
+    mode,
+    trustedHops: opt("trustedHops", cidrList, []),
+    loopbackSubstitute: opt("loopbackSubstitute", nonLoopbackIp, d.loopbackSubstitute),
+    upstreamTimeoutMs: opt("upstreamTimeoutMs", int(1, 86_400_000), d.upstreamTimeoutMs),
+    upgradeTimeoutMs: opt("upgradeTimeoutMs", int(1, 600_000), d.upgradeTimeoutMs),
+    headersTimeoutMs: opt("headersTimeoutMs", int(1, 600_000), d.headersTimeoutMs),
+    maxHeaderBytes: opt("maxHeaderBytes", int(1024, 1_048_576), d.maxHeaderBytes),
+    drainTimeoutMs: opt("drainTimeoutMs", int(0, 600_000), d.drainTimeoutMs),
+    tlsCert,
+    tlsKey,
+    httpsRedirectListen,
+    hsts: opt("hsts", bool, false),
+    identityHeader,
+    credentials,
+    cookieSecrets,
+    cookieTtlSeconds: opt("cookieTtlSeconds", int(60, 31_536_000), d.cookieTtlSeconds),
+    publicOrigin,
+    allowedOrigins: opt("allowedOrigins", originList, publicOrigin ? [publicOrigin.origin] : []),
+    publicPaths: opt("publicPaths", pathList, []),
+    authMaxFailures: opt("authMaxFailures", int(1, 1_000_000), d.authMaxFailures),
+    authWindowMs: opt("authWindowMs", int(1000, 86_400_000), d.authWindowMs),
+    authLockoutMs: opt("authLockoutMs", int(1000, 86_400_000), d.authLockoutMs),
+    logLevel: opt("logLevel", oneOf(LOG_LEVELS), d.logLevel),
+  };
+}
+
+// Secrets come from a value or a file, exactly one (a file keeps them out of `docker inspect` and the process list).
+function loadCredentials(raw: Raw, opt: <T>(k: OptionKey, p: Parser<T>, f: T) => T, problems: string[]): Credential[] {
+  const creds: Credential[] = [];
+  const user = opt("user", nonEmpty, "operator");
+  if (raw.token !== undefined && raw.tokenFile !== undefined) problems.push("token and tokenFile: set one, not both");
+  const token = opt("token", nonEmpty, undefined) ?? opt("tokenFile", secretFile, undefined);
+  if (token !== undefined) creds.push(token.startsWith("sha256:") ? { user, tokenSha256: sha256Hex(token, "token") } : { user, token });
+  creds.push(...opt("tokensFile", credentialsFile, []));
+  return creds;
+}
+
+// ---- value parsers: each throws one sentence naming the option, the value and the rule ----
+
+const show = (v: unknown): string => JSON.stringify(v);
+const asString = (v: unknown, name: string): string => {
+  if (typeof v === "string") return v.trim();
+  if (typeof v === "number" || typeof v === "boolean") return String(v);
+  throw new Error(`${name}: expected a string, got ${show(v)}`);
+};
+const nonEmpty: Parser<string> = (v, name) => {
+  const s = asString(v, name);
+  if (s === "") throw new Error(`${name}: must not be empty`);
+  return s;
+};
+
+export function hostPort(v: unknown, name: string): HostPort {
+  const s = asString(v, name);
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(s);
+  const port = Number(m?.[3]);
+  if (!m || port > 65535) throw new Error(`${name}: ${show(s)} is not host:port (IPv6 as [::]:18789; port 0-65535)`);
+  const host = m[1] ?? (m[2] || "0.0.0.0");
+  if (m[1] !== undefined && !ipaddr.IPv6.isValid(host)) throw new Error(`${name}: ${show(host)} is not an IPv6 address`);
+  return { host, port };
+}
+
+function upstreamUrl(v: unknown, name: string): URL {
+  const s = asString(v, name);
+  let url: URL;
+  try {
+    url = new URL(s);
+  } catch {
+    throw new Error(`${name}: ${show(s)} is not a URL (example: http://openclaw-gateway:18789)`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error(`${name}: ${show(s)} must use http: or https:`);
+  if (url.pathname !== "/" || url.search || url.hash || url.username) {
+    throw new Error(`${name}: ${show(s)} must be scheme://host:port only (no path, query or credentials)`);
+  }
+  return url;
+}
+
+function origin(v: unknown, name: string): URL {
+  const s = asString(v, name);
+  let url: URL;
+  try {
+    url = new URL(s);
+  } catch {
+    throw new Error(`${name}: ${show(s)} is not an origin (example: https://openclaw.example.com)`);
+  }
+  if ((url.protocol !== "http:" && url.protocol !== "https:") || url.origin !== s.replace(/\/$/, "")) {
+    throw new Error(`${name}: ${show(s)} must be an origin: scheme://host[:port], nothing else`);
+  }
+  return url;
+}
+
+const list = (v: unknown, name: string): string[] => {
+  if (Array.isArray(v)) return v.map((x) => asString(x, name)).filter((x) => x !== "");
+  return asString(v, name).split(",").map((x) => x.trim()).filter((x) => x !== "");
+};
+const originList: Parser<string[]> = (v, name) => list(v, name).map((o) => origin(o, name).origin);
+const pathList: Parser<string[]> = (v, name) =>
+  list(v, name).map((p) => {
+    if (!p.startsWith("/")) throw new Error(`${name}: ${show(p)} must start with /`);
+    return p;
+  });
+
+export function cidrList(v: unknown, name: string): Cidr[] {
+  return list(v, name).map((entry) => {
+    try {
+      if (entry.includes("/")) return ipaddr.parseCIDR(entry);
+      const addr = ipaddr.parse(entry);
+      return [addr, addr.kind() === "ipv4" ? 32 : 128] as Cidr;
+    } catch {
+      throw new Error(`${name}: ${show(entry)} is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)`);
+    }
+  });
+}
+
+function nonLoopbackIp(v: unknown, name: string): string {
+  const s = asString(v, name);
+  if (!ipaddr.isValid(s)) throw new Error(`${name}: ${show(s)} is not an IP address`);
+  const addr = ipaddr.process(s);
+  if (addr.range() === "loopback") throw new Error(`${name}: ${show(s)} is loopback; the gateway refuses a loopback X-Forwarded-For`);
+  return addr.toString();
+}
+
+const int = (min: number, max: number): Parser<number> => (v, name) => {
+  const n = typeof v === "number" ? v : Number(asString(v, name));
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name}: ${show(v)} must be an integer from ${min} to ${max}`);
+  return n;
+};
+
+const bool: Parser<boolean> = (v, name) => {
+  if (typeof v === "boolean") return v;
+  const s = asString(v, name).toLowerCase();
+  if (["1", "true", "yes", "on"].includes(s)) return true;
+  if (["0", "false", "no", "off"].includes(s)) return false;
+  throw new Error(`${name}: ${show(v)} must be true or false`);
+};
+
+const oneOf = <T extends string>(values: readonly T[]): Parser<T> => (v, name) => {
+  const s = asString(v, name);
+  if (!(values as readonly string[]).includes(s)) throw new Error(`${name}: ${show(s)} must be one of ${values.join(", ")}`);
+  return s as T;
+};
+
+const headerName: Parser<string> = (v, name) => {
+  const s = asString(v, name).toLowerCase();
+  if (!/^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(s)) throw new Error(`${name}: ${show(s)} is not a valid HTTP header name`);
+  return s;
+};
+
+function readText(path: string, name: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (err) {
+    throw new Error(`${name}: cannot read ${show(path)} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+}
+const readableFile: Parser<string> = (v, name) => {
+  const path = nonEmpty(v, name);
+  readText(path, name);
+  return path;
+};
+const secretFile: Parser<string> = (v, name) => nonEmpty(readText(nonEmpty(v, name), name), name);
+const secretFileList: Parser<string[]> = (v, name) => list(readText(nonEmpty(v, name), name).split("\n"), name);
+
+function sha256Hex(token: string, name: string): string {
+  const hex = token.slice("sha256:".length).toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(hex)) throw new Error(`${name}: "sha256:" must be followed by 64 hex digits`);
+  return hex;
+}
+
+/** tokensFile: a JSON array of {user, token | tokenSha256: "sha256:<hex>" | "<hex>", scopes?}. */
+function credentialsFile(v: unknown, name: string): Credential[] {
+  const path = nonEmpty(v, name);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readText(path, name));
+  } catch (err) {
+    throw new Error(`${name}: ${show(path)} is not valid JSON (${(err as Error).message})`);
+  }
+  if (!Array.isArray(parsed)) throw new Error(`${name}: ${show(path)} must hold a JSON array of {user, token | tokenSha256, scopes?}`);
+  return parsed.map((entry: unknown, i): Credential => {
+    const e = (entry ?? {}) as Record<string, unknown>;
+    const where = `${name}: entry ${i}`;
+    if (typeof e.user !== "string" || e.user.trim() === "") throw new Error(`${where}: "user" must be a non-empty string`);
+    const hasToken = typeof e.token === "string" && e.token !== "";
+    const hasHash = typeof e.tokenSha256 === "string";
+    if (hasToken === hasHash) throw new Error(`${where}: set exactly one of "token" or "tokenSha256"`);
+    const scopes = e.scopes === undefined ? undefined : list(e.scopes, `${where} scopes`);
+    const hash = hasHash ? sha256Hex(`sha256:${String(e.tokenSha256).replace(/^sha256:/, "")}`, where) : undefined;
+    return { user: e.user.trim(), ...(hasToken ? { token: String(e.token) } : { tokenSha256: hash }), ...(scopes ? { scopes } : {}) };
+  });
+}

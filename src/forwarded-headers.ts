@@ -1,0 +1,145 @@
+// The trust decision, as pure functions: peer address + incoming headers + trust list → the headers sent upstream.
+//
+// Why this matters (openclaw-gateway-trust.md §0, §2): the gateway treats ANY Forwarded / X-Forwarded-* / X-Real-IP /
+// tailscale-* header as proxy evidence. From an untrusted peer that is a 403 proxy_attribution_required; from a
+// trusted proxy it walks X-Forwarded-For right to left and refuses (403) a chain that resolves only to loopback.
+// So the sidecar removes every such header a client sent, then writes exactly one X-Forwarded-For naming the real
+// client (overwritten, never appended) — except in local mode, where it must send none at all.
+import type { IncomingHttpHeaders } from "node:http";
+import ipaddr from "ipaddr.js";
+import type { Cidr, Mode } from "./config.ts";
+
+export interface TrustPolicy {
+  mode: Mode;
+  /** CIDRs of proxies in front of the sidecar (a TLS load balancer) whose forwarding headers are believed. */
+  trustedHops: Cidr[];
+  /** Written as X-Forwarded-For when the client is loopback, which the gateway would refuse. */
+  loopbackSubstitute: string;
+  /** The gateway's trusted-proxy user header: always stripped from clients, injected only after authentication. */
+  identityHeader: string;
+}
+
+export interface Peer {
+  /** socket.remoteAddress */
+  address: string;
+  /** true when the client connection to the sidecar is TLS */
+  encrypted: boolean;
+}
+
+/** Identity established by the sidecar (identity mode only). */
+export interface Identity { user: string; scopes?: string[] }
+
+/** Parses an address as a client would write it in a header: plain, [v6], v4:port, [v6]:port; normalises v4-mapped v6. */
+export function parseAddress(text: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
+  let s = text.trim();
+  if (s.startsWith("[")) {
+    const end = s.indexOf("]");
+    if (end === -1) return undefined;
+    s = s.slice(1, end);
+  } else if (s.indexOf(":") !== -1 && s.indexOf(":") === s.lastIndexOf(":")) {
+    s = s.slice(0, s.indexOf(":")); // v4:port
+  }
+  const zone = s.indexOf("%");
+  if (zone !== -1) s = s.slice(0, zone);
+  // Strict forms only: ipaddr.isValid also takes legacy shorthands such as "10.0.0" or "0x7f.1".
+  if (ipaddr.IPv4.isValidFourPartDecimal(s)) return ipaddr.IPv4.parse(s);
+  if (ipaddr.IPv6.isValid(s)) return ipaddr.process(s);
+  return undefined;
+}
+
+function inList(addr: ipaddr.IPv4 | ipaddr.IPv6, list: Cidr[]): boolean {
+  for (const [range, bits] of list) {
+    if (addr.kind() === range.kind() && addr.match(range, bits)) return true;
+  }
+  return false;
+}
+
+function lastValue(header: string | string[] | undefined): string | undefined {
+  const joined = Array.isArray(header) ? header.join(",") : header;
+  if (joined === undefined) return undefined;
+  const parts = joined.split(",");
+  const last = parts[parts.length - 1]?.trim();
+  return last ? last : undefined;
+}
+
+export interface ClientView {
+  /** The client address to report upstream (never loopback). */
+  forwardedFor: string;
+  /** The scheme the client used to reach the edge: ours, or the trusted hop's X-Forwarded-Proto. */
+  proto: string;
+  /** The host the client asked for: Host, or the trusted hop's X-Forwarded-Host. */
+  host: string | undefined;
+  /** The real client address before the loopback substitute (for logs and rate limiting). */
+  clientAddress: string;
+}
+
+/**
+ * Resolves the real client. The socket peer is the client unless it is a trusted hop; then X-Forwarded-For is walked
+ * right to left, skipping trusted hops, and the first untrusted entry is the client. A malformed entry stops the walk:
+ * the client is the last trusted hop that handed us the garbage (a forged chain cannot choose its own address).
+ * Never the leftmost entry: that one is whatever the client wrote.
+ */
+export function resolveClient(peer: Peer, headers: IncomingHttpHeaders, policy: TrustPolicy): ClientView {
+  let client = parseAddress(peer.address);
+  let fromTrustedHop = false;
+  if (client !== undefined && policy.trustedHops.length > 0 && inList(client, policy.trustedHops)) {
+    fromTrustedHop = true;
+    const xff = headers["x-forwarded-for"];
+    const chain = (Array.isArray(xff) ? xff.join(",") : (xff ?? "")).split(",");
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const entry = chain[i]?.trim();
+      if (!entry) continue;
+      const hop = parseAddress(entry);
+      if (hop === undefined) break;
+      client = hop;
+      if (!inList(hop, policy.trustedHops)) break;
+    }
+  }
+  const clientAddress = client === undefined ? peer.address : client.toString();
+  const loopback = client === undefined || client.range() === "loopback" || client.range() === "unspecified";
+  return {
+    forwardedFor: loopback ? policy.loopbackSubstitute : clientAddress,
+    proto: (fromTrustedHop && lastValue(headers["x-forwarded-proto"])?.toLowerCase()) || (peer.encrypted ? "https" : "http"),
+    host: (fromTrustedHop && lastValue(headers["x-forwarded-host"])) || headers.host,
+    clientAddress,
+  };
+}
+
+/** True for every header a client must never be able to send to the gateway. */
+export function isForbiddenClientHeader(name: string, policy: TrustPolicy): boolean {
+  return (
+    name === "forwarded" ||
+    name === "x-real-ip" ||
+    name === "x-openclaw-scopes" ||
+    name === policy.identityHeader ||
+    name.startsWith("x-forwarded-") ||
+    name.startsWith("tailscale-")
+  );
+}
+
+/**
+ * Rewrites `headers` in place (they are the request's own parsed headers, about to be forwarded): removes every
+ * forwarding and identity header, then adds the ones this mode needs. Host and Origin are never touched: the gateway
+ * checks Origin against Host and allowedOrigins, and rewriting either would move CSWSH protection into the sidecar.
+ */
+export function rewriteHeaders(
+  headers: IncomingHttpHeaders,
+  view: ClientView,
+  policy: TrustPolicy,
+  identity?: Identity,
+): IncomingHttpHeaders {
+  for (const name in headers) {
+    if (isForbiddenClientHeader(name, policy)) delete headers[name];
+  }
+  // Local mode: the gateway must see a headerless loopback connection, or it is not "direct-local" (and a single
+  // forwarding header from a non-trusted peer is a 403).
+  if (policy.mode === "local") return headers;
+  headers["x-forwarded-for"] = view.forwardedFor;
+  headers["x-forwarded-proto"] = view.proto;
+  if (view.host !== undefined) headers["x-forwarded-host"] = view.host;
+  if (identity !== undefined) {
+    headers[policy.identityHeader] = identity.user;
+    if (identity.scopes !== undefined && identity.scopes.length > 0) headers["x-openclaw-scopes"] = identity.scopes.join(",");
+  }
+  return headers;
+}

@@ -1,0 +1,70 @@
+// TLS termination: the certificate and key are read at startup (a mismatched pair is a startup error, not a runtime
+// surprise) and re-read when either file changes, without dropping a single open connection: new handshakes get the
+// new context through setSecureContext, established connections keep theirs.
+import { readFileSync, unwatchFile, watchFile } from "node:fs";
+import http from "node:http";
+import type https from "node:https";
+import { createSecureContext } from "node:tls";
+import type { HostPort } from "./config.ts";
+import type { Logger } from "./log.ts";
+
+export interface KeyPair { key: Buffer; cert: Buffer }
+
+/** Reads and checks a key pair; throws one sentence naming the files and the problem. */
+export function readKeyPair(certPath: string, keyPath: string): KeyPair {
+  const read = (path: string, what: string) => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new Error(`${what} ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+  };
+  const pair = { cert: read(certPath, "tlsCert"), key: read(keyPath, "tlsKey") };
+  try {
+    createSecureContext(pair);
+  } catch (err) {
+    const msg = (err as Error).message;
+    const hint = /key values mismatch/i.test(msg) ? "the key does not belong to the certificate" : msg;
+    throw new Error(`tlsCert ${certPath} / tlsKey ${keyPath}: ${hint}`);
+  }
+  return pair;
+}
+
+/** Re-reads the pair when a file changes (polling: works on bind mounts and Kubernetes secret symlinks). */
+export function watchKeyPair(server: https.Server, certPath: string, keyPath: string, logger: Logger, intervalMs = 1000): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  const reload = () => {
+    // Debounce: cert and key are usually replaced one after the other.
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      try {
+        server.setSecureContext(readKeyPair(certPath, keyPath));
+        logger.info({ tlsCert: certPath }, "TLS certificate reloaded");
+      } catch (err) {
+        logger.error({ err: (err as Error).message }, "TLS certificate reload failed; keeping the previous certificate");
+      }
+    }, 200);
+  };
+  watchFile(certPath, { interval: intervalMs }, reload);
+  watchFile(keyPath, { interval: intervalMs }, reload);
+  return () => {
+    clearTimeout(timer);
+    unwatchFile(certPath, reload);
+    unwatchFile(keyPath, reload);
+  };
+}
+
+/** A plain-HTTP listener that redirects every request to the same URL on HTTPS (308 keeps the method and body). */
+export function createRedirectServer(httpsPort: number): http.Server {
+  return http.createServer((req, res) => {
+    const host = (req.headers.host ?? "").replace(/:\d+$/, "");
+    if (host === "" || !/^[\w.-]+$|^\[[0-9a-f:.]+\]$/i.test(host)) {
+      res.writeHead(400, { "content-type": "text/plain" }).end("a valid Host header is required\n");
+      return;
+    }
+    const port = httpsPort === 443 ? "" : `:${httpsPort}`;
+    res.writeHead(308, { location: `https://${host}${port}${req.url ?? "/"}`, "content-length": "0" }).end();
+  });
+}
+
+export type { HostPort };
