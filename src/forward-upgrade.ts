@@ -59,12 +59,18 @@ export class Tunnel {
   private firstClose: CloseInitiator | undefined;
   private readonly onDone: (t: Tunnel) => void;
 
-  constructor(client: Duplex, upstream: Socket, onDone: (t: Tunnel) => void) {
+  /**
+   * `upstreamHead` and `clientHead` are bytes that arrived together with the handshake (the gateway's
+   * connect.challenge, or a close frame sent at once, may be among them): they pass first, and are watched too.
+   */
+  constructor(client: Duplex, upstream: Socket, upstreamHead: Buffer, clientHead: Buffer, onDone: (t: Tunnel) => void) {
     this.client = client;
     this.upstream = upstream;
     this.onDone = onDone;
-    relay(upstream, client, this.fromUpstream, () => (this.firstClose ??= "upstream"));
-    relay(client, upstream, this.fromClient, () => (this.firstClose ??= "client"));
+    const toClient = relay(upstream, client, this.fromUpstream, () => (this.firstClose ??= "upstream"));
+    const toUpstream = relay(client, upstream, this.fromClient, () => (this.firstClose ??= "client"));
+    if (upstreamHead.length > 0) toClient(upstreamHead);
+    if (clientHead.length > 0) toUpstream(clientHead);
     const closed = (other: Duplex) => (hadError: boolean) => {
       if (hadError || other.writableEnded) other.destroy();
       else setTimeout(() => other.destroy(), CLOSE_LINGER_MS).unref();
@@ -99,16 +105,19 @@ export class Tunnel {
   }
 }
 
-function relay(from: Duplex, to: Duplex, reader: FrameReader, onCloseFrame: () => void): void {
-  from.on("data", (chunk: Buffer) => {
+/** Pipes `from` into `to` with backpressure, showing every chunk to `reader`; returns the per-chunk step. */
+function relay(from: Duplex, to: Duplex, reader: FrameReader, onCloseFrame: () => void): (chunk: Buffer) => void {
+  const pass = (chunk: Buffer) => {
     reader.feed(chunk);
     if (reader.close !== undefined) onCloseFrame();
     if (!to.write(chunk)) from.pause();
-  });
+  };
+  from.on("data", pass);
   to.on("drain", () => from.resume());
   from.on("end", () => to.end());
   // Attached at once: an error on either socket must never become an uncaught exception.
   from.on("error", () => from.destroy());
+  return pass;
 }
 
 /** A close frame; masked (client → server) frames get a random mask as RFC 6455 §5.3 requires. */
@@ -209,7 +218,7 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
         s.setKeepAlive?.(true, KEEPALIVE_PROBE_MS);
       }
       writeHead(socket, 101, res.statusMessage, res.rawHeaders);
-      const tunnel = new Tunnel(socket, proxySocket, (t) => {
+      const tunnel = new Tunnel(socket, proxySocket, proxyHead, head, (t) => {
         tunnels.delete(t);
         const { code, initiator, reasonClass } = t.outcome();
         const seconds = (Date.now() - t.openedAt) / 1000;
@@ -222,15 +231,6 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
         }, "websocket closed");
       });
       tunnels.add(tunnel);
-      // Bytes that arrived with the handshake (the gateway's connect.challenge may be among them) go first.
-      if (proxyHead.length > 0) {
-        tunnel.fromUpstream.feed(proxyHead);
-        socket.write(proxyHead);
-      }
-      if (head.length > 0) {
-        tunnel.fromClient.feed(head);
-        proxySocket.write(head);
-      }
     });
 
     // A request body on an upgrade is not a thing; end the upstream request so the handshake is sent.

@@ -64,7 +64,12 @@ export async function startFakeGateway(): Promise<FakeGateway> {
       socket.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
       return;
     }
-    if (req.url?.startsWith("/hang")) return; // accepts TCP, never answers the upgrade
+    if (req.url?.startsWith("/hang")) {
+      // Accepts TCP, never answers the upgrade; lets go once the proxy gives up (upgraded sockets are half-open).
+      socket.on("end", () => socket.destroy());
+      socket.on("error", () => socket.destroy());
+      return;
+    }
     wss.handleUpgrade(req, socket, head, (ws) => {
       sockets.add(ws);
       ws.on("close", () => sockets.delete(ws));
@@ -82,6 +87,12 @@ export async function startFakeGateway(): Promise<FakeGateway> {
       });
     });
   });
+  // Every raw connection, upgraded ones included (closeAllConnections does not know those).
+  const connections = new Set<import("node:net").Socket>();
+  server.on("connection", (socket) => {
+    connections.add(socket);
+    socket.once("close", () => connections.delete(socket));
+  });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.address() as AddressInfo).port;
   return {
@@ -93,6 +104,7 @@ export async function startFakeGateway(): Promise<FakeGateway> {
       for (const ws of sockets) ws.terminate();
       wss.close();
       server.closeAllConnections();
+      for (const socket of connections) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };

