@@ -24,7 +24,7 @@ exec 9>.cache/install-prereqs.lock
 flock 9
 
 # --- 1. Debian packages -------------------------------------------------------------------------------------------
-APT_PACKAGES=(iproute2 chromium nginx-light docker.io docker-compose iptables debootstrap curl wrk)
+APT_PACKAGES=(iproute2 chromium nginx-light docker.io docker-compose iptables debootstrap curl wrk openssl)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$pkg")

@@ -150,7 +150,8 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
 
   let stopWatching = (): void => {};
   if (tls) stopWatching = watchKeyPair(server as https.Server, config.tlsCert as string, config.tlsKey as string, logger);
-  const redirect = config.httpsRedirectListen ? createRedirectServer(config.publicOrigin ? Number(config.publicOrigin.port || 443) : config.listen.port) : undefined;
+  const publicHttpsPort = config.publicOrigin?.protocol === "https:" ? Number(config.publicOrigin.port || 443) : undefined;
+  const redirect = config.httpsRedirectListen ? createRedirectServer(() => publicHttpsPort ?? proxyAddress.port) : undefined;
   const admin = createAdminServer({ metrics, upstream: config.upstream, isDraining: () => draining });
 
   let proxyAddress: AddressInfo;

@@ -54,15 +54,18 @@ export function watchKeyPair(server: https.Server, certPath: string, keyPath: st
   };
 }
 
-/** A plain-HTTP listener that redirects every request to the same URL on HTTPS (308 keeps the method and body). */
-export function createRedirectServer(httpsPort: number): http.Server {
+/**
+ * A plain-HTTP listener that redirects every request to the same URL on HTTPS (308 keeps the method and body).
+ * `httpsPort` is read per request: the port users reach HTTPS on (publicOrigin's, else the one the proxy bound).
+ */
+export function createRedirectServer(httpsPort: () => number): http.Server {
   return http.createServer((req, res) => {
     const host = (req.headers.host ?? "").replace(/:\d+$/, "");
     if (host === "" || !/^[\w.-]+$|^\[[0-9a-f:.]+\]$/i.test(host)) {
       res.writeHead(400, { "content-type": "text/plain" }).end("a valid Host header is required\n");
       return;
     }
-    const port = httpsPort === 443 ? "" : `:${httpsPort}`;
+    const port = httpsPort() === 443 ? "" : `:${httpsPort()}`;
     res.writeHead(308, { location: `https://${host}${port}${req.url ?? "/"}`, "content-length": "0" }).end();
   });
 }
