@@ -1,6 +1,7 @@
 // Configuration: defaults < config file (JSON) < environment (OPENCLAW_SIDECAR_*) < command-line flags.
 // Everything is validated before anything listens, and every problem is reported at once, each message naming the
 // option, the bad value and the rule. This file imports nothing from the rest of the sidecar.
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createSecureContext } from "node:tls";
 import ipaddr from "ipaddr.js";
@@ -14,7 +15,10 @@ export interface HostPort { host: string; port: number }
 /** A parsed CIDR, as ipaddr.js returns it. */
 export type Cidr = [ipaddr.IPv4 | ipaddr.IPv6, number];
 
-/** A credential accepted in identity and local modes. */
+/**
+ * A credential accepted in identity and local modes. `token` is the secret in clear; `tokenSha256` is its SHA-256 as
+ * 64 hex digits (so the secret itself need not be stored). Exactly one of the two is set.
+ */
 export interface Credential { user: string; token?: string; tokenSha256?: string; scopes?: string[] }
 
 export interface Config {
@@ -211,6 +215,13 @@ function loadCredentials(raw: Raw, opt: <T>(k: OptionKey, p: Parser<T>, f: T) =>
   const token = opt("token", nonEmpty, undefined) ?? opt("tokenFile", secretFile, undefined);
   if (token !== undefined) creds.push(token.startsWith("sha256:") ? { user, tokenSha256: sha256Hex(token, "token") } : { user, token });
   creds.push(...opt("tokensFile", credentialsFile, []));
+  // Two users with one token would make the token's owner ambiguous.
+  const seen = new Set<string>();
+  for (const c of creds) {
+    const digest = c.tokenSha256 ?? createHash("sha256").update(c.token ?? "").digest("hex");
+    if (seen.has(digest)) problems.push(`credentials: two entries share one token (user "${c.user}")`);
+    seen.add(digest);
+  }
   return creds;
 }
 

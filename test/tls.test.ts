@@ -63,7 +63,7 @@ describe("TLS termination", () => {
   });
 
   it("relays WSS, and a certificate swap is picked up without a restart and without closing the open WebSocket", async () => {
-    const ws = new WebSocket(`wss://127.0.0.1:${port()}/echo`, { ca: readFileSync(ca.caCert), servername: "localhost" });
+    const ws = new WebSocket(`wss://127.0.0.1:${port()}/echo`, { ca: readFileSync(ca.caCert), servername: "localhost" } as WebSocket.ClientOptions);
     await new Promise((r) => ws.once("message", r)); // connect.challenge
     let closed = false;
     ws.once("close", () => (closed = true));

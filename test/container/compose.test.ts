@@ -32,54 +32,66 @@ async function waitGatewayReady(container: string, timeoutMs: number): Promise<v
   }
 }
 
+interface Stack { env: StartedDockerComposeEnvironment; secrets: string; sidecarPort: number; gatewayPort: number; buildId: string; gatewaySecret: string }
+
+/** compose/docker-compose.yml (+ the test override) with the real gateway in `mode`, up and ready. */
+async function upStack(mode: "attribution" | "identity"): Promise<Stack> {
+  configureReaper();
+  await Promise.all([buildSidecarImage(), buildGatewayImage()]);
+  const secrets = mkdtempSync(path.join(tmpdir(), "ocsc-secrets-"));
+  writeFileSync(path.join(secrets, "token"), `${TOKEN}\n`);
+  writeFileSync(path.join(secrets, "cookie-secret"), `${randomBytes(32).toString("hex")}\n`);
+  // The sidecar runs as uid 1000; the temp dir is root's 0700 by default.
+  chmodSync(secrets, 0o755);
+  for (const f of ["token", "cookie-secret"]) chmodSync(path.join(secrets, f), 0o644);
+  const gatewaySecret = randomBytes(24).toString("hex");
+  const env = await new DockerComposeEnvironment(path.join(REPO, "compose"), ["docker-compose.yml", "../test/container/compose.override.yml"])
+    .withClientOptions({ executable: { standalone: true } })
+    .withProjectName(PROJECT)
+    .withEnvironment({
+      OPENCLAW_IMAGE: GATEWAY_IMAGE,
+      OPENCLAW_SIDECAR_IMAGE: SIDECAR_IMAGE,
+      OPENCLAW_SIDECAR_MODE: mode,
+      OPENCLAW_GATEWAY_CONFIG: `./gateway.${mode}.json5`,
+      GATEWAY_AUTH_SECRET: gatewaySecret,
+      ...(mode === "identity"
+        ? { OPENCLAW_SIDECAR_TOKEN_FILE: "/run/secrets/openclaw-sidecar/token", OPENCLAW_SIDECAR_COOKIE_SECRET_FILE: "/run/secrets/openclaw-sidecar/cookie-secret" }
+        : {}),
+      OPENCLAW_SIDECAR_PORT: "0", // random host port
+      TEST_SECRETS_DIR: secrets,
+    })
+    // Both images declare a HEALTHCHECK: the gateway's probes its /healthz, the sidecar's its admin /healthz.
+    .withWaitStrategy(name("openclaw-gateway"), Wait.forHealthCheck())
+    .withWaitStrategy(name("openclaw-sidecar"), Wait.forHealthCheck())
+    .withStartupTimeout(180_000)
+    .up();
+  const sidecarPort = env.getContainer(name("openclaw-sidecar")).getMappedPort(18789);
+  const gatewayPort = env.getContainer(name("openclaw-gateway")).getMappedPort(18789);
+  // Healthy (/healthz) is not ready: until /readyz says so, connects close 1013 "gateway starting; retry shortly".
+  await waitGatewayReady(name("openclaw-gateway"), 120_000);
+  // Control UI clients must send the gateway's build id (else 1008 "protocol mismatch" after pairing).
+  const info = await docker("exec", name("openclaw-gateway"), "cat", "/opt/openclaw/node_modules/openclaw/dist/build-info.json");
+  const buildId = String((JSON.parse(info) as Record<string, unknown>).buildId ?? "");
+  return { env, secrets, sidecarPort, gatewayPort, buildId, gatewaySecret };
+}
+
+async function downStack(stack: Stack | undefined): Promise<void> {
+  await stack?.env.down({ timeout: 10_000, removeVolumes: true }).catch(() => undefined);
+  if (stack) rmSync(stack.secrets, { recursive: true, force: true });
+}
+
 describeTier("docker: compose identity mode with the real gateway", [...dockerPrereqs(), ...composeMissing], () => {
-  let env: StartedDockerComposeEnvironment | undefined;
-  let secrets: string;
+  let stack: Stack | undefined;
   let sidecarPort: number;
   let gatewayPort: number;
   let buildId: string;
 
   beforeAll(async () => {
-    configureReaper();
-    await Promise.all([buildSidecarImage(), buildGatewayImage()]);
-    secrets = mkdtempSync(path.join(tmpdir(), "ocsc-secrets-"));
-    writeFileSync(path.join(secrets, "token"), `${TOKEN}\n`);
-    writeFileSync(path.join(secrets, "cookie-secret"), `${randomBytes(32).toString("hex")}\n`);
-    // The sidecar runs as uid 1000; the temp dir is root's 0700 by default.
-    chmodSync(secrets, 0o755);
-    for (const f of ["token", "cookie-secret"]) chmodSync(path.join(secrets, f), 0o644);
-    env = await new DockerComposeEnvironment(path.join(REPO, "compose"), ["docker-compose.yml", "../test/container/compose.override.yml"])
-      .withClientOptions({ executable: { standalone: true } })
-      .withProjectName(PROJECT)
-      .withEnvironment({
-        OPENCLAW_IMAGE: GATEWAY_IMAGE,
-        OPENCLAW_SIDECAR_IMAGE: SIDECAR_IMAGE,
-        OPENCLAW_SIDECAR_MODE: "identity",
-        OPENCLAW_GATEWAY_CONFIG: "./gateway.identity.json5",
-        GATEWAY_AUTH_SECRET: randomBytes(24).toString("hex"),
-        OPENCLAW_SIDECAR_TOKEN_FILE: "/run/secrets/openclaw-sidecar/token",
-        OPENCLAW_SIDECAR_COOKIE_SECRET_FILE: "/run/secrets/openclaw-sidecar/cookie-secret",
-        OPENCLAW_SIDECAR_PORT: "0", // random host port
-        TEST_SECRETS_DIR: secrets,
-      })
-      // Both images declare a HEALTHCHECK: the gateway's probes its /healthz, the sidecar's its admin /healthz.
-      .withWaitStrategy(name("openclaw-gateway"), Wait.forHealthCheck())
-      .withWaitStrategy(name("openclaw-sidecar"), Wait.forHealthCheck())
-      .withStartupTimeout(180_000)
-      .up();
-    sidecarPort = env.getContainer(name("openclaw-sidecar")).getMappedPort(18789);
-    gatewayPort = env.getContainer(name("openclaw-gateway")).getMappedPort(18789);
-    // Healthy (/healthz) is not ready: until /readyz says so, connects close 1013 "gateway starting; retry shortly".
-    await waitGatewayReady(name("openclaw-gateway"), 120_000);
-    // Control UI clients must send the gateway's build id (else 1008 "protocol mismatch" after pairing).
-    const info = await docker("exec", name("openclaw-gateway"), "cat", "/opt/openclaw/node_modules/openclaw/dist/build-info.json");
-    buildId = String((JSON.parse(info) as Record<string, unknown>).buildId ?? "");
+    stack = await upStack("identity");
+    ({ sidecarPort, gatewayPort, buildId } = stack);
   }, 600_000);
 
-  afterAll(async () => {
-    await env?.down({ timeout: 10_000, removeVolumes: true }).catch(() => undefined);
-    if (secrets) rmSync(secrets, { recursive: true, force: true });
-  }, 60_000);
+  afterAll(() => downStack(stack), 60_000);
 
   it("from the host, the published sidecar port answers /healthz (public path) and gates everything else", () => {
     const status = (urlPath: string): string =>
@@ -126,4 +138,28 @@ describeTier("docker: compose identity mode with the real gateway", [...dockerPr
     const result = await connectGateway({ url: `ws://127.0.0.1:${sidecarPort}/`, clientId: "openclaw-control-ui", buildId, host: "localhost:18789", origin: ORIGIN });
     expect(result).toMatchObject({ kind: "http", status: 401 });
   }, 30_000);
+});
+
+describeTier("docker: compose attribution mode with the real gateway (the seed's Docker NAT)", [...dockerPrereqs(), ...composeMissing], () => {
+  let stack: Stack | undefined;
+  beforeAll(async () => {
+    stack = await upStack("attribution");
+  }, 600_000);
+  afterAll(() => downStack(stack), 60_000);
+
+  it("a client with the right token straight to the published gateway port reproduces the seed: 1008 pairing required", async () => {
+    // From the host through docker-proxy/NAT the gateway sees the bridge address, not loopback: remote, so pairing.
+    const result = await connectGateway({ url: `ws://127.0.0.1:${stack!.gatewayPort}/`, token: stack!.gatewaySecret });
+    expect(result).toMatchObject({ kind: "close", code: 1008 });
+    expect(result.kind === "close" && result.reason).toMatch(/^pairing required/);
+  }, 30_000);
+
+  it("through the sidecar the gateway attributes the client (no 403) and asks for pairing once, as attribution mode documents", async () => {
+    const result = await connectGateway({ url: `ws://127.0.0.1:${stack!.sidecarPort}/`, token: stack!.gatewaySecret });
+    expect(result).toMatchObject({ kind: "close", code: 1008 });
+    expect(result.kind === "close" && result.reason).toMatch(/^pairing required/);
+    const pending = JSON.parse(await docker("exec", name("openclaw-gateway"), "openclaw", "devices", "list", "--json")) as { pending: Array<{ remoteIp?: string }> };
+    // The sidecar substitutes the documented marker for docker-proxy's loopback-looking peer, never loopback itself.
+    expect(pending.pending.some((p) => p.remoteIp !== undefined && !p.remoteIp.startsWith("127."))).toBe(true);
+  }, 60_000);
 });

@@ -60,8 +60,10 @@ const RECORD_CLOSES = `(() => {
 
 function summarise(dir: "sent" | "received", payload: string | Buffer): UiFrame | undefined {
   // Frames are the gateway's JSON; only a few optional fields are read, each guarded by `?.`.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- untyped wire JSON, read defensively
   let msg: Record<string, any>;
   try {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as above
     msg = JSON.parse(payload.toString()) as Record<string, any>;
   } catch {
     return undefined;

@@ -89,7 +89,6 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
-// eslint-disable-next-line no-control-regex
 const stripAnsi = (s: string): string => s.replace(/\x1b\[[0-9;]*m/g, "");
 
 function gatewayEnv(home: string): NodeJS.ProcessEnv {
