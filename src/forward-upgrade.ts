@@ -67,17 +67,31 @@ export class Tunnel {
     this.client = client;
     this.upstream = upstream;
     this.onDone = onDone;
-    const toClient = relay(upstream, client, this.fromUpstream, () => (this.firstClose ??= "upstream"));
-    const toUpstream = relay(client, upstream, this.fromClient, () => (this.firstClose ??= "client"));
+    // The gateway vanished (crash, kill -9, restart) without a close frame: tell the browser in a proper close frame
+    // (1014, bad gateway) rather than a bare TCP end or reset, so it reconnects instead of reporting a broken socket.
+    // Only at a frame boundary, or the frame would land inside a message.
+    const lostGateway = (): Buffer | undefined =>
+      this.fromUpstream.close === undefined && this.fromUpstream.atFrameBoundary ? closeFrame(1014, "gateway connection lost", false) : undefined;
+    const toClient = relay(upstream, client, this.fromUpstream, () => (this.firstClose ??= "upstream"), lostGateway);
+    const toUpstream = relay(client, upstream, this.fromClient, () => (this.firstClose ??= "client"), () => undefined);
     if (upstreamHead.length > 0) toClient(upstreamHead);
     if (clientHead.length > 0) toUpstream(clientHead);
-    const closed = (other: Duplex) => (hadError: boolean) => {
-      if (hadError || other.writableEnded) other.destroy();
-      else setTimeout(() => other.destroy(), CLOSE_LINGER_MS).unref();
-      if (client.destroyed && upstream.destroyed) this.finish();
-    };
-    client.on("close", closed(upstream));
-    upstream.on("close", closed(client));
+    client.on("close", (hadError) => {
+      if (hadError || upstream.writableEnded) upstream.destroy();
+      else linger(upstream);
+      this.closedOne();
+    });
+    upstream.on("close", (hadError) => {
+      const last = hadError && client.writable && !client.writableEnded ? lostGateway() : undefined;
+      if (last !== undefined) client.end(last);
+      else if (hadError && !client.writableEnded) client.destroy();
+      linger(client);
+      this.closedOne();
+    });
+  }
+
+  private closedOne(): void {
+    if (this.client.destroyed && this.upstream.destroyed) this.finish();
   }
 
   /** The first close frame seen, in either direction; none means the TCP stream simply ended (1006). */
@@ -105,8 +119,11 @@ export class Tunnel {
   }
 }
 
-/** Pipes `from` into `to` with backpressure, showing every chunk to `reader`; returns the per-chunk step. */
-function relay(from: Duplex, to: Duplex, reader: FrameReader, onCloseFrame: () => void): (chunk: Buffer) => void {
+/**
+ * Pipes `from` into `to` with backpressure, showing every chunk to `reader`; returns the per-chunk step. When `from`
+ * ends, `to` is ended too, after the bytes `lastWords()` may supply.
+ */
+function relay(from: Duplex, to: Duplex, reader: FrameReader, onCloseFrame: () => void, lastWords: () => Buffer | undefined): (chunk: Buffer) => void {
   const pass = (chunk: Buffer) => {
     reader.feed(chunk);
     if (reader.close !== undefined) onCloseFrame();
@@ -114,10 +131,19 @@ function relay(from: Duplex, to: Duplex, reader: FrameReader, onCloseFrame: () =
   };
   from.on("data", pass);
   to.on("drain", () => from.resume());
-  from.on("end", () => to.end());
+  from.on("end", () => {
+    const last = lastWords();
+    if (last !== undefined) to.end(last);
+    else to.end();
+  });
   // Attached at once: an error on either socket must never become an uncaught exception.
   from.on("error", () => from.destroy());
   return pass;
+}
+
+/** A socket whose peer is done: give it time to flush what it was handed, then make sure it is gone. */
+function linger(socket: Duplex): void {
+  if (!socket.destroyed) setTimeout(() => socket.destroy(), CLOSE_LINGER_MS).unref();
 }
 
 /** A close frame; masked (client → server) frames get a random mask as RFC 6455 §5.3 requires. */

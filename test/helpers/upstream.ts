@@ -26,7 +26,7 @@ export interface FakeGateway {
  *   WS /close-1008   → closes at once with 1008 "pairing required: device is not approved yet (requestId: x)"
  *   WS /refuse-403   → the real gateway's 403 proxy_attribution_required answer to the upgrade
  */
-export async function startFakeGateway(): Promise<FakeGateway> {
+export async function startFakeGateway(listenPort = 0): Promise<FakeGateway> {
   const received: Received[] = [];
   const sockets = new Set<WebSocket>();
   const server = http.createServer((req, res) => {
@@ -74,6 +74,18 @@ export async function startFakeGateway(): Promise<FakeGateway> {
       sockets.add(ws);
       ws.on("close", () => sockets.delete(ws));
       ws.on("error", () => {});
+      if (req.url?.startsWith("/flood")) {
+        // Sends 1 MiB messages for as long as the connection lives, keeping up to 256 MiB queued in this process:
+        // what piles up here instead of in the proxy shows the proxy applying backpressure.
+        const chunk = Buffer.alloc(1 << 20, 0x42);
+        const pump = () => {
+          if (ws.readyState !== ws.OPEN) return;
+          while (ws.bufferedAmount < 256 << 20) ws.send(chunk);
+          setTimeout(pump, 10);
+        };
+        pump();
+        return;
+      }
       if (req.url?.startsWith("/close-1008")) {
         ws.close(1008, "pairing required: device is not approved yet (requestId: 0000)");
         return;
@@ -93,7 +105,7 @@ export async function startFakeGateway(): Promise<FakeGateway> {
     connections.add(socket);
     socket.once("close", () => connections.delete(socket));
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(listenPort, "127.0.0.1", resolve));
   const port = (server.address() as AddressInfo).port;
   return {
     url: `http://127.0.0.1:${port}`,
