@@ -116,6 +116,12 @@ async function run(config: Config): Promise<number> {
         "brake on token guessing. Use it for a single-user machine only, published on 127.0.0.1.",
     );
   }
+  // Signals are handled from the first moment: a SIGTERM that arrives while the listeners are still opening must
+  // drain, not kill the process with the default action.
+  let signalled: (signal: string) => void = () => {};
+  const stopped = new Promise<string>((resolve) => (signalled = resolve));
+  process.once("SIGTERM", () => signalled("SIGTERM"));
+  process.once("SIGINT", () => signalled("SIGINT"));
   let sidecar;
   try {
     sidecar = await startSidecar(config, { logger });
@@ -126,15 +132,9 @@ async function run(config: Config): Promise<number> {
     }
     throw err;
   }
-  const s = sidecar;
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      logger.info({ signal }, "shutting down");
-      s.drain().then(resolve, resolve);
-    };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
-  });
+  const signal = await stopped;
+  logger.info({ signal }, "shutting down");
+  await sidecar.drain();
   return EXIT.ok;
 }
 

@@ -55,7 +55,10 @@ export class Tunnel {
   readonly fromClient = new FrameReader({ masked: true });
   readonly openedAt = Date.now();
   private done = false;
-  /** Which side's close frame passed through first. */
+  /**
+   * Which side's close frame passed through first; "sidecar" when the sidecar itself closed the tunnel (shutdown),
+   * "none" when the gateway vanished without one (a 1014 frame the sidecar wrote to the client does not count).
+   */
   private firstClose: CloseInitiator | undefined;
   private readonly onDone: (t: Tunnel) => void;
 
@@ -70,8 +73,11 @@ export class Tunnel {
     // The gateway vanished (crash, kill -9, restart) without a close frame: tell the browser in a proper close frame
     // (1014, bad gateway) rather than a bare TCP end or reset, so it reconnects instead of reporting a broken socket.
     // Only at a frame boundary, or the frame would land inside a message.
-    const lostGateway = (): Buffer | undefined =>
-      this.fromUpstream.close === undefined && this.fromUpstream.atFrameBoundary ? closeFrame(1014, "gateway connection lost", false) : undefined;
+    const lostGateway = (): Buffer | undefined => {
+      if (this.fromUpstream.close !== undefined) return undefined;
+      this.firstClose ??= "none";
+      return this.fromUpstream.atFrameBoundary ? closeFrame(1014, "gateway connection lost", false) : undefined;
+    };
     const toClient = relay(upstream, client, this.fromUpstream, () => (this.firstClose ??= "upstream"), lostGateway);
     const toUpstream = relay(client, upstream, this.fromClient, () => (this.firstClose ??= "client"), () => undefined);
     if (upstreamHead.length > 0) toClient(upstreamHead);
@@ -98,6 +104,7 @@ export class Tunnel {
   outcome(): { code: number; initiator: CloseInitiator; reasonClass: CloseReasonClass } {
     const frame = this.firstClose === "upstream" ? this.fromUpstream.close : this.firstClose === "client" ? this.fromClient.close : undefined;
     if (frame !== undefined && this.firstClose !== undefined) return { code: frame.code, initiator: this.firstClose, reasonClass: frame.reasonClass };
+    if (this.firstClose === "sidecar") return { code: 1001, initiator: "sidecar", reasonClass: "going_away" };
     return { code: 1006, initiator: "none", reasonClass: "none" };
   }
 
@@ -106,6 +113,7 @@ export class Tunnel {
    * the middle of a frame would corrupt the stream — and end the sockets; whatever is not closed later is destroyed.
    */
   goAway(): void {
+    this.firstClose ??= "sidecar";
     if (this.fromUpstream.atFrameBoundary && this.fromUpstream.close === undefined) this.client.write(closeFrame(1001, "sidecar shutting down", false));
     if (this.fromClient.atFrameBoundary && this.fromClient.close === undefined) this.upstream.write(closeFrame(1001, "", true));
     this.client.end();
@@ -143,7 +151,10 @@ function relay(from: Duplex, to: Duplex, reader: FrameReader, onCloseFrame: () =
 
 /** A socket whose peer is done: give it time to flush what it was handed, then make sure it is gone. */
 function linger(socket: Duplex): void {
-  if (!socket.destroyed) setTimeout(() => socket.destroy(), CLOSE_LINGER_MS).unref();
+  if (socket.destroyed) return;
+  const timer = setTimeout(() => socket.destroy(), CLOSE_LINGER_MS).unref();
+  // A pending timer would keep the socket (and its tunnel) reachable long after it closed.
+  socket.once("close", () => clearTimeout(timer));
 }
 
 /** A close frame; masked (client → server) frames get a random mask as RFC 6455 §5.3 requires. */

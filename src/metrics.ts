@@ -37,8 +37,9 @@ export const UPSTREAM_ERROR_CODES: readonly UpstreamErrorCode[] = [
   "UPSTREAM_TIMEOUT", "TLS", "other",
 ];
 
-export type CloseInitiator = "upstream" | "client" | "none";
-const CLOSE_INITIATORS: readonly CloseInitiator[] = ["upstream", "client", "none"];
+/** Who sent the first close frame: a peer, the sidecar itself (shutdown), or nobody (the TCP stream just ended). */
+export type CloseInitiator = "upstream" | "client" | "sidecar" | "none";
+const CLOSE_INITIATORS: readonly CloseInitiator[] = ["upstream", "client", "sidecar", "none"];
 /** Close codes reported as themselves; anything else is "other" (a peer chooses the code; the label set must not). */
 const KNOWN_CLOSE_CODES = [1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 4001];
 export const closeCodeLabel = (code: number): string => (KNOWN_CLOSE_CODES.includes(code) ? String(code) : "other");
