@@ -82,7 +82,7 @@ export class Tunnel {
     const toUpstream = relay(client, upstream, this.fromClient, () => (this.firstClose ??= "client"), () => undefined);
     if (upstreamHead.length > 0) toClient(upstreamHead);
     if (clientHead.length > 0) toUpstream(clientHead);
-    client.on("close", (hadError) => {
+    client.on("close", (hadError: boolean | undefined) => {
       if (hadError || upstream.writableEnded) upstream.destroy();
       else linger(upstream);
       this.closedOne();
