@@ -9,6 +9,6 @@ export default defineConfig({
     hookTimeout: 180_000,
     // Real-gateway, Docker and nginx tiers use network namespaces and fixed namespace names: run files one at a time.
     fileParallelism: false,
-    reporters: ["default"],
+    reporters: ["default", "./test/helpers/summary-reporter.ts"],
   },
 });
