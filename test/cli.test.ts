@@ -1,0 +1,75 @@
+// The CLI's non-serving commands, run as a real process: print-gateway-config, check-config, healthcheck, help.
+import { spawn, spawnSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import { startTestSidecar } from "./helpers/sidecar.ts";
+
+const cli = (args: string[], env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, ["src/cli.ts", ...args], { encoding: "utf8", env: { PATH: process.env.PATH ?? "", ...env }, timeout: 20_000 });
+const json5Body = (text: string) => JSON.parse(text.split("\n").filter((l) => !l.startsWith("//")).join("\n")) as { gateway: Record<string, unknown> };
+
+describe("print-gateway-config", () => {
+  it("attribution: token auth, the sidecar's /32 in trustedProxies, explicit port and origins", () => {
+    const r = cli(["print-gateway-config", "--mode", "attribution", "--sidecar-address", "172.30.0.10", "--upstream", "http://openclaw-gateway:18789"]);
+    expect(r.status).toBe(0);
+    expect(json5Body(r.stdout).gateway).toEqual({
+      bind: "lan",
+      port: 18789,
+      trustedProxies: ["172.30.0.10/32"],
+      auth: { mode: "token", token: "<your gateway token>" },
+      controlUi: { allowedOrigins: ["http://localhost:18789", "http://127.0.0.1:18789"] },
+    });
+  });
+
+  it("identity: trusted-proxy with the user header, required XFP, the configured users and deviceAutoApprove", () => {
+    const r = cli(["print-gateway-config", "--sidecar-address", "172.30.0.10", "--public-origin", "https://claw.example.com"], {
+      OPENCLAW_SIDECAR_MODE: "identity", OPENCLAW_SIDECAR_TOKEN: "t".repeat(32), OPENCLAW_SIDECAR_USER: "alice@example.com",
+    });
+    expect(r.status).toBe(0);
+    const gw = json5Body(r.stdout).gateway;
+    expect(gw.trustedProxies).toEqual(["172.30.0.10/32"]);
+    expect(gw.auth).toMatchObject({ mode: "trusted-proxy", trustedProxy: { userHeader: "x-forwarded-user", requiredHeaders: ["x-forwarded-proto"], allowUsers: ["alice@example.com"], deviceAutoApprove: { enabled: true } } });
+    expect(gw.controlUi).toEqual({ allowedOrigins: ["https://claw.example.com"] });
+    expect(r.stdout).not.toContain("t".repeat(32));
+  });
+
+  it("local: loopback bind, token auth, and the warning in the header", () => {
+    const r = cli(["print-gateway-config", "--mode", "local", "--token", "x".repeat(32)]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain("LOCAL MODE");
+    expect(json5Body(r.stdout).gateway).toMatchObject({ bind: "loopback", auth: { mode: "token" } });
+  });
+});
+
+describe("check-config and healthcheck", () => {
+  it("check-config prints the validated config with secrets hidden", () => {
+    const r = cli(["check-config", "--mode", "identity", "--token", "SUPER-SECRET-TOKEN", "--cookie-secret", "C".repeat(40), "--trusted-hops", "10.0.0.0/8"]);
+    expect(r.status).toBe(0);
+    const shown = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(shown.trustedHops).toEqual(["10.0.0.0/8"]);
+    expect(r.stdout).not.toContain("SUPER-SECRET-TOKEN");
+    expect(r.stdout).not.toContain("C".repeat(40));
+  });
+
+  it("healthcheck exits 0 against a live admin listener and 1 when nothing listens", async () => {
+    const sc = await startTestSidecar({ "--upstream": "http://127.0.0.1:9" });
+    try {
+      // Asynchronously: the sidecar answering it lives in this process's event loop.
+      const code = await new Promise<number | null>((resolve) => {
+        const child = spawn(process.execPath, ["src/cli.ts", "healthcheck", "--admin-listen", `127.0.0.1:${sc.sidecar.adminAddress.port}`], { stdio: "ignore" });
+        child.once("exit", resolve);
+      });
+      expect(code).toBe(0);
+    } finally {
+      await sc.close();
+    }
+    const down = cli(["healthcheck", "--admin-listen", "127.0.0.1:9"]);
+    expect(down.status).toBe(1);
+  });
+
+  it("help and usage errors", () => {
+    expect(cli(["--help"]).stdout).toMatch(/^usage: openclaw-sidecar/);
+    const r = cli(["run", "--listen"]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("--listen needs a value");
+  });
+});
