@@ -164,6 +164,20 @@ describe("WebSocket forwarding", () => {
     await expect.poll(() => sc.metric("openclaw_sidecar_websocket_closes_total", { code: "4001", initiator: "client" })).toBe(1);
   });
 
+  it("never idles out an established WebSocket (only the handshake has deadlines)", async () => {
+    const side = await startTestSidecar({ "--upstream": gw.url, "--headers-timeout-ms": "300", "--upgrade-timeout-ms": "300", "--upstream-timeout-ms": "300" });
+    try {
+      const ws = new WebSocket(`${side.url.replace("http", "ws")}/echo`);
+      await nextMessage(ws);
+      await new Promise((r) => setTimeout(r, 2500)); // ~8× every configured timeout, with no traffic at all
+      ws.send("still alive");
+      expect((await nextMessage(ws)).data.toString()).toBe("still alive");
+      ws.close();
+    } finally {
+      await side.close();
+    }
+  });
+
   it("relays the gateway's 403 proxy_attribution_required and counts it", async () => {
     const before = await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "proxy_attribution_required" });
     const answer = await rawExchange(sc.sidecar.proxyAddress.port, upgradeRequest("/refuse-403"));
