@@ -117,17 +117,44 @@ export function isForbiddenClientHeader(name: string, policy: TrustPolicy): bool
   );
 }
 
+/** Hop-by-hop headers (RFC 9110 §7.6.1): they describe the client's connection to us, never ours to the gateway. */
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer", "upgrade"]);
+
 /**
- * Rewrites `headers` in place (they are the request's own parsed headers, about to be forwarded): removes every
- * forwarding and identity header, then adds the ones this mode needs. Host and Origin are never touched: the gateway
- * checks Origin against Host and allowedOrigins, and rewriting either would move CSWSH protection into the sidecar.
+ * Removes hop-by-hop headers and every header the client's Connection header names. For an upgrade, the two that
+ * make it one are written back in their canonical form. Transfer-Encoding stays: it tells Node's client to chunk the
+ * body it streams on (Node never forwards the client's framing bytes themselves).
+ */
+export function stripHopByHop(headers: IncomingHttpHeaders, upgrade: boolean): void {
+  const connection = headers.connection;
+  if (connection !== undefined) {
+    for (const token of connection.split(",")) {
+      const name = token.trim().toLowerCase();
+      // Never let a client make us drop what identifies the request to the gateway.
+      if (name !== "" && name !== "host" && name !== "origin" && !name.startsWith("sec-websocket-")) delete headers[name];
+    }
+  }
+  for (const name of HOP_BY_HOP) delete headers[name];
+  if (upgrade) {
+    headers.connection = "Upgrade";
+    headers.upgrade = "websocket";
+  }
+}
+
+/**
+ * Rewrites `headers` in place (they are the request's own parsed headers, about to be forwarded): removes hop-by-hop
+ * headers and every forwarding and identity header, then adds the ones this mode needs. Host and Origin are never
+ * touched: the gateway checks Origin against Host and allowedOrigins, and rewriting either would move CSWSH protection
+ * into the sidecar.
  */
 export function rewriteHeaders(
   headers: IncomingHttpHeaders,
   view: ClientView,
   policy: TrustPolicy,
   identity?: Identity,
+  upgrade = false,
 ): IncomingHttpHeaders {
+  stripHopByHop(headers, upgrade);
   for (const name in headers) {
     if (isForbiddenClientHeader(name, policy)) delete headers[name];
   }

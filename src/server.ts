@@ -131,7 +131,7 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
     if (bad) return refuse("bad_request", bad.status, bad.type, bad.message, bad.headers);
     const identity = gate?.checkUpgrade(req, socket, view);
     if (identity === null) return; // refused by the gate, which recorded why
-    rewriteHeaders(req.headers, view, policy, identity);
+    rewriteHeaders(req.headers, view, policy, identity, true);
     upgrades.forward(req, socket, head, { client: view.clientAddress, url: req.url ?? "/" });
   });
 

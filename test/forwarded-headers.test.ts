@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { cidrList } from "../src/config.ts";
-import { type TrustPolicy, parseAddress, resolveClient, rewriteHeaders } from "../src/forwarded-headers.ts";
+import { type TrustPolicy, parseAddress, resolveClient, rewriteHeaders, stripHopByHop } from "../src/forwarded-headers.ts";
 
 const policy = (over: Partial<TrustPolicy> = {}): TrustPolicy => ({
   mode: "attribution",
@@ -109,5 +109,19 @@ describe("rewriteHeaders", () => {
   it("local: sends no forwarding header at all (the gateway must see a headerless loopback client)", () => {
     const out = rewriteHeaders(dirty(), view, policy({ mode: "local" }));
     expect(Object.keys(out).sort()).toEqual(["cookie", "host", "origin", "user-agent"]);
+  });
+});
+
+describe("stripHopByHop", () => {
+  it("removes hop-by-hop headers and those the client's Connection names (but never Host, Origin or Sec-WebSocket-*)", () => {
+    const h: Record<string, string> = { host: "h", origin: "o", connection: "close, x-secret, host, origin, sec-websocket-key", "keep-alive": "timeout=5", "proxy-connection": "keep-alive", te: "trailers", trailer: "x", "proxy-authorization": "Basic x", "x-secret": "1", "sec-websocket-key": "k", "transfer-encoding": "chunked", accept: "*/*" };
+    stripHopByHop(h, false);
+    expect(h).toEqual({ host: "h", origin: "o", "sec-websocket-key": "k", "transfer-encoding": "chunked", accept: "*/*" });
+  });
+
+  it("writes an upgrade's Connection and Upgrade back in canonical form", () => {
+    const h: Record<string, string> = { connection: "keep-alive, Upgrade", upgrade: "WebSocket" };
+    stripHopByHop(h, true);
+    expect(h).toEqual({ connection: "Upgrade", upgrade: "websocket" });
   });
 });
