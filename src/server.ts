@@ -167,6 +167,7 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
     throw err;
   }
   logger.info({ listen: formatHostPort(config.listen), port: proxyAddress.port, upstream: config.upstream.origin, mode: config.mode, admin: `${adminAddress.address}:${adminAddress.port}`, tls }, "openclaw-sidecar listening");
+  logger.flush();
 
   let drained: Promise<void> | undefined;
   async function drain(): Promise<void> {
