@@ -28,7 +28,9 @@ function get(url: URL, headers: Record<string, string>, timeoutMs: number): Prom
     const req = request(url, { method: "GET", headers, agent: false, timeout: timeoutMs }, (res) => {
       let body = "";
       res.setEncoding("utf8");
-      res.on("data", (d: string) => (body += d.length < 200_000 ? d : ""));
+      res.on("data", (d: string) => {
+        if (body.length < 4_000_000) body += d; // the Control UI's index.html inlines its boot scripts: ~hundreds of KiB
+      });
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
       res.on("error", reject);
     });
@@ -47,6 +49,25 @@ export const versionAtLeast = (version: string, min: number[]): boolean => {
   }
   return true;
 };
+
+/** The headers the sidecar itself would add in this mode (none in local mode). */
+function forwardingHeaders(config: Config): Record<string, string> {
+  if (config.mode === "local") return {};
+  const headers: Record<string, string> = { "x-forwarded-for": config.loopbackSubstitute, "x-forwarded-proto": "http", "x-forwarded-host": config.upstream.host };
+  const user = config.credentials[0]?.user;
+  if (config.mode === "identity" && user !== undefined) headers[config.identityHeader] = user;
+  return headers;
+}
+
+/**
+ * The build id a Control UI client must send, from the served index.html: its `data-openclaw-control-ui-build-id`
+ * is the gateway's build id (dist/build-info.json) followed by a 64-hex asset hash, and the connect schema allows
+ * at most 96 characters.
+ */
+export function controlUiBuildId(indexHtml: string): string | undefined {
+  const attr = /data-openclaw-control-ui-build-id="([^"]+)"/.exec(indexHtml)?.[1];
+  return attr?.replace(/-[0-9a-f]{64}$/, "");
+}
 
 export async function runDoctor(config: Config, out: NodeJS.WritableStream, sidecarAddress?: string, opts: DoctorOptions = {}): Promise<number> {
   const timeoutMs = opts.timeoutMs ?? 5000;
@@ -72,22 +93,27 @@ export async function runDoctor(config: Config, out: NodeJS.WritableStream, side
   }
 
   // 2. Version, from the Control UI's build id (it also serves as the buildId a Control UI client must send).
+  // The index is public, but a trusted proxy must attribute even that request: try without headers, then as the
+  // sidecar would send it.
   let buildId: string | undefined;
-  try {
-    const index = await get(new URL("/", upstream), {}, timeoutMs);
-    buildId = /data-openclaw-control-ui-build-id="([^"]+)"/.exec(index.body)?.[1];
-  } catch {
-    // reported through the handshake below
+  let indexProblem = "";
+  for (const headers of [{}, forwardingHeaders(config)]) {
+    try {
+      const index = await get(new URL("/", upstream), { accept: "text/html", ...headers }, timeoutMs);
+      buildId = controlUiBuildId(index.body);
+      if (buildId !== undefined) break;
+      indexProblem = ` (GET / answered ${index.status})`;
+    } catch (err) {
+      indexProblem = ` (${(err as Error).message})`;
+    }
   }
   const version = buildId?.split("-")[0];
-  if (version === undefined) say("warn", "could not read the gateway version from its Control UI");
+  if (version === undefined) say("warn", `could not read the gateway version from its Control UI${indexProblem}`);
   else if (config.mode !== "local" && !versionAtLeast(version, MIN_VERSION)) say("FAIL", `gateway ${version} is older than 2026.8.1: ${config.mode} mode needs proxy attribution and trusted-proxy deviceAutoApprove; upgrade the gateway`);
   else say("ok", `gateway version ${version}`);
 
   // 3. Attribution: what the gateway makes of a request carrying the sidecar's forwarding headers.
-  const forwarding: Record<string, string> = config.mode === "local" ? {} : { "x-forwarded-for": config.loopbackSubstitute, "x-forwarded-proto": "http", "x-forwarded-host": upstream.host };
-  const user = config.credentials[0]?.user;
-  if (config.mode === "identity" && user !== undefined) forwarding[config.identityHeader] = user;
+  const forwarding = forwardingHeaders(config);
   try {
     const ready = await get(new URL("/readyz", upstream), forwarding, timeoutMs);
     if (ready.status === 403 && ready.body.includes("proxy_attribution_required")) {

@@ -48,7 +48,16 @@ export function checkUpgradeRequest(req: http.IncomingMessage): Refusal | undefi
   return undefined;
 }
 
+/**
+ * Long-lived sockets get this module-level listener, never a closure: a closure made during the handshake would keep
+ * the whole handshake (request, response, parser objects) reachable for the life of the WebSocket.
+ */
+export function destroySelf(this: Duplex): void {
+  this.destroy();
+}
+
 export class Tunnel {
+  readonly ctx: UpgradeContext;
   readonly client: Duplex;
   readonly upstream: Socket;
   readonly fromUpstream = new FrameReader({ masked: false });
@@ -66,7 +75,8 @@ export class Tunnel {
    * `upstreamHead` and `clientHead` are bytes that arrived together with the handshake (the gateway's
    * connect.challenge, or a close frame sent at once, may be among them): they pass first, and are watched too.
    */
-  constructor(client: Duplex, upstream: Socket, upstreamHead: Buffer, clientHead: Buffer, onDone: (t: Tunnel) => void) {
+  constructor(ctx: UpgradeContext, client: Duplex, upstream: Socket, upstreamHead: Buffer, clientHead: Buffer, onDone: (t: Tunnel) => void) {
+    this.ctx = ctx;
     this.client = client;
     this.upstream = upstream;
     this.onDone = onDone;
@@ -145,7 +155,7 @@ function relay(from: Duplex, to: Duplex, reader: FrameReader, onCloseFrame: () =
     else to.end();
   });
   // Attached at once: an error on either socket must never become an uncaught exception.
-  from.on("error", () => from.destroy());
+  from.on("error", destroySelf);
   return pass;
 }
 
@@ -183,6 +193,19 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
     logger.info({ kind: "websocket", client: ctx.client, url: redactUrl(ctx.url), result, status, durationMs: Date.now() - started, ...extra }, "websocket refused");
   };
 
+  function onTunnelDone(t: Tunnel): void {
+    tunnels.delete(t);
+    const { code, initiator, reasonClass } = t.outcome();
+    const seconds = (Date.now() - t.openedAt) / 1000;
+    metrics.activeConnections.dec({ kind: "websocket" });
+    metrics.wsCloses.inc({ code: closeCodeLabel(code), initiator, reason_class: reasonClass });
+    metrics.wsDuration.observe(seconds);
+    logger.info({
+      kind: "websocket", client: t.ctx.client, url: redactUrl(t.ctx.url), result: "ok", status: 101, code, initiator,
+      reasonClass, durationMs: Date.now() - t.openedAt, bytesFromClient: t.fromClient.bytes, bytesToClient: t.fromUpstream.bytes,
+    }, "websocket closed");
+  }
+
   function forward(req: http.IncomingMessage, socket: Duplex, head: Buffer, ctx: UpgradeContext): void {
     const started = Date.now();
     let settled = false;
@@ -191,7 +214,7 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
       settled = true;
       return first;
     };
-    socket.on("error", () => socket.destroy());
+    socket.on("error", destroySelf);
 
     const proxyReq = request({ hostname, port, method: "GET", path: req.url, headers: req.headers, agent: false, setHost: false });
     const timer = setTimeout(() => proxyReq.destroy(new UpstreamTimeoutError(upgradeTimeoutMs)), upgradeTimeoutMs);
@@ -255,18 +278,10 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
         s.setKeepAlive?.(true, KEEPALIVE_PROBE_MS);
       }
       writeHead(socket, 101, res.statusMessage, res.rawHeaders);
-      const tunnel = new Tunnel(socket, proxySocket, proxyHead, head, (t) => {
-        tunnels.delete(t);
-        const { code, initiator, reasonClass } = t.outcome();
-        const seconds = (Date.now() - t.openedAt) / 1000;
-        metrics.activeConnections.dec({ kind: "websocket" });
-        metrics.wsCloses.inc({ code: closeCodeLabel(code), initiator, reason_class: reasonClass });
-        metrics.wsDuration.observe(seconds);
-        logger.info({
-          kind: "websocket", client: ctx.client, url: redactUrl(ctx.url), result: "ok", status: 101, code, initiator,
-          reasonClass, durationMs: Date.now() - t.openedAt, bytesFromClient: t.fromClient.bytes, bytesToClient: t.fromUpstream.bytes,
-        }, "websocket closed");
-      });
+      const tunnel = new Tunnel(ctx, socket, proxySocket, proxyHead, head, onTunnelDone);
+      // The handshake is over: drop its listeners (closures over this request) so nothing keeps them alive.
+      proxyReq.removeAllListeners();
+      proxyReq.on("error", destroySelf);
       tunnels.add(tunnel);
     });
 

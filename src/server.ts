@@ -10,7 +10,7 @@ import { createAuthGate } from "./auth-gate.ts";
 import type { Config, HostPort } from "./config.ts";
 import { type TrustPolicy, resolveClient, rewriteHeaders } from "./forwarded-headers.ts";
 import { createHttpForwarder, kUpstreamError } from "./forward-http.ts";
-import { checkUpgradeRequest, createUpgradeForwarder } from "./forward-upgrade.ts";
+import { checkUpgradeRequest, createUpgradeForwarder, destroySelf } from "./forward-upgrade.ts";
 import { type Logger, redactUrl } from "./log.ts";
 import { type Metrics, createMetrics, methodLabel, statusClass } from "./metrics.ts";
 import { refuseSocket } from "./responses.ts";
@@ -117,7 +117,7 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
   });
 
   server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on("error", () => socket.destroy());
+    socket.on("error", destroySelf);
     const peer = { address: req.socket.remoteAddress ?? "", encrypted: tls };
     const view = resolveClient(peer, req.headers, policy);
     const refuse = (result: "bad_request" | "draining", status: number, type: string, message: string, headers?: Record<string, string>) => {
