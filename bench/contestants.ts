@@ -1,10 +1,10 @@
 // The upstream and the contestants in front of it. Each contestant is a base URL plus the pids whose CPU and memory
 // count as "the proxy" (none for direct). nginx runs for real (worker_processes 1, its own prefix under a temp dir),
 // once as the seed's hand-written sidecar and once tuned with upstream keep-alive.
+import { freePort } from "../test/helpers/net.ts";
 import type { ChildProcess } from "node:child_process";
 import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import http from "node:http";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { removeTempDir, spawnTracked, stopChild, trackTempDir, waitForMessage } from "./processes.ts";
@@ -156,16 +156,6 @@ async function withPortRetry(
   throw new Error(`could not start a contestant: ${lastError?.message}`);
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Polls GET /1k through the contestant until it answers 200 (bounded by READY_TIMEOUT_MS). */
 async function waitReady(base: string, child: ChildProcess): Promise<void> {
@@ -185,3 +175,4 @@ async function waitReady(base: string, child: ChildProcess): Promise<void> {
   }
   throw new Error(`${base}: not ready within ${READY_TIMEOUT_MS} ms`);
 }
+

@@ -1,9 +1,9 @@
 // Real nginx (Debian's /usr/sbin/nginx) running the reference config in its own temp prefix, in the foreground, as
 // a child of the test. nginx cannot listen on port 0 and report the port, so we probe free ports and, when another
 // process takes one first (nginx exits with "Address already in use"), start again on new ones.
+import { freePort } from "../../test/helpers/net.ts";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { knowsHttp2Directive, placeReference } from "./reference.ts";
@@ -111,13 +111,3 @@ async function stopChild(child: ChildProcess): Promise<void> {
   }
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}

@@ -37,6 +37,7 @@ interface Stack { env: StartedDockerComposeEnvironment; secrets: string; sidecar
 /** compose/docker-compose.yml (+ the test override) with the real gateway in `mode`, up and ready. */
 async function upStack(mode: "attribution" | "identity"): Promise<Stack> {
   configureReaper();
+  await removeStaleStacks();
   await Promise.all([buildSidecarImage(), buildGatewayImage()]);
   const secrets = mkdtempSync(path.join(tmpdir(), "ocsc-secrets-"));
   writeFileSync(path.join(secrets, "token"), `${TOKEN}\n`);
@@ -75,6 +76,18 @@ async function upStack(mode: "attribution" | "identity"): Promise<Stack> {
   return { env, secrets, sidecarPort, gatewayPort, buildId, gatewaySecret };
 }
 
+/**
+ * The compose files pin their subnets, so a stack left behind by a crashed run (another pid's project) would make
+ * ours fail with overlapping address pools: remove those first.
+ */
+async function removeStaleStacks(): Promise<void> {
+  const stale = (await docker("ps", "-aq", "--filter", "name=ocsc")).split("\n").filter((id) => id !== "");
+  if (stale.length > 0) await docker("rm", "-f", ...stale).catch(() => "");
+  for (const net of (await docker("network", "ls", "--format", "{{.Name}}", "--filter", "name=ocsc")).split("\n")) {
+    if (net !== "" && !net.startsWith(`${PROJECT}_`)) await docker("network", "rm", net).catch(() => "");
+  }
+}
+
 async function downStack(stack: Stack | undefined): Promise<void> {
   await stack?.env.down({ timeout: 10_000, removeVolumes: true }).catch(() => undefined);
   if (stack) rmSync(stack.secrets, { recursive: true, force: true });
@@ -82,6 +95,16 @@ async function downStack(stack: Stack | undefined): Promise<void> {
 
 describeTier("docker: compose identity mode with the real gateway", [...dockerPrereqs(), ...composeMissing], () => {
   let stack: Stack | undefined;
+  /** A Control UI client with a device and the sidecar's Bearer token, as a browser at localhost:18789 would be. */
+  const uiClient = (port: number) => ({
+    url: `ws://127.0.0.1:${port}/`,
+    clientId: "openclaw-control-ui",
+    buildId,
+    host: "localhost:18789",
+    origin: ORIGIN,
+    headers: { Authorization: `Bearer ${TOKEN}` },
+    scopes: ["operator.read", "operator.write"],
+  });
   let sidecarPort: number;
   let gatewayPort: number;
   let buildId: string;
@@ -102,15 +125,7 @@ describeTier("docker: compose identity mode with the real gateway", [...dockerPr
 
   it("a Control UI client with a device gets hello-ok through the sidecar, auto-approved without admin", async () => {
     expect(buildId).not.toBe("");
-    const result = await connectGateway({
-      url: `ws://127.0.0.1:${sidecarPort}/`,
-      clientId: "openclaw-control-ui",
-      buildId,
-      host: "localhost:18789",
-      origin: ORIGIN,
-      headers: { Authorization: `Bearer ${TOKEN}` },
-      scopes: ["operator.read", "operator.write"],
-    });
+    const result = await connectGateway(uiClient(sidecarPort));
     expect(result).toMatchObject({ kind: "hello-ok" });
     if (result.kind === "hello-ok") {
       expect(result.scopes).toContain("operator.read");
@@ -119,15 +134,7 @@ describeTier("docker: compose identity mode with the real gateway", [...dockerPr
   }, 30_000);
 
   it("the same client straight to the gateway's port is refused (the gateway trusts only the sidecar's address)", async () => {
-    const result = await connectGateway({
-      url: `ws://127.0.0.1:${gatewayPort}/`,
-      clientId: "openclaw-control-ui",
-      buildId,
-      host: "localhost:18789",
-      origin: ORIGIN,
-      headers: { Authorization: `Bearer ${TOKEN}` },
-      scopes: ["operator.read", "operator.write"],
-    });
+    const result = await connectGateway(uiClient(gatewayPort));
     // Not "pairing required" (that is token mode): in trusted-proxy mode a source outside trustedProxies is refused
     // outright, before any device or pairing logic.
     expect(result).toMatchObject({ kind: "close", code: 1008, error: { details: { authReason: "trusted_proxy_untrusted_source" } } });

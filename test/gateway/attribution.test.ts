@@ -15,7 +15,7 @@ const SC_PORT = 8080;
 const TOKEN = "attribution-test-token-0123456789";
 const CLI = path.resolve("src/cli.ts");
 
-interface DevicesList { pending: Array<{ requestId: string; deviceId: string; remoteIp?: string }>; paired: Array<{ deviceId: string }> }
+interface DevicesList { pending: Array<{ requestId: string; deviceId: string; remoteIp?: string }>; paired: Array<{ deviceId: string; approvedVia?: string }> }
 
 describeTier("real gateway: attribution mode through the sidecar", [...netnsPrereqs(), ...gatewayPrereqs()], () => {
   let net: TestNetwork;
@@ -80,20 +80,29 @@ describeTier("real gateway: attribution mode through the sidecar", [...netnsPrer
     writeFileSync(file, JSON.stringify(config, null, 2));
     await expect.poll(() => /hot reload applied.*trustedProxies/.test(gw.logs()), { timeout: 20_000, interval: 250 }).toBe(true);
 
+    // Two browsers from the NAT'd client: one plain, one claiming to be loopback in every forwarding header there is.
     const device = createDeviceIdentity();
-    const spoof = { "X-Forwarded-For": "127.0.0.1", "X-Real-IP": "127.0.0.1", Forwarded: "for=127.0.0.1" };
+    const plain = createDeviceIdentity();
+    const spoof = { "X-Forwarded-For": "127.0.0.1", "X-Real-IP": "127.0.0.1", Forwarded: "for=127.0.0.1", "X-Forwarded-Host": "localhost" };
     const r = await connectFromNamespace(net.client.ns, { url: viaSidecar(), token: TOKEN, identity: device, headers: spoof });
-    expect(r).toMatchObject({ kind: "close", code: 1008 });
-    expect(r.kind === "close" && r.reason).toMatch(/^pairing required/);
+    const rPlain = await connectFromNamespace(net.client.ns, { url: viaSidecar(), token: TOKEN, identity: plain });
+    for (const x of [r, rPlain]) {
+      expect(x).toMatchObject({ kind: "close", code: 1008 });
+      expect(x.kind === "close" && x.reason).toMatch(/^pairing required/);
+    }
     const list = await gw.cliJson<DevicesList>(["devices", "list"]);
     const pending = list.pending.find((p) => p.deviceId === device.deviceId);
-    // The gateway's own view: the NAT'd client's address, not the sidecar's, not the spoofed loopback.
+    // The gateway's own view: the NAT'd client's address, not the sidecar's, not the spoofed loopback; the same as
+    // for the client that spoofed nothing.
     expect(pending?.remoteIp).toBe(net.client.ip);
+    expect(list.pending.find((p) => p.deviceId === plain.deviceId)?.remoteIp).toBe(net.client.ip);
 
     // After the operator approves it, the same device connects through the sidecar.
     await gw.cliJson(["devices", "approve", String(pending?.requestId)]);
     const again = await connectFromNamespace(net.client.ns, { url: viaSidecar(), token: TOKEN, identity: device, headers: spoof });
     expect(again).toMatchObject({ kind: "hello-ok" });
+    const paired = (await gw.cliJson<DevicesList>(["devices", "list"])).paired.find((d) => d.deviceId === device.deviceId);
+    expect(paired).toMatchObject({ approvedVia: "owner" }); // the operator's approval, not a silent local pairing
     expect(await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "ok" })).toBeGreaterThanOrEqual(2);
     expect(await sc.metric("openclaw_sidecar_websocket_closes_total", { code: "1008", reason_class: "pairing_required", initiator: "upstream" })).toBeGreaterThanOrEqual(1);
   }, 60_000);

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { controlUiBuildId } from "../../src/doctor.ts";
 import { describeTier } from "../helpers/tier.ts";
 import { controlUiPrereqs, launchControlUi } from "./control-ui.ts";
-import { gatewayPrereqs, type RunningGateway, startGateway } from "./gateway.ts";
+import { gatewayPrereqs, NODE24, type RunningGateway, startGateway } from "./gateway.ts";
 import { cleanupStaleNetworks, createTestNetwork, netnsPrereqs, nsExec, type TestNetwork } from "./netns.ts";
 import { connectFromNamespace } from "./protocol-client.ts";
 import { type SidecarProcess, startSidecarIn } from "./sidecar-process.ts";
@@ -20,7 +20,17 @@ const USER_TOKEN = "alice-token-0123456789-abcdefghij";
 const GATEWAY_TOKEN = "local-gateway-token-0123456789abc";
 const COOKIE_SECRET = "s".repeat(48);
 
-interface DevicesList { pending: Array<{ requestId: string; deviceId: string; clientId?: string }>; paired: Array<{ deviceId: string; clientId?: string }> }
+interface DevicesList {
+  pending: Array<{ requestId: string; deviceId: string; clientId?: string }>;
+  paired: Array<{ deviceId: string; clientId?: string; remoteIp?: string; approvedVia?: string; scopes?: string[] }>;
+}
+
+/**
+ * Gateway log lines that betray a WebSocket reaching it: each connection it accepts, refuses or loses before connect is
+ * logged with its `conn=` id (`webchat connected conn=…`, `unauthorized conn=… remote=…`, `closed before connect
+ * conn=…`), a failed upgrade as `ws upgrade error from <ip>`. Callers take their mark after their own CLI calls.
+ */
+const CLIENT_TRACE = /conn=|ws upgrade|10\.77\.0\.2/;
 
 describeTier("real gateway + real Control UI: identity and local modes", [...netnsPrereqs(), ...gatewayPrereqs(), ...controlUiPrereqs()], () => {
   let net: TestNetwork;
@@ -32,6 +42,11 @@ describeTier("real gateway + real Control UI: identity and local modes", [...net
   const buildId = async () => {
     const r = await nsExec(net.gateway.ns, "curl", ["-s", "-m", "5", `${idGw.loopbackUrl}/`], { timeoutMs: 10_000 });
     return controlUiBuildId(r.stdout) ?? "";
+  };
+  /** `openclaw-sidecar doctor` run where a sidecar would run (namespace `ns`), with a clean environment. */
+  const doctor = async (ns: string, flags: string[]) => {
+    const r = await nsExec(ns, NODE24, [path.resolve("src/cli.ts"), "doctor", ...flags], { env: { PATH: process.env.PATH ?? "" }, timeoutMs: 60_000 });
+    return { code: r.code, out: r.stdout + r.stderr };
   };
   const curlFromClient = (url: string, extra: string[] = []) =>
     nsExec(net.client.ns, "curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "5", ...extra, url], { timeoutMs: 10_000 }).then((r) => r.stdout);
@@ -98,31 +113,70 @@ describeTier("real gateway + real Control UI: identity and local modes", [...net
       }
       const list = await idGw.cliJson<DevicesList>(["devices", "list"]);
       expect(list.pending).toEqual([]);
-      expect(list.paired.some((d) => d.clientId === "openclaw-control-ui")).toBe(true);
-      expect(idGw.logs() + readLog(idGw)).not.toMatch(/devices approve/);
+      // The gateway's own record: auto-approved by the trusted-proxy path (a manual approval would say "owner"), for
+      // the NAT'd client's address, with the non-admin deviceAutoApprove scopes.
+      const browsers = list.paired.filter((d) => d.clientId === "openclaw-control-ui");
+      expect(browsers).toHaveLength(1);
+      expect(browsers[0]).toMatchObject({ approvedVia: "trusted-proxy", remoteIp: net.client.ip });
+      expect(browsers[0]?.scopes).not.toContain("operator.admin");
+      expect(idGw.logs() + readLog(idGw)).toContain("authenticated user connected");
       expect(await idSc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "ok" })).toBeGreaterThanOrEqual(1);
+      // Closing the browser closed its socket with 1001 going away; the sidecar counted the client's close frame.
+      await expect.poll(() => idSc.metric("openclaw_sidecar_websocket_closes_total", { code: "1001", initiator: "client", reason_class: "going_away" }), { timeout: 5_000 }).toBeGreaterThanOrEqual(1);
     }, 90_000);
 
     it("a wrong token gets 401 and never reaches the gateway", async () => {
       const before = (await idGw.cliJson<DevicesList>(["devices", "list"])).paired.length;
+      const mark = idGw.logs().length;
       expect(await curlFromClient(`http://${net.sidecar.ip}:${ID_SC_PORT}/control-ui-config.json`, ["-H", "Authorization: Bearer wrong", "-H", "Accept: application/json"])).toBe("401");
       const ws = await connectFromNamespace(net.client.ns, { url: `ws://${net.sidecar.ip}:${ID_SC_PORT}/`, clientId: "openclaw-control-ui", headers: { Authorization: "Bearer wrong" }, origin: `http://${net.sidecar.ip}:${ID_SC_PORT}` });
       expect(ws).toMatchObject({ kind: "http", status: 401 });
+      await new Promise((r) => setTimeout(r, 500)); // anything the gateway would log about it has been written by now
+      expect(idGw.logs().slice(mark)).not.toMatch(CLIENT_TRACE);
       expect((await idGw.cliJson<DevicesList>(["devices", "list"])).paired.length).toBe(before);
       expect(await idSc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "unauthenticated" })).toBeGreaterThanOrEqual(1);
+      expect(await idSc.metric("openclaw_sidecar_auth_failures_total", { reason: "bad_token" })).toBeGreaterThanOrEqual(2);
       expect(idSc.logs()).not.toContain(USER_TOKEN);
     }, 40_000);
 
+    it("bypassing the sidecar gets nothing, and the gateway logs it (the control for the checks above)", async () => {
+      const mark = idGw.logs().length;
+      const origin = `http://${net.sidecar.ip}:${ID_SC_PORT}`;
+      // The identity headers the sidecar would add, sent by the client itself straight to the gateway: not trusted.
+      const forged = await connectFromNamespace(net.client.ns, { url: `ws://${net.gateway.ip}:${ID_GW_PORT}/`, clientId: "openclaw-control-ui", origin, headers: { "x-forwarded-user": "alice@example.com", "x-forwarded-proto": "http", "x-forwarded-for": "10.77.0.9" } });
+      expect(forged).toMatchObject({ kind: "http", status: 403 });
+      expect(forged.kind === "http" && forged.body).toContain("proxy_attribution_required");
+      const bare = await connectFromNamespace(net.client.ns, { url: `ws://${net.gateway.ip}:${ID_GW_PORT}/`, clientId: "openclaw-control-ui", buildId: await buildId(), origin });
+      expect(bare).toMatchObject({ kind: "close", code: 1008 });
+      expect(bare.kind === "close" && bare.error?.details?.authReason).toBe("trusted_proxy_untrusted_source");
+      await expect.poll(() => idGw.logs().slice(mark), { timeout: 5_000 }).toMatch(CLIENT_TRACE);
+    }, 40_000);
+
     it("a client-sent x-forwarded-user: mallory is replaced by the authenticated user", async () => {
+      const id = await buildId();
+      const mark = idGw.logs().length;
       const r = await connectFromNamespace(net.client.ns, {
-        url: `ws://${net.sidecar.ip}:${ID_SC_PORT}/`, clientId: "openclaw-control-ui", buildId: await buildId(),
+        url: `ws://${net.sidecar.ip}:${ID_SC_PORT}/`, clientId: "openclaw-control-ui", buildId: id,
         origin: `http://${net.sidecar.ip}:${ID_SC_PORT}`, headers: { Authorization: `Bearer ${USER_TOKEN}`, "x-forwarded-user": "mallory" }, scopes: ["operator.read"],
       });
+      // allowUsers is ["alice@example.com"]: had "mallory" (or "mallory, alice…") reached the gateway, it would refuse.
       expect(r, JSON.stringify(r)).toMatchObject({ kind: "hello-ok" });
-      const log = idGw.logs() + readLog(idGw);
-      expect(log).toContain("alice@example.com");
-      expect(log).not.toContain("mallory");
+      await expect.poll(() => idGw.logs().slice(mark), { timeout: 5_000 }).toMatch(/authenticated user connected conn=\S+ user=alice@example\.com/);
+      expect(idGw.logs() + readLog(idGw)).not.toContain("mallory");
     }, 40_000);
+
+    // Last in this block: the doctor's passing handshake pairs one more (auto-approved) device.
+    it("doctor: passes for alice, names a user the gateway does not allow", async () => {
+      const base = ["--mode", "identity", "--upstream", `http://${net.gateway.ip}:${ID_GW_PORT}`, "--sidecar-address", net.sidecar.ip, "--public-origin", `http://${net.sidecar.ip}:${ID_SC_PORT}`, "--token", USER_TOKEN, "--cookie-secret", COOKIE_SECRET];
+      const ok = await doctor(net.sidecar.ns, [...base, "--user", "alice@example.com"]);
+      expect(ok.out).toContain("[ok] test handshake: hello-ok");
+      expect(ok.out).toContain("RESULT: identity mode will work.");
+      expect(ok.code, ok.out).toBe(0);
+      const bad = await doctor(net.sidecar.ns, [...base, "--user", "bob@example.com"]);
+      expect(bad.out).toContain("trusted_proxy_user_not_allowed");
+      expect(bad.out).toContain("allowUsers");
+      expect(bad.code, bad.out).toBe(1);
+    }, 60_000);
   });
 
   describe("local mode", () => {
@@ -131,21 +185,51 @@ describeTier("real gateway + real Control UI: identity and local modes", [...net
       try {
         await ui.goto(`http://${net.gateway.ip}:${LOCAL_SC_PORT}/?token=${GATEWAY_TOKEN}`);
         const outcome = await ui.waitForOutcome({ timeoutMs: 40_000 });
-        await ui.report("local-control-ui-connected.png");
+        const report = await ui.report("local-control-ui-connected.png");
         expect(outcome).toMatchObject({ kind: "hello-ok" });
+        // The UI read the gateway token from the redirect's #token= fragment and sent it in the connect frame.
+        expect(report.frames).toContainEqual(expect.objectContaining({ kind: "connect", clientId: "openclaw-control-ui", hasDevice: true, authKeys: expect.arrayContaining(["token"]) }));
+        expect(ui.page.url()).not.toContain("?token=");
       } finally {
         await ui.close();
       }
       const list = await localGw.cliJson<DevicesList>(["devices", "list"]);
       expect(list.pending).toEqual([]);
+      // Paired silently as a direct-local client: that is what local mode is (and why it is admin and dev-only).
+      expect(list.paired.filter((d) => d.clientId === "openclaw-control-ui")).toEqual([expect.objectContaining({ approvedVia: "silent" })]);
+      expect(await localSc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "ok" })).toBeGreaterThanOrEqual(1);
     }, 90_000);
 
+    it("the login redirect hands the token to the UI in the fragment and sets the session cookie", async () => {
+      const r = await nsExec(net.client.ns, "curl", ["-s", "-i", "-m", "5", `http://${net.gateway.ip}:${LOCAL_SC_PORT}/?token=${GATEWAY_TOKEN}`], { timeoutMs: 10_000 });
+      expect(r.stdout).toMatch(/^HTTP\/1\.1 303/);
+      expect(r.stdout).toMatch(new RegExp(`^location: /#token=${GATEWAY_TOKEN}\r?$`, "im"));
+      expect(r.stdout).toMatch(/^set-cookie: [^=]+=[^;]+;.*HttpOnly/im);
+    }, 20_000);
+
     it("without a valid token nothing reaches the gateway", async () => {
+      const mark = localGw.logs().length;
       expect(await curlFromClient(`http://${net.gateway.ip}:${LOCAL_SC_PORT}/`, ["-H", "Accept: text/html"])).toBe("401");
       const ws = await connectFromNamespace(net.client.ns, { url: `ws://${net.gateway.ip}:${LOCAL_SC_PORT}/`, token: GATEWAY_TOKEN });
       expect(ws).toMatchObject({ kind: "http", status: 401 }); // the gateway's token in the connect frame is not enough
+      const wrong = await connectFromNamespace(net.client.ns, { url: `ws://${net.gateway.ip}:${LOCAL_SC_PORT}/`, headers: { Authorization: "Bearer wrong" } });
+      expect(wrong).toMatchObject({ kind: "http", status: 401 });
+      await new Promise((r) => setTimeout(r, 500));
+      expect(localGw.logs().slice(mark)).not.toMatch(CLIENT_TRACE);
       expect(await localSc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "unauthenticated" })).toBeGreaterThanOrEqual(1);
     }, 40_000);
+
+    it("doctor: passes inside the gateway's namespace; from its own container it names the loopback bind", async () => {
+      const flags = ["--mode", "local", "--token", GATEWAY_TOKEN, "--public-origin", `http://${net.gateway.ip}:${LOCAL_SC_PORT}`];
+      const ok = await doctor(net.gateway.ns, [...flags, "--upstream", `http://127.0.0.1:${LOCAL_GW_PORT}`]);
+      expect(ok.out).toMatch(/\[ok\] test handshake: (hello-ok|authenticated and paired)/);
+      expect(ok.code, ok.out).toBe(0);
+      // The same gateway seen from the sidecar namespace: bound to loopback, so nothing listens on its LAN address.
+      const apart = await doctor(net.sidecar.ns, [...flags, "--upstream", `http://${net.gateway.ip}:${LOCAL_GW_PORT}`]);
+      expect(apart.out).toContain("cannot reach the gateway");
+      expect(apart.out).toContain('"loopback" only with network_mode: service:<gateway>');
+      expect(apart.code, apart.out).toBe(1);
+    }, 60_000);
   });
 });
 

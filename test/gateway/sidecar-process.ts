@@ -29,7 +29,10 @@ export async function startSidecarIn(ns: string, flags: Record<string, string>, 
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
   const deadline = Date.now() + 15_000;
   while (!out.includes('"openclaw-sidecar listening"')) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`sidecar in ${ns} did not start:\n${out}`);
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill("SIGKILL"); // a sidecar that never said it listens must not outlive the test
+      throw new Error(`sidecar in ${ns} did not start:\n${out}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   return {

@@ -38,3 +38,18 @@ export async function eventually(check: () => boolean | Promise<boolean>, ms = 5
 
 export const upgradeRequest = (path: string, extra = ""): string =>
   `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${extra}\r\n`;
+
+/**
+ * A port that was free a moment ago, for a process that must be told its port up front (nginx, a restarted server):
+ * whoever uses it must cope with losing the race (retry), which is why servers of our own bind port 0 instead.
+ */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
