@@ -48,7 +48,10 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
 
   function fail(view: ClientView, failure: AuthFailure, what: string): Verdict {
     metrics.authFailures.inc({ reason: failure });
-    limiter.recordFailure(view.clientAddress, Date.now());
+    // Only guessed tokens count towards the lockout. A stale cookie (expired, or signed with a retired secret) is
+    // not a guess — an HMAC cannot be guessed — and a browser sends it with every asset it loads: counting those
+    // would lock its user out of the very login page that replaces the cookie.
+    if (failure === "bad_token") limiter.recordFailure(view.clientAddress, Date.now());
     logger.info({ kind: "auth", client: view.clientAddress, reason: failure }, `authentication failed: ${what}`);
     return { failure, refusal: unauthorized(what) };
   }

@@ -120,6 +120,18 @@ describe("identity mode", () => {
     }
   });
 
+  it("a stale cookie sent with many requests never locks its user out of logging in again", async () => {
+    const sc = await startTestSidecar({ ...identityFlags(), "--auth-max-failures": "5", "--cookie-secret": "n".repeat(40) });
+    try {
+      const { cookie } = await login(a); // signed with another secret: what a browser holds after a secret rotation
+      for (let i = 0; i < 20; i++) expect((await fetch(`${sc.url}/asset-${i}.js`, { headers: { cookie } })).status).toBe(401);
+      expect(await sc.metric("openclaw_sidecar_auth_failures_total", { reason: "bad_cookie" })).toBe(20);
+      await login(sc, `/?token=${TOKEN}`); // 303 with a fresh cookie, not 429
+    } finally {
+      await sc.close();
+    }
+  });
+
   it("20 wrong tokens lock the client out (429), even for the right token, and are counted and logged without the secret", async () => {
     const sc = await startTestSidecar({ ...identityFlags(), "--auth-max-failures": "20" });
     try {
