@@ -1,10 +1,10 @@
 // Configuration: defaults < config file (JSON) < environment (OPENCLAW_SIDECAR_*) < command-line flags.
 // Everything is validated before anything listens, and every problem is reported at once, each message naming the
-// option, the bad value and the rule. This file imports nothing from the rest of the sidecar.
+// option, the bad value and the rule. Of the rest of the sidecar it uses only the TLS key-pair check.
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { createSecureContext } from "node:tls";
 import ipaddr from "ipaddr.js";
+import { readKeyPair } from "./tls.ts";
 
 export type Mode = "attribution" | "identity" | "local";
 export const MODES: readonly Mode[] = ["attribution", "identity", "local"];
@@ -172,8 +172,11 @@ function validate(raw: Raw, problems: string[]): Config {
   const tlsKey = opt("tlsKey", readableFile, undefined);
   if ((tlsCert === undefined) !== (tlsKey === undefined)) problems.push("tlsCert and tlsKey: set both or neither");
   if (tlsCert !== undefined && tlsKey !== undefined) {
-    const problem = keyPairProblem(tlsCert, tlsKey);
-    if (problem !== undefined) problems.push(problem);
+    try {
+      readKeyPair(tlsCert, tlsKey);
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
   }
   const httpsRedirectListen = opt("httpsRedirectListen", hostPort, undefined);
   if (httpsRedirectListen !== undefined && tlsCert === undefined) problems.push("httpsRedirectListen needs tlsCert and tlsKey");
@@ -349,18 +352,6 @@ const readableFile: Parser<string> = (v, name) => {
 };
 const secretFile: Parser<string> = (v, name) => nonEmpty(readText(nonEmpty(v, name), name), name);
 const secretFileList: Parser<string[]> = (v, name) => list(readText(nonEmpty(v, name), name).split("\n"), name);
-
-/** A key pair that does not load (not PEM, or the key does not belong to the certificate) is a startup error. */
-function keyPairProblem(certPath: string, keyPath: string): string | undefined {
-  try {
-    createSecureContext({ cert: readFileSync(certPath), key: readFileSync(keyPath) });
-    return undefined;
-  } catch (err) {
-    const msg = (err as Error).message;
-    const why = /key values mismatch/i.test(msg) ? "the key does not belong to the certificate" : `not a usable PEM certificate and key (${msg})`;
-    return `tlsCert ${show(certPath)} / tlsKey ${show(keyPath)}: ${why}`;
-  }
-}
 
 function sha256Hex(token: string, name: string): string {
   const hex = token.slice("sha256:".length).toLowerCase();

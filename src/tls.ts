@@ -5,18 +5,20 @@ import { readFileSync, unwatchFile, watchFile } from "node:fs";
 import http from "node:http";
 import type https from "node:https";
 import { createSecureContext } from "node:tls";
-import type { HostPort } from "./config.ts";
 import type { Logger } from "./log.ts";
 
 export interface KeyPair { key: Buffer; cert: Buffer }
 
-/** Reads and checks a key pair; throws one sentence naming the files and the problem. */
+/**
+ * Reads and checks a key pair; throws one sentence naming the files and the problem. Used at startup (through config
+ * validation, so a bad pair is reported with every other problem) and on each reload.
+ */
 export function readKeyPair(certPath: string, keyPath: string): KeyPair {
   const read = (path: string, what: string) => {
     try {
       return readFileSync(path);
     } catch (err) {
-      throw new Error(`${what} ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      throw new Error(`${what} ${JSON.stringify(path)}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
     }
   };
   const pair = { cert: read(certPath, "tlsCert"), key: read(keyPath, "tlsKey") };
@@ -24,8 +26,8 @@ export function readKeyPair(certPath: string, keyPath: string): KeyPair {
     createSecureContext(pair);
   } catch (err) {
     const msg = (err as Error).message;
-    const hint = /key values mismatch/i.test(msg) ? "the key does not belong to the certificate" : msg;
-    throw new Error(`tlsCert ${certPath} / tlsKey ${keyPath}: ${hint}`);
+    const why = /key values mismatch/i.test(msg) ? "the key does not belong to the certificate" : `not a usable PEM certificate and key (${msg})`;
+    throw new Error(`tlsCert ${JSON.stringify(certPath)} / tlsKey ${JSON.stringify(keyPath)}: ${why}`);
   }
   return pair;
 }
@@ -70,4 +72,3 @@ export function createRedirectServer(httpsPort: () => number): http.Server {
   });
 }
 
-export type { HostPort };
