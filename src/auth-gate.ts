@@ -4,28 +4,30 @@
 // Failed attempts are limited per client address — in local mode the gateway exempts loopback from its own limiter,
 // so this one is the only brake on guessing.
 import { randomBytes } from "node:crypto";
-import type http from "node:http";
-import type { Duplex } from "node:stream";
 import {
   type CookieKeys, FailureLimiter, TokenVerifier, bearerToken, parseCookies, signSession, verifySession,
 } from "./auth.ts";
 import type { Config, Credential } from "./config.ts";
 import type { ClientView, Identity } from "./forwarded-headers.ts";
+import type { RequestHead } from "./http1.ts";
 import type { Logger } from "./log.ts";
 import type { AuthFailure, Metrics, UpgradeResult } from "./metrics.ts";
 import { loginPage } from "./login-page.ts";
-import { type Refusal, refuseSocket, sendRefusal, wantsHtml } from "./responses.ts";
+import { type Refusal, type Reply, refusalReply, wantsHtml } from "./responses.ts";
 
 export const COOKIE_NAME = "openclaw_sidecar_session";
 
+/** An upgrade the gate refuses: the outcome to count and the response to write. */
+export interface UpgradeRefusal { result: UpgradeResult; refusal: Refusal }
+
 /**
  * Decides, before anything is forwarded, whether a request may pass. Returns the identity to inject (identity mode),
- * undefined to pass without one (local mode, public paths), or null when the gate has answered the request itself
- * (login page, 401, redirect, refused upgrade) and recorded why.
+ * undefined to pass without one (local mode, public paths), or the answer to send instead (login page, 401,
+ * redirect, refused upgrade); failures are counted here. Consumed credentials are removed from `head.headers`.
  */
 export interface AuthGate {
-  checkRequest(req: http.IncomingMessage, res: http.ServerResponse, view: ClientView): Identity | undefined | null;
-  checkUpgrade(req: http.IncomingMessage, socket: Duplex, view: ClientView): Identity | undefined | null;
+  checkRequest(head: RequestHead, view: ClientView): Identity | undefined | Reply;
+  checkUpgrade(head: RequestHead, view: ClientView): Identity | undefined | UpgradeRefusal;
 }
 
 type Verdict = { identity: Identity } | { failure: AuthFailure; refusal: Refusal };
@@ -57,7 +59,7 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
   }
 
   /** Checks Bearer and cookie credentials; the caller handles ?token= logins. Strips what it consumed. */
-  function verify(req: http.IncomingMessage, view: ClientView): Verdict {
+  function verify(req: RequestHead, view: ClientView): Verdict {
     if (limiter.isLocked(view.clientAddress, Date.now())) {
       metrics.authFailures.inc({ reason: "rate_limited" });
       return { failure: "rate_limited", refusal: { status: 429, type: "rate_limited", message: "too many failed attempts; try again later", headers: { "retry-after": String(Math.ceil(config.authLockoutMs / 1000)) } } };
@@ -92,21 +94,19 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
   const pass = (identity: Identity): Identity | undefined => (local ? undefined : identity);
 
   return {
-    checkRequest(req, res, view) {
+    checkRequest(req, view) {
       if (isPublic(req.url)) return undefined;
-      const url = new URL(req.url ?? "/", "http://sidecar");
+      const url = new URL(req.url, "http://sidecar");
       const login = url.searchParams.get("token");
       if (login !== null && (req.method === "GET" || req.method === "HEAD")) {
         if (limiter.isLocked(view.clientAddress, Date.now())) {
           metrics.authFailures.inc({ reason: "rate_limited" });
-          sendRefusal(res, { status: 429, type: "rate_limited", message: "too many failed attempts; try again later" }, wantsHtml(req.headers));
-          return null;
+          return refusalReply({ status: 429, type: "rate_limited", message: "too many failed attempts; try again later" }, wantsHtml(req.headers));
         }
         const cred = verifier.verify(login);
         if (cred === undefined) {
           const verdict = fail(view, "bad_token", "the token in the link is not valid");
-          if ("refusal" in verdict) respond(res, req, verdict.refusal);
-          return null;
+          return respond(req, "refusal" in verdict ? verdict.refusal : unauthorized("the token in the link is not valid"));
         }
         limiter.recordSuccess(view.clientAddress);
         url.searchParams.delete("token");
@@ -114,45 +114,34 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
         // where it never travels to a server again.
         const fragment = local ? `#token=${encodeURIComponent(login)}` : "";
         const cookie = `${COOKIE_NAME}=${signSession(keys, cred.user, Date.now(), ttlMs)}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${config.cookieTtlSeconds}${secureCookie ? "; Secure" : ""}`;
-        res.writeHead(303, { location: `${url.pathname}${url.search}${fragment}`, "set-cookie": cookie, "cache-control": "no-store", "content-length": "0" }).end();
         logger.info({ kind: "auth", client: view.clientAddress, user: cred.user }, "login");
-        return null;
+        return { status: 303, headers: { Location: `${url.pathname}${url.search}${fragment}`, "Set-Cookie": cookie, "Cache-Control": "no-store" }, body: "" };
       }
       const verdict = verify(req, view);
       if ("identity" in verdict) return pass(verdict.identity);
-      respond(res, req, verdict.refusal);
-      return null;
+      return respond(req, verdict.refusal);
     },
 
-    checkUpgrade(req, socket, view) {
-      const refuse = (result: UpgradeResult, refusal: Refusal) => {
-        metrics.upgrades.inc({ result });
-        logger.info({ kind: "websocket", client: view.clientAddress, result, status: refusal.status }, "websocket refused");
-        refuseSocket(socket, refusal);
-        return null;
-      };
+    checkUpgrade(req, view) {
       // Cross-site WebSocket hijacking: a page elsewhere must not ride the user's cookie into the gateway.
       const origin = req.headers.origin;
       if (origin !== undefined && !originAllowed(origin, req.headers.host, config.allowedOrigins)) {
-        return refuse("origin_not_allowed", { status: 403, type: "origin_not_allowed", message: `origin ${origin} is not allowed (allowedOrigins)` });
+        return { result: "origin_not_allowed", refusal: { status: 403, type: "origin_not_allowed", message: `origin ${origin} is not allowed (allowedOrigins)` } };
       }
       if (isPublic(req.url)) return undefined;
       const verdict = verify(req, view);
       if ("identity" in verdict) return pass(verdict.identity);
-      return refuse(verdict.failure === "rate_limited" ? "rate_limited" : "unauthenticated", verdict.refusal);
+      return { result: verdict.failure === "rate_limited" ? "rate_limited" : "unauthenticated", refusal: verdict.refusal };
     },
   };
 }
 
-function respond(res: http.ServerResponse, req: http.IncomingMessage, refusal: Refusal): void {
+function respond(req: RequestHead, refusal: Refusal): Reply {
   if (refusal.status === 401 && wantsHtml(req.headers) && (req.method === "GET" || req.method === "HEAD")) {
-    const body = loginPage(refusal.message);
-    res.writeHead(401, { "content-type": "text/html; charset=utf-8", "content-length": Buffer.byteLength(body), "cache-control": "no-store" }).end(body);
-    return;
+    return { status: 401, headers: { "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store" }, body: loginPage(refusal.message) };
   }
-  sendRefusal(res, refusal, false);
+  return refusalReply(refusal, false);
 }
-
 /** The configured origins; with none configured, same-origin only (Origin's host equals Host). */
 export function originAllowed(origin: string, host: string | undefined, allowed: string[]): boolean {
   if (allowed.length > 0) return allowed.includes(origin) || allowed.includes("*");
@@ -164,7 +153,7 @@ export function originAllowed(origin: string, host: string | undefined, allowed:
 }
 
 /** Removes the sidecar's session cookie from what the gateway receives; other cookies pass. */
-function stripCookie(req: http.IncomingMessage, cookies: Map<string, string>): void {
+function stripCookie(req: RequestHead, cookies: Map<string, string>): void {
   cookies.delete(COOKIE_NAME);
   if (cookies.size === 0) delete req.headers.cookie;
   else req.headers.cookie = [...cookies].map(([k, v]) => `${k}=${v}`).join("; ");

@@ -6,16 +6,16 @@
 // direction, only to learn which close frame came first; nothing is parsed into messages, buffered or re-encoded, so
 // subprotocols, extensions and permessage-deflate pass through untouched. There is no idle timeout: TCP keep-alive
 // finds dead peers, and a quiet dashboard socket lives as long as both ends want it.
-import http from "node:http";
-import https from "node:https";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { FrameReader, type CloseReasonClass } from "./close-frames.ts";
+import { ChunkedScanner, HttpError, type RequestHead, type ResponseHead, parseResponseHead, responseFraming } from "./http1.ts";
 import type { Logger } from "./log.ts";
-import { redactUrl } from "./log.ts";
+import { createLineWriter, redactUrl } from "./log.ts";
 import { type CloseInitiator, type Metrics, type UpgradeResult, closeCodeLabel } from "./metrics.ts";
 import { type Refusal, refuseSocket } from "./responses.ts";
 import { UpstreamTimeoutError, describeUpstreamFailure } from "./upstream-errors.ts";
+import { connectUpstream, upstreamTarget } from "./upstream-socket.ts";
 
 export interface UpgradeForwarderOptions {
   upstream: URL;
@@ -33,9 +33,10 @@ const KEEPALIVE_PROBE_MS = 30_000;
 const CLOSE_LINGER_MS = 5_000;
 /** Refusal bodies from the gateway are small JSON; anything larger is cut (the status alone still gets through). */
 const MAX_REFUSAL_BODY = 64 * 1024;
+const MAX_RESPONSE_HEAD = 64 * 1024;
 
 /** Checks an upgrade request before anything is sent upstream (RFC 6455 §4.2.1). */
-export function checkUpgradeRequest(req: http.IncomingMessage): Refusal | undefined {
+export function checkUpgradeRequest(req: RequestHead): Refusal | undefined {
   const bad = (message: string): Refusal => ({ status: 400, type: "bad_upgrade_request", message });
   if (req.method !== "GET") return bad("a WebSocket upgrade must use GET");
   if (!/(^|,)\s*websocket\s*(,|$)/i.test(req.headers.upgrade ?? "")) return bad("only WebSocket upgrades are supported");
@@ -43,7 +44,7 @@ export function checkUpgradeRequest(req: http.IncomingMessage): Refusal | undefi
   if (version !== "13") {
     return { status: 426, type: "unsupported_websocket_version", message: "Sec-WebSocket-Version must be 13", headers: { "Sec-WebSocket-Version": "13" } };
   }
-  const key = req.headers["sec-websocket-key"] ?? "";
+  const key = (req.headers["sec-websocket-key"] as string | undefined) ?? "";
   if (!/^[A-Za-z0-9+/]{22}==$/.test(key.trim())) return bad("Sec-WebSocket-Key must be 16 bytes in base64");
   return undefined;
 }
@@ -150,6 +151,7 @@ function relay(from: Duplex, to: Duplex, reader: FrameReader, onCloseFrame: () =
   from.on("data", pass);
   to.on("drain", () => from.resume());
   from.on("end", () => {
+    if (to.writableEnded || to.destroyed) return;
     const last = lastWords();
     if (last !== undefined) to.end(last);
     else to.end();
@@ -177,129 +179,229 @@ export function closeFrame(code: number, reason: string, masked: boolean): Buffe
 }
 
 export interface UpgradeForwarder {
-  forward(req: http.IncomingMessage, socket: Duplex, head: Buffer, ctx: UpgradeContext): void;
+  /** `upstreamHead` is the complete request head to send; `clientRest` the client's bytes after its head. */
+  forward(upstreamHead: string, socket: Socket, clientRest: Buffer, ctx: UpgradeContext): void;
   readonly tunnels: ReadonlySet<Tunnel>;
 }
 
 export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeForwarder {
   const { upstream, upgradeTimeoutMs, metrics, logger } = opts;
   const tunnels = new Set<Tunnel>();
-  const request = upstream.protocol === "https:" ? https.request : http.request;
-  const port = Number(upstream.port) || (upstream.protocol === "https:" ? 443 : 80);
-  const hostname = upstream.hostname.replace(/^\[|\]$/g, "");
+  const target = upstreamTarget(upstream);
+  // Label children resolved once (prom-client hashes a label object on every call otherwise).
+  const upgradedOk = metrics.upgrades.labels("ok");
+  const openTunnels = metrics.activeConnections.labels("websocket");
 
-  const logRefused = (ctx: UpgradeContext, result: UpgradeResult, status: number, started: number, extra?: object) => {
+  const line = createLineWriter(logger);
+  const logRefused = (ctx: UpgradeContext, result: UpgradeResult, status: number, started: number, error?: string) => {
     metrics.upgrades.inc({ result });
-    logger.info({ kind: "websocket", client: ctx.client, url: redactUrl(ctx.url), result, status, durationMs: Date.now() - started, ...extra }, "websocket refused");
+    line({ kind: "websocket", client: ctx.client, url: redactUrl(ctx.url), result, status, durationMs: Date.now() - started, error }, "websocket refused");
   };
 
   function onTunnelDone(t: Tunnel): void {
     tunnels.delete(t);
     const { code, initiator, reasonClass } = t.outcome();
     const seconds = (Date.now() - t.openedAt) / 1000;
-    metrics.activeConnections.dec({ kind: "websocket" });
+    openTunnels.dec();
     metrics.wsCloses.inc({ code: closeCodeLabel(code), initiator, reason_class: reasonClass });
     metrics.wsDuration.observe(seconds);
-    logger.info({
+    line({
       kind: "websocket", client: t.ctx.client, url: redactUrl(t.ctx.url), result: "ok", status: 101, code, initiator,
       reasonClass, durationMs: Date.now() - t.openedAt, bytesFromClient: t.fromClient.bytes, bytesToClient: t.fromUpstream.bytes,
     }, "websocket closed");
   }
 
-  function forward(req: http.IncomingMessage, socket: Duplex, head: Buffer, ctx: UpgradeContext): void {
-    const started = Date.now();
-    let settled = false;
-    const settle = () => {
-      const first = !settled;
-      settled = true;
-      return first;
-    };
-    socket.on("error", destroySelf);
+  function forward(upstreamHead: string, socket: Socket, clientRest: Buffer, ctx: UpgradeContext): void {
+    new Handshake(upstreamHead, socket, clientRest, ctx).start();
+  }
 
-    const proxyReq = request({ hostname, port, method: "GET", path: req.url, headers: req.headers, agent: false, setHost: false });
-    const timer = setTimeout(() => proxyReq.destroy(new UpstreamTimeoutError(upgradeTimeoutMs)), upgradeTimeoutMs);
-    const clear = () => clearTimeout(timer);
+  /** One upgrade from request to tunnel (or refusal); its listeners are removed once it is decided. */
+  class Handshake {
+    private readonly started = Date.now();
+    private readonly up: Socket;
+    private settled = false;
+    private timer: NodeJS.Timeout | undefined;
+    private buf: Buffer | undefined;
+    private head: ResponseHead | undefined;
+    /** A refusal's body, collected whole (bounded) before it is relayed. */
+    private body: Buffer[] = [];
+    private bodySize = 0;
+    private remaining = 0;
+    private chunks: ChunkedScanner | undefined;
+    private closeDelimited = false;
+
+    private readonly upstreamHead: string;
+    private readonly socket: Socket;
+    private readonly clientRest: Buffer;
+    private readonly ctx: UpgradeContext;
+
+    constructor(upstreamHead: string, socket: Socket, clientRest: Buffer, ctx: UpgradeContext) {
+      this.upstreamHead = upstreamHead;
+      this.socket = socket;
+      this.clientRest = clientRest;
+      this.ctx = ctx;
+      this.up = connectUpstream(target);
+    }
+
+    start(): void {
+      const { socket, up } = this;
+      socket.on("error", destroySelf);
+      socket.once("close", this.onClientGone);
+      up.on("data", this.onData);
+      up.on("error", this.onError);
+      up.on("end", this.onEnd);
+      up.on("close", this.onClose);
+      this.timer = setTimeout(() => this.fail(new UpstreamTimeoutError(upgradeTimeoutMs)), upgradeTimeoutMs);
+      up.write(this.upstreamHead, "latin1");
+    }
+
+    /** Ends the handshake phase: true only the first time. */
+    private settle(): boolean {
+      if (this.settled) return false;
+      this.settled = true;
+      clearTimeout(this.timer);
+      this.socket.removeListener("close", this.onClientGone);
+      this.up.removeListener("data", this.onData);
+      this.up.removeListener("error", this.onError);
+      this.up.removeListener("end", this.onEnd);
+      this.up.removeListener("close", this.onClose);
+      return true;
+    }
 
     // The client gave up (or reset) before the gateway answered.
-    const onClientGone = () => {
-      clear();
-      proxyReq.destroy();
-      if (settle()) logRefused(ctx, "client_aborted", 499, started);
+    private readonly onClientGone = (): void => {
+      if (!this.settle()) return;
+      this.up.destroy();
+      logRefused(this.ctx, "client_aborted", 499, this.started);
     };
-    socket.once("close", onClientGone);
 
-    proxyReq.on("error", (err) => {
-      clear();
-      if (!settle()) return;
-      socket.removeListener("close", onClientGone);
+    private readonly onError = (err: Error): void => this.fail(err);
+    private readonly onEnd = (): void => {
+      if (this.head !== undefined && this.closeDelimited) this.relayRefusal();
+      else this.fail(Object.assign(new Error("the gateway closed the connection"), { code: "ECONNRESET" }));
+    };
+    private readonly onClose = (): void => this.fail(Object.assign(new Error("the gateway closed the connection"), { code: "ECONNRESET" }));
+
+    private fail(err: unknown): void {
+      if (!this.settle()) return;
+      this.up.on("error", destroySelf);
+      this.up.destroy();
       const failure = describeUpstreamFailure(err, upstream);
       metrics.upstreamErrors.inc({ code: failure.code });
-      logRefused(ctx, failure.result, failure.status, started, { error: failure.code });
-      refuseSocket(socket, failure);
-    });
+      logRefused(this.ctx, failure.result, failure.status, this.started, failure.code);
+      refuseSocket(this.socket, failure);
+    }
 
-    proxyReq.on("response", (res) => {
-      clear();
-      // The gateway refused the upgrade with an ordinary HTTP response: relay it whole and record why.
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on("data", (c: Buffer) => {
-        if (size < MAX_REFUSAL_BODY) chunks.push(c);
-        size += c.length;
-      });
-      res.on("error", () => proxyReq.destroy());
-      res.on("end", () => {
-        if (!settle()) return;
-        socket.removeListener("close", onClientGone);
-        const body = Buffer.concat(chunks).subarray(0, MAX_REFUSAL_BODY);
-        const status = res.statusCode ?? 502;
-        const result: UpgradeResult =
-          status === 403 && body.includes("proxy_attribution_required") ? "proxy_attribution_required" : status >= 500 ? "upstream_5xx" : "upstream_4xx";
-        logRefused(ctx, result, status, started);
-        writeHead(socket, status, res.statusMessage, res.rawHeaders, { "content-length": String(body.length), connection: "close" });
-        socket.end(body);
-        socket.once("finish", () => socket.destroy());
-      });
-    });
+    private readonly onData = (chunk: Buffer): void => {
+      try {
+        if (this.head === undefined) {
+          const buf = this.buf === undefined ? chunk : Buffer.concat([this.buf, chunk]);
+          const end = buf.indexOf("\r\n\r\n");
+          if (end === -1) {
+            if (buf.length > MAX_RESPONSE_HEAD) throw new HttpError(502, "bad_upstream_response", "response head too large");
+            this.buf = buf;
+            return;
+          }
+          this.buf = undefined;
+          const head = parseResponseHead(buf.toString("latin1", 0, end), { maxHeaderBytes: MAX_RESPONSE_HEAD, maxHeaderCount: 1000 });
+          const rest = buf.subarray(end + 4);
+          if (head.status === 101) return this.open(head, rest);
+          if (head.status < 200) {
+            if (rest.length > 0) this.onData(rest);
+            return;
+          }
+          this.head = head;
+          const framing = responseFraming(head, "GET");
+          if (framing.kind === "length") this.remaining = framing.length;
+          else if (framing.kind === "chunked") this.chunks = new ChunkedScanner(MAX_REFUSAL_BODY);
+          else if (framing.kind === "close") this.closeDelimited = true;
+          else return this.relayRefusal();
+          chunk = rest;
+        }
+        this.collect(chunk);
+      } catch (err) {
+        this.fail(err);
+      }
+    };
 
-    proxyReq.on("upgrade", (res, proxySocket, proxyHead) => {
-      clear();
-      socket.removeListener("close", onClientGone);
-      if (!settle() || socket.destroyed) {
-        proxySocket.destroy();
-        if (socket.destroyed) logRefused(ctx, "client_aborted", 499, started);
+    /** Gathers a refusal's body; relays it when complete (or when enough of it is here). */
+    private collect(chunk: Buffer): void {
+      let take = chunk.length;
+      if (this.chunks !== undefined) take = this.chunks.scan(chunk);
+      else if (!this.closeDelimited) take = Math.min(this.remaining, chunk.length);
+      this.remaining -= take;
+      if (this.bodySize < MAX_REFUSAL_BODY) this.body.push(take === chunk.length ? chunk : chunk.subarray(0, take));
+      this.bodySize += take;
+      const complete = this.chunks !== undefined ? this.chunks.done : !this.closeDelimited && this.remaining === 0;
+      if (complete || this.bodySize >= MAX_REFUSAL_BODY) this.relayRefusal();
+    }
+
+    /** The gateway refused the upgrade with an ordinary HTTP response: relay it whole and record why. */
+    private relayRefusal(): void {
+      if (!this.settle()) return;
+      const head = this.head as ResponseHead;
+      this.up.on("error", destroySelf);
+      this.up.destroy();
+      let body: Buffer = Buffer.concat(this.body).subarray(0, MAX_REFUSAL_BODY);
+      // A chunked body is relayed as its data alone, with a length: the client gets a plain, complete response.
+      if (this.chunks !== undefined) body = dechunk(body);
+      const status = head.status;
+      const result: UpgradeResult =
+        status === 403 && body.includes("proxy_attribution_required") ? "proxy_attribution_required" : status >= 500 ? "upstream_5xx" : "upstream_4xx";
+      logRefused(this.ctx, result, status, this.started);
+      const socket = this.socket;
+      if (socket.destroyed) return;
+      writeHead(socket, head, { "content-length": String(body.length), connection: "close" });
+      socket.end(body);
+      socket.once("finish", () => socket.destroy());
+    }
+
+    private open(head: ResponseHead, upstreamRest: Buffer): void {
+      if (!this.settle()) return;
+      const { socket, up } = this;
+      if (socket.destroyed) {
+        up.destroy();
+        logRefused(this.ctx, "client_aborted", 499, this.started);
         return;
       }
-      metrics.upgrades.inc({ result: "ok" });
-      metrics.activeConnections.inc({ kind: "websocket" });
-      for (const s of [socket as Socket, proxySocket]) {
-        s.setTimeout?.(0);
-        s.setNoDelay?.(true);
-        s.setKeepAlive?.(true, KEEPALIVE_PROBE_MS);
+      upgradedOk.inc();
+      openTunnels.inc();
+      for (const s of [socket, up]) {
+        s.setTimeout(0);
+        s.setNoDelay(true);
+        s.setKeepAlive(true, KEEPALIVE_PROBE_MS);
       }
-      writeHead(socket, 101, res.statusMessage, res.rawHeaders);
-      const tunnel = new Tunnel(ctx, socket, proxySocket, proxyHead, head, onTunnelDone);
-      // The handshake is over: drop its listeners (closures over this request) so nothing keeps them alive.
-      proxyReq.removeAllListeners();
-      proxyReq.on("error", destroySelf);
-      tunnels.add(tunnel);
-    });
-
-    // A request body on an upgrade is not a thing; end the upstream request so the handshake is sent.
-    proxyReq.end();
+      writeHead(socket, head);
+      tunnels.add(new Tunnel(this.ctx, socket, up, upstreamRest, this.clientRest, onTunnelDone));
+    }
   }
 
   return { forward, tunnels };
 }
 
-function writeHead(socket: Duplex, status: number, message: string | undefined, rawHeaders: string[], override: Record<string, string> = {}): void {
-  let head = `HTTP/1.1 ${status} ${message ?? http.STATUS_CODES[status] ?? ""}\r\n`;
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i] as string;
-    const lower = name.toLowerCase();
-    if (lower in override || lower === "transfer-encoding") continue;
-    head += `${name}: ${rawHeaders[i + 1]}\r\n`;
+/** The response head as the gateway sent it, minus framing fields, plus `override`. */
+function writeHead(socket: Duplex, head: ResponseHead, override: Record<string, string> = {}): void {
+  let text = `HTTP/1.1 ${head.status} ${head.reason}\r\n`;
+  for (let i = 0; i < head.lines.length; i++) {
+    const name = head.names[i] as string;
+    if (name in override || name === "transfer-encoding") continue;
+    text += `${head.lines[i]}\r\n`;
   }
-  for (const [name, value] of Object.entries(override)) head += `${name}: ${value}\r\n`;
-  socket.write(`${head}\r\n`);
+  for (const [name, value] of Object.entries(override)) text += `${name}: ${value}\r\n`;
+  socket.write(`${text}\r\n`, "latin1");
+}
+
+/** The data of a complete (or truncated) chunked body. */
+function dechunk(raw: Buffer): Buffer {
+  const parts: Uint8Array[] = [];
+  let i = 0;
+  while (i < raw.length) {
+    const eol = raw.indexOf("\r\n", i);
+    if (eol === -1) break;
+    const size = Number.parseInt(raw.toString("latin1", i, eol).split(";")[0] as string, 16);
+    if (!(size > 0)) break;
+    parts.push(raw.subarray(eol + 2, Math.min(raw.length, eol + 2 + size)));
+    i = eol + 2 + size + 2;
+  }
+  return Buffer.concat(parts);
 }

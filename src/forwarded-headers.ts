@@ -62,6 +62,32 @@ function lastValue(header: string | string[] | undefined): string | undefined {
   return last ? last : undefined;
 }
 
+interface PeerInfo { address: ipaddr.IPv4 | ipaddr.IPv6 | undefined; trustedHop: boolean; clientAddress: string; forwardedFor: string }
+
+/** Peer addresses seen recently, per policy: parsing and range checks are done once per address, not per request. */
+const peerCache = new WeakMap<TrustPolicy, Map<string, PeerInfo>>();
+const PEER_CACHE_SIZE = 4096;
+
+function peerInfo(text: string, policy: TrustPolicy): PeerInfo {
+  let cache = peerCache.get(policy);
+  if (cache === undefined) peerCache.set(policy, (cache = new Map()));
+  let info = cache.get(text);
+  if (info === undefined) {
+    const address = parseAddress(text);
+    const clientAddress = address === undefined ? text : address.toString();
+    const loopback = address === undefined || address.range() === "loopback" || address.range() === "unspecified";
+    info = {
+      address,
+      trustedHop: address !== undefined && policy.trustedHops.length > 0 && inList(address, policy.trustedHops),
+      clientAddress,
+      forwardedFor: loopback ? policy.loopbackSubstitute : clientAddress,
+    };
+    if (cache.size >= PEER_CACHE_SIZE) cache.clear();
+    cache.set(text, info);
+  }
+  return info;
+}
+
 export interface ClientView {
   /** The client address to report upstream (never loopback). */
   forwardedFor: string;
@@ -80,9 +106,14 @@ export interface ClientView {
  * Never the leftmost entry: that one is whatever the client wrote.
  */
 export function resolveClient(peer: Peer, headers: IncomingHttpHeaders, policy: TrustPolicy): ClientView {
-  let client = parseAddress(peer.address);
+  const known = peerInfo(peer.address, policy);
+  if (!known.trustedHop) {
+    // The common case, one lookup: a direct client, whose address alone decides everything but Host.
+    return { forwardedFor: known.forwardedFor, proto: peer.encrypted ? "https" : "http", host: headers.host, clientAddress: known.clientAddress };
+  }
+  let client = known.address;
   let fromTrustedHop = false;
-  if (client !== undefined && policy.trustedHops.length > 0 && inList(client, policy.trustedHops)) {
+  if (client !== undefined) {
     fromTrustedHop = true;
     const xff = headers["x-forwarded-for"];
     const chain = (Array.isArray(xff) ? xff.join(",") : (xff ?? "")).split(",");

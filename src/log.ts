@@ -33,6 +33,40 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
   return logger;
 }
 
+/** Fields of an access-log line: strings are JSON-escaped, numbers written as they are, undefined left out. */
+export type LineFields = Record<string, string | number | undefined>;
+/** Writes one info-level line: `logger.info(fields, msg)`, minus pino's generic path. */
+export type LineWriter = (fields: LineFields, msg: string) => void;
+
+/**
+ * The per-request and per-WebSocket lines, formatted by hand into the logger's own destination: the same JSON pino
+ * writes (same keys in the same order, same stream, so lines never interleave or reorder), at a fraction of the cost.
+ * pino's generic path (serializers, redaction, a new Date per line) measured 7–20 µs a line — a quarter of the
+ * proxy's CPU per request. Only for lines whose fields are plain strings and numbers the sidecar chose; URLs must be
+ * passed through redactUrl like everywhere else.
+ */
+export function createLineWriter(logger: Logger): LineWriter {
+  if (!logger.isLevelEnabled("info")) return () => {};
+  const stream = (logger as unknown as Record<symbol, { write(line: string): void }>)[pino.symbols.streamSym] as { write(line: string): void };
+  const name = JSON.stringify((logger.bindings() as { name?: string }).name ?? "");
+  let lastMs = 0;
+  let lastIso = "";
+  return (fields, msg) => {
+    const now = Date.now();
+    if (now !== lastMs) {
+      lastMs = now;
+      lastIso = new Date(now).toISOString();
+    }
+    let line = `{"level":"info","time":"${lastIso}","name":${name}`;
+    for (const key in fields) {
+      const value = fields[key];
+      if (value === undefined) continue;
+      line += typeof value === "number" ? `,"${key}":${Number.isFinite(value) ? value : null}` : `,"${key}":${JSON.stringify(value)}`;
+    }
+    stream.write(`${line},"msg":${JSON.stringify(msg)}}\n`);
+  };
+}
+
 /** The request target with the value of every credential-like query parameter replaced. Cheap when there is no query. */
 export function redactUrl(url: string | undefined): string {
   if (url === undefined) return "";

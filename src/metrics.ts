@@ -31,10 +31,10 @@ export const UPGRADE_RESULTS: readonly UpgradeResult[] = [
 /** Upstream failure codes (Node's errno codes, folded); the label of upstream_errors_total and the `error` log field. */
 export type UpstreamErrorCode =
   | "ECONNREFUSED" | "ECONNRESET" | "ETIMEDOUT" | "ENOTFOUND" | "EAI_AGAIN" | "EHOSTUNREACH" | "ENETUNREACH"
-  | "EPIPE" | "UPSTREAM_TIMEOUT" | "TLS" | "other";
+  | "EPIPE" | "UPSTREAM_TIMEOUT" | "BAD_RESPONSE" | "TLS" | "other";
 export const UPSTREAM_ERROR_CODES: readonly UpstreamErrorCode[] = [
   "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "EPIPE",
-  "UPSTREAM_TIMEOUT", "TLS", "other",
+  "UPSTREAM_TIMEOUT", "BAD_RESPONSE", "TLS", "other",
 ];
 
 /** Who sent the first close frame: a peer, the sidecar itself (shutdown), or nobody (the TCP stream just ended). */

@@ -1,11 +1,14 @@
 // Small complete responses the sidecar itself sends (refusals and upstream failures): JSON for API clients, a short
 // HTML page for browsers. For a raw socket (a refused upgrade) the response is written whole and the socket is then
 // destroyed, as ws's abortHandshake does, so nothing half-open is left behind.
-import type { IncomingHttpHeaders, ServerResponse } from "node:http";
+import type { IncomingHttpHeaders } from "node:http";
 import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 
 export interface Refusal { status: number; type: string; message: string; headers?: Record<string, string> }
+
+/** A complete response the sidecar writes itself (the connection adds Content-Length and Connection). */
+export interface Reply { status: number; headers: Record<string, string>; body: string }
 
 const escapeHtml = (s: string): string =>
   s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] as string);
@@ -28,19 +31,9 @@ export function renderRefusal(refusal: Refusal, html: boolean): { contentType: s
   };
 }
 
-export function sendRefusal(res: ServerResponse, refusal: Refusal, html: boolean): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
+export function refusalReply(refusal: Refusal, html: boolean): Reply {
   const { contentType, body } = renderRefusal(refusal, html);
-  res.writeHead(refusal.status, {
-    "content-type": contentType,
-    "content-length": Buffer.byteLength(body),
-    "cache-control": "no-store",
-    ...refusal.headers,
-  });
-  res.end(body);
+  return { status: refusal.status, headers: { "Content-Type": contentType, "Cache-Control": "no-store", ...refusal.headers }, body };
 }
 
 /** Writes a complete HTTP/1.1 response on a raw socket and destroys it once flushed. */

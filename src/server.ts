@@ -1,23 +1,27 @@
 // The listeners and the request/upgrade dispatch: every connection is registered, every request ends in exactly one
 // access-log line and one metric, and drain() shuts down in the order a proxy should (stop accepting, finish
 // in-flight requests, then say 1001 to WebSockets still open after the grace period).
-import type { AddressInfo, Socket } from "node:net";
-import http from "node:http";
-import https from "node:https";
-import type { Duplex } from "node:stream";
+import net, { type AddressInfo, type Socket } from "node:net";
+import type http from "node:http";
+import tls from "node:tls";
 import { createAdminServer } from "./admin.ts";
 import { createAuthGate } from "./auth-gate.ts";
+import { ClientConnection, type ConnectionOptions, type Exchange } from "./client-connection.ts";
 import type { Config, HostPort } from "./config.ts";
-import { type TrustPolicy, resolveClient, rewriteHeaders } from "./forwarded-headers.ts";
-import { createHttpForwarder, kUpstreamError } from "./forward-http.ts";
+import { type ClientView, type Identity, type TrustPolicy, resolveClient, rewriteHeaders } from "./forwarded-headers.ts";
 import { checkUpgradeRequest, createUpgradeForwarder, destroySelf } from "./forward-upgrade.ts";
-import { type Logger, redactUrl } from "./log.ts";
+import type { HttpError, RequestHead } from "./http1.ts";
+import { type Logger, createLineWriter, redactUrl } from "./log.ts";
 import { type Metrics, createMetrics, methodLabel, statusClass } from "./metrics.ts";
-import { refuseSocket } from "./responses.ts";
+import { type Refusal, type Reply, refusalReply, refuseSocket, wantsHtml } from "./responses.ts";
 import { createRedirectServer, readKeyPair, watchKeyPair } from "./tls.ts";
+import { describeUpstreamFailure } from "./upstream-errors.ts";
+import { upstreamTarget } from "./upstream-socket.ts";
 
-/** More header lines than any browser sends; Node would silently drop those past 2,000, we refuse instead. */
+/** More header lines than any browser sends; refused with 431. */
 const MAX_HEADER_COUNT = 200;
+/** How long an idle keep-alive client connection is kept (longer than browsers keep theirs). */
+const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
 export interface Sidecar {
   readonly proxyAddress: AddressInfo;
@@ -40,7 +44,7 @@ export class ListenError extends Error {
 
 export const formatHostPort = (hp: HostPort): string => (hp.host.includes(":") ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`);
 
-function listen(server: http.Server, at: HostPort, what: string): Promise<AddressInfo> {
+function listen(server: net.Server | http.Server, at: HostPort, what: string): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => reject(new ListenError(what, at, err));
     server.once("error", onError);
@@ -62,94 +66,129 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
     loopbackSubstitute: config.loopbackSubstitute,
     identityHeader: config.identityHeader,
   };
-  const httpForwarder = createHttpForwarder({ upstream: config.upstream, upstreamTimeoutMs: config.upstreamTimeoutMs, metrics, logger });
   const upgrades = createUpgradeForwarder({ upstream: config.upstream, upgradeTimeoutMs: config.upgradeTimeoutMs, metrics, logger });
-  const tls = config.tlsCert !== undefined && config.tlsKey !== undefined;
-  const serverOptions: http.ServerOptions = {
-    maxHeaderSize: config.maxHeaderBytes,
-    headersTimeout: config.headersTimeoutMs,
-    // Uploads and long polls may take as long as they take; slowloris is bounded by headersTimeout.
-    requestTimeout: 0,
-    keepAliveTimeout: 65_000,
-    // Node checks headersTimeout on this period (default 30 s): make the limit mean what it says.
-    connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs),
-  };
-  const server = tls
-    ? https.createServer({ ...serverOptions, ...readKeyPair(config.tlsCert as string, config.tlsKey as string) })
-    : http.createServer(serverOptions);
-  const hsts = tls && config.hsts ? "max-age=31536000; includeSubDomains" : undefined;
+  const encrypted = config.tlsCert !== undefined && config.tlsKey !== undefined;
+  const hstsLine = encrypted && config.hsts ? "Strict-Transport-Security: max-age=31536000; includeSubDomains\r\n" : "";
   let draining = false;
   let inFlight = 0;
   let idleWaiter: (() => void) | undefined;
+  const connections = new Set<ClientConnection>();
+  const line = createLineWriter(logger);
 
-  server.on("connection", (socket: Socket) => {
-    metrics.activeConnections.inc({ kind: "http" });
-    socket.once("close", () => metrics.activeConnections.dec({ kind: "http" }));
-  });
+  // Label children resolved once: prom-client hashes label objects on every inc/observe otherwise.
+  const requestCounters = new Map<string, { inc(): void }>();
+  const durationHistograms = new Map<string, { observe(v: number): void }>();
+  const countRequest = (method: string, status: number, seconds: number) => {
+    const m = methodLabel(method);
+    const cls = status === 499 ? "499" : statusClass(status);
+    const key = `${m} ${cls}`;
+    let counter = requestCounters.get(key);
+    if (counter === undefined) requestCounters.set(key, (counter = metrics.httpRequests.labels(m, cls)));
+    counter.inc();
+    let histogram = durationHistograms.get(m);
+    if (histogram === undefined) durationHistograms.set(m, (histogram = metrics.httpDuration.labels(m)));
+    histogram.observe(seconds);
+  };
 
-  server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const started = performance.now();
-    inFlight++;
-    const peer = { address: req.socket.remoteAddress ?? "", encrypted: tls };
-    const view = resolveClient(peer, req.headers, policy);
-    const url = req.url;
-    res.once("close", () => {
-      const status = res.writableFinished ? res.statusCode : 499;
-      const seconds = (performance.now() - started) / 1000;
-      const method = methodLabel(req.method);
-      metrics.httpRequests.inc({ method, status_class: status === 499 ? "499" : statusClass(status) });
-      metrics.httpDuration.observe({ method }, seconds);
-      const upstreamError = (res as { [kUpstreamError]?: string })[kUpstreamError];
-      logger.info({ kind: "http", client: view.clientAddress, method: req.method, url: redactUrl(url), status, durationMs: Math.round(seconds * 1e4) / 10, ...(upstreamError ? { error: upstreamError } : {}) }, "request");
-      if (--inFlight === 0 && idleWaiter) idleWaiter();
-    });
-    if (req.rawHeaders.length / 2 > MAX_HEADER_COUNT) {
-      metrics.clientErrors.inc({ status: "431" });
-      res.writeHead(431, { "content-type": "text/plain", connection: "close" }).end("too many header fields\n");
-      return;
+  const serialize = (head: RequestHead): string => {
+    let text = `${head.method} ${head.url} HTTP/1.${head.minor}\r\n`;
+    const headers = head.headers;
+    for (const name in headers) {
+      const value = headers[name];
+      if (value === undefined) continue;
+      if (typeof value === "string") text += `${name}: ${value}\r\n`;
+      else for (const v of value) text += `${name}: ${v}\r\n`;
     }
-    if (draining) res.setHeader("connection", "close");
-    if (hsts) res.setHeader("strict-transport-security", hsts);
-    const identity = gate?.checkRequest(req, res, view);
-    if (identity === null) return; // the gate answered (login page, 401, redirect)
-    rewriteHeaders(req.headers, view, policy, identity);
-    httpForwarder.forward(req, res);
-  });
+    return `${text}\r\n`;
+  };
 
-  server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on("error", destroySelf);
-    const peer = { address: req.socket.remoteAddress ?? "", encrypted: tls };
-    const view = resolveClient(peer, req.headers, policy);
-    const refuse = (result: "bad_request" | "draining", status: number, type: string, message: string, headers?: Record<string, string>) => {
+  const upgrade = (ex: Exchange, view: ClientView): void => {
+    const head = ex.head;
+    const refuse = (result: "bad_request" | "draining" | "origin_not_allowed" | "unauthenticated" | "rate_limited", refusal: Refusal) => {
       metrics.upgrades.inc({ result });
-      logger.info({ kind: "websocket", client: view.clientAddress, url: redactUrl(req.url), result, status }, "websocket refused");
-      refuseSocket(socket, { status, type, message, ...(headers ? { headers } : {}) });
+      line({ kind: "websocket", client: view.clientAddress, url: redactUrl(head.url), result, status: refusal.status }, "websocket refused");
+      refuseSocket(ex.takeOver().socket, refusal);
     };
-    if (draining) return refuse("draining", 503, "draining", "the sidecar is shutting down");
-    if (req.rawHeaders.length / 2 > MAX_HEADER_COUNT) return refuse("bad_request", 431, "too_many_headers", "too many header fields");
-    const bad = checkUpgradeRequest(req);
-    if (bad) return refuse("bad_request", bad.status, bad.type, bad.message, bad.headers);
-    const identity = gate?.checkUpgrade(req, socket, view);
-    if (identity === null) return; // refused by the gate, which recorded why
-    rewriteHeaders(req.headers, view, policy, identity, true);
-    upgrades.forward(req, socket, head, { client: view.clientAddress, url: req.url ?? "/" });
-  });
+    if (draining) return refuse("draining", { status: 503, type: "draining", message: "the sidecar is shutting down" });
+    const bad = checkUpgradeRequest(head);
+    if (bad) return refuse("bad_request", bad);
+    const verdict = gate?.checkUpgrade(head, view);
+    if (verdict !== undefined && "refusal" in verdict) return refuse(verdict.result as "unauthenticated", verdict.refusal);
+    rewriteHeaders(head.headers, view, policy, verdict as Identity | undefined, true);
+    const { socket, rest } = ex.takeOver();
+    socket.on("error", destroySelf);
+    upgrades.forward(serialize(head), socket, rest, { client: view.clientAddress, url: head.url });
+  };
 
-  // Requests Node's parser rejects never reach "request": answer them here, with a status that names the problem.
-  server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
-    if (err.code === "ECONNRESET" || !socket.writable) {
+  const connectionOptions: ConnectionOptions = {
+    limits: { maxHeaderBytes: config.maxHeaderBytes, maxHeaderCount: MAX_HEADER_COUNT },
+    headersTimeoutMs: config.headersTimeoutMs,
+    keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
+    upstreamTimeoutMs: config.upstreamTimeoutMs,
+    upstream: upstreamTarget(config.upstream),
+    responseHeaderLines: hstsLine,
+    isDraining: () => draining,
+    onRequest(ex) {
+      const head = ex.head;
+      const view = resolveClient({ address: ex.connection.remoteAddress, encrypted }, head.headers, policy);
+      ex.client = view.clientAddress;
+      if (head.upgrade) return upgrade(ex, view);
+      inFlight++;
+      const verdict = gate?.checkRequest(head, view);
+      if (verdict !== undefined && "status" in verdict) return ex.reply(verdict);
+      rewriteHeaders(head.headers, view, policy, verdict);
+      ex.forward(serialize(head));
+    },
+    onDone(ex) {
+      const head = ex.head;
+      const seconds = (performance.now() - ex.startedAt) / 1000;
+      countRequest(head.method, ex.status, seconds);
+      line({ kind: "http", client: ex.client, method: head.method, url: redactUrl(head.url), status: ex.status, durationMs: Math.round(seconds * 1e4) / 10, error: ex.error }, "request");
+      if (--inFlight === 0 && idleWaiter) idleWaiter();
+    },
+    onBadRequest(err: HttpError, connection) {
+      metrics.clientErrors.inc({ status: String(err.status) });
+      logger.info({ kind: "http", client: connection.remoteAddress, status: err.status, error: err.type }, "malformed request refused");
+      refuseSocket(connection.socket, { status: err.status, type: err.type, message: err.message });
+    },
+    onUpstreamFailure(err, ex): Reply {
+      const failure = describeUpstreamFailure(err, config.upstream);
+      ex.error = failure.code;
+      metrics.upstreamErrors.inc({ code: failure.code });
+      if (failure.code === "other") logger.error({ err }, "unexpected upstream error");
+      return refusalReply(failure, wantsHtml(ex.head.headers));
+    },
+    onClosed(connection) {
+      connections.delete(connection);
+    },
+  };
+
+  const openConnections = metrics.activeConnections.labels("http");
+  const accept = (socket: Socket) => {
+    openConnections.inc();
+    socket.once("close", () => openConnections.dec());
+    socket.setNoDelay(true);
+    connections.add(new ClientConnection(socket, connectionOptions));
+  };
+  const server = encrypted
+    ? tls.createServer({ ...readKeyPair(config.tlsCert as string, config.tlsKey as string), handshakeTimeout: config.headersTimeoutMs, ALPNProtocols: ["http/1.1"] }, accept)
+    : net.createServer({ noDelay: true }, accept);
+  if (encrypted) {
+    server.on("tlsClientError", (err: NodeJS.ErrnoException, socket: Socket) => {
+      logger.debug({ kind: "tls", client: socket.remoteAddress, error: err.code ?? err.message }, "TLS handshake failed");
       socket.destroy();
-      return;
-    }
-    const status = err.code === "HPE_HEADER_OVERFLOW" ? 431 : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
-    metrics.clientErrors.inc({ status: String(status) });
-    logger.info({ kind: "http", status, error: err.code ?? "parse_error" }, "malformed request refused");
-    const message = status === 431 ? "request headers too large" : status === 408 ? "request headers not received in time" : "malformed HTTP request";
-    refuseSocket(socket, { status, type: err.code ?? "bad_request", message });
-  });
+    });
+  }
+
+  // One sweep for every connection's deadlines (Node's http server does the same): no timer per request.
+  const sweepMs = Math.max(10, Math.min(1000, config.headersTimeoutMs / 4, config.upstreamTimeoutMs / 4));
+  const sweep = setInterval(() => {
+    const now = performance.now();
+    for (const c of connections) c.checkDeadline(now);
+  }, sweepMs).unref();
 
   let stopWatching = (): void => {};
-  if (tls) stopWatching = watchKeyPair(server as https.Server, config.tlsCert as string, config.tlsKey as string, logger);
+  if (encrypted) stopWatching = watchKeyPair(server as tls.Server, config.tlsCert as string, config.tlsKey as string, logger);
   const publicHttpsPort = config.publicOrigin?.protocol === "https:" ? Number(config.publicOrigin.port || 443) : undefined;
   const redirect = config.httpsRedirectListen ? createRedirectServer(() => publicHttpsPort ?? proxyAddress.port) : undefined;
   const admin = createAdminServer({ metrics, upstream: config.upstream, isDraining: () => draining });
@@ -163,10 +202,11 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
     if (redirect && config.httpsRedirectListen) redirectAddress = await listen(redirect, config.httpsRedirectListen, "the HTTPS redirect (httpsRedirectListen)");
   } catch (err) {
     stopWatching();
+    clearInterval(sweep);
     for (const s of [server, admin, redirect]) if (s?.listening) s.close();
     throw err;
   }
-  logger.info({ listen: formatHostPort(config.listen), port: proxyAddress.port, upstream: config.upstream.origin, mode: config.mode, admin: `${adminAddress.address}:${adminAddress.port}`, tls }, "openclaw-sidecar listening");
+  logger.info({ listen: formatHostPort(config.listen), port: proxyAddress.port, upstream: config.upstream.origin, mode: config.mode, admin: `${adminAddress.address}:${adminAddress.port}`, tls: encrypted }, "openclaw-sidecar listening");
   logger.flush();
 
   let drained: Promise<void> | undefined;
@@ -176,7 +216,7 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
       logger.info({ inFlight, websockets: upgrades.tunnels.size, graceMs: config.drainTimeoutMs }, "draining");
       server.close();
       redirect?.close();
-      server.closeIdleConnections();
+      for (const c of connections) c.closeIfIdle();
       const deadline = Date.now() + config.drainTimeoutMs;
       // In-flight requests finish; WebSockets get the same grace period to close by themselves.
       await waitUntil(() => inFlight === 0 && upgrades.tunnels.size === 0, deadline, (wake) => (idleWaiter = wake));
@@ -186,8 +226,8 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
         tunnel.client.destroy();
         tunnel.upstream.destroy();
       }
-      server.closeAllConnections();
-      httpForwarder.close();
+      for (const c of connections) c.destroy();
+      clearInterval(sweep);
       stopWatching();
       await new Promise<void>((resolve) => admin.close(() => resolve()));
       admin.closeAllConnections();

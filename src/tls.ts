@@ -3,8 +3,7 @@
 // new context through setSecureContext, established connections keep theirs.
 import { readFileSync, unwatchFile, watchFile } from "node:fs";
 import http from "node:http";
-import type https from "node:https";
-import { createSecureContext } from "node:tls";
+import { type Server as TlsServer, createSecureContext } from "node:tls";
 import type { Logger } from "./log.ts";
 
 export interface KeyPair { key: Buffer; cert: Buffer }
@@ -33,7 +32,7 @@ export function readKeyPair(certPath: string, keyPath: string): KeyPair {
 }
 
 /** Re-reads the pair when a file changes (polling: works on bind mounts and Kubernetes secret symlinks). */
-export function watchKeyPair(server: https.Server, certPath: string, keyPath: string, logger: Logger, intervalMs = 1000): () => void {
+export function watchKeyPair(server: TlsServer, certPath: string, keyPath: string, logger: Logger, intervalMs = 1000): () => void {
   let timer: NodeJS.Timeout | undefined;
   const reload = () => {
     // Debounce: cert and key are usually replaced one after the other.

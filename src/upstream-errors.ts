@@ -1,5 +1,6 @@
 // The one place where a failure talking to the gateway becomes a status code, a stable error code and a sentence a
 // person can act on (Caddy's statusError does the same): 502 by default, 504 on timeout.
+import { HttpError } from "./http1.ts";
 import type { UpgradeResult, UpstreamErrorCode } from "./metrics.ts";
 
 export interface UpstreamFailure {
@@ -23,6 +24,7 @@ export class UpstreamTimeoutError extends Error {
 const KNOWN = new Set<string>(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "EPIPE", "UPSTREAM_TIMEOUT"]);
 
 export function upstreamErrorCode(err: unknown): UpstreamErrorCode {
+  if (err instanceof HttpError) return "BAD_RESPONSE";
   const code = (err as NodeJS.ErrnoException | undefined)?.code ?? "";
   if (KNOWN.has(code)) return code as UpstreamErrorCode;
   if (code.startsWith("ERR_TLS") || code.startsWith("ERR_SSL") || code.includes("CERT")) return "TLS";
@@ -48,6 +50,9 @@ export function describeUpstreamFailure(err: unknown, upstream: URL): UpstreamFa
     case "UPSTREAM_TIMEOUT":
       return { status: 504, code, result: "upstream_timeout", type: "upstream_timeout",
         message: `${at} accepted the connection but did not answer in time.` };
+    case "BAD_RESPONSE":
+      return { status: 502, code, result: "upstream_reset", type: "bad_upstream_response",
+        message: `${at} sent a response the sidecar cannot forward safely: ${(err as Error).message}` };
     case "ECONNRESET":
     case "EPIPE":
       return { status: 502, code, result: "upstream_reset", type: "upstream_reset",

@@ -1,0 +1,27 @@
+// One TCP (or TLS) connection to the gateway, opened the same way for HTTP exchanges and for WebSocket upgrades.
+import net from "node:net";
+import tls from "node:tls";
+
+export interface UpstreamTarget {
+  host: string;
+  port: number;
+  tls: boolean;
+  /** SNI name: the host unless it is an IP address. */
+  servername: string | undefined;
+}
+
+export function upstreamTarget(url: URL): UpstreamTarget {
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  const secure = url.protocol === "https:";
+  return { host, port: Number(url.port) || (secure ? 443 : 80), tls: secure, servername: net.isIP(host) === 0 ? host : undefined };
+}
+
+/** Starts connecting; writes made before the connection is up are queued by the socket. */
+export function connectUpstream(target: UpstreamTarget): net.Socket {
+  if (target.tls) {
+    const socket = tls.connect({ host: target.host, port: target.port, servername: target.servername, ALPNProtocols: ["http/1.1"] });
+    socket.setNoDelay(true);
+    return socket;
+  }
+  return net.connect({ host: target.host, port: target.port, noDelay: true });
+}
