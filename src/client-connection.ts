@@ -14,6 +14,7 @@
 // within headersTimeoutMs of its first byte (or of the connection's start), an idle keep-alive connection is closed
 // after keepAliveTimeoutMs, and a response head must arrive within upstreamTimeoutMs of the request.
 import type { Socket } from "node:net";
+import { TLSSocket } from "node:tls";
 import {
   type BodyFraming, ChunkedScanner, HttpError, type ParseLimits, type RequestHead, type ResponseHead, chunkedResponseError,
   findHeadEnd, hasToken, parseRequestHead, parseResponseHead, responseFraming,
@@ -51,6 +52,10 @@ const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
  *  closes one under a request we just sent. */
 export const UPSTREAM_IDLE_MS = 4000;
 const NO_DEADLINE = Number.POSITIVE_INFINITY;
+/** Methods safe to send again when a kept-alive gateway connection closed under them (nginx's default set). */
+const RETRYABLE = new Set(["GET", "HEAD", "OPTIONS"]);
+/** How long a last response may take to flush to a client that no longer makes progress reading it. */
+const CLOSE_FLUSH_MS = 5000;
 
 const Phase = {
   /** Waiting for (the rest of) a request head. */
@@ -80,8 +85,6 @@ export class Exchange {
   error: string | undefined;
   /** The client address as resolved by the router, for logs. */
   client = "";
-  /** Set by the router, carried for onDone. */
-  note: unknown;
   constructor(connection: ClientConnection, head: RequestHead) {
     this.connection = connection;
     this.head = head;
@@ -112,7 +115,9 @@ export class ClientConnection {
   private exchange: Exchange | undefined;
   /** Deadline (performance.now()) and what happens when it passes. */
   private deadline: number;
-  private deadlineKind: "headers" | "idle" | "response" = "headers";
+  private deadlineKind: "headers" | "idle" | "response" | "closing" = "headers";
+  /** Bytes still queued for the client when the closing deadline was last checked. */
+  private closingBacklog = 0;
   private reqFraming: BodyFraming = { kind: "none" };
   private reqRemaining = 0;
   private reqChunks: ChunkedScanner | undefined;
@@ -265,7 +270,7 @@ export class ClientConnection {
     else this.socket.resume();
   }
 
-  private setDeadline(kind: "headers" | "idle" | "response", ms: number): void {
+  private setDeadline(kind: "headers" | "idle" | "response" | "closing", ms: number): void {
     this.deadlineKind = kind;
     this.deadline = performance.now() + ms;
   }
@@ -280,6 +285,15 @@ export class ClientConnection {
     this.deadline = NO_DEADLINE;
     if (this.deadlineKind === "idle") {
       this.destroy();
+    } else if (this.deadlineKind === "closing") {
+      // Still flushing and making progress: more time. Stalled, or flushed and the client never closed: gone.
+      const backlog = this.socket.writableLength;
+      if (backlog > 0 && backlog < this.closingBacklog) {
+        this.closingBacklog = backlog;
+        this.setDeadline("closing", CLOSE_FLUSH_MS);
+      } else {
+        this.destroy();
+      }
     } else if (this.deadlineKind === "headers") {
       if (this.buf === undefined) this.destroy(); // connected and said nothing
       else this.badRequest(new HttpError(408, "ERR_HTTP_REQUEST_TIMEOUT", "request headers not received in time"));
@@ -365,7 +379,7 @@ export class ClientConnection {
     const head = ex.head;
     // A body we did not read would be taken for the next request: close after answering instead.
     const keep = head.keepAlive && head.body.kind === "none" && !this.opts.isDraining();
-    let text = `HTTP/1.1 ${reply.status} ${statusText(reply.status)}\r\n`;
+    let text = `HTTP/1.1 ${reply.status} ${statusText(reply.status)}\r\nDate: ${httpDate()}\r\n`;
     for (const name in reply.headers) text += `${name}: ${reply.headers[name]}\r\n`;
     const body = head.method === "HEAD" ? "" : reply.body;
     text += `Content-Length: ${Buffer.byteLength(reply.body)}\r\n${this.opts.responseHeaderLines}${keep ? (head.minor === 0 ? "Connection: keep-alive\r\n" : "") : "Connection: close\r\n"}\r\n${body}`;
@@ -419,11 +433,11 @@ export class ClientConnection {
 
   private closeAfterWrite(): void {
     this.phase = Phase.Closing;
-    this.deadline = NO_DEADLINE;
     this.buf = undefined;
     this.socket.end();
-    // A client that never reads must not hold the socket: it is destroyed if the end is not flushed in time.
-    this.setDeadline("idle", 5000);
+    // A client that never reads must not hold the socket: it is destroyed when the flush stops making progress.
+    this.closingBacklog = Number.POSITIVE_INFINITY;
+    this.setDeadline("closing", CLOSE_FLUSH_MS);
   }
 
   // ---- the gateway side -----------------------------------------------------------------------------------------
@@ -486,7 +500,7 @@ export class ClientConnection {
     let buf = this.upBuf === undefined ? chunk : Buffer.concat([this.upBuf, chunk]);
     for (;;) {
       const end = buf.indexOf("\r\n\r\n");
-      if (end === -1) {
+      if (end === -1 || end > MAX_RESPONSE_HEAD_BYTES) {
         if (buf.length > MAX_RESPONSE_HEAD_BYTES) throw chunkedResponseError("response head too large");
         this.upBuf = buf;
         return EMPTY;
@@ -507,8 +521,9 @@ export class ClientConnection {
   }
 
   private startResponse(ex: Exchange, head: ResponseHead): void {
-    this.res = head;
+    // Framing first: a response whose length is ambiguous is a 502, and nothing of it may reach the client.
     this.resFraming = responseFraming(head, ex.head.method);
+    this.res = head;
     this.deadline = NO_DEADLINE;
     ex.status = head.status;
     if (!head.keepAlive) this.upUsed = Number.POSITIVE_INFINITY; // not reusable
@@ -531,6 +546,8 @@ export class ClientConnection {
       if (connectionNamed !== undefined && hasToken(connectionNamed, name)) continue;
       text += `${head.lines[i]}\r\n`;
     }
+    // A proxy forwarding a response without Date adds one (RFC 9110 §6.6.1).
+    if (!head.names.includes("date")) text += `Date: ${httpDate()}\r\n`;
     text += `${this.opts.responseHeaderLines}${keep ? (ex.head.minor === 0 ? "Connection: keep-alive\r\n" : "") : "Connection: close\r\n"}\r\n`;
     if (!keep) this.keepClient = false;
     // Held back to leave together with the first body bytes (one send instead of two; on loopback each send also
@@ -618,13 +635,13 @@ export class ClientConnection {
     this.up = undefined;
     const ex = this.exchange;
     if (ex === undefined) return; // an idle pooled connection closed
-    if (this.res !== undefined && this.resFraming.kind === "close") {
+    if (this.res !== undefined && this.resFraming.kind === "close" && this.upError === undefined) {
       this.responseDone(EMPTY);
       return;
     }
-    // A reused connection that closed before answering a request without a body: the gateway closed it as we sent
-    // (the keep-alive race). Nothing was processed; send it again on a fresh connection, once.
-    if (this.resBytes === 0 && this.upUsed > 1 && this.upUsed !== Number.POSITIVE_INFINITY && ex.head.body.kind === "none") {
+    // A reused connection that closed before answering an idempotent request without a body: the gateway closed it
+    // as we sent (the keep-alive race). Send it again on a fresh connection, once — never a POST (RFC 9110 §9.2.2).
+    if (this.resBytes === 0 && this.upUsed > 1 && this.upUsed !== Number.POSITIVE_INFINITY && ex.head.body.kind === "none" && RETRYABLE.has(ex.head.method)) {
       const up2 = this.upstream();
       this.upUsed = 1; // a retried request is not retried twice
       this.write(up2, this.sentUpstreamHead, "latin1");
@@ -651,13 +668,33 @@ export class ClientConnection {
       ex.error ??= "upstream_failed_mid_response";
       this.exchange = undefined;
       this.opts.onDone(ex);
-      this.socket.destroy();
+      // A reset, not a FIN: a close-delimited body must not look complete to the client.
+      abort(this.socket);
       return;
     }
     const reply = this.opts.onUpstreamFailure(err, ex);
     ex.error ??= "upstream_failed";
     this.reply(ex, reply);
   }
+}
+
+/** Ends a connection so the peer sees a failure (RST), not a clean end; TLS sockets cannot be reset, only closed. */
+function abort(socket: Socket): void {
+  if (socket instanceof TLSSocket || socket.destroyed) socket.destroy();
+  else socket.resetAndDestroy();
+}
+
+let dateSecond = 0;
+let dateText = "";
+/** The current time as an HTTP date, formatted once per second. */
+export function httpDate(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateText = new Date(second * 1000).toUTCString();
+  }
+  return dateText;
 }
 
 const STATUS_TEXT: Record<number, string> = {

@@ -297,7 +297,7 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
         if (this.head === undefined) {
           const buf = this.buf === undefined ? chunk : Buffer.concat([this.buf, chunk]);
           const end = buf.indexOf("\r\n\r\n");
-          if (end === -1) {
+          if (end === -1 || end > MAX_RESPONSE_HEAD) {
             if (buf.length > MAX_RESPONSE_HEAD) throw new HttpError(502, "bad_upstream_response", "response head too large");
             this.buf = buf;
             return;

@@ -114,13 +114,18 @@ export function parseRequestHead(text: string, limits: ParseLimits): RequestHead
   const minor = version === "HTTP/1.1" ? 1 : 0;
   if (!REQUEST_TARGET.test(url)) throw bad("malformed request target");
   if (method === "CONNECT") throw new HttpError(405, "method_not_allowed", "CONNECT is not supported");
+  let authority: string | undefined;
   if (url.charCodeAt(0) !== 47 /* / */) {
     if (url === "*" && method === "OPTIONS") {
       // asterisk form
     } else if (/^https?:\/\//i.test(url)) {
-      // absolute form (RFC 9112 §3.2.2): forwarded in origin form; Host stays what the client sent.
-      const path = url.indexOf("/", url.indexOf("//") + 2);
-      url = path === -1 ? "/" : url.slice(path);
+      // Absolute form (RFC 9112 §3.2.2): forwarded in origin form, and the target's authority replaces Host.
+      const start = url.indexOf("//") + 2;
+      let end = start;
+      while (end < url.length && url[end] !== "/" && url[end] !== "?") end++;
+      authority = url.slice(start, end);
+      if (authority === "" || authority.includes("@")) throw bad("malformed request target");
+      url = end === url.length ? "/" : url[end] === "?" ? `/${url.slice(end)}` : url.slice(end);
     } else {
       throw bad("malformed request target");
     }
@@ -165,6 +170,7 @@ export function parseRequestHead(text: string, limits: ParseLimits): RequestHead
     else if (!SINGLETONS.has(name)) headers[name] = `${prev}, ${value}`;
   }
   if (minor === 1 && hosts === 0) throw bad("HTTP/1.1 requires a Host header");
+  if (authority !== undefined) headers.host = authority;
 
   let body: BodyFraming = { kind: "none" };
   if (transferEncoding !== undefined) {
