@@ -66,16 +66,28 @@ const CRLFCRLF = Buffer.from("\r\n\r\n");
 
 /**
  * Where the head in `buf` ends: the index just past its blank line, or -1 when more bytes are needed. Throws 431
- * when the head is longer than allowed. Leading empty lines (RFC 9112 §2.2) are counted as part of the head.
+ * when the head (everything before its blank line) is longer than `maxHeaderBytes` — the same verdict however the
+ * bytes arrive: without the blank line in sight, only once the buffer proves it. One leading empty line (RFC 9112
+ * §2.2: a server SHOULD ignore at least one) is tolerated and counted as part of the head; two make a blank head.
  */
 export function findHeadEnd(buf: Buffer, maxHeaderBytes: number): number {
   const at = buf.indexOf(CRLFCRLF);
   if (at === -1) {
-    if (buf.length > maxHeaderBytes) throw new HttpError(431, "headers_too_large", "request headers too large");
+    // The blank line could still begin in the last three bytes ("\r\n\r"), so the head is at least length - 3.
+    if (buf.length - 3 > maxHeaderBytes) throw new HttpError(431, "headers_too_large", "request headers too large");
     return -1;
   }
-  if (at + 4 > maxHeaderBytes + 4) throw new HttpError(431, "headers_too_large", "request headers too large");
+  if (at > maxHeaderBytes) throw new HttpError(431, "headers_too_large", "request headers too large");
   return at + 4;
+}
+
+/** `s` without leading and trailing optional whitespace (RFC 9110 §5.6.3: SP and HTAB only, unlike trim()). */
+function trimOws(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && (s.charCodeAt(a) === 32 || s.charCodeAt(a) === 9)) a++;
+  while (b > a && (s.charCodeAt(b - 1) === 32 || s.charCodeAt(b - 1) === 9)) b--;
+  return a === 0 && b === s.length ? s : s.slice(a, b);
 }
 
 // RFC 9110 §5.6.2 token characters.
@@ -145,15 +157,15 @@ export function parseRequestHead(text: string, limits: ParseLimits): RequestHead
     }
     const rawName = line.slice(0, colon);
     if (!TOKEN.test(rawName)) throw bad(rawName.charCodeAt(0) === 32 || rawName.charCodeAt(0) === 9 ? "obsolete line folding is not accepted" : "malformed header name");
-    const value = line.slice(colon + 1).trim();
-    // trim() also takes CR, LF and other whitespace a field value must never contain: check the raw value.
-    if (!FIELD_VALUE.test(line.slice(colon + 1))) throw bad("malformed header value");
+    const rawValue = line.slice(colon + 1);
+    if (!FIELD_VALUE.test(rawValue)) throw bad("malformed header value");
+    const value = trimOws(rawValue);
     const name = rawName.toLowerCase();
     if (name === "host") {
       if (++hosts > 1) throw bad("more than one Host header");
     } else if (name === "content-length") {
       for (const part of value.split(",")) {
-        const v = part.trim();
+        const v = trimOws(part);
         if (!DIGITS.test(v) || v.length > 15) throw bad("malformed Content-Length");
         if (contentLength !== undefined && contentLength !== v) throw bad("conflicting Content-Length headers");
         contentLength = v;
@@ -176,7 +188,7 @@ export function parseRequestHead(text: string, limits: ParseLimits): RequestHead
   if (transferEncoding !== undefined) {
     if (contentLength !== undefined) throw bad("both Content-Length and Transfer-Encoding");
     if (minor === 0) throw bad("Transfer-Encoding in an HTTP/1.0 request");
-    const codings = transferEncoding.split(",").map((c) => c.trim().toLowerCase());
+    const codings = transferEncoding.split(",").map((c) => trimOws(c).toLowerCase());
     if (codings[codings.length - 1] !== "chunked") throw bad("Transfer-Encoding must end with chunked");
     if (codings.length > 1) throw new HttpError(501, "not_implemented", `transfer coding ${codings.slice(0, -1).join(", ")} is not supported`);
     headers["transfer-encoding"] = "chunked";
@@ -188,7 +200,8 @@ export function parseRequestHead(text: string, limits: ParseLimits): RequestHead
   }
 
   const connection = headers.connection?.toLowerCase();
-  const upgrade = headers.upgrade !== undefined && connection !== undefined && hasToken(connection, "upgrade");
+  // An empty Upgrade names no protocol: not an upgrade (Node's parser agrees), so never a tunnel.
+  const upgrade = headers.upgrade !== undefined && headers.upgrade !== "" && connection !== undefined && hasToken(connection, "upgrade");
   const keepAlive = minor === 1 ? !(connection !== undefined && hasToken(connection, "close")) : connection !== undefined && hasToken(connection, "keep-alive");
   return { method, url, minor, headers, headerCount: lines.length - 1, body, keepAlive, upgrade };
 }
@@ -225,7 +238,7 @@ export function parseResponseHead(text: string, limits: ParseLimits): ResponseHe
     if (!FIELD_VALUE.test(line.slice(colon + 1))) throw badGateway("malformed header value");
     const name = line.slice(0, colon).toLowerCase();
     names[i] = name;
-    if (name === "connection") connection += `${line.slice(colon + 1).trim().toLowerCase()},`;
+    if (name === "connection") connection += `${trimOws(line.slice(colon + 1)).toLowerCase()},`;
   }
   const minor = Number(m[1]);
   const keepAlive = minor === 1 ? !hasToken(connection, "close") : hasToken(connection, "keep-alive");
@@ -237,7 +250,7 @@ export function responseHeader(head: ResponseHead, name: string): string | undef
   const i = head.names.indexOf(name);
   if (i === -1) return undefined;
   const line = head.lines[i] as string;
-  return line.slice(line.indexOf(":") + 1).trim();
+  return trimOws(line.slice(line.indexOf(":") + 1));
 }
 
 /** How a response body is delimited (RFC 9112 §6.3), given the request method it answers. */
@@ -250,11 +263,11 @@ export function responseFraming(head: ResponseHead, method: string): BodyFraming
     const name = head.names[i];
     if (name !== "transfer-encoding" && name !== "content-length") continue;
     const line = head.lines[i] as string;
-    const value = line.slice(line.indexOf(":") + 1).trim();
+    const value = trimOws(line.slice(line.indexOf(":") + 1));
     if (name === "transfer-encoding") te = te === undefined ? value : `${te}, ${value}`;
     else {
       for (const part of value.split(",")) {
-        const v = part.trim();
+        const v = trimOws(part);
         if (!DIGITS.test(v) || v.length > 15) throw badGateway("malformed Content-Length");
         if (cl !== undefined && cl !== v) throw badGateway("conflicting Content-Length headers");
         cl = v;
@@ -264,25 +277,32 @@ export function responseFraming(head: ResponseHead, method: string): BodyFraming
   if (te !== undefined) {
     if (cl !== undefined) throw badGateway("both Content-Length and Transfer-Encoding");
     const codings = te.toLowerCase().split(",");
-    if (codings[codings.length - 1]?.trim() === "chunked") return { kind: "chunked" };
+    if (trimOws(codings[codings.length - 1] as string) === "chunked") return { kind: "chunked" };
     return { kind: "close" };
   }
   if (cl !== undefined) return Number(cl) === 0 ? { kind: "none" } : { kind: "length", length: Number(cl) };
   return { kind: "close" };
 }
 
-const Chunk = { Size: 0, Ext: 1, SizeLf: 2, Data: 3, DataCr: 4, DataLf: 5, TrailerStart: 6, TrailerLine: 7, TrailerLf: 8, EndLf: 9, Done: 10 } as const;
+const Chunk = { Size: 0, Ext: 1, SizeLf: 2, Data: 3, DataCr: 4, DataLf: 5, TrailerStart: 6, TrailerName: 7, TrailerValue: 8, TrailerLf: 9, EndLf: 10, Done: 11 } as const;
 type Chunk = (typeof Chunk)[keyof typeof Chunk];
+
+// RFC 9110 §5.6.2 tchar, by byte.
+const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TCHAR[c.charCodeAt(0)] = 1;
 
 /**
  * Follows a chunked body as its bytes pass, without changing them, to learn where it ends. `scan` returns how many
  * bytes of `buf` (from `start`) belong to the body; when `done` is true the rest belongs to the next message.
+ * Trailer fields are held to the rules of header fields (token name, colon, field-value bytes; no obs-fold), and
+ * both the trailer section and each chunk extension to `maxTrailerBytes`.
  */
 export class ChunkedScanner {
   private state: Chunk = Chunk.Size;
   private remaining = 0;
   private sizeDigits = 0;
   private trailerBytes = 0;
+  private extBytes = 0;
   private readonly maxTrailerBytes: number;
   private readonly makeError: (message: string) => HttpError;
 
@@ -328,11 +348,13 @@ export class ChunkedScanner {
           const c = buf[i] as number;
           if (c === 13) this.state = Chunk.SizeLf;
           else if (c === 10 || (c < 32 && c !== 9) || c === 127) throw this.makeError("malformed chunk extension");
+          else if (++this.extBytes > this.maxTrailerBytes) throw this.makeError("chunk extension too long");
           break;
         }
         case Chunk.SizeLf:
           if (buf[i] !== 10) throw this.makeError("malformed chunk size line");
           this.sizeDigits = 0;
+          this.extBytes = 0;
           this.state = this.remaining === 0 ? Chunk.TrailerStart : Chunk.Data;
           break;
         case Chunk.DataCr:
@@ -347,14 +369,23 @@ export class ChunkedScanner {
           const c = buf[i] as number;
           if (c === 13) this.state = Chunk.EndLf;
           else if (c === 10) throw this.makeError("bare LF in trailer");
-          else this.state = Chunk.TrailerLine;
+          else if (c === 32 || c === 9) throw this.makeError("obsolete line folding in trailer");
+          else if (TCHAR[c] === 1) this.state = Chunk.TrailerName;
+          else throw this.makeError("malformed trailer field name");
           this.trailerBytes++;
           break;
         }
-        case Chunk.TrailerLine: {
+        case Chunk.TrailerName: {
+          const c = buf[i] as number;
+          if (c === 58 /* : */) this.state = Chunk.TrailerValue;
+          else if (TCHAR[c] !== 1) throw this.makeError("malformed trailer field name");
+          if (++this.trailerBytes > this.maxTrailerBytes) throw new HttpError(431, "headers_too_large", "trailer section too large");
+          break;
+        }
+        case Chunk.TrailerValue: {
           const c = buf[i] as number;
           if (c === 13) this.state = Chunk.TrailerLf;
-          else if (c === 10 || c === 0) throw this.makeError("malformed trailer");
+          else if ((c < 32 && c !== 9) || c === 127) throw this.makeError("malformed trailer field value");
           if (++this.trailerBytes > this.maxTrailerBytes) throw new HttpError(431, "headers_too_large", "trailer section too large");
           break;
         }
