@@ -18,14 +18,22 @@ function statFields(pid: number): string[] {
   return text.slice(text.lastIndexOf(")") + 2).split(" ");
 }
 
-/** utime + stime in seconds; fields 14 and 15 of stat(5), i.e. indexes 11 and 12 after the name. */
-export function cpuSeconds(pids: readonly number[]): number {
-  let ticks = 0;
+export interface CpuTimes { user: number; system: number }
+
+/**
+ * utime and stime in seconds; fields 14 and 15 of stat(5), i.e. indexes 11 and 12 after the name. Kept apart because
+ * they say different things: system time is the kernel's socket work (about the same for any proxy doing the same
+ * syscalls), user time is what the proxy's own code costs.
+ */
+export function cpuTimes(pids: readonly number[]): CpuTimes {
+  let user = 0;
+  let system = 0;
   for (const pid of pids) {
     const f = statFields(pid);
-    ticks += Number(f[11]) + Number(f[12]);
+    user += Number(f[11]);
+    system += Number(f[12]);
   }
-  return ticks / CLK_TCK;
+  return { user: user / CLK_TCK, system: system / CLK_TCK };
 }
 
 /** Resident set size in KiB, summed. */

@@ -8,6 +8,7 @@ export interface Cell {
   p50Us?: Stat;
   p99Us?: Stat;
   cpuUsPerOp?: Stat;
+  userUsPerOp?: Stat;
   failed: number;
   vsDirect?: number;
   vsNginx?: number;
@@ -28,7 +29,7 @@ export function stat(values: readonly number[]): Stat {
   return { median, min: s[0] ?? NaN, max: s[n - 1] ?? NaN, n };
 }
 
-function optionalStat(samples: readonly Sample[], key: "p50Us" | "p99Us" | "cpuUsPerOp"): Stat | undefined {
+function optionalStat(samples: readonly Sample[], key: "p50Us" | "p99Us" | "cpuUsPerOp" | "userUsPerOp"): Stat | undefined {
   const values = samples.map((s) => s[key]).filter((v): v is number => v !== undefined);
   return values.length ? stat(values) : undefined;
 }
@@ -47,7 +48,11 @@ export function summarize(
       const p50Us = optionalStat(list, "p50Us");
       const p99Us = optionalStat(list, "p99Us");
       const cpuUsPerOp = optionalStat(list, "cpuUsPerOp");
-      cells[name] = { value: stat(list.map((s) => s.value)), failed: list.reduce((a, s) => a + s.failed, 0), ...(p50Us ? { p50Us } : {}), ...(p99Us ? { p99Us } : {}), ...(cpuUsPerOp ? { cpuUsPerOp } : {}) };
+      const userUsPerOp = optionalStat(list, "userUsPerOp");
+      cells[name] = {
+        value: stat(list.map((s) => s.value)), failed: list.reduce((a, s) => a + s.failed, 0),
+        ...(p50Us ? { p50Us } : {}), ...(p99Us ? { p99Us } : {}), ...(cpuUsPerOp ? { cpuUsPerOp } : {}), ...(userUsPerOp ? { userUsPerOp } : {}),
+      };
     }
     for (const cell of Object.values(cells)) {
       const ratio = (ref: string) => (cells[ref] ? cell.value.median / (cells[ref] as Cell).value.median : undefined);
@@ -75,6 +80,13 @@ export function summarize(
 export function judgeTargets(s: Summary, sidecar: string): Target[] {
   const cell = (id: string, name: string) => s.scenarios.find((x) => x.id === id)?.cells[name];
   const targets: Target[] = [];
+  // CPU split into user (the proxy's own code) and system (the kernel's socket work), sidecar vs the reference.
+  const split = (id: string, ref: string) => {
+    const [x, y] = [cell(id, sidecar), cell(id, ref)];
+    if (x?.userUsPerOp === undefined || y?.userUsPerOp === undefined || x.cpuUsPerOp === undefined || y.cpuUsPerOp === undefined) return "";
+    const [xu, yu] = [x.userUsPerOp.median, y.userUsPerOp.median];
+    return ` (user ${fmt(xu)} vs ${fmt(yu)}, system ${fmt(x.cpuUsPerOp.median - xu)} vs ${fmt(y.cpuUsPerOp.median - yu)})`;
+  };
   const ratioTarget = (what: string, id: string, ref: string, need: number, key: "value" | "cpuUsPerOp" = "value", atMost = false) => {
     const a = cell(id, sidecar)?.[key]?.median;
     const b = cell(id, ref)?.[key]?.median;
@@ -82,7 +94,7 @@ export function judgeTargets(s: Summary, sidecar: string): Target[] {
     targets.push({
       what,
       need: `${atMost ? "≤" : "≥"} ${need}× ${ref}`,
-      got: r === undefined ? "not measured" : `${fmt(a as number)} vs ${fmt(b as number)} = ${r.toFixed(2)}×`,
+      got: r === undefined ? "not measured" : `${fmt(a as number)} vs ${fmt(b as number)} = ${r.toFixed(2)}×${key === "cpuUsPerOp" ? split(id, ref) : ""}`,
       met: r === undefined ? undefined : atMost ? r <= need : r >= need,
     });
   };
@@ -125,10 +137,10 @@ const times = (r: number | undefined) => (r === undefined ? "–" : `${r.toFixed
 const us = (s: Stat | undefined) => (s === undefined ? "–" : s.median >= 1000 ? `${(s.median / 1000).toFixed(2)} ms` : `${fmt(s.median)} µs`);
 
 export function markdown(s: Summary, targets: readonly Target[], header: readonly string[]): string {
-  const lines = [...header, "", "| test | contestant | median (min–max) | × direct | × nginx | × nginx-tuned | p50 | p99 | proxy CPU µs/op (min–max) | errors |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"];
+  const lines = [...header, "", "| test | contestant | median (min–max) | × direct | × nginx | × nginx-tuned | p50 | p99 | proxy CPU µs/op (min–max) | of it user µs/op | errors |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"];
   for (const sc of s.scenarios) {
     for (const [name, c] of Object.entries(sc.cells)) {
-      lines.push(`| ${sc.title} | ${name} | ${range(c.value)} ${sc.unit} | ${times(c.vsDirect)} | ${times(c.vsNginx)} | ${times(c.vsNginxTuned)} | ${us(c.p50Us)} | ${us(c.p99Us)} | ${range(c.cpuUsPerOp)} | ${c.failed} |`);
+      lines.push(`| ${sc.title} | ${name} | ${range(c.value)} ${sc.unit} | ${times(c.vsDirect)} | ${times(c.vsNginx)} | ${times(c.vsNginxTuned)} | ${us(c.p50Us)} | ${us(c.p99Us)} | ${range(c.cpuUsPerOp)} | ${c.userUsPerOp === undefined ? "–" : fmt(c.userUsPerOp.median)} | ${c.failed} |`);
     }
   }
   lines.push("", "| idle WebSockets | contestant | RSS per connection, KiB, median (min–max) | held |", "| --- | --- | --- | --- |");

@@ -4,7 +4,7 @@ import type { ChildProcess } from "node:child_process";
 import path from "node:path";
 import type { Contestant } from "./contestants.ts";
 import { spawnTracked, waitForMessage } from "./processes.ts";
-import { cpuSeconds, nofileLimit, rssKiB } from "./procstat.ts";
+import { type CpuTimes, cpuTimes, nofileLimit, rssKiB } from "./procstat.ts";
 import type { LoadCommand, LoadResult } from "./ws-load.ts";
 import { runWrk } from "./wrk.ts";
 
@@ -14,6 +14,8 @@ export interface Sample {
   p99Us?: number;
   /** Proxy CPU (user+system) per operation in µs; absent for direct. */
   cpuUsPerOp?: number;
+  /** The user-space part of cpuUsPerOp. */
+  userUsPerOp?: number;
   ops: number;
   failed: number;
   reasons?: Record<string, number>;
@@ -31,9 +33,11 @@ export interface Context { durationS: number; load: LoadWorker }
 const MIB = 1024 * 1024;
 
 /** CPU per op over a window whose start the load generator announces (after its connections are up). */
-function cpuPerOp(c: Contestant, startCpu: number | undefined, ops: number): number | undefined {
-  if (c.pids.length === 0 || startCpu === undefined || ops === 0) return undefined;
-  return ((cpuSeconds(c.pids) - startCpu) / ops) * 1e6;
+function cpuPerOp(c: Contestant, start: CpuTimes | undefined, ops: number): { cpuUsPerOp?: number; userUsPerOp?: number } {
+  if (c.pids.length === 0 || start === undefined || ops === 0) return {};
+  const end = cpuTimes(c.pids);
+  const user = end.user - start.user;
+  return { cpuUsPerOp: ((user + end.system - start.system) / ops) * 1e6, userUsPerOp: (user / ops) * 1e6 };
 }
 
 function wrkScenario(id: string, title: string, unit: string, urlPath: string, connections: number, postBytes: number, value: (r: { requests: number; bytes: number; seconds: number }) => number): Scenario {
@@ -42,9 +46,9 @@ function wrkScenario(id: string, title: string, unit: string, urlPath: string, c
     title,
     unit,
     async run(c, ctx) {
-      const start = c.pids.length ? cpuSeconds(c.pids) : undefined;
+      const start = c.pids.length ? cpuTimes(c.pids) : undefined;
       const r = await runWrk({ url: `${c.base}${urlPath}`, connections, threads: 1, durationS: ctx.durationS, postBytes });
-      return { value: value(r), p50Us: r.p50Us, p99Us: r.p99Us, cpuUsPerOp: cpuPerOp(c, start, r.requests), ops: r.requests, failed: r.errors + r.non2xx };
+      return { value: value(r), p50Us: r.p50Us, p99Us: r.p99Us, ...cpuPerOp(c, start, r.requests), ops: r.requests, failed: r.errors + r.non2xx };
     },
   };
 }
@@ -55,11 +59,11 @@ function wsScenario(id: string, title: string, unit: string, command: (url: stri
     title,
     unit,
     async run(c, ctx) {
-      let start: number | undefined;
+      let start: CpuTimes | undefined;
       const r = await ctx.load.run(command(c.base.replace("http:", "ws:") + "/ws", ctx.durationS * 1000), () => {
-        if (c.pids.length) start = cpuSeconds(c.pids);
+        if (c.pids.length) start = cpuTimes(c.pids);
       });
-      return { value: value(r), ...(r.p50Us !== undefined ? { p50Us: r.p50Us, p99Us: r.p99Us } : {}), cpuUsPerOp: cpuPerOp(c, start, r.ok), ops: r.ok, failed: r.failed, ...(r.reasons ? { reasons: r.reasons } : {}) };
+      return { value: value(r), ...(r.p50Us !== undefined ? { p50Us: r.p50Us, p99Us: r.p99Us } : {}), ...cpuPerOp(c, start, r.ok), ops: r.ok, failed: r.failed, ...(r.reasons ? { reasons: r.reasons } : {}) };
     },
   };
 }
