@@ -148,13 +148,16 @@ export function isForbiddenClientHeader(name: string, policy: TrustPolicy): bool
   );
 }
 
-/** Hop-by-hop headers (RFC 9110 §7.6.1): they describe the client's connection to us, never ours to the gateway. */
-const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer", "upgrade"]);
+/**
+ * Hop-by-hop headers (RFC 9110 §7.6.1): they describe the client's connection to us, never ours to the gateway.
+ * Not Trailer: it announces the trailer fields of a chunked body (RFC 9110 §6.6.2), which are relayed as they came.
+ */
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "upgrade"]);
 
 /**
  * Removes hop-by-hop headers and every header the client's Connection header names. For an upgrade, the two that
- * make it one are written back in their canonical form. Transfer-Encoding stays: it tells Node's client to chunk the
- * body it streams on (Node never forwards the client's framing bytes themselves).
+ * make it one are written back in their canonical form. Transfer-Encoding stays: the body is relayed with the
+ * chunked framing it came with.
  */
 export function stripHopByHop(headers: IncomingHttpHeaders, upgrade: boolean): void {
   const connection = headers.connection;

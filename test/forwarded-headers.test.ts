@@ -116,7 +116,8 @@ describe("stripHopByHop", () => {
   it("removes hop-by-hop headers and those the client's Connection names (but never Host, Origin or Sec-WebSocket-*)", () => {
     const h: Record<string, string> = { host: "h", origin: "o", connection: "close, x-secret, host, origin, sec-websocket-key", "keep-alive": "timeout=5", "proxy-connection": "keep-alive", te: "trailers", trailer: "x", "proxy-authorization": "Basic x", "x-secret": "1", "sec-websocket-key": "k", "transfer-encoding": "chunked", accept: "*/*" };
     stripHopByHop(h, false);
-    expect(h).toEqual({ host: "h", origin: "o", "sec-websocket-key": "k", "transfer-encoding": "chunked", accept: "*/*" });
+    // Trailer stays: it announces the trailer fields relayed inside the chunked body.
+    expect(h).toEqual({ host: "h", origin: "o", "sec-websocket-key": "k", "transfer-encoding": "chunked", trailer: "x", accept: "*/*" });
   });
 
   it("writes an upgrade's Connection and Upgrade back in canonical form", () => {

@@ -600,11 +600,13 @@ describe("chunked bodies", () => {
   it("relays a chunked request body exactly as sent, trailers included", async () => {
     const body = "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Checksum: abc\r\n\r\n";
     const c = await connect();
-    c.write(`POST /chunked-up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${body}`);
+    c.write(`POST /chunked-up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n${body}`);
     const res = await c.response();
     expect(res.status).toBe(200);
     const [seen] = up.seen("/chunked-up");
     expect(seen?.headers["transfer-encoding"]).toBe("chunked");
+    // End to end (RFC 9110 §6.6.2): the announcement travels with the trailer fields it announces.
+    expect(seen?.headers.trailer).toBe("X-Checksum");
     expect(seen?.headers["content-length"]).toBeUndefined();
     expect(seen?.body.toString("latin1")).toBe(body);
   });
