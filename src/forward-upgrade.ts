@@ -371,8 +371,11 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
         s.setNoDelay(true);
         s.setKeepAlive(true, KEEPALIVE_PROBE_MS);
       }
+      // Corked: the 101 and whatever the gateway sent right behind it (its connect.challenge) leave in one send.
+      socket.cork();
       writeHead(socket, head);
       tunnels.add(new Tunnel(this.ctx, socket, up, upstreamRest, this.clientRest, onTunnelDone));
+      socket.uncork();
     }
   }
 

@@ -534,6 +534,23 @@ describe("WebSocket upgrade on a kept-alive connection", () => {
     // The kept-alive HTTP connection to the upstream is not left behind.
     await eventually(() => first?.closed === true, 2000, "the pooled upstream connection to be closed");
   });
+
+  it("a frame the gateway sends together with its 101 (its connect.challenge) reaches the client right after the 101", async () => {
+    up.handler = (req, socket) => {
+      if (req.target !== "/ws-challenge") return echoHandler(req, socket);
+      req.conn.raw = (d) => socket.write(serverFrame(`echo:${unmask(d)}`));
+      socket.write(Buffer.concat([Buffer.from(SWITCH), serverFrame("challenge")]));
+    };
+    const c = await connect();
+    c.write(upgradeRequest("/ws-challenge"));
+    const first = Buffer.concat([Buffer.from(SWITCH), serverFrame("challenge")]);
+    await c.until(() => c.buf.length >= first.length, "the 101 and the challenge frame");
+    expect(c.buf.toString("latin1")).toBe(first.toString("latin1"));
+    c.write(clientFrame("ok"));
+    const both = Buffer.concat([first, serverFrame("echo:ok")]);
+    await c.until(() => c.buf.length >= both.length, "the echo");
+    expect(c.buf.toString("latin1")).toBe(both.toString("latin1"));
+  });
 });
 
 describe("pipelining", () => {
