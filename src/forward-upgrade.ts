@@ -1,4 +1,4 @@
-// The WebSocket path, owned end to end (no proxy library's ws pass): it needs its own handshake deadline, a complete HTTP
+// The WebSocket path, owned end to end (no proxy library): it needs its own handshake deadline, a complete HTTP
 // answer for every refusal (the gateway's 403 proxy_attribution_required is relayed as-is), exactly one recorded
 // outcome per upgrade, and close-code accounting that never re-frames the stream.
 //
