@@ -13,11 +13,12 @@
 // Deadlines are checked by the owner's sweep (`checkDeadline`), not per-request timers: a head must be complete
 // within headersTimeoutMs of its first byte (or of the connection's start), an idle keep-alive connection is closed
 // after keepAliveTimeoutMs, and a response head must arrive within upstreamTimeoutMs of the request.
+import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import { TLSSocket } from "node:tls";
 import {
-  type BodyFraming, ChunkedScanner, HttpError, type ParseLimits, type RequestHead, type ResponseHead, chunkedResponseError,
-  findHeadEnd, hasToken, parseRequestHead, parseResponseHead, responseFraming,
+  type BodyFraming, ChunkedScanner, HttpError, MAX_RESPONSE_HEAD_BYTES, type ParseLimits, type RequestHead, type ResponseHead,
+  chunkedResponseError, findHeadEnd, hasToken, parseRequestHead, responseFraming, takeResponseHead,
 } from "./http1.ts";
 import type { Reply } from "./responses.ts";
 import { type UpstreamTarget, connectUpstream } from "./upstream-socket.ts";
@@ -46,8 +47,6 @@ export interface ConnectionOptions {
 
 /** Bodies up to this size are copied behind their head into one buffer; larger ones go out as a two-part writev. */
 const COALESCE_MAX = 16 * 1024;
-/** Response bytes from the gateway that we cannot make sense of are a 502, never forwarded. */
-const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
 /** Close a pooled gateway connection idle this long: under Node's default 5 s keep-alive, so the gateway never
  *  closes one under a request we just sent. */
 export const UPSTREAM_IDLE_MS = 4000;
@@ -379,7 +378,7 @@ export class ClientConnection {
     const head = ex.head;
     // A body we did not read would be taken for the next request: close after answering instead.
     const keep = head.keepAlive && head.body.kind === "none" && !this.opts.isDraining();
-    let text = `HTTP/1.1 ${reply.status} ${statusText(reply.status)}\r\nDate: ${httpDate()}\r\n`;
+    let text = `HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? ""}\r\nDate: ${httpDate()}\r\n`;
     for (const name in reply.headers) text += `${name}: ${reply.headers[name]}\r\n`;
     const body = head.method === "HEAD" ? "" : reply.body;
     text += `Content-Length: ${Buffer.byteLength(reply.body)}\r\n${this.opts.responseHeaderLines}${keep ? (head.minor === 0 ? "Connection: keep-alive\r\n" : "") : "Connection: close\r\n"}\r\n${body}`;
@@ -499,14 +498,13 @@ export class ClientConnection {
   private readResponseHead(ex: Exchange, chunk: Buffer): Buffer {
     let buf = this.upBuf === undefined ? chunk : Buffer.concat([this.upBuf, chunk]);
     for (;;) {
-      const end = buf.indexOf("\r\n\r\n");
-      if (end === -1 || end > MAX_RESPONSE_HEAD_BYTES) {
-        if (buf.length > MAX_RESPONSE_HEAD_BYTES) throw chunkedResponseError("response head too large");
+      const taken = takeResponseHead(buf);
+      if (taken === undefined) {
         this.upBuf = buf;
         return EMPTY;
       }
-      const head = parseResponseHead(buf.toString("latin1", 0, end), { maxHeaderBytes: MAX_RESPONSE_HEAD_BYTES, maxHeaderCount: 1000 });
-      buf = buf.subarray(end + 4);
+      const head = taken.head;
+      buf = taken.rest;
       if (head.status >= 200) {
         this.upBuf = undefined;
         this.startResponse(ex, head);
@@ -697,11 +695,4 @@ export function httpDate(): string {
   return dateText;
 }
 
-const STATUS_TEXT: Record<number, string> = {
-  200: "OK", 204: "No Content", 303: "See Other", 307: "Temporary Redirect", 308: "Permanent Redirect", 400: "Bad Request",
-  401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
-  413: "Content Too Large", 426: "Upgrade Required", 429: "Too Many Requests", 431: "Request Header Fields Too Large",
-  500: "Internal Server Error", 501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
-  505: "HTTP Version Not Supported",
-};
-export const statusText = (status: number): string => STATUS_TEXT[status] ?? "";
+

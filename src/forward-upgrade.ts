@@ -9,7 +9,7 @@
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { FrameReader, type CloseReasonClass } from "./close-frames.ts";
-import { ChunkedScanner, HttpError, type RequestHead, type ResponseHead, parseResponseHead, responseFraming } from "./http1.ts";
+import { ChunkedScanner, type RequestHead, type ResponseHead, responseFraming, takeResponseHead } from "./http1.ts";
 import type { Logger } from "./log.ts";
 import { createLineWriter, redactUrl } from "./log.ts";
 import { type CloseInitiator, type Metrics, type UpgradeResult, closeCodeLabel } from "./metrics.ts";
@@ -33,7 +33,6 @@ const KEEPALIVE_PROBE_MS = 30_000;
 const CLOSE_LINGER_MS = 5_000;
 /** Refusal bodies from the gateway are small JSON; anything larger is cut (the status alone still gets through). */
 const MAX_REFUSAL_BODY = 64 * 1024;
-const MAX_RESPONSE_HEAD = 64 * 1024;
 
 /** Checks an upgrade request before anything is sent upstream (RFC 6455 §4.2.1). */
 export function checkUpgradeRequest(req: RequestHead): Refusal | undefined {
@@ -296,15 +295,13 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
       try {
         if (this.head === undefined) {
           const buf = this.buf === undefined ? chunk : Buffer.concat([this.buf, chunk]);
-          const end = buf.indexOf("\r\n\r\n");
-          if (end === -1 || end > MAX_RESPONSE_HEAD) {
-            if (buf.length > MAX_RESPONSE_HEAD) throw new HttpError(502, "bad_upstream_response", "response head too large");
+          const taken = takeResponseHead(buf);
+          if (taken === undefined) {
             this.buf = buf;
             return;
           }
           this.buf = undefined;
-          const head = parseResponseHead(buf.toString("latin1", 0, end), { maxHeaderBytes: MAX_RESPONSE_HEAD, maxHeaderCount: 1000 });
-          const rest = buf.subarray(end + 4);
+          const { head, rest } = taken;
           if (head.status === 101) return this.open(head, rest);
           if (head.status < 200) {
             if (rest.length > 0) this.onData(rest);

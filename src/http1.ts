@@ -245,6 +245,21 @@ export function parseResponseHead(text: string, limits: ParseLimits): ResponseHe
   return { status: Number(m[2]), reason: m[3] ?? "", minor, lines, names, keepAlive };
 }
 
+/** Response heads from the gateway longer than this are a 502, never forwarded. */
+export const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
+const RESPONSE_LIMITS: ParseLimits = { maxHeaderBytes: MAX_RESPONSE_HEAD_BYTES, maxHeaderCount: 1000 };
+
+/**
+ * The response head at the start of `buf` and the bytes after it, or undefined while more bytes are needed. Throws
+ * 502 when the head is malformed or longer than MAX_RESPONSE_HEAD_BYTES.
+ */
+export function takeResponseHead(buf: Buffer): { head: ResponseHead; rest: Buffer } | undefined {
+  const end = buf.indexOf(CRLFCRLF);
+  if (end === -1 ? buf.length - 3 > MAX_RESPONSE_HEAD_BYTES : end > MAX_RESPONSE_HEAD_BYTES) throw badGateway("response head too large");
+  if (end === -1) return undefined;
+  return { head: parseResponseHead(buf.toString("latin1", 0, end), RESPONSE_LIMITS), rest: buf.subarray(end + 4) };
+}
+
 /** The value of the first `name` header in a response head, trimmed. */
 export function responseHeader(head: ResponseHead, name: string): string | undefined {
   const i = head.names.indexOf(name);

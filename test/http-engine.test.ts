@@ -535,6 +535,19 @@ describe("WebSocket upgrade on a kept-alive connection", () => {
     await eventually(() => first?.closed === true, 2000, "the pooled upstream connection to be closed");
   });
 
+  it("a gateway answering an upgrade with a head larger than 64 KiB: 502, nothing of it forwarded", async () => {
+    up.handler = (req, socket) => {
+      if (req.target !== "/ws-big-head") return echoHandler(req, socket);
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX-Big: ${"a".repeat(80 * 1024)}\r\n\r\n`);
+    };
+    const c = await connect();
+    c.write(upgradeRequest("/ws-big-head"));
+    const res = await c.response();
+    expect(res.status).toBe(502);
+    expect(res.raw).not.toContain("X-Big");
+    expect(res.raw).not.toContain("101");
+  });
+
   it("a frame the gateway sends together with its 101 (its connect.challenge) reaches the client right after the 101", async () => {
     up.handler = (req, socket) => {
       if (req.target !== "/ws-challenge") return echoHandler(req, socket);

@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import {
   ChunkedScanner, HttpError, type ParseLimits, chunkedResponseError, findHeadEnd, hasToken, parseRequestHead,
-  parseResponseHead, responseFraming, responseHeader,
+  parseResponseHead, responseFraming, responseHeader, takeResponseHead, MAX_RESPONSE_HEAD_BYTES,
 } from "../src/http1.ts";
 
 const LIMITS: ParseLimits = { maxHeaderBytes: 16384, maxHeaderCount: 200 };
@@ -318,6 +318,25 @@ describe("hasToken", () => {
     expect(hasToken("upgrade-insecure-requests", "upgrade")).toBe(false);
     expect(hasToken("keep-alive;close", "close")).toBe(false);
     expect(hasToken("no-close-here", "close")).toBe(false);
+  });
+});
+
+describe("takeResponseHead", () => {
+  it("returns undefined until the head is complete, then the head and the bytes after it", () => {
+    expect(takeResponseHead(b("HTTP/1.1 200 OK\r\nA: 1\r\n"))).toBeUndefined();
+    const taken = takeResponseHead(b("HTTP/1.1 200 OK\r\nA: 1\r\n\r\nbody"));
+    expect(taken?.head.status).toBe(200);
+    expect(taken?.head.lines).toEqual(["A: 1"]);
+    expect(taken?.rest.toString()).toBe("body");
+  });
+
+  it("accepts a head of exactly MAX_RESPONSE_HEAD_BYTES and answers 502 beyond it, however the bytes arrive", () => {
+    const head = (extra: number) => `HTTP/1.1 200 OK\r\nX: ${"a".repeat(MAX_RESPONSE_HEAD_BYTES - 20 + extra)}`;
+    expect(head(0).length).toBe(MAX_RESPONSE_HEAD_BYTES);
+    expect(takeResponseHead(b(`${head(0)}\r\n\r\n`))?.rest.length).toBe(0);
+    expect(takeResponseHead(b(`${head(0)}\r\n\r`))).toBeUndefined();
+    expect(httpError(() => takeResponseHead(b(`${head(1)}\r\n\r\n`)), 502).type).toBe("bad_upstream_response");
+    httpError(() => takeResponseHead(b(`${head(1)}\r\n\r`)), 502);
   });
 });
 
