@@ -363,11 +363,9 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
       }
       upgradedOk.inc();
       openTunnels.inc();
-      for (const s of [socket, up]) {
-        s.setTimeout(0);
-        s.setNoDelay(true);
-        s.setKeepAlive(true, KEEPALIVE_PROBE_MS);
-      }
+      // Both sockets are already no-delay (the listener and connectUpstream set it); keep-alive finds dead peers.
+      socket.setKeepAlive(true, KEEPALIVE_PROBE_MS);
+      up.setKeepAlive(true, KEEPALIVE_PROBE_MS);
       // Corked: the 101 and whatever the gateway sent right behind it (its connect.challenge) leave in one send.
       socket.cork();
       writeHead(socket, head);

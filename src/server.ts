@@ -167,11 +167,10 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
   const accept = (socket: Socket) => {
     openConnections.inc();
     socket.once("close", () => openConnections.dec());
-    socket.setNoDelay(true);
     connections.add(new ClientConnection(socket, connectionOptions));
   };
   const server = encrypted
-    ? tls.createServer({ ...readKeyPair(config.tlsCert as string, config.tlsKey as string), handshakeTimeout: config.headersTimeoutMs, ALPNProtocols: ["http/1.1"] }, accept)
+    ? tls.createServer({ ...readKeyPair(config.tlsCert as string, config.tlsKey as string), handshakeTimeout: config.headersTimeoutMs, ALPNProtocols: ["http/1.1"], noDelay: true }, accept)
     : net.createServer({ noDelay: true }, accept);
   if (encrypted) {
     server.on("tlsClientError", (err: NodeJS.ErrnoException, socket: Socket) => {
