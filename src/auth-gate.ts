@@ -142,6 +142,7 @@ function respond(req: RequestHead, refusal: Refusal): Reply {
   }
   return refusalReply(refusal, false);
 }
+
 /** The configured origins; with none configured, same-origin only (Origin's host equals Host). */
 export function originAllowed(origin: string, host: string | undefined, allowed: string[]): boolean {
   if (allowed.length > 0) return allowed.includes(origin) || allowed.includes("*");

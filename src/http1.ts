@@ -210,15 +210,15 @@ export function parseRequestHead(text: string, limits: ParseLimits): RequestHead
 export function hasToken(list: string, token: string): boolean {
   let i = list.indexOf(token);
   while (i !== -1) {
-    const before = i === 0 ? "," : list[i - 1];
     const afterAt = i + token.length;
-    const after = afterAt === list.length ? "," : list[afterAt];
-    const edge = (c: string | undefined) => c === "," || c === " " || c === "\t";
-    if (edge(before) && edge(after)) return true;
+    if ((i === 0 || isListEdge(list.charCodeAt(i - 1))) && (afterAt === list.length || isListEdge(list.charCodeAt(afterAt)))) return true;
     i = list.indexOf(token, i + 1);
   }
   return false;
 }
+
+/** A comma or optional whitespace: what may stand next to a token in a list. */
+const isListEdge = (c: number): boolean => c === 44 || c === 32 || c === 9;
 
 const badGateway = (message: string) => new HttpError(502, "bad_upstream_response", message);
 

@@ -15,7 +15,7 @@ export interface LogSinkOptions {
   maxBuffered?: number;
 }
 
-/** How long a write may keep failing with EAGAIN before the batch is given up (and counted as dropped). */
+/** When stdout is a full non-blocking pipe (EAGAIN), the write is tried again after this long, until it goes through. */
 const RETRY_MS = 10;
 
 export class LogSink {

@@ -11,7 +11,7 @@ export const REDACTED = "[REDACTED]";
 const SECRET_PARAMS = /^(token|access_token|id_token|password|passwd|secret|key|api_key|apikey|auth|bootstraptoken|sidecar_token|code)$/i;
 
 export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {
-  const sink = new LogSink(1);
+  const sink = destination === undefined ? new LogSink(1) : undefined;
   const logger = pino(
     {
       level,
@@ -29,7 +29,7 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
     // Buffered, asynchronous stdout (log-sink.ts): one write(2) per ~32 KiB of lines instead of one per request.
     destination ?? sink,
   );
-  if (destination === undefined) {
+  if (sink !== undefined) {
     // At least every quarter second, so a quiet sidecar's lines are never held back for long; all of it at exit.
     setInterval(() => sink.flush(), 250).unref();
     process.once("exit", () => sink.flushSync());

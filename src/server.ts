@@ -12,7 +12,7 @@ import { type ClientView, type Identity, type TrustPolicy, resolveClient, rewrit
 import { checkUpgradeRequest, createUpgradeForwarder, destroySelf } from "./forward-upgrade.ts";
 import type { HttpError, RequestHead } from "./http1.ts";
 import { type Logger, createLineWriter, redactUrl } from "./log.ts";
-import { type Metrics, createMetrics, methodLabel, statusClass } from "./metrics.ts";
+import { type Metrics, type UpgradeResult, createMetrics, methodLabel, statusClass } from "./metrics.ts";
 import { type Refusal, type Reply, refusalReply, refuseSocket, wantsHtml } from "./responses.ts";
 import { createRedirectServer, readKeyPair, watchKeyPair } from "./tls.ts";
 import { describeUpstreamFailure } from "./upstream-errors.ts";
@@ -104,7 +104,7 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
 
   const upgrade = (ex: Exchange, view: ClientView): void => {
     const head = ex.head;
-    const refuse = (result: "bad_request" | "draining" | "origin_not_allowed" | "unauthenticated" | "rate_limited", refusal: Refusal) => {
+    const refuse = (result: UpgradeResult, refusal: Refusal) => {
       metrics.upgrades.inc({ result });
       line({ kind: "websocket", client: view.clientAddress, url: redactUrl(head.url), result, status: refusal.status }, "websocket refused");
       refuseSocket(ex.takeOver().socket, refusal);
@@ -113,7 +113,7 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
     const bad = checkUpgradeRequest(head);
     if (bad) return refuse("bad_request", bad);
     const verdict = gate?.checkUpgrade(head, view);
-    if (verdict !== undefined && "refusal" in verdict) return refuse(verdict.result as "unauthenticated", verdict.refusal);
+    if (verdict !== undefined && "refusal" in verdict) return refuse(verdict.result, verdict.refusal);
     rewriteHeaders(head.headers, view, policy, verdict as Identity | undefined, true);
     const { socket, rest } = ex.takeOver();
     socket.on("error", destroySelf);
