@@ -9,6 +9,7 @@ import type { Writable } from "node:stream";
 import { deflateRawSync, constants as zlib } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { FrameReader } from "../src/close-frames.ts";
+import { type Rng, rng } from "./helpers/rng.ts";
 
 // ws's Receiver and PerMessageDeflate are internal (not in its "exports"): load them by path, pinned ws 8.23.0.
 const require = createRequire(import.meta.url);
@@ -26,26 +27,6 @@ const PerMessageDeflate = require(path.join(wsLib, "permessage-deflate.js")) as 
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed_f4a3);
 const STREAMS = Number(process.env.FUZZ_STREAMS ?? 2000);
-
-/** mulberry32: small, seedable, good enough to pick test cases. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number) => Math.floor(next() * n);
-  return {
-    int,
-    chance: (p: number) => next() < p,
-    pick: <T>(items: readonly T[]): T => items[int(items.length)] as T,
-    bytes: (n: number) => Buffer.from(Array.from({ length: n }, () => int(256))),
-  };
-}
-type Rng = ReturnType<typeof rng>;
 
 interface Spec { opcode: number; payload?: Buffer; fin?: boolean; rsv?: number; wide?: boolean; flipMask?: boolean }
 

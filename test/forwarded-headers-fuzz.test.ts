@@ -5,25 +5,14 @@ import ipaddr from "ipaddr.js";
 import { describe, expect, it } from "vitest";
 import { cidrList } from "../src/config.ts";
 import { type TrustPolicy, isForbiddenClientHeader, resolveClient, rewriteHeaders } from "../src/forwarded-headers.ts";
+import { rng } from "./helpers/rng.ts";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261122);
 const CASES = Number(process.env.FUZZ_CASES ?? 5000);
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe("forwarded headers, fuzzed", () => {
   it(`never yields a loopback, invalid or client-chosen X-Forwarded-For (${CASES} cases, seed ${SEED})`, () => {
-    const r = rng(SEED);
-    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
+    const { next: r, pick } = rng(SEED);
     const octet = () => String(Math.floor(r() * 256));
     const v4 = () => `${octet()}.${octet()}.${octet()}.${octet()}`;
     const junk = () => pick(["", " ", "unknown", "_hidden", "::", "[::1", "1.2.3", "0x7f.1", "127.0.0.1:80", "[::1]:443", "::ffff:127.0.0.1", "fe80::1%eth0", "2001:db8::1", "\t10.0.0.1 ", "a,b", "\u00e9", "999.1.1.1", "10.0.0.1/8"]);

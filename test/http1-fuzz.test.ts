@@ -15,29 +15,11 @@ import net, { type AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
 import { checkUpgradeRequest } from "../src/forward-upgrade.ts";
 import { ChunkedScanner, HttpError, type ParseLimits, findHeadEnd, parseRequestHead } from "../src/http1.ts";
+import { type Rng, rng } from "./helpers/rng.ts";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x4831_7e5d);
 const CASES = Number(process.env.FUZZ_CASES ?? 3000);
 const LIMITS: ParseLimits = { maxHeaderBytes: 16384, maxHeaderCount: 200 };
-
-/** mulberry32: small, seedable, good enough to pick test cases. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number) => Math.floor(next() * n);
-  return {
-    int,
-    chance: (p: number) => next() < p,
-    pick: <T>(items: readonly T[]): T => items[int(items.length)] as T,
-  };
-}
-type Rng = ReturnType<typeof rng>;
 
 const latin1 = (s: string) => Buffer.from(s, "latin1");
 /** Bytes as a JSON string with every non-ASCII byte escaped too, so a failure can be replayed exactly. */
