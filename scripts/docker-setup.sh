@@ -37,8 +37,9 @@ if docker info >/dev/null 2>&1; then
   log "dockerd already running"
 else
   log "starting dockerd (log: $cache/dockerd.log)"
-  # setsid: the daemon must outlive this script and the shell job that ran it.
-  setsid nohup dockerd --storage-driver=overlay2 >"$cache/dockerd.log" 2>&1 </dev/null &
+  # setsid: the daemon must outlive this script and the shell job that ran it. 8>&- 9>&-: it must not inherit the
+  # flock descriptors of this script and of install-prereqs.sh, or every later run would wait for dockerd to exit.
+  setsid nohup dockerd --storage-driver=overlay2 >"$cache/dockerd.log" 2>&1 </dev/null 8>&- 9>&- &
   echo $! >"$cache/dockerd.pid"
   for _ in $(seq 120); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
   docker info >/dev/null 2>&1 || { tail -20 "$cache/dockerd.log" >&2; die "dockerd did not answer within 60 s"; }

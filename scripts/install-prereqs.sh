@@ -24,7 +24,8 @@ exec 9>.cache/install-prereqs.lock
 flock 9
 
 # --- 1. Debian packages -------------------------------------------------------------------------------------------
-APT_PACKAGES=(iproute2 chromium nginx-light docker.io docker-compose iptables debootstrap curl wrk openssl)
+APT_PACKAGES=(iproute2 chromium nginx-light docker.io docker-compose iptables debootstrap curl wrk openssl
+  prometheus kubectl caddy haproxy pebble)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$pkg")
@@ -33,7 +34,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
   log "apt: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # Tools only (nginx, caddy, haproxy, prometheus ship services): never start or enable a service while installing,
+  # or on a developer's machine they would bind :80 / :9090. policy-rc.d is Debian's switch for exactly that.
+  policy=/usr/sbin/policy-rc.d
+  own_policy=0
+  if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && own_policy=1; fi
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  [ "$own_policy" = 1 ] && rm -f "$policy"
 else
   log "apt: all ${#APT_PACKAGES[@]} packages present"
 fi
