@@ -38,9 +38,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   # or on a developer's machine they would bind :80 / :9090. policy-rc.d is Debian's switch for exactly that.
   policy=/usr/sbin/policy-rc.d
   own_policy=0
-  if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && own_policy=1; fi
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && own_policy=1
+    trap 'rm -f "$policy"' EXIT # also when apt fails or the run is interrupted
+  fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  [ "$own_policy" = 1 ] && rm -f "$policy"
+  if [ "$own_policy" = 1 ]; then rm -f "$policy"; trap - EXIT; fi
 else
   log "apt: all ${#APT_PACKAGES[@]} packages present"
 fi
