@@ -1,16 +1,26 @@
 // The admin listener, kept off the proxied port so that nothing a browser reaches can scrape metrics or probe health:
 //   /healthz  the sidecar process itself is up (liveness; the Docker HEALTHCHECK)
-//   /readyz   the gateway answers its own /healthz (readiness; 503 with the cause when not, and while draining)
+//   /readyz   the gateway answers its own /healthz (readiness; 503 with the cause and its fix when not, and while
+//             draining). With a logger, a change of the gateway's state is logged once (a warning when it stops
+//             answering, with the same diagnosis), not once per probe.
 //   /metrics  Prometheus exposition of the sidecar's private registry
 import http from "node:http";
 import https from "node:https";
+import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import { describeUpstreamFailure } from "./upstream-errors.ts";
 
-export interface AdminOptions { metrics: Metrics; upstream: URL; isDraining: () => boolean; probeTimeoutMs?: number }
+export interface AdminOptions { metrics: Metrics; upstream: URL; isDraining: () => boolean; probeTimeoutMs?: number; logger?: Logger }
 
 export function createAdminServer(opts: AdminOptions): http.Server {
   const { metrics, upstream, isDraining } = opts;
+  let lastProblem: string | undefined; // what the previous /readyz found; undefined: ready (or not probed yet)
+  const observe = (problem: string | undefined) => {
+    if (problem === lastProblem) return;
+    if (problem !== undefined) opts.logger?.warn({ upstream: upstream.origin, diagnosis: problem }, `readyz: gateway not ready: ${problem}`);
+    else if (lastProblem !== undefined) opts.logger?.info({ upstream: upstream.origin }, "readyz: gateway ready again");
+    lastProblem = problem;
+  };
   const json = (res: http.ServerResponse, status: number, body: object) => {
     const text = `${JSON.stringify(body)}\n`;
     res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), "cache-control": "no-store" }).end(text);
@@ -22,9 +32,13 @@ export function createAdminServer(opts: AdminOptions): http.Server {
     if (path === "/readyz") {
       if (isDraining()) return json(res, 503, { ready: false, cause: "draining" });
       probeGateway(upstream, opts.probeTimeoutMs ?? 2000).then(
-        (status) => json(res, status === 200 ? 200 : 503, { ready: status === 200, upstream: upstream.origin, gatewayStatus: status }),
+        (status) => {
+          observe(status === 200 ? undefined : `the gateway answered /healthz with ${status}`);
+          json(res, status === 200 ? 200 : 503, { ready: status === 200, upstream: upstream.origin, gatewayStatus: status });
+        },
         (err: unknown) => {
           const failure = describeUpstreamFailure(err, upstream);
+          observe(failure.message);
           json(res, 503, { ready: false, upstream: upstream.origin, cause: failure.type, message: failure.message });
         },
       );

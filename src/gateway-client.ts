@@ -48,6 +48,10 @@ export interface ConnectOptions {
   /** Host header override (e.g. `localhost:18789`). */
   host?: string;
   timeoutMs?: number;
+  /** Protocol version offered as min and max: 4 (default; 2026.8.x and later) or 3 (2026.1.29). */
+  protocol?: number;
+  /** Device signature format: `v3` (default) or `v2` (without the platform fields; all 2026.1.29 knows). */
+  signature?: "v2" | "v3";
 }
 
 export type ConnectResult =
@@ -66,9 +70,13 @@ interface Frame {
   error?: { code?: string; message?: string; details?: Record<string, unknown> };
 }
 
-/** The v3 device signature payload: `v3|id|clientId|mode|role|scopesCSV|signedAt|token|nonce|platform|deviceFamily`. */
-function signConnect(identity: DeviceIdentity, fields: { clientId: string; mode: string; role: string; scopes: string[]; ts: number; token: string; nonce: string; platform: string }): string {
-  const payload = ["v3", identity.deviceId, fields.clientId, fields.mode, fields.role, fields.scopes.join(","), String(fields.ts), fields.token, fields.nonce, fields.platform.toLowerCase(), ""].join("|");
+/**
+ * The device signature payload. v3: `v3|id|clientId|mode|role|scopesCSV|signedAt|token|nonce|platform|deviceFamily`;
+ * v2 is the same without the last two fields.
+ */
+function signConnect(identity: DeviceIdentity, version: "v2" | "v3", fields: { clientId: string; mode: string; role: string; scopes: string[]; ts: number; token: string; nonce: string; platform: string }): string {
+  const base = [version, identity.deviceId, fields.clientId, fields.mode, fields.role, fields.scopes.join(","), String(fields.ts), fields.token, fields.nonce];
+  const payload = (version === "v3" ? [...base, fields.platform.toLowerCase(), ""] : base).join("|");
   return crypto.sign(null, Buffer.from(payload, "utf8"), crypto.createPrivateKey(identity.privateKeyPem)).toString("base64url");
 }
 
@@ -118,10 +126,10 @@ export function connectGateway(opts: ConnectOptions): Promise<ConnectResult> {
         if (opts.deviceToken !== undefined) auth.deviceToken = opts.deviceToken;
         const client: Record<string, string> = { id: clientId, version: "2026.9.6", platform, mode };
         if (opts.buildId) client.buildId = opts.buildId;
-        const params: Record<string, unknown> = { minProtocol: 4, maxProtocol: 4, client, role, scopes, caps: [], auth };
+        const params: Record<string, unknown> = { minProtocol: opts.protocol ?? 4, maxProtocol: opts.protocol ?? 4, client, role, scopes, caps: [], auth };
         if (identity) {
           const token = auth.token ?? auth.deviceToken ?? "";
-          const signature = signConnect(identity, { clientId, mode, role, scopes, ts, token, nonce, platform });
+          const signature = signConnect(identity, opts.signature ?? "v3", { clientId, mode, role, scopes, ts, token, nonce, platform });
           params.device = { id: identity.deviceId, publicKey: identity.publicKey, signature, signedAt: ts, nonce };
         }
         ws.send(JSON.stringify({ type: "req", id: "connect-1", method: "connect", params }));

@@ -73,3 +73,27 @@ describe("check-config and healthcheck", () => {
     expect(r.stderr).toContain("--listen needs a value");
   });
 });
+
+describe("print-gateway-config --gateway-version", () => {
+  const address = ["--sidecar-address", "172.30.0.10"];
+  it("2026.1.29 (exact-string trustedProxies): the sidecar's exact address, not a /32 that release ignores", () => {
+    const r = cli(["print-gateway-config", "--mode", "attribution", ...address, "--gateway-version", "2026.1.29"]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(json5Body(r.stdout).gateway.trustedProxies).toEqual(["172.30.0.10"]);
+  });
+
+  it("2026.9.6: the /32, as without the flag", () => {
+    const r = cli(["print-gateway-config", "--mode", "attribution", ...address, "--gateway-version", "2026.9.6"]);
+    expect(json5Body(r.stdout).gateway.trustedProxies).toEqual(["172.30.0.10/32"]);
+  });
+
+  it("identity mode on a release before 2026.8.1 is refused with the reason, and a malformed version is a usage error", () => {
+    const old = cli(["print-gateway-config", "--mode", "identity", "--token", "t".repeat(32), ...address, "--gateway-version", "2026.1.29"]);
+    expect(old.status).toBe(2);
+    expect(old.stdout).toBe("");
+    expect(old.stderr).toContain("identity mode needs gateway 2026.8.1 or later");
+    const bad = cli(["print-gateway-config", ...address, "--gateway-version", "latest"]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--gateway-version must be an OpenClaw release such as 2026.9.6 (got "latest")');
+  });
+});

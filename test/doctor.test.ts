@@ -1,6 +1,8 @@
-// The doctor's pure parts; its diagnoses against the real gateway are in test/gateway/attribution.test.ts.
+// The doctor's pure parts; its diagnoses against the real gateway are in test/gateway/attribution.test.ts,
+// test/gateway/doctor.test.ts and test/gateway/old-release.test.ts.
 import { describe, expect, it } from "vitest";
-import { controlUiBuildId, versionAtLeast } from "../src/doctor.ts";
+import { loadConfig } from "../src/config.ts";
+import { controlUiBuildId, testOrigin, versionAtLeast } from "../src/doctor.ts";
 
 describe("doctor helpers", () => {
   it.each([
@@ -19,5 +21,13 @@ describe("doctor helpers", () => {
     const html = `<html data-openclaw-control-ui-build-id="2026.9.6-release-eb377ac59e6c-2026-09-23T16-33-12.144Z-${"ab".repeat(32)}" lang="en">`;
     expect(controlUiBuildId(html)).toBe("2026.9.6-release-eb377ac59e6c-2026-09-23T16-33-12.144Z");
     expect(controlUiBuildId("<html>")).toBeUndefined();
+  });
+
+  it.each([
+    [{ "--public-origin": "https://claw.example.com", "--allowed-origins": "https://other.example" }, "https://claw.example.com", "publicOrigin"],
+    [{ "--allowed-origins": "https://other.example,https://third.example" }, "https://other.example", "allowedOrigins"],
+    [{ "--listen": "0.0.0.0:8080" }, "http://localhost:8080", "the listen port; set --public-origin to the origin your users open"],
+  ])("the test handshake's Origin for %o is %s (from %s)", (flags, origin, from) => {
+    expect(testOrigin(loadConfig({ env: {}, flags }))).toEqual({ origin, from });
   });
 });
