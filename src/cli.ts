@@ -3,12 +3,14 @@
 //   openclaw-sidecar check-config               validate the configuration and print it (secrets hidden)
 //   openclaw-sidecar healthcheck                exit 0 when the admin /healthz answers (the Docker HEALTHCHECK)
 //   openclaw-sidecar doctor                     diagnose the gateway and print the gateway config to paste
-//   openclaw-sidecar print-gateway-config       print the gateway config for --mode
+//   openclaw-sidecar print-gateway-config       print the gateway config for --mode [--gateway-version V]
 //   openclaw-sidecar import-nginx <nginx.conf>  translate a hand-written nginx.conf into sidecar config
 import http from "node:http";
 import { type Config, ConfigError, loadConfig } from "./config.ts";
 import { createLogger } from "./log.ts";
+import { startedByNpmScript, watchParent } from "./parent-watch.ts";
 import { ListenError, startSidecar } from "./server.ts";
+import { probeGatewayAtStartup } from "./startup-probe.ts";
 
 /** Exit codes: 0 ok, 1 failure, 2 usage or bad input, 69 cannot listen (EX_UNAVAILABLE), 78 bad config (EX_CONFIG). */
 export const EXIT = { ok: 0, failure: 1, usage: 2, unavailable: 69, config: 78 } as const;
@@ -64,7 +66,7 @@ async function main(argv: string[]): Promise<number> {
     return runImportNginx(args.positional, process.stdout, process.stderr);
   }
   // Flags that belong to a command, not to the configuration.
-  const { "--sidecar-address": sidecarAddress, ...configFlags } = args.flags;
+  const { "--sidecar-address": sidecarAddress, "--gateway-version": gatewayVersion, ...configFlags } = args.flags;
   let config: Config;
   try {
     config = loadConfig({ env: process.env, flags: configFlags, ...(args.file !== undefined ? { file: args.file } : {}) });
@@ -86,9 +88,11 @@ async function main(argv: string[]): Promise<number> {
       return runDoctor(config, process.stdout, sidecarAddress);
     }
     case "print-gateway-config": {
-      const { gatewayConfigFor } = await import("./gateway-config.ts");
-      process.stdout.write(gatewayConfigFor(config, sidecarAddress));
-      return EXIT.ok;
+      const { printGatewayConfig } = await import("./gateway-config.ts");
+      const printed = printGatewayConfig(config, sidecarAddress, gatewayVersion);
+      if (printed.error !== undefined) process.stderr.write(`openclaw-sidecar: ${printed.error}\n`);
+      else process.stdout.write(printed.text);
+      return printed.error !== undefined ? EXIT.usage : EXIT.ok;
     }
     default:
       return run(config);
@@ -132,6 +136,9 @@ async function run(config: Config): Promise<number> {
     }
     throw err;
   }
+  // In the background, after the listeners are open: one log line on what the gateway looks like from here.
+  void probeGatewayAtStartup(config, logger);
+  if (startedByNpmScript()) watchParent(() => signalled("parent exited"));
   const signal = await stopped;
   logger.info({ signal }, "shutting down");
   await sidecar.drain();
