@@ -11,8 +11,11 @@
 // itself is always in its place. Every exchange ends in exactly one call to `onDone`.
 //
 // Deadlines are checked by the owner's sweep (`checkDeadline`), not per-request timers: a head must be complete
-// within headersTimeoutMs of its first byte (or of the connection's start), an idle keep-alive connection is closed
-// after keepAliveTimeoutMs, and a response head must arrive within upstreamTimeoutMs of the request.
+// within headersTimeoutMs of its first byte (or of the connection's start), a request body may pause for at most
+// bodyTimeoutMs between two reads (then 408), a client that reads nothing of its response for sendTimeoutMs is
+// dropped, an idle keep-alive connection is closed after keepAliveTimeoutMs, and a response head must arrive within
+// upstreamTimeoutMs of the request. The next pipelined request starts only once the previous response has drained to
+// the client: a client that sends and never reads holds one response's worth of memory, not all of them.
 import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import { TLSSocket } from "node:tls";
@@ -20,7 +23,7 @@ import {
   type BodyFraming, ChunkedScanner, HttpError, MAX_RESPONSE_HEAD_BYTES, type ParseLimits, type RequestHead, type ResponseHead,
   chunkedResponseError, findHeadEnd, hasToken, parseRequestHead, responseFraming, takeResponseHead,
 } from "./http1.ts";
-import type { Reply } from "./responses.ts";
+import { type Reply, refusalReply } from "./responses.ts";
 import { type UpstreamTarget, connectUpstream } from "./upstream-socket.ts";
 import { UpstreamTimeoutError } from "./upstream-errors.ts";
 
@@ -29,7 +32,11 @@ export interface ConnectionOptions {
   headersTimeoutMs: number;
   keepAliveTimeoutMs: number;
   upstreamTimeoutMs: number;
+  bodyTimeoutMs: number;
+  sendTimeoutMs: number;
   upstream: UpstreamTarget;
+  /** Trailer field names (lower case) a request body may not carry; such a request is refused with 400. */
+  isForbiddenTrailer(name: string): boolean;
   /** Extra response header lines for every response ("Name: value\r\n"…), e.g. HSTS. */
   responseHeaderLines: string;
   /** Called once per request head; must call exactly one of exchange.forward / reply / takeOver before returning. */
@@ -55,6 +62,8 @@ const NO_DEADLINE = Number.POSITIVE_INFINITY;
 const RETRYABLE = new Set(["GET", "HEAD", "OPTIONS"]);
 /** How long a last response may take to flush to a client that no longer makes progress reading it. */
 const CLOSE_FLUSH_MS = 5000;
+
+type DeadlineKind = "headers" | "idle" | "body" | "response" | "send" | "closing";
 
 const Phase = {
   /** Waiting for (the rest of) a request head. */
@@ -114,7 +123,7 @@ export class ClientConnection {
   private exchange: Exchange | undefined;
   /** Deadline (performance.now()) and what happens when it passes. */
   private deadline: number;
-  private deadlineKind: "headers" | "idle" | "response" | "closing" = "headers";
+  private deadlineKind: DeadlineKind = "headers";
   /** Bytes still queued for the client when the closing deadline was last checked. */
   private closingBacklog = 0;
   private reqFraming: BodyFraming = { kind: "none" };
@@ -123,6 +132,8 @@ export class ClientConnection {
   private readingPaused = false;
   private readingHeads = false;
   private upstreamBlocked = false;
+  /** The next request waits for the client to take in what was already written to it. */
+  private waitingForDrain = false;
   private sentUpstreamHead = "";
 
   // The gateway side.
@@ -171,6 +182,7 @@ export class ClientConnection {
 
   private readonly onClientData = (chunk: Buffer): void => {
     if (this.phase === Phase.Body) {
+      if (this.deadlineKind === "body") this.deadline = performance.now() + this.opts.bodyTimeoutMs;
       const rest = this.feedBody(chunk);
       if (rest.length === 0) return;
       chunk = rest;
@@ -258,7 +270,18 @@ export class ClientConnection {
 
   private readonly onClientDrain = (): void => {
     this.up?.resume();
+    if (this.deadlineKind === "send") this.deadline = NO_DEADLINE;
+    if (this.waitingForDrain) {
+      this.waitingForDrain = false;
+      this.nextRequest();
+    }
   };
+
+  /** The client is not reading what we write: it has sendTimeoutMs to take some of it in. */
+  private clientBlocked(): void {
+    this.up?.pause();
+    if (this.deadline === NO_DEADLINE) this.setDeadline("send", this.opts.sendTimeoutMs);
+  }
 
   /** Reads from the client unless the gateway is not keeping up or pipelined bytes pile up behind an exchange. */
   private updateReading(): void {
@@ -269,7 +292,7 @@ export class ClientConnection {
     else this.socket.resume();
   }
 
-  private setDeadline(kind: "headers" | "idle" | "response" | "closing", ms: number): void {
+  private setDeadline(kind: DeadlineKind, ms: number): void {
     this.deadlineKind = kind;
     this.deadline = performance.now() + ms;
   }
@@ -284,6 +307,11 @@ export class ClientConnection {
     this.deadline = NO_DEADLINE;
     if (this.deadlineKind === "idle") {
       this.destroy();
+    } else if (this.deadlineKind === "send") {
+      if (this.exchange !== undefined) this.exchange.error = "send_timeout";
+      this.destroy();
+    } else if (this.deadlineKind === "body") {
+      this.bodyTimedOut();
     } else if (this.deadlineKind === "closing") {
       // Still flushing and making progress: more time. Stalled, or flushed and the client never closed: gone.
       const backlog = this.socket.writableLength;
@@ -298,6 +326,25 @@ export class ClientConnection {
       else this.badRequest(new HttpError(408, "ERR_HTTP_REQUEST_TIMEOUT", "request headers not received in time"));
     } else {
       this.upstreamFailed(new UpstreamTimeoutError(this.opts.upstreamTimeoutMs));
+    }
+  }
+
+  /** No request body byte for bodyTimeoutMs (nginx's client_body_timeout). */
+  private bodyTimedOut(): void {
+    if (this.readingPaused) {
+      // We stopped reading (the gateway is not keeping up): the client is not the one stalling.
+      this.setDeadline("body", this.opts.bodyTimeoutMs);
+      return;
+    }
+    const ex = this.exchange;
+    // The gateway holds a partial body: that connection can never be used again.
+    this.up?.destroy();
+    this.up = undefined;
+    if (ex !== undefined) ex.error = "request_body_timeout";
+    if (ex !== undefined && this.res === undefined) {
+      this.reply(ex, refusalReply({ status: 408, type: "request_body_timeout", message: `no request body bytes for ${this.opts.bodyTimeoutMs} ms` }, false));
+    } else {
+      abort(this.socket);
     }
   }
 
@@ -323,9 +370,10 @@ export class ClientConnection {
       this.reqRemaining = this.reqFraming.length;
       this.phase = Phase.Body;
     } else if (this.reqFraming.kind === "chunked") {
-      this.reqChunks = new ChunkedScanner(this.opts.limits.maxHeaderBytes);
+      this.reqChunks = new ChunkedScanner(this.opts.limits.maxHeaderBytes, undefined, this.opts.isForbiddenTrailer);
       this.phase = Phase.Body;
     }
+    if (this.phase === Phase.Body) this.setDeadline("body", this.opts.bodyTimeoutMs);
     if (this.phase === Phase.Body && this.buf !== undefined) {
       const buffered = this.buf;
       this.buf = undefined;
@@ -366,6 +414,7 @@ export class ClientConnection {
     const bodyDone = this.reqFraming.kind === "length" ? this.reqRemaining === 0 : (this.reqChunks as ChunkedScanner).done;
     if (bodyDone) {
       this.reqChunks = undefined;
+      if (this.deadlineKind === "body") this.deadline = NO_DEADLINE;
       if (this.phase === Phase.Body) this.phase = Phase.Awaiting;
       if (this.exchange !== undefined && this.res === undefined) this.setDeadline("response", this.opts.upstreamTimeoutMs);
       // The response may already be complete (the gateway answered before reading the whole body).
@@ -424,6 +473,15 @@ export class ClientConnection {
   }
 
   private nextRequest(): void {
+    if (this.socket.writableNeedDrain) {
+      // Issue 11, finding 8: without this, a client pipelining requests it never reads the answers to would have
+      // every answer queued in this process. Until the drain, pipelined bytes stay in the (bounded) buffer.
+      this.waitingForDrain = true;
+      this.phase = Phase.Awaiting;
+      this.setDeadline("send", this.opts.sendTimeoutMs);
+      this.updateReading();
+      return;
+    }
     this.phase = Phase.Head;
     if (this.buf === undefined) this.setDeadline("idle", this.opts.keepAliveTimeoutMs);
     else this.setDeadline("headers", this.opts.headersTimeoutMs);
@@ -522,7 +580,7 @@ export class ClientConnection {
     // Framing first: a response whose length is ambiguous is a 502, and nothing of it may reach the client.
     this.resFraming = responseFraming(head, ex.head.method);
     this.res = head;
-    this.deadline = NO_DEADLINE;
+    if (this.deadlineKind === "response") this.deadline = NO_DEADLINE;
     ex.status = head.status;
     if (!head.keepAlive) this.upUsed = Number.POSITIVE_INFINITY; // not reusable
     if (this.resFraming.kind === "close" || this.phase === Phase.Body) this.keepClient = false;
@@ -600,7 +658,7 @@ export class ClientConnection {
         this.socket.uncork();
       }
     }
-    if (!ok) this.up?.pause();
+    if (!ok) this.clientBlocked();
     const done = this.resFraming.kind === "length" ? this.resRemaining === 0 : this.resFraming.kind === "chunked" ? (this.resChunks as ChunkedScanner).done : false;
     if (done) this.responseDone(chunk.subarray(take));
   }

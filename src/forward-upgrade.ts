@@ -33,11 +33,18 @@ const KEEPALIVE_PROBE_MS = 30_000;
 const CLOSE_LINGER_MS = 5_000;
 /** Refusal bodies from the gateway are small JSON; anything larger is cut (the status alone still gets through). */
 const MAX_REFUSAL_BODY = 64 * 1024;
+/**
+ * Client bytes held while the gateway has not answered the upgrade (the gateway's own pre-auth frame limit); past
+ * this the client socket is paused, so TCP holds the rest.
+ */
+const MAX_EARLY_CLIENT_BYTES = 64 * 1024;
 
 /** Checks an upgrade request before anything is sent upstream (RFC 6455 §4.2.1). */
 export function checkUpgradeRequest(req: RequestHead): Refusal | undefined {
   const bad = (message: string): Refusal => ({ status: 400, type: "bad_upgrade_request", message });
   if (req.method !== "GET") return bad("a WebSocket upgrade must use GET");
+  // Bytes after the head are the tunnel's: a body would reach the gateway as WebSocket frames.
+  if (req.body.kind !== "none") return bad("a WebSocket upgrade must not have a body");
   if (!/(^|,)\s*websocket\s*(,|$)/i.test(req.headers.upgrade ?? "")) return bad("only WebSocket upgrades are supported");
   const version = req.headers["sec-websocket-version"];
   if (version !== "13") {
@@ -148,6 +155,7 @@ function relay(from: Duplex, to: Duplex, reader: FrameReader, onCloseFrame: () =
     if (!to.write(chunk)) from.pause();
   };
   from.on("data", pass);
+  from.resume(); // the handshake may have paused it (bytes held before the 101)
   to.on("drain", () => from.resume());
   from.on("end", () => {
     if (to.writableEnded || to.destroyed) return;
@@ -228,6 +236,9 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
     private remaining = 0;
     private chunks: ChunkedScanner | undefined;
     private closeDelimited = false;
+    /** What the client sent after its head, before the gateway's answer: relayed behind the 101 (issue 11, finding 9). */
+    private early: Buffer[] = [];
+    private earlyBytes = 0;
 
     private readonly upstreamHead: string;
     private readonly socket: Socket;
@@ -246,6 +257,7 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
       const { socket, up } = this;
       socket.on("error", destroySelf);
       socket.once("close", this.onClientGone);
+      socket.on("data", this.onEarlyClientData);
       up.on("data", this.onData);
       up.on("error", this.onError);
       up.on("end", this.onEnd);
@@ -260,12 +272,19 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
       this.settled = true;
       clearTimeout(this.timer);
       this.socket.removeListener("close", this.onClientGone);
+      this.socket.removeListener("data", this.onEarlyClientData);
       this.up.removeListener("data", this.onData);
       this.up.removeListener("error", this.onError);
       this.up.removeListener("end", this.onEnd);
       this.up.removeListener("close", this.onClose);
       return true;
     }
+
+    private readonly onEarlyClientData = (chunk: Buffer): void => {
+      this.early.push(chunk);
+      this.earlyBytes += chunk.length;
+      if (this.earlyBytes > MAX_EARLY_CLIENT_BYTES) this.socket.pause();
+    };
 
     // The client gave up (or reset) before the gateway answered.
     private readonly onClientGone = (): void => {
@@ -369,7 +388,9 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
       // Corked: the 101 and whatever the gateway sent right behind it (its connect.challenge) leave in one send.
       socket.cork();
       writeHead(socket, head);
-      tunnels.add(new Tunnel(this.ctx, socket, up, upstreamRest, this.clientRest, onTunnelDone));
+      const clientRest = this.early.length === 0 ? this.clientRest : Buffer.concat([this.clientRest, ...this.early]);
+      this.early = [];
+      tunnels.add(new Tunnel(this.ctx, socket, up, upstreamRest, clientRest, onTunnelDone));
       socket.uncork();
     }
   }

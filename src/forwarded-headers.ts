@@ -17,6 +17,8 @@ export interface TrustPolicy {
   loopbackSubstitute: string;
   /** The gateway's trusted-proxy user header: always stripped from clients, injected only after authentication. */
   identityHeader: string;
+  /** Headers of the common identity/forwarding set (COMMON_IDENTITY_HEADERS) a user lets through on purpose. */
+  passHeaders: ReadonlySet<string>;
 }
 
 export interface Peer {
@@ -136,16 +138,67 @@ export function resolveClient(peer: Peer, headers: IncomingHttpHeaders, policy: 
   };
 }
 
-/** True for every header a client must never be able to send to the gateway. */
-export function isForbiddenClientHeader(name: string, policy: TrustPolicy): boolean {
+/**
+ * The headers the gateway itself trusts or treats as proxy evidence (openclaw-gateway-trust.md §2), plus the
+ * identity header: the sidecar alone writes them, and no option can let a client's copy through.
+ */
+export function isGatewayTrustHeader(name: string, identityHeader: string): boolean {
   return (
     name === "forwarded" ||
     name === "x-real-ip" ||
     name === "x-openclaw-scopes" ||
-    name === policy.identityHeader ||
+    name === identityHeader ||
     name.startsWith("x-forwarded-") ||
     name.startsWith("tailscale-")
   );
+}
+
+/**
+ * Client-address and identity headers that other proxies, identity-aware proxies and plugins commonly trust
+ * (Cloudflare, Akamai, Fastly, Envoy, oauth2-proxy, Authelia, Authentik, Pomerium, IIS/Apache rewrites). The gateway
+ * ignores them today, but a plugin or a future release may not; a client's copy is stripped unless `passHeaders`
+ * names it. Exact names, then prefixes.
+ */
+const COMMON_IDENTITY_HEADERS = new Set([
+  "cf-connecting-ip", "cf-connecting-ipv6", "cf-ipcountry", "true-client-ip", "x-client-ip", "x-cluster-client-ip",
+  "fastly-client-ip", "x-original-forwarded-for", "forwarded-for", "x-forwarded", "x-remote-addr", "x-remote-ip",
+  "x-proxyuser-ip", "x-envoy-external-address", "x-original-url", "x-original-uri", "x-rewrite-url",
+  "remote-user", "remote-groups", "remote-email", "remote-name", "x-user", "x-email", "x-authenticated-user",
+]);
+const COMMON_IDENTITY_PREFIXES = ["x-remote-", "x-auth-request-", "x-authentik-", "x-pomerium-", "cf-access-"];
+
+export function isCommonIdentityHeader(name: string): boolean {
+  if (COMMON_IDENTITY_HEADERS.has(name)) return true;
+  for (const prefix of COMMON_IDENTITY_PREFIXES) if (name.startsWith(prefix)) return true;
+  return false;
+}
+
+const dashes = (name: string): string => (name.includes("_") ? name.replaceAll("_", "-") : name);
+
+/**
+ * True for every header a client must never be able to send to the gateway. Underscores count as dashes: CGI-style
+ * servers and several frameworks read `x_forwarded_for` as `x-forwarded-for`.
+ */
+export function isForbiddenClientHeader(name: string, policy: TrustPolicy): boolean {
+  if (name === policy.identityHeader) return true;
+  const canonical = dashes(name);
+  if (isGatewayTrustHeader(canonical, dashes(policy.identityHeader))) return true;
+  return isCommonIdentityHeader(canonical) && !policy.passHeaders.has(name);
+}
+
+/**
+ * Fields a request may not carry as trailers: everything a client may not send in the head, and what RFC 9110 §6.5.1
+ * says cannot be processed after the content — framing, routing, authentication, connection control. Trailers are
+ * relayed untouched, so such a field is refused (400) before any byte of it leaves (issue 11, finding 6).
+ */
+const NEVER_TRAILERS = new Set([
+  "content-length", "transfer-encoding", "host", "authorization", "proxy-authorization", "cookie", "connection",
+  "keep-alive", "proxy-connection", "upgrade", "te", "trailer", "expect", "origin", "content-type", "content-encoding",
+  "content-range", "range", "sec-websocket-key", "sec-websocket-version", "sec-websocket-protocol", "sec-websocket-extensions",
+]);
+
+export function isForbiddenTrailerField(name: string, policy: TrustPolicy): boolean {
+  return NEVER_TRAILERS.has(dashes(name)) || isForbiddenClientHeader(name, policy);
 }
 
 /**
@@ -156,8 +209,8 @@ const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "pro
 
 /**
  * Removes hop-by-hop headers and every header the client's Connection header names. For an upgrade, the two that
- * make it one are written back in their canonical form. Transfer-Encoding stays: the body is relayed with the
- * chunked framing it came with.
+ * make it one are written back in their canonical form. Framing is out of reach here by design: the parser refuses a
+ * Connection header that names a framing field, and serializeRequestHead writes framing from the parse alone.
  */
 export function stripHopByHop(headers: IncomingHttpHeaders, upgrade: boolean): void {
   const connection = headers.connection;

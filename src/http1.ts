@@ -32,6 +32,12 @@ export interface RequestHead {
   headers: IncomingHttpHeaders;
   headerCount: number;
   body: BodyFraming;
+  /**
+   * The framing header line for the request as forwarded ("Content-Length: 5\r\n", "Transfer-Encoding: chunked\r\n",
+   * or ""), fixed by the parse. serializeRequestHead writes it and never a framing field from `headers`, so no header
+   * rule (hop-by-hop, Connection, hygiene) can change where the forwarded message ends.
+   */
+  framing: string;
   /** The client wants the connection kept after this exchange. */
   keepAlive: boolean;
   /** Connection: upgrade with an Upgrade header. */
@@ -185,6 +191,7 @@ export function parseRequestHead(text: string, limits: ParseLimits): RequestHead
   if (authority !== undefined) headers.host = authority;
 
   let body: BodyFraming = { kind: "none" };
+  let framing = "";
   if (transferEncoding !== undefined) {
     if (contentLength !== undefined) throw bad("both Content-Length and Transfer-Encoding");
     if (minor === 0) throw bad("Transfer-Encoding in an HTTP/1.0 request");
@@ -193,17 +200,43 @@ export function parseRequestHead(text: string, limits: ParseLimits): RequestHead
     if (codings.length > 1) throw new HttpError(501, "not_implemented", `transfer coding ${codings.slice(0, -1).join(", ")} is not supported`);
     headers["transfer-encoding"] = "chunked";
     body = { kind: "chunked" };
+    framing = "Transfer-Encoding: chunked\r\n";
   } else if (contentLength !== undefined) {
     headers["content-length"] = contentLength;
     const length = Number(contentLength);
     if (length > 0) body = { kind: "length", length };
+    framing = `Content-Length: ${length}\r\n`;
   }
 
   const connection = headers.connection?.toLowerCase();
+  // Connection names fields that describe this hop only, and a proxy removes them. Framing and routing are never
+  // such fields: removing Content-Length while relaying the body would let the gateway read the body as a request
+  // (issue 11, finding 1). RFC 9110 §7.6.1 lets a proxy refuse the request instead, and it does.
+  if (connection !== undefined) {
+    for (const field of ["content-length", "transfer-encoding", "host"]) {
+      if (hasToken(connection, field)) throw new HttpError(400, "connection_names_framing_field", `the Connection header must not name ${field}`);
+    }
+  }
   // An empty Upgrade names no protocol: not an upgrade (Node's parser agrees), so never a tunnel.
   const upgrade = headers.upgrade !== undefined && headers.upgrade !== "" && connection !== undefined && hasToken(connection, "upgrade");
   const keepAlive = minor === 1 ? !(connection !== undefined && hasToken(connection, "close")) : connection !== undefined && hasToken(connection, "keep-alive");
-  return { method, url, minor, headers, headerCount: lines.length - 1, body, keepAlive, upgrade };
+  return { method, url, minor, headers, headerCount: lines.length - 1, body, framing, keepAlive, upgrade };
+}
+
+/**
+ * The head to send upstream: request line, every header in `head.headers` except the framing fields, then the
+ * framing the parse fixed (`head.framing`). One string, written in one go.
+ */
+export function serializeRequestHead(head: RequestHead): string {
+  let text = `${head.method} ${head.url} HTTP/1.${head.minor}\r\n`;
+  const headers = head.headers;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || name === "content-length" || name === "transfer-encoding") continue;
+    if (typeof value === "string") text += `${name}: ${value}\r\n`;
+    else for (const v of value) text += `${name}: ${v}\r\n`;
+  }
+  return `${text}${head.framing}\r\n`;
 }
 
 /** True when the comma-separated, lower-cased `list` contains `token`. */
@@ -320,10 +353,18 @@ export class ChunkedScanner {
   private extBytes = 0;
   private readonly maxTrailerBytes: number;
   private readonly makeError: (message: string) => HttpError;
+  private readonly isForbiddenTrailer: ((name: string) => boolean) | undefined;
+  /** The trailer field name being read (only when there is a rule to check it against). */
+  private trailerName = "";
 
-  constructor(maxTrailerBytes: number, makeError: (message: string) => HttpError = bad) {
+  /**
+   * `isForbiddenTrailer` (lower-case name → true) refuses a trailer field before any byte of it is passed on: header
+   * hygiene applies to trailers as much as to heads (issue 11, finding 6).
+   */
+  constructor(maxTrailerBytes: number, makeError: (message: string) => HttpError = bad, isForbiddenTrailer?: (name: string) => boolean) {
     this.maxTrailerBytes = maxTrailerBytes;
     this.makeError = makeError;
+    this.isForbiddenTrailer = isForbiddenTrailer;
   }
 
   get done(): boolean {
@@ -385,15 +426,22 @@ export class ChunkedScanner {
           if (c === 13) this.state = Chunk.EndLf;
           else if (c === 10) throw this.makeError("bare LF in trailer");
           else if (c === 32 || c === 9) throw this.makeError("obsolete line folding in trailer");
-          else if (TCHAR[c] === 1) this.state = Chunk.TrailerName;
-          else throw this.makeError("malformed trailer field name");
+          else if (TCHAR[c] === 1) {
+            this.state = Chunk.TrailerName;
+            if (this.isForbiddenTrailer !== undefined) this.trailerName = String.fromCharCode(c | (c >= 65 && c <= 90 ? 32 : 0));
+          } else throw this.makeError("malformed trailer field name");
           this.trailerBytes++;
           break;
         }
         case Chunk.TrailerName: {
           const c = buf[i] as number;
-          if (c === 58 /* : */) this.state = Chunk.TrailerValue;
-          else if (TCHAR[c] !== 1) throw this.makeError("malformed trailer field name");
+          if (c === 58 /* : */) {
+            this.state = Chunk.TrailerValue;
+            if (this.isForbiddenTrailer?.(this.trailerName)) {
+              throw new HttpError(400, "forbidden_trailer_field", `the trailer field ${this.trailerName} is not allowed`);
+            }
+          } else if (TCHAR[c] !== 1) throw this.makeError("malformed trailer field name");
+          else if (this.isForbiddenTrailer !== undefined) this.trailerName += String.fromCharCode(c | (c >= 65 && c <= 90 ? 32 : 0));
           if (++this.trailerBytes > this.maxTrailerBytes) throw new HttpError(431, "headers_too_large", "trailer section too large");
           break;
         }

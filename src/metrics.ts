@@ -109,6 +109,11 @@ export function createMetrics() {
       labelNames: ["status"] as const,
       registers,
     }),
+    connectionsRefused: new Counter({
+      name: `${PREFIX}connections_refused_total`,
+      help: "Client connections refused with 503 because maxConnections were already open.",
+      registers,
+    }),
     authFailures: new Counter({
       name: `${PREFIX}auth_failures_total`,
       help: "Failed sidecar authentications (identity and local modes), by reason.",

@@ -8,9 +8,9 @@ import { createAdminServer } from "./admin.ts";
 import { createAuthGate } from "./auth-gate.ts";
 import { ClientConnection, type ConnectionOptions, type Exchange } from "./client-connection.ts";
 import type { Config, HostPort } from "./config.ts";
-import { type ClientView, type Identity, type TrustPolicy, resolveClient, rewriteHeaders } from "./forwarded-headers.ts";
+import { type ClientView, type Identity, type TrustPolicy, isForbiddenTrailerField, resolveClient, rewriteHeaders } from "./forwarded-headers.ts";
 import { checkUpgradeRequest, createUpgradeForwarder, destroySelf } from "./forward-upgrade.ts";
-import type { HttpError, RequestHead } from "./http1.ts";
+import { type HttpError, serializeRequestHead } from "./http1.ts";
 import { type Logger, createLineWriter, redactUrl } from "./log.ts";
 import { type Metrics, type UpgradeResult, createMetrics, methodLabel, statusClass } from "./metrics.ts";
 import { type Refusal, type Reply, refusalReply, refuseSocket, wantsHtml } from "./responses.ts";
@@ -65,6 +65,7 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
     trustedHops: config.trustedHops,
     loopbackSubstitute: config.loopbackSubstitute,
     identityHeader: config.identityHeader,
+    passHeaders: new Set(config.passHeaders),
   };
   const upgrades = createUpgradeForwarder({ upstream: config.upstream, upgradeTimeoutMs: config.upgradeTimeoutMs, metrics, logger });
   const encrypted = config.tlsCert !== undefined && config.tlsKey !== undefined;
@@ -90,18 +91,6 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
     histogram.observe(seconds);
   };
 
-  const serialize = (head: RequestHead): string => {
-    let text = `${head.method} ${head.url} HTTP/1.${head.minor}\r\n`;
-    const headers = head.headers;
-    for (const name in headers) {
-      const value = headers[name];
-      if (value === undefined) continue;
-      if (typeof value === "string") text += `${name}: ${value}\r\n`;
-      else for (const v of value) text += `${name}: ${v}\r\n`;
-    }
-    return `${text}\r\n`;
-  };
-
   const upgrade = (ex: Exchange, view: ClientView): void => {
     const head = ex.head;
     const refuse = (result: UpgradeResult, refusal: Refusal) => {
@@ -117,7 +106,7 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
     rewriteHeaders(head.headers, view, policy, verdict as Identity | undefined, true);
     const { socket, rest } = ex.takeOver();
     socket.on("error", destroySelf);
-    upgrades.forward(serialize(head), socket, rest, { client: view.clientAddress, url: head.url });
+    upgrades.forward(serializeRequestHead(head), socket, rest, { client: view.clientAddress, url: head.url });
   };
 
   const connectionOptions: ConnectionOptions = {
@@ -125,7 +114,10 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
     headersTimeoutMs: config.headersTimeoutMs,
     keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
     upstreamTimeoutMs: config.upstreamTimeoutMs,
+    bodyTimeoutMs: config.bodyTimeoutMs,
+    sendTimeoutMs: config.sendTimeoutMs,
     upstream: upstreamTarget(config.upstream),
+    isForbiddenTrailer: (name) => isForbiddenTrailerField(name, policy),
     responseHeaderLines: hstsLine,
     isDraining: () => draining,
     onRequest(ex) {
@@ -137,7 +129,7 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
       const verdict = gate?.checkRequest(head, view);
       if (verdict !== undefined && "status" in verdict) return ex.reply(verdict);
       rewriteHeaders(head.headers, view, policy, verdict);
-      ex.forward(serialize(head));
+      ex.forward(serializeRequestHead(head));
     },
     onDone(ex) {
       const head = ex.head;
@@ -164,9 +156,22 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
   };
 
   const openConnections = metrics.activeConnections.labels("http");
+  // Every client socket counts, HTTP or WebSocket (a tunnel keeps the socket it was upgraded on), until it closes.
+  let open = 0;
   const accept = (socket: Socket) => {
+    if (open >= config.maxConnections) {
+      metrics.connectionsRefused.inc();
+      logger.warn({ kind: "http", client: socket.remoteAddress, maxConnections: config.maxConnections }, "connection refused: maxConnections reached");
+      socket.on("error", destroySelf);
+      refuseSocket(socket, { status: 503, type: "too_many_connections", message: "the sidecar is at its connection limit (maxConnections); try again later", headers: { "Retry-After": "1" } });
+      return;
+    }
+    open++;
     openConnections.inc();
-    socket.once("close", () => openConnections.dec());
+    socket.once("close", () => {
+      open--;
+      openConnections.dec();
+    });
     connections.add(new ClientConnection(socket, connectionOptions));
   };
   const server = encrypted
@@ -180,7 +185,7 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
   }
 
   // One sweep for every connection's deadlines (Node's http server does the same): no timer per request.
-  const sweepMs = Math.max(10, Math.min(1000, config.headersTimeoutMs / 4, config.upstreamTimeoutMs / 4));
+  const sweepMs = Math.max(10, Math.min(1000, config.headersTimeoutMs / 4, config.upstreamTimeoutMs / 4, config.bodyTimeoutMs / 4, config.sendTimeoutMs / 4));
   const sweep = setInterval(() => {
     const now = performance.now();
     for (const c of connections) c.checkDeadline(now);

@@ -17,7 +17,7 @@ describe("forwarded headers, fuzzed", () => {
     const v4 = () => `${octet()}.${octet()}.${octet()}.${octet()}`;
     const junk = () => pick(["", " ", "unknown", "_hidden", "::", "[::1", "1.2.3", "0x7f.1", "127.0.0.1:80", "[::1]:443", "::ffff:127.0.0.1", "fe80::1%eth0", "2001:db8::1", "\t10.0.0.1 ", "a,b", "\u00e9", "999.1.1.1", "10.0.0.1/8"]);
     const entry = () => (r() < 0.6 ? v4() : r() < 0.5 ? pick(["127.0.0.1", "10.0.0.7", "::1", "172.18.0.1"]) : junk());
-    const policy: TrustPolicy = { mode: "attribution", trustedHops: cidrList(["10.0.0.0/24", "fd00::/8"], "trustedHops"), loopbackSubstitute: "192.0.2.1", identityHeader: "x-forwarded-user" };
+    const policy: TrustPolicy = { mode: "attribution", trustedHops: cidrList(["10.0.0.0/24", "fd00::/8"], "trustedHops"), loopbackSubstitute: "192.0.2.1", identityHeader: "x-forwarded-user", passHeaders: new Set() };
     const forbidden = ["forwarded", "x-real-ip", "x-forwarded-port", "x-forwarded-prefix", "x-forwarded-user", "x-openclaw-scopes", "tailscale-user-login", "tailscale-funnel-request"];
     for (let i = 0; i < CASES; i++) {
       const peer = pick(["10.0.0.5", "::ffff:10.0.0.9", "172.18.0.1", "127.0.0.1", "::1", "fd00::2", "203.0.113.9", "", "garbage"]);

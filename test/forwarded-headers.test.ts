@@ -7,6 +7,7 @@ const policy = (over: Partial<TrustPolicy> = {}): TrustPolicy => ({
   trustedHops: [],
   loopbackSubstitute: "192.0.2.1",
   identityHeader: "x-forwarded-user",
+  passHeaders: new Set<string>(),
   ...over,
 });
 const hops = (...cidrs: string[]) => cidrList(cidrs, "trustedHops");

@@ -101,7 +101,7 @@ describe("parseRequestHead: accepted heads", () => {
     const h = req("GET /a/b?c=d HTTP/1.1\r\nHost: example.com\r\nAccept: */*");
     expect(h).toEqual({
       method: "GET", url: "/a/b?c=d", minor: 1, headers: { host: "example.com", accept: "*/*" }, headerCount: 2,
-      body: { kind: "none" }, keepAlive: true, upgrade: false,
+      body: { kind: "none" }, framing: "", keepAlive: true, upgrade: false,
     });
   });
 
@@ -110,6 +110,7 @@ describe("parseRequestHead: accepted heads", () => {
     expect(h.method).toBe("POST");
     expect(h.body).toEqual({ kind: "length", length: 42 });
     expect(h.headers["content-length"]).toBe("42");
+    expect(h.framing).toBe("Content-Length: 42\r\n");
     expect(h.keepAlive).toBe(true);
   });
 
