@@ -5,7 +5,7 @@
 // so this one is the only brake on guessing.
 import { randomBytes } from "node:crypto";
 import {
-  type CookieKeys, FailureLimiter, TokenVerifier, bearerToken, parseCookies, signSession, verifySession,
+  type CookieKeys, FailureLimiter, TokenVerifier, bearerToken, limiterKey, parseCookies, signSession, verifySession,
 } from "./auth.ts";
 import type { Config, Credential } from "./config.ts";
 import type { ClientView, Identity } from "./forwarded-headers.ts";
@@ -13,6 +13,7 @@ import type { RequestHead } from "./http1.ts";
 import type { Logger } from "./log.ts";
 import type { AuthFailure, Metrics, UpgradeResult } from "./metrics.ts";
 import { loginPage } from "./login-page.ts";
+import { createPublicPathMatcher } from "./public-paths.ts";
 import { type Refusal, type Reply, refusalReply, wantsHtml } from "./responses.ts";
 
 export const COOKIE_NAME = "openclaw_sidecar_session";
@@ -34,7 +35,6 @@ type Verdict = { identity: Identity } | { failure: AuthFailure; refusal: Refusal
 
 export function createAuthGate(config: Config, logger: Logger, metrics: Metrics): AuthGate {
   const verifier = new TokenVerifier(config.credentials);
-  const byUser = new Map<string, Credential>(config.credentials.map((c) => [c.user, c]));
   const secrets = config.cookieSecrets.length > 0 ? config.cookieSecrets : [randomBytes(32).toString("hex")];
   if (config.cookieSecrets.length === 0) {
     logger.warn("no cookieSecret configured: using a random one; sessions end when the sidecar restarts and replicas do not share them");
@@ -53,22 +53,31 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
     // Only guessed tokens count towards the lockout. A stale cookie (expired, or signed with a retired secret) is
     // not a guess — an HMAC cannot be guessed — and a browser sends it with every asset it loads: counting those
     // would lock its user out of the very login page that replaces the cookie.
-    if (failure === "bad_token") limiter.recordFailure(view.clientAddress, Date.now());
+    if (failure === "bad_token") limiter.recordFailure(limiterKey(view.clientAddress), Date.now());
     logger.info({ kind: "auth", client: view.clientAddress, reason: failure }, `authentication failed: ${what}`);
     return { failure, refusal: unauthorized(what) };
   }
 
+  /**
+   * A token attempt from a locked-out client is refused before the token is looked at. Only token attempts: behind
+   * docker-proxy every client shares one address, and a valid session cookie (an HMAC, not a guess) must keep
+   * working while someone else's guesses hold the lockout (issue 11, finding 10).
+   */
+  function lockedOut(view: ClientView): Refusal | undefined {
+    if (!limiter.isLocked(limiterKey(view.clientAddress), Date.now())) return undefined;
+    metrics.authFailures.inc({ reason: "rate_limited" });
+    return { status: 429, type: "rate_limited", message: "too many failed attempts; try again later", headers: { "retry-after": String(Math.ceil(config.authLockoutMs / 1000)) } };
+  }
+
   /** Checks Bearer and cookie credentials; the caller handles ?token= logins. Strips what it consumed. */
   function verify(req: RequestHead, view: ClientView): Verdict {
-    if (limiter.isLocked(view.clientAddress, Date.now())) {
-      metrics.authFailures.inc({ reason: "rate_limited" });
-      return { failure: "rate_limited", refusal: { status: 429, type: "rate_limited", message: "too many failed attempts; try again later", headers: { "retry-after": String(Math.ceil(config.authLockoutMs / 1000)) } } };
-    }
     const bearer = bearerToken(req.headers.authorization);
     if (bearer !== undefined) {
+      const locked = lockedOut(view);
+      if (locked !== undefined) return { failure: "rate_limited", refusal: locked };
       const cred = verifier.verify(bearer);
       if (cred === undefined) return fail(view, "bad_token", "the bearer token is not valid");
-      limiter.recordSuccess(view.clientAddress);
+      limiter.recordSuccess(limiterKey(view.clientAddress));
       // In local mode the token is the gateway's own: its HTTP routes want it too. In identity mode it is ours alone.
       if (!local) delete req.headers.authorization;
       return { identity: identityOf(cred) };
@@ -79,43 +88,41 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
       stripCookie(req, cookies);
       const result = verifySession(keys, session, Date.now());
       if ("error" in result) return fail(view, result.error === "expired" ? "expired_cookie" : "bad_cookie", `the session cookie is ${result.error === "expired" ? "expired" : "not valid"}`);
-      const cred = byUser.get(result.user);
-      if (cred === undefined) return fail(view, "bad_cookie", "the session's user is no longer configured");
+      // The credential the session was issued for, with its own scopes; a retired token has ended its sessions.
+      const cred = verifier.byCredentialId(result.credential);
+      if (cred === undefined || cred.user !== result.user) return fail(view, "bad_cookie", "the session's credential is no longer configured");
       return { identity: identityOf(cred) };
     }
     metrics.authFailures.inc({ reason: "missing" });
     return { failure: "missing", refusal: unauthorized("authentication required: open the dashboard link with ?token=…, or send Authorization: Bearer") };
   }
 
-  const isPublic = (url: string | undefined) => {
-    const path = (url ?? "/").split("?")[0] as string;
-    return config.publicPaths.some((p) => (p.endsWith("/") ? path.startsWith(p) : path === p));
-  };
+  const isPublic = createPublicPathMatcher(config.publicPaths);
   const pass = (identity: Identity): Identity | undefined => (local ? undefined : identity);
 
   return {
     checkRequest(req, view) {
       if (isPublic(req.url)) return undefined;
-      const url = new URL(req.url, "http://sidecar");
+      // Parsed as a path on our own origin: a target such as "//evil.com/" is never read as an authority here.
+      const url = new URL(`http://sidecar${req.url.startsWith("/") ? req.url : "/"}`);
       const login = url.searchParams.get("token");
       if (login !== null && (req.method === "GET" || req.method === "HEAD")) {
-        if (limiter.isLocked(view.clientAddress, Date.now())) {
-          metrics.authFailures.inc({ reason: "rate_limited" });
-          return refusalReply({ status: 429, type: "rate_limited", message: "too many failed attempts; try again later" }, wantsHtml(req.headers));
-        }
+        const locked = lockedOut(view);
+        if (locked !== undefined) return refusalReply(locked, wantsHtml(req.headers));
         const cred = verifier.verify(login);
         if (cred === undefined) {
           const verdict = fail(view, "bad_token", "the token in the link is not valid");
           return respond(req, "refusal" in verdict ? verdict.refusal : unauthorized("the token in the link is not valid"));
         }
-        limiter.recordSuccess(view.clientAddress);
+        limiter.recordSuccess(limiterKey(view.clientAddress));
         url.searchParams.delete("token");
         // Local mode: hand the token on in the fragment, where the Control UI reads it for its connect frame and
         // where it never travels to a server again.
         const fragment = local ? `#token=${encodeURIComponent(login)}` : "";
-        const cookie = `${COOKIE_NAME}=${signSession(keys, cred.user, Date.now(), ttlMs)}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${config.cookieTtlSeconds}${secureCookie ? "; Secure" : ""}`;
+        const session = signSession(keys, { user: cred.user, credential: verifier.idOf(cred) }, Date.now(), ttlMs);
+        const cookie = `${COOKIE_NAME}=${session}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${config.cookieTtlSeconds}${secureCookie ? "; Secure" : ""}`;
         logger.info({ kind: "auth", client: view.clientAddress, user: cred.user }, "login");
-        return { status: 303, headers: { Location: `${url.pathname}${url.search}${fragment}`, "Set-Cookie": cookie, "Cache-Control": "no-store" }, body: "" };
+        return { status: 303, headers: { Location: `${sameOriginPath(url.pathname)}${url.search}${fragment}`, "Set-Cookie": cookie, "Cache-Control": "no-store" }, body: "" };
       }
       const verdict = verify(req, view);
       if ("identity" in verdict) return pass(verdict.identity);
@@ -125,10 +132,11 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
     checkUpgrade(req, view) {
       // Cross-site WebSocket hijacking: a page elsewhere must not ride the user's cookie into the gateway.
       const origin = req.headers.origin;
-      if (origin !== undefined && !originAllowed(origin, req.headers.host, config.allowedOrigins)) {
+      if (origin !== undefined && !originAllowed(origin, view.proto, view.host, config.allowedOrigins)) {
         return { result: "origin_not_allowed", refusal: { status: 403, type: "origin_not_allowed", message: `origin ${origin} is not allowed (allowedOrigins)` } };
       }
-      if (isPublic(req.url)) return undefined;
+      // Public paths never apply to upgrades: the gateway serves its control WebSocket on almost any path, so a
+      // public /healthz would be an unauthenticated tunnel (issue 11, finding 2).
       const verdict = verify(req, view);
       if ("identity" in verdict) return pass(verdict.identity);
       return { result: verdict.failure === "rate_limited" ? "rate_limited" : "unauthenticated", refusal: verdict.refusal };
@@ -143,14 +151,26 @@ function respond(req: RequestHead, refusal: Refusal): Reply {
   return refusalReply(refusal, false);
 }
 
-/** The configured origins; with none configured, same-origin only (Origin's host equals Host). */
-export function originAllowed(origin: string, host: string | undefined, allowed: string[]): boolean {
+/**
+ * The configured origins; with none configured, same-origin only: Origin equals the scheme and host the client used
+ * to reach the sidecar (ours, or a trusted hop's X-Forwarded-Proto/-Host), default ports folded.
+ */
+export function originAllowed(origin: string, proto: string, host: string | undefined, allowed: string[]): boolean {
   if (allowed.length > 0) return allowed.includes(origin) || allowed.includes("*");
+  if (host === undefined) return false;
   try {
-    return new URL(origin).host === host;
+    return new URL(origin).origin === new URL(`${proto}://${host}`).origin;
   } catch {
     return false;
   }
+}
+
+/**
+ * A login redirect's path, never read as another origin: "//evil.com/" (or "/\evil.com", which URL parsers read
+ * the same way) would be a protocol-relative Location (issue 11, finding 5). Leading slashes collapse into one.
+ */
+export function sameOriginPath(pathname: string): string {
+  return pathname.replace(/^[/\\]+/, "/");
 }
 
 /** Removes the sidecar's session cookie from what the gateway receives; other cookies pass. */

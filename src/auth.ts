@@ -1,6 +1,7 @@
 // Credential primitives for the identity and local modes: token check, signed session cookie, failed-attempt limiter,
 // and the two header parsers they need. No sockets and no HTTP here; src/auth-gate.ts wires them to requests.
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import ipaddr from "ipaddr.js";
 import type { Credential } from "./config.ts";
 
 export type { Credential };
@@ -14,6 +15,7 @@ const sha256 = (value: string): Buffer => createHash("sha256").update(value, "ut
  */
 export class TokenVerifier {
   private readonly entries: ReadonlyArray<{ digest: Buffer; cred: Credential }>;
+  private readonly byId: ReadonlyMap<string, Credential>;
 
   /** Throws on a credential without a usable secret, or two that share one (the identity would be ambiguous). */
   constructor(creds: readonly Credential[]) {
@@ -25,6 +27,18 @@ export class TokenVerifier {
       seen.add(key);
       return { digest, cred };
     });
+    this.byId = new Map(this.entries.map((e) => [credentialId(e.digest), e.cred]));
+  }
+
+  /** The id a session issued for `cred` carries (see credentialId). */
+  idOf(cred: Credential): string {
+    for (const entry of this.entries) if (entry.cred === cred) return credentialId(entry.digest);
+    throw new Error("not a configured credential");
+  }
+
+  /** The credential a session's id names, if it is still configured. */
+  byCredentialId(id: string): Credential | undefined {
+    return this.byId.get(id);
   }
 
   verify(presented: string): Credential | undefined {
@@ -36,6 +50,15 @@ export class TokenVerifier {
     }
     return match;
   }
+}
+
+/**
+ * A session names the credential it was issued for, not only its user: scopes belong to a credential entry, and a
+ * retired token must end the sessions it opened (issue 11, finding 4). The id is derived from the token's digest
+ * (HMAC'd with a fixed label, so it reveals nothing usable about the token) and is stable across restarts and replicas.
+ */
+function credentialId(digest: Buffer): string {
+  return createHmac("sha256", "openclaw-sidecar credential id").update(digest).digest("base64url").slice(0, 22);
 }
 
 function credentialDigest(cred: Credential, i: number): Buffer {
@@ -57,8 +80,11 @@ export interface CookieKeys { current: Buffer; previous: Buffer[] }
 
 export type SessionError = "malformed" | "bad_signature" | "expired";
 
-/** Format version inside the payload: a future format is rejected as malformed, never misread. */
-const SESSION_VERSION = 1;
+/**
+ * Format version inside the payload: another format is rejected as malformed, never misread. Version 2 added the
+ * credential id; a version-1 cookie (user only) asks its holder to log in again.
+ */
+const SESSION_VERSION = 2;
 /** Far above any real value (a user name and two numbers); stops work on junk before any HMAC is computed. */
 const MAX_SESSION_LENGTH = 4096;
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
@@ -68,17 +94,20 @@ function mac(key: Buffer, payload: string): Buffer {
   return createHmac("sha256", key).update(payload, "ascii").digest();
 }
 
+/** Who a session is: the user, and the id of the credential it was issued for (TokenVerifier.idOf). */
+export interface SessionSubject { user: string; credential: string }
+
 /**
- * A stateless session: base64url(JSON {v, user, exp}) + "." + base64url(HMAC-SHA256 of the first part). `exp` is in
- * milliseconds since the epoch. Any replica holding the same keys accepts it; nothing is stored server-side, so a
- * session ends only when it expires or its key is retired.
+ * A stateless session: base64url(JSON {v, user, cid, exp}) + "." + base64url(HMAC-SHA256 of the first part). `exp` is
+ * in milliseconds since the epoch. Any replica holding the same keys accepts it; nothing is stored server-side, so a
+ * session ends when it expires, its key is retired, or its credential is no longer configured.
  */
-export function signSession(keys: CookieKeys, user: string, nowMs: number, ttlMs: number): string {
-  const payload = Buffer.from(JSON.stringify({ v: SESSION_VERSION, user, exp: nowMs + ttlMs })).toString("base64url");
+export function signSession(keys: CookieKeys, subject: SessionSubject, nowMs: number, ttlMs: number): string {
+  const payload = Buffer.from(JSON.stringify({ v: SESSION_VERSION, user: subject.user, cid: subject.credential, exp: nowMs + ttlMs })).toString("base64url");
   return `${payload}.${mac(keys.current, payload).toString("base64url")}`;
 }
 
-export function verifySession(keys: CookieKeys, value: string, nowMs: number): { user: string; expiresAt: number } | { error: SessionError } {
+export function verifySession(keys: CookieKeys, value: string, nowMs: number): (SessionSubject & { expiresAt: number }) | { error: SessionError } {
   if (typeof value !== "string" || value.length > MAX_SESSION_LENGTH) return { error: "malformed" };
   const dot = value.indexOf(".");
   const payload = value.slice(0, dot);
@@ -99,12 +128,12 @@ export function verifySession(keys: CookieKeys, value: string, nowMs: number): {
   } catch {
     return { error: "malformed" };
   }
-  const { v, user, exp } = (parsed ?? {}) as Record<string, unknown>;
-  if (v !== SESSION_VERSION || typeof user !== "string" || user === "" || typeof exp !== "number" || !Number.isFinite(exp)) {
+  const { v, user, cid, exp } = (parsed ?? {}) as Record<string, unknown>;
+  if (v !== SESSION_VERSION || typeof user !== "string" || user === "" || typeof cid !== "string" || typeof exp !== "number" || !Number.isFinite(exp)) {
     return { error: "malformed" };
   }
   if (exp <= nowMs) return { error: "expired" };
-  return { user, expiresAt: exp };
+  return { user, credential: cid, expiresAt: exp };
 }
 
 // ---- failed-attempt limiter ----
@@ -173,6 +202,22 @@ export class FailureLimiter {
     const entry = this.keys.get(key);
     if (entry !== undefined && entry.lockedUntil === 0) this.keys.delete(key);
   }
+}
+
+/**
+ * The limiter's key for a client address: the address itself for IPv4, its /64 for IPv6 — one host usually holds a
+ * whole /64, so per-address keys would give it 2^64 fresh buckets.
+ */
+export function limiterKey(address: string): string {
+  let parsed: ipaddr.IPv4 | ipaddr.IPv6;
+  try {
+    parsed = ipaddr.process(address);
+  } catch {
+    return address;
+  }
+  if (parsed.kind() === "ipv4") return parsed.toString();
+  const parts = (parsed as ipaddr.IPv6).parts.slice(0, 4).map((p) => p.toString(16));
+  return `${parts.join(":")}::/64`;
 }
 
 // ---- header parsers ----

@@ -1,9 +1,11 @@
 // Configuration: defaults < config file (JSON) < environment (OPENCLAW_SIDECAR_*) < command-line flags.
 // Everything is validated before anything listens, and every problem is reported at once, each message naming the
-// option, the bad value and the rule. Of the rest of the sidecar it uses only the TLS key-pair check.
+// option, the bad value and the rule. Of the rest of the sidecar it uses only the TLS key-pair check and the
+// header classes of forwarded-headers.ts.
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import ipaddr from "ipaddr.js";
+import { isCommonIdentityHeader, isGatewayTrustHeader } from "./forwarded-headers.ts";
 import { readKeyPair } from "./tls.ts";
 
 export type Mode = "attribution" | "identity" | "local";
@@ -33,6 +35,12 @@ export interface Config {
   upstreamTimeoutMs: number;
   upgradeTimeoutMs: number;
   headersTimeoutMs: number;
+  /** A request body that sends no byte for this long is answered 408 (nginx's client_body_timeout). */
+  bodyTimeoutMs: number;
+  /** A client that reads nothing of its response for this long is disconnected (nginx's send_timeout). */
+  sendTimeoutMs: number;
+  /** Client connections open at once (HTTP and WebSocket); beyond it a new one is answered 503 and closed. */
+  maxConnections: number;
   maxHeaderBytes: number;
   drainTimeoutMs: number;
   tlsCert: string | undefined;
@@ -40,6 +48,8 @@ export interface Config {
   httpsRedirectListen: HostPort | undefined;
   hsts: boolean;
   identityHeader: string;
+  /** Headers of the common identity/forwarding set that are passed on instead of stripped (lower case). */
+  passHeaders: string[];
   credentials: Credential[];
   cookieSecrets: string[];
   cookieTtlSeconds: number;
@@ -61,6 +71,9 @@ export const DEFAULTS = {
   upstreamTimeoutMs: 60_000,
   upgradeTimeoutMs: 10_000,
   headersTimeoutMs: 10_000,
+  bodyTimeoutMs: 60_000,
+  sendTimeoutMs: 60_000,
+  maxConnections: 10_000, // two descriptors each: within the compose file's nofile 65536 with room to spare
   maxHeaderBytes: 16_384,
   drainTimeoutMs: 5_000, // Docker sends SIGKILL 10 s after SIGTERM
   identityHeader: "x-forwarded-user",
@@ -87,8 +100,8 @@ type Parser<T> = (value: unknown, name: string) => T;
 /** Option keys: the config file key; env is OPENCLAW_SIDECAR_<UPPER_SNAKE>, flag is --<kebab-case>. */
 export const OPTION_KEYS = [
   "listen", "upstream", "adminListen", "mode", "trustedHops", "loopbackSubstitute", "upstreamTimeoutMs",
-  "upgradeTimeoutMs", "headersTimeoutMs", "maxHeaderBytes", "drainTimeoutMs", "tlsCert", "tlsKey",
-  "httpsRedirectListen", "hsts", "identityHeader", "token", "tokenFile", "user", "tokensFile", "cookieSecret",
+  "upgradeTimeoutMs", "headersTimeoutMs", "bodyTimeoutMs", "sendTimeoutMs", "maxConnections", "maxHeaderBytes",
+  "drainTimeoutMs", "tlsCert", "tlsKey", "httpsRedirectListen", "hsts", "identityHeader", "passHeaders", "token", "tokenFile", "user", "tokensFile", "cookieSecret",
   "cookieSecretFile", "cookieTtlSeconds", "publicOrigin", "allowedOrigins", "publicPaths", "authMaxFailures",
   "authWindowMs", "authLockoutMs", "logLevel",
 ] as const;
@@ -190,6 +203,9 @@ function validate(raw: Raw, problems: string[]): Config {
     upstreamTimeoutMs: opt("upstreamTimeoutMs", int(1, 86_400_000), d.upstreamTimeoutMs),
     upgradeTimeoutMs: opt("upgradeTimeoutMs", int(1, 600_000), d.upgradeTimeoutMs),
     headersTimeoutMs: opt("headersTimeoutMs", int(1, 600_000), d.headersTimeoutMs),
+    bodyTimeoutMs: opt("bodyTimeoutMs", int(1, 3_600_000), d.bodyTimeoutMs),
+    sendTimeoutMs: opt("sendTimeoutMs", int(1, 3_600_000), d.sendTimeoutMs),
+    maxConnections: opt("maxConnections", int(1, 1_000_000), d.maxConnections),
     maxHeaderBytes: opt("maxHeaderBytes", int(1024, 1_048_576), d.maxHeaderBytes),
     drainTimeoutMs: opt("drainTimeoutMs", int(0, 600_000), d.drainTimeoutMs),
     tlsCert,
@@ -197,6 +213,7 @@ function validate(raw: Raw, problems: string[]): Config {
     httpsRedirectListen,
     hsts: opt("hsts", bool, false),
     identityHeader,
+    passHeaders: opt("passHeaders", passHeaderList(identityHeader), []),
     credentials,
     cookieSecrets,
     cookieTtlSeconds: opt("cookieTtlSeconds", int(60, 31_536_000), d.cookieTtlSeconds),
@@ -225,6 +242,20 @@ function loadCredentials(raw: Raw, opt: <T>(k: OptionKey, p: Parser<T>, f: T) =>
     if (seen.has(digest)) problems.push(`credentials: two entries share one token (user "${c.user}")`);
     seen.add(digest);
   }
+  // One user with two scope sets: whatever only knows the user (a log line, the gateway's identityScopes) could not
+  // tell which applies. Several tokens for one user are fine when they grant the same.
+  const fromFile = token === undefined ? 0 : 1; // creds[0] is the token option when it is set
+  const scopeKey = (c: Credential) => (c.scopes === undefined ? "" : [...c.scopes].sort().join(","));
+  const firstOf = new Map<string, number>();
+  creds.forEach((c, i) => {
+    const first = firstOf.get(c.user);
+    if (first === undefined) firstOf.set(c.user, i);
+    else if (scopeKey(creds[first] as Credential) !== scopeKey(c)) {
+      const inFile = first >= fromFile;
+      const which = inFile ? `entries ${first - fromFile} and ${i - fromFile}` : `the token option and entry ${i - fromFile}`;
+      problems.push(`${inFile ? "tokensFile" : "credentials"}: user "${c.user}" has entries with different scopes (${which}): a session could not tell which applies; give each scope set its own user name`);
+    }
+  });
   return creds;
 }
 
@@ -286,6 +317,17 @@ const list = (v: unknown, name: string): string[] => {
   return asString(v, name).split(",").map((x) => x.trim()).filter((x) => x !== "");
 };
 const originList: Parser<string[]> = (v, name) => list(v, name).map((o) => origin(o, name).origin);
+/** passHeaders: only headers of the common identity set; the gateway's own trust headers are never a client's. */
+const passHeaderList = (identityHeader: string): Parser<string[]> => (v, name) =>
+  list(v, name).map((raw) => {
+    const h = headerName(raw, name);
+    const canonical = h.replaceAll("_", "-");
+    if (isGatewayTrustHeader(canonical, identityHeader.replaceAll("_", "-")) || h === identityHeader) {
+      throw new Error(`${name}: ${show(h)} is a header the gateway trusts; the sidecar always writes or strips it itself`);
+    }
+    if (!isCommonIdentityHeader(canonical)) throw new Error(`${name}: ${show(h)} is not stripped in the first place (only the common identity headers listed in the README are)`);
+    return h;
+  });
 const pathList: Parser<string[]> = (v, name) =>
   list(v, name).map((p) => {
     if (!p.startsWith("/")) throw new Error(`${name}: ${show(p)} must start with /`);

@@ -70,33 +70,33 @@ describe("session cookies", () => {
   const now = 1_800_000_000_000;
   const hour = 3_600_000;
 
-  it("round trip: value is base64url(payload).base64url(hmac), payload {v, user, exp}", () => {
-    const value = signSession(keys, "alice", now, hour);
+  it("round trip: value is base64url(payload).base64url(hmac), payload {v, user, cid, exp}", () => {
+    const value = signSession(keys, { user: "alice", credential: "c1" }, now, hour);
     expect(value).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/);
     const [payload, mac] = value.split(".") as [string, string];
-    expect(JSON.parse(Buffer.from(payload, "base64url").toString())).toEqual({ v: 1, user: "alice", exp: now + hour });
+    expect(JSON.parse(Buffer.from(payload, "base64url").toString())).toEqual({ v: 2, user: "alice", cid: "c1", exp: now + hour });
     expect(mac).toBe(createHmac("sha256", secret).update(payload).digest("base64url"));
-    expect(verifySession(keys, value, now)).toEqual({ user: "alice", expiresAt: now + hour });
+    expect(verifySession(keys, value, now)).toEqual({ user: "alice", credential: "c1", expiresAt: now + hour });
   });
 
   it("user names survive any characters", () => {
     for (const user of ['alice@example.com', 'a"b;c=d', "ünïcødé 😀", "x".repeat(300)]) {
-      expect(verifySession(keys, signSession(keys, user, now, hour), now)).toEqual({ user, expiresAt: now + hour });
+      expect(verifySession(keys, signSession(keys, { user: user, credential: "c1" }, now, hour), now)).toEqual({ user, credential: "c1", expiresAt: now + hour });
     }
   });
 
   it("expires exactly at exp", () => {
-    const value = signSession(keys, "alice", now, hour);
-    expect(verifySession(keys, value, now + hour - 1)).toEqual({ user: "alice", expiresAt: now + hour });
+    const value = signSession(keys, { user: "alice", credential: "c1" }, now, hour);
+    expect(verifySession(keys, value, now + hour - 1)).toEqual({ user: "alice", credential: "c1", expiresAt: now + hour });
     expect(verifySession(keys, value, now + hour)).toEqual({ error: "expired" });
-    expect(verifySession(keys, signSession(keys, "alice", now, 0), now)).toEqual({ error: "expired" });
+    expect(verifySession(keys, signSession(keys, { user: "alice", credential: "c1" }, now, 0), now)).toEqual({ error: "expired" });
   });
 
   it("tampering with the payload or the MAC is a bad signature", () => {
-    const value = signSession(keys, "alice", now, hour);
+    const value = signSession(keys, { user: "alice", credential: "c1" }, now, hour);
     const [payload, mac] = value.split(".") as [string, string];
-    const forged = Buffer.from(JSON.stringify({ v: 1, user: "admin", exp: now + hour })).toString("base64url");
-    const longer = Buffer.from(JSON.stringify({ v: 1, user: "alice", exp: now + 1000 * hour })).toString("base64url");
+    const forged = Buffer.from(JSON.stringify({ v: 2, user: "admin", cid: "c1", exp: now + hour })).toString("base64url");
+    const longer = Buffer.from(JSON.stringify({ v: 2, user: "alice", cid: "c1", exp: now + 1000 * hour })).toString("base64url");
     const macBytes = Buffer.from(mac, "base64url");
     macBytes[0] = (macBytes[0] as number) ^ 1;
     for (const tampered of [`${forged}.${mac}`, `${longer}.${mac}`, `${payload}.${macBytes.toString("base64url")}`, `${payload}A.${mac}`]) {
@@ -106,14 +106,18 @@ describe("session cookies", () => {
 
   it("another key's cookie is a bad signature", () => {
     const other: CookieKeys = { current: Buffer.from("another secret, same length......"), previous: [] };
-    expect(verifySession(keys, signSession(other, "alice", now, hour), now)).toEqual({ error: "bad_signature" });
+    expect(verifySession(keys, signSession(other, { user: "alice", credential: "c1" }, now, hour), now)).toEqual({ error: "bad_signature" });
   });
 
   const signed = (payload: object | string) => {
     const p = Buffer.from(typeof payload === "string" ? payload : JSON.stringify(payload)).toString("base64url");
     return `${p}.${createHmac("sha256", secret).update(p).digest("base64url")}`;
   };
-  const good = signSession(keys, "alice", now, hour);
+  // The last of 43 base64url characters carries 4 bits of the 32-byte MAC and 2 unused bits: flipping the lowest
+  // gives another spelling of the same bytes.
+  const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  const flipLowBit = (c: string) => B64URL[B64URL.indexOf(c) ^ 1] as string;
+  const good = signSession(keys, { user: "alice", credential: "c1" }, now, hour);
   it.each<[string, string]>([
     ["empty", ""],
     ["no dot", good.replace(".", "")],
@@ -124,29 +128,31 @@ describe("session cookies", () => {
     ["standard base64 characters", good.replace(/.$/, "+")],
     ["padding", `${good}=`],
     ["MAC too short", good.slice(0, -2)],
-    ["MAC not canonical (unused low bits set)", good.replace(/.$/, (c) => String.fromCharCode(c.charCodeAt(0) ^ 1))],
+    ["MAC not canonical (unused low bits set)", good.replace(/.$/, flipLowBit)],
     ["too long", `${"a".repeat(5000)}.${good.split(".")[1]}`],
     ["signed but not JSON", signed("not json")],
     ["signed JSON null", signed("null")],
-    ["signed, version 2", signed({ v: 2, user: "alice", exp: now + hour })],
-    ["signed, no user", signed({ v: 1, exp: now + hour })],
-    ["signed, empty user", signed({ v: 1, user: "", exp: now + hour })],
-    ["signed, exp as a string", signed({ v: 1, user: "alice", exp: String(now + hour) })],
+    ["signed, version 1 (before sessions named their credential)", signed({ v: 1, user: "alice", exp: now + hour })],
+    ["signed, version 3", signed({ v: 3, user: "alice", cid: "c1", exp: now + hour })],
+    ["signed, no user", signed({ v: 2, cid: "c1", exp: now + hour })],
+    ["signed, empty user", signed({ v: 2, user: "", cid: "c1", exp: now + hour })],
+    ["signed, no credential id", signed({ v: 2, user: "alice", exp: now + hour })],
+    ["signed, exp as a string", signed({ v: 2, user: "alice", cid: "c1", exp: String(now + hour) })],
   ])("malformed: %s", (_name, value) => expect(verifySession(keys, value, now)).toEqual({ error: "malformed" }));
 
   it("non-canonical MAC spelling is rejected only when the bytes still match (sanity of the case above)", () => {
     const mac = good.split(".")[1] as string;
-    expect(Buffer.from(mac.replace(/.$/, (c) => String.fromCharCode(c.charCodeAt(0) ^ 1)), "base64url")).toEqual(Buffer.from(mac, "base64url"));
+    expect(Buffer.from(mac.replace(/.$/, flipLowBit), "base64url")).toEqual(Buffer.from(mac, "base64url"));
   });
 
   it("key rotation: new cookies use the current key; cookies of a previous key are accepted until it is dropped", () => {
     const oldKey = Buffer.from("old-secret-old-secret-old-secret");
     const newKey = Buffer.from("new-secret-new-secret-new-secret");
-    const before = signSession({ current: oldKey, previous: [] }, "alice", now, hour);
+    const before = signSession({ current: oldKey, previous: [] }, { user: "alice", credential: "c1" }, now, hour);
     const rotated: CookieKeys = { current: newKey, previous: [oldKey] };
-    expect(verifySession(rotated, before, now)).toEqual({ user: "alice", expiresAt: now + hour });
-    const after = signSession(rotated, "bob", now, hour);
-    expect(verifySession({ current: newKey, previous: [] }, after, now)).toEqual({ user: "bob", expiresAt: now + hour });
+    expect(verifySession(rotated, before, now)).toEqual({ user: "alice", credential: "c1", expiresAt: now + hour });
+    const after = signSession(rotated, { user: "bob", credential: "c1" }, now, hour);
+    expect(verifySession({ current: newKey, previous: [] }, after, now)).toEqual({ user: "bob", credential: "c1", expiresAt: now + hour });
     expect(verifySession({ current: newKey, previous: [] }, before, now)).toEqual({ error: "bad_signature" });
     equalSpy.mockClear();
     verifySession({ current: newKey, previous: [oldKey, Buffer.from("third")] }, after, now);
@@ -158,13 +164,13 @@ describe("session cookies", () => {
     const replica = (secrets: string[]): CookieKeys => ({ current: Buffer.from(secrets[0] as string), previous: secrets.slice(1).map((s) => Buffer.from(s)) });
     const a = replica(["shared-current-secret-0123456789", "shared-previous-secret-987654321"]);
     const b = replica(["shared-current-secret-0123456789", "shared-previous-secret-987654321"]);
-    const fromA = signSession(a, "alice", now, hour);
-    expect(verifySession(b, fromA, now + 1000)).toEqual({ user: "alice", expiresAt: now + hour });
+    const fromA = signSession(a, { user: "alice", credential: "c1" }, now, hour);
+    expect(verifySession(b, fromA, now + 1000)).toEqual({ user: "alice", credential: "c1", expiresAt: now + hour });
     expect(verifySession(replica(["a-different-secret-for-replica-c"]), fromA, now)).toEqual({ error: "bad_signature" });
   });
 
   it("an empty key is refused, not used", () => {
-    expect(() => signSession({ current: Buffer.alloc(0), previous: [] }, "alice", now, hour)).toThrow("a cookie key is empty");
+    expect(() => signSession({ current: Buffer.alloc(0), previous: [] }, { user: "alice", credential: "c1" }, now, hour)).toThrow("a cookie key is empty");
     expect(() => verifySession({ current: Buffer.alloc(0), previous: [] }, good, now)).toThrow("a cookie key is empty");
   });
 });
