@@ -17,6 +17,7 @@ import {
   serviceNamed, sidecarConfig, sidecarOf,
 } from "./k8s.ts";
 import { validateObject } from "./schemas.ts";
+import { unknownFields } from "./strict-fields.ts";
 import { DEPLOY, type K8sObject, REPO, kustomize, missing, yamlDocs } from "./tools.ts";
 
 const K8S = `${DEPLOY}/kubernetes`;
@@ -75,6 +76,16 @@ describeTier("deploy/kubernetes (kubectl kustomize, Kubernetes schemas)", missin
     const deployment = structuredClone(rendered.separate.find((o) => o.kind === "Deployment")) as K8sObject & { spec: { replicas: unknown } };
     deployment.spec.replicas = "two";
     expect(() => validateObject(deployment)).toThrow(/replicas must be integer/);
+  });
+
+  it("no object has a field its Kubernetes type does not know (as the API server's strict field validation would refuse)", () => {
+    const examples = ["ingress/ingress-nginx.yaml", "ingress/gateway-api.yaml"].map((f) => yamlDocs(readFileSync(`${K8S}/${f}`, "utf8"))[0] as K8sObject);
+    const monitor = yamlDocs(readFileSync(`${DEPLOY}/prometheus/podmonitor.yaml`, "utf8"))[0] as K8sObject;
+    expect(unknownFields([...rendered["same-pod"], ...rendered.separate, ...examples, monitor])).toEqual([]);
+    const typo = structuredClone(rendered.separate.find((o) => o.kind === "Deployment")) as K8sObject & { spec: { template: { spec: { containers: Array<Record<string, unknown>> } } } };
+    (typo.spec.template.spec.containers[0] as Record<string, unknown>).readinessprobe = { httpGet: { path: "/readyz", port: 9477 } };
+    expect(() => validateObject(typo), "the OpenAPI schema alone lets it through").not.toThrow();
+    expect(unknownFields([typo])).toEqual([expect.stringContaining("'\"readinessprobe\"' does not exist in type 'IContainer'")]);
   });
 
   it.each(OVERLAYS)("%s: the sidecar's own config loader accepts the container's environment; ports and probes match it", (overlay) => {
