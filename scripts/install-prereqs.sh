@@ -3,8 +3,8 @@
 # Idempotent and non-interactive; must run as root (apt, network namespaces). Fast when nothing is missing.
 #   1. Debian packages (iproute2, chromium, nginx, docker, …), only when one is missing.
 #   2. The repo's own npm dependencies (incl. Node 24 as node_modules/.bin/node), only when node_modules is missing.
-#   3. The pinned OpenClaw gateway (test/gateway/openclaw/package*.json) into .cache/openclaw, only when the
-#      installed copy does not match the pinned lockfile.
+#   3. The pinned OpenClaw gateways (test/gateway/openclaw*/package*.json: 2026.9.6, and 2026.1.29 for the
+#      supported-releases matrix) into .cache/, only when the installed copy does not match the pin.
 #   4. scripts/docker-setup.sh when present (dockerd + offline base images; owned separately).
 #      INSTALL_PREREQS_SKIP_DOCKER=1 skips it (for work on the gateway tier alone).
 # Concurrent runs are serialised with a lock: two runs would otherwise rebuild .cache/ under each other.
@@ -56,29 +56,37 @@ fi
 NODE24_BIN="$REPO/node_modules/.bin"
 "$NODE24_BIN/node" -e 'if (+process.versions.node.split(".")[0] < 24) { console.error("node_modules/.bin/node is not Node 24+"); process.exit(1); }'
 
-# --- 3. The pinned OpenClaw gateway -------------------------------------------------------------------------------------
-# test/gateway/openclaw/package.json pins openclaw@2026.9.6 and lists, in "allowScripts", the one install script it
-# needs (openclaw's own postinstall, which finishes its package lifecycle marker); the others are denied as unneeded.
-PIN=test/gateway/openclaw
-OC=.cache/openclaw
-oc_ok() {
-  cmp -s "$PIN/package.json" "$OC/package.json" &&
-    cmp -s "$PIN/package-lock.json" "$OC/package-lock.json" &&
-    [ -f "$OC/node_modules/openclaw/openclaw.mjs" ] &&
-    [ ! -e "$OC/node_modules/openclaw/.openclaw-lifecycle-pending" ]
+# --- 3. The pinned OpenClaw gateways --------------------------------------------------------------------------------
+# Each pin is a directory under test/gateway/ holding a package.json + package-lock.json (and any local stand-in they
+# reference); it is copied to .cache/<name> and installed there with `npm ci`, again only when the copy differs.
+#   openclaw           openclaw@2026.9.6, the release every tier runs against. Its "allowScripts" lists the one
+#                      install script it needs (openclaw's own postinstall, which finishes its lifecycle marker).
+#   openclaw-2026.1.29 the oldest release in the README's supported-releases matrix (test/gateway/old-release.test.ts),
+#                      with --ignore-scripts; its WhatsApp library's libsignal (a GitHub URL, not on the registry) is
+#                      an empty local stub through "overrides", so the install needs nothing but the npm registry.
+pin_ok() { # <pin dir> <install dir>
+  diff -rq --exclude=node_modules "$1" "$2" >/dev/null 2>&1 &&
+    [ -f "$2/node_modules/openclaw/openclaw.mjs" ] &&
+    [ ! -e "$2/node_modules/openclaw/.openclaw-lifecycle-pending" ]
 }
-if oc_ok; then
-  log "openclaw: pinned install present"
-else
-  log "openclaw: installing the pinned gateway into $OC (~650 MB)"
-  rm -rf "$OC"
-  mkdir -p "$OC"
-  cp "$PIN/package.json" "$PIN/package-lock.json" "$OC/"
-  # Node 24 first on PATH: npm and openclaw's lifecycle scripts then run on the runtime the gateway requires.
-  (cd "$OC" && PATH="$NODE24_BIN:$PATH" npm ci --no-audit --no-fund --loglevel=error)
-  oc_ok || { echo "openclaw install incomplete (lifecycle marker still present?)" >&2; exit 1; }
-fi
-log "openclaw: $("$NODE24_BIN/node" -p "require('./$OC/node_modules/openclaw/package.json').version")"
+install_pin() { # <name> <size note> [npm ci flags…]
+  local name=$1 size=$2 pin=test/gateway/$1 dir=.cache/$1
+  shift 2
+  if pin_ok "$pin" "$dir"; then
+    log "$name: pinned install present"
+  else
+    log "$name: installing into $dir ($size)"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    cp -r "$pin/." "$dir/"
+    # Node 24 first on PATH: npm and openclaw's lifecycle scripts then run on the runtime the gateway requires.
+    (cd "$dir" && PATH="$NODE24_BIN:$PATH" npm ci --no-audit --no-fund --loglevel=error "$@")
+    pin_ok "$pin" "$dir" || { echo "$name install incomplete (lifecycle marker still present?)" >&2; exit 1; }
+  fi
+  log "$name: openclaw $("$NODE24_BIN/node" -p "require('./$dir/node_modules/openclaw/package.json').version")"
+}
+install_pin openclaw "~650 MB"
+install_pin openclaw-2026.1.29 "~1.3 GB, about 30 s" --ignore-scripts
 
 # --- 4. Docker (another concern; only when its script exists) -------------------------------------------------------
 if [ "${INSTALL_PREREQS_SKIP_DOCKER:-0}" = 1 ]; then

@@ -66,7 +66,7 @@ export async function runDoctor(config: Config, out: NodeJS.WritableStream, side
       out.write("\nNo gateway config for identity mode on this release: it needs gateway 2026.8.1 or later.\n");
     } else {
       out.write(`\nGateway config for ${config.mode} mode (paste into openclaw.json and restart the gateway):\n\n`);
-      out.write(gatewayConfigFor(config, self === "<sidecar address>" ? undefined : self, { exactAddress: oldRelease }));
+      out.write(gatewayConfigFor(config, self === "<sidecar address>" ? undefined : self, { legacy: oldRelease }));
     }
     out.write(passed ? `\nRESULT: ${config.mode} mode will work.\n` : `\nRESULT: ${config.mode} mode will NOT work yet: fix the [FAIL] lines above.\n`);
     return passed ? 0 : 1;
@@ -76,7 +76,7 @@ export async function runDoctor(config: Config, out: NodeJS.WritableStream, side
 interface HandshakeVerdict { mark: Mark; text: string; oldProtocol?: boolean; evidence?: string }
 
 function explainHandshake(result: ConnectResult, config: Config, self: string, origin: string, hadToken: boolean): HandshakeVerdict {
-  const verdict = (mark: Mark, text: string): HandshakeVerdict => ({ mark, text: `test handshake (Origin ${origin}): ${text}` });
+  const verdict = (mark: Mark, text: string): HandshakeVerdict => ({ mark, text: `test handshake: ${text}` });
   if (result.kind === "hello-ok") return verdict("ok", `hello-ok (scopes ${result.scopes.join(",") || "none"})`);
   if (result.kind === "http") {
     if (result.status === 403 && result.body.includes("proxy_attribution_required")) return verdict("FAIL", `403 proxy_attribution_required (add "${self}/32" to gateway.trustedProxies)`);

@@ -84,7 +84,7 @@ export function forwardingHeaders(config: Config): Record<string, string> {
 export function oldReleaseAdvice(mode: Config["mode"], self: string): string {
   switch (mode) {
     case "attribution":
-      return `attribution mode works there only with the sidecar's exact address in gateway.trustedProxies: ["${self}"] (that release ignores CIDRs such as "${self}/32", and the client's address is then silently lost); each browser is paired once`;
+      return `attribution mode works there only with the sidecar's exact address in gateway.trustedProxies: ["${self}"] (it ignores CIDRs: with "${self}/32" it treats the sidecar as an untrusted proxy and records no client address), no controlUi.allowedOrigins key (it refuses to start with one); each browser is paired once`;
     case "identity":
       return `identity mode is impossible there: the gateway has no auth.mode "trusted-proxy" (it refuses to start with 'gateway.auth: Unrecognized key: "trustedProxy"'); use attribution mode until the gateway is upgraded`;
     case "local":

@@ -79,7 +79,10 @@ describe("print-gateway-config --gateway-version", () => {
   it("2026.1.29 (exact-string trustedProxies): the sidecar's exact address, not a /32 that release ignores", () => {
     const r = cli(["print-gateway-config", "--mode", "attribution", ...address, "--gateway-version", "2026.1.29"]);
     expect(r.status, r.stderr).toBe(0);
-    expect(json5Body(r.stdout).gateway.trustedProxies).toEqual(["172.30.0.10"]);
+    const gw = json5Body(r.stdout).gateway;
+    expect(gw.trustedProxies).toEqual(["172.30.0.10"]);
+    expect(gw.controlUi).toBeUndefined(); // an unknown key there: the gateway would refuse to start
+    expect(gw.mode).toBe("local"); // without it, that release refuses to start
   });
 
   it("2026.9.6: the /32, as without the flag", () => {
