@@ -82,6 +82,27 @@ describe("the image's production dependencies are the same on linux/arm64 and am
     expect(special.map(([name]) => name)).toEqual([]);
   });
 
+  it("the image's npm step (stage 1), run as linux/arm64 and as linux/amd64, installs the same packages", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "ocsc-platforms-image-"));
+    try {
+      for (const f of ["package.json", "package-lock.json"]) copyFileSync(path.join(REPO, f), path.join(dir, f));
+      const del = spawnSync("npm", ["pkg", "delete", "devDependencies", "optionalDependencies"], { cwd: dir, encoding: "utf8" });
+      expect(del.status, del.stderr).toBe(0);
+      const added = (arch: string) => {
+        const env = { ...process.env, OCSC_FAKE_PLATFORM: "linux", OCSC_FAKE_ARCH: arch, NODE_OPTIONS: `--require ${PRELOAD}` };
+        const r = spawnSync("npm", ["ci", "--dry-run", "--omit=dev", "--omit=optional", "--ignore-scripts", "--no-audit", "--no-fund"], { cwd: dir, env, encoding: "utf8", timeout: 120_000 });
+        expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
+        return (r.stdout.match(/^add \S+ \S+$/gm) ?? []).sort();
+      };
+      const arm64 = added("arm64");
+      expect(arm64.length).toBeGreaterThan(5);
+      expect(arm64.some((l) => l.startsWith("add node-"))).toBe(false); // no Node binary package in the image
+      expect(arm64).toEqual(added("x64"));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it("the Dockerfile drops the optional Node binaries and has no architecture-specific step", () => {
     const instructions = readFileSync(path.join(REPO, "Dockerfile"), "utf8").split("\n").filter((l) => !l.startsWith("#")).join("\n");
     expect(instructions).toMatch(/npm pkg delete devDependencies optionalDependencies/);
