@@ -5,6 +5,7 @@
 //   openclaw-sidecar doctor                     diagnose the gateway and print the gateway config to paste
 //   openclaw-sidecar print-gateway-config       print the gateway config for --mode [--gateway-version V]
 //   openclaw-sidecar import-nginx <nginx.conf>  translate a hand-written nginx.conf into sidecar config
+//   openclaw-sidecar init [--dry-run] …         add the sidecar to your compose file and patch openclaw.json
 import http from "node:http";
 import { type Config, ConfigError, loadConfig } from "./config.ts";
 import { createLogger } from "./log.ts";
@@ -15,7 +16,7 @@ import { probeGatewayAtStartup } from "./startup-probe.ts";
 /** Exit codes: 0 ok, 1 failure, 2 usage or bad input, 69 cannot listen (EX_UNAVAILABLE), 78 bad config (EX_CONFIG). */
 export const EXIT = { ok: 0, failure: 1, usage: 2, unavailable: 69, config: 78 } as const;
 
-const COMMANDS = ["run", "check-config", "healthcheck", "doctor", "print-gateway-config", "import-nginx", "help"];
+const COMMANDS = ["run", "check-config", "healthcheck", "doctor", "print-gateway-config", "import-nginx", "init", "help"];
 
 export function parseArgs(argv: string[]): { command: string; flags: Record<string, string>; positional: string[]; file?: string } {
   const flags: Record<string, string> = {};
@@ -46,10 +47,15 @@ export function parseArgs(argv: string[]): { command: string; flags: Record<stri
   return { command, flags, positional, ...(file !== undefined ? { file } : {}) };
 }
 
-const HELP = `usage: openclaw-sidecar [run|check-config|healthcheck|doctor|print-gateway-config|import-nginx] [--config file.json] [--option value …]
+const HELP = `usage: openclaw-sidecar [run|check-config|healthcheck|doctor|print-gateway-config|import-nginx|init] [--config file.json] [--option value …]
 Options (flag / env OPENCLAW_SIDECAR_* / config file key) are listed in the README. Exit codes: 0 ok, 2 usage, 69 cannot listen, 78 bad config.`;
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "init") {
+    // Its own flags (booleans such as --dry-run), parsed by init.ts.
+    const { runInit } = await import("./init.ts");
+    return runInit(argv.slice(1), process.stdout, process.stderr);
+  }
   let args: ReturnType<typeof parseArgs>;
   try {
     args = parseArgs(argv);
