@@ -93,6 +93,8 @@ export class Exchange {
   error: string | undefined;
   /** The client address as resolved by the router, for logs. */
   client = "";
+  /** How many times the head was written to the gateway: 0 when the sidecar answered itself, 2 after a retry. */
+  sentUpstream = 0;
   constructor(connection: ClientConnection, head: RequestHead) {
     this.connection = connection;
     this.head = head;
@@ -360,6 +362,7 @@ export class ClientConnection {
     this.keepClient = ex.head.keepAlive;
     const up = this.upstream();
     this.upUsed++;
+    ex.sentUpstream++;
     // Head and buffered body bytes leave in one write.
     const cork = this.reqFraming.kind !== "none" && this.buf !== undefined;
     if (cork) up.cork();
@@ -700,6 +703,7 @@ export class ClientConnection {
     if (this.resBytes === 0 && this.upUsed > 1 && this.upUsed !== Number.POSITIVE_INFINITY && ex.head.body.kind === "none" && RETRYABLE.has(ex.head.method)) {
       const up2 = this.upstream();
       this.upUsed = 1; // a retried request is not retried twice
+      ex.sentUpstream++;
       this.write(up2, this.sentUpstreamHead, "latin1");
       return;
     }

@@ -202,7 +202,7 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
   const line = createLineWriter(logger);
   const logRefused = (ctx: UpgradeContext, result: UpgradeResult, status: number, started: number, error?: string) => {
     metrics.upgrades.inc({ result });
-    line({ kind: "websocket", client: ctx.client, url: redactUrl(ctx.url), result, status, durationMs: Date.now() - started, error }, "websocket refused");
+    line({ kind: "websocket", client: ctx.client, url: redactUrl(ctx.url), result, status, durationMs: Date.now() - started, error, sentUpstream: 1 }, "websocket refused");
   };
 
   function onTunnelDone(t: Tunnel): void {
@@ -213,7 +213,7 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
     metrics.wsCloses.inc({ code: closeCodeLabel(code), initiator, reason_class: reasonClass });
     metrics.wsDuration.observe(seconds);
     line({
-      kind: "websocket", client: t.ctx.client, url: redactUrl(t.ctx.url), result: "ok", status: 101, code, initiator,
+      kind: "websocket", client: t.ctx.client, url: redactUrl(t.ctx.url), result: "ok", status: 101, sentUpstream: 1, code, initiator,
       reasonClass, durationMs: Date.now() - t.openedAt, bytesFromClient: t.fromClient.bytes, bytesToClient: t.fromUpstream.bytes,
     }, "websocket closed");
   }

@@ -95,7 +95,7 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
     const head = ex.head;
     const refuse = (result: UpgradeResult, refusal: Refusal) => {
       metrics.upgrades.inc({ result });
-      line({ kind: "websocket", client: view.clientAddress, url: redactUrl(head.url), result, status: refusal.status }, "websocket refused");
+      line({ kind: "websocket", client: view.clientAddress, url: redactUrl(head.url), result, status: refusal.status, sentUpstream: 0 }, "websocket refused");
       refuseSocket(ex.takeOver().socket, refusal);
     };
     if (draining) return refuse("draining", { status: 503, type: "draining", message: "the sidecar is shutting down" });
@@ -135,7 +135,7 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
       const head = ex.head;
       const seconds = (performance.now() - ex.startedAt) / 1000;
       countRequest(head.method, ex.status, seconds);
-      line({ kind: "http", client: ex.client, method: head.method, url: redactUrl(head.url), status: ex.status, durationMs: Math.round(seconds * 1e4) / 10, error: ex.error }, "request");
+      line({ kind: "http", client: ex.client, method: head.method, url: redactUrl(head.url), status: ex.status, durationMs: Math.round(seconds * 1e4) / 10, error: ex.error, sentUpstream: ex.sentUpstream }, "request");
       if (--inFlight === 0 && idleWaiter) idleWaiter();
     },
     onBadRequest(err: HttpError, connection) {

@@ -1,0 +1,493 @@
+// The end-to-end differential fuzzer of the gate (issue 11). Seeded, random and mutated HTTP/1.1 — every framing,
+// hop-by-hop, Connection-token, trailer, upgrade, pipelining, public-path and credential shape the security findings
+// were made of — is sent through the real sidecar in each mode to an upstream that parses with llhttp, the real
+// gateway's parser (test/helpers/recording-upstream.ts). The oracle holds for every request that upstream parses:
+//
+//   1. it was written by the sidecar: exactly one X-Forwarded-For, carrying this run's secret marker (the
+//      loopbackSubstitute, which no generated input contains), one X-Forwarded-Proto, at most one X-Forwarded-Host
+//      equal to its Host; no forwarding or identity header of a client's (local mode: no forwarding header at all);
+//   2. it was authorised: identity mode injects a configured user with exactly that user's scopes, or the path the
+//      gateway resolves is public and it is no upgrade; local mode forwards the gateway token or a public path;
+//   3. nothing reached the gateway that the sidecar did not decide to send: per connection, the requests upstream
+//      parsed are, in order, among the ones the sidecar's access log says it forwarded (`sentUpstream`) — fewer
+//      when the sidecar cut a body it refused before the head left, never more, never others;
+//   4. every client byte it accepted is accounted for (unmutated cases): bodies and tunnel bytes arrive whole — also
+//      bytes sent while the gateway had not answered an upgrade yet — and each forwarded request carries the identity
+//      of the credential it was sent with;
+//   5. trailers carry nothing a head may not, and every redirect the client receives stays on the sidecar's origin.
+//
+//   node test/gate-fuzz.ts [--long] [--seed N] [--cases N]     (npm run fuzz -- --long)
+// In `npm test` it runs with a fixed budget (test/gate-fuzz.test.ts); a failure prints its seed, case and bytes.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { COOKIE_NAME } from "../src/auth-gate.ts";
+import { TokenVerifier, signSession } from "../src/auth.ts";
+import type { Mode } from "../src/config.ts";
+import { redactUrl } from "../src/log.ts";
+import { type Parsed, type RecordingUpstream, startRecordingUpstream } from "./helpers/recording-upstream.ts";
+import { type Rng, rng } from "./helpers/rng.ts";
+import { type TestSidecar, startTestSidecar } from "./helpers/sidecar.ts";
+
+export interface FuzzOptions { seed: number; casesPerMode: number; modes?: Mode[]; workers?: number }
+export interface Violation { mode: Mode; caseIndex: number; rule: string; detail: string; bytes: string }
+export interface FuzzResult { cases: number; upstreamRequests: number; violations: Violation[]; ms: number }
+
+// ---- the world the cases live in ----------------------------------------------------------------------------
+
+/** Never produced by the generator: an X-Forwarded-For carrying it can only have been written by the sidecar. */
+const MARKER = "198.51.100.77";
+const SECRET = "fuzz-cookie-secret-0123456789abcdef";
+const USERS = {
+  alice: { token: "alice-token-0123456789abcdefghij", scopes: ["operator.read", "operator.write"] },
+  bob: { token: "bob-token-0123456789abcdefghijklm", scopes: ["operator.admin", "operator.read"] },
+} as const;
+const LOCAL_TOKEN = "local-gateway-token-0123456789abcd";
+const PUBLIC_PATHS = ["/healthz", "/assets/", "/static/"];
+
+/** What a client writes to look like someone else; the oracle knows every name and value. */
+const FORGED: Array<[string, string]> = [
+  ["X-Forwarded-For", "10.9.9.9"], ["x-forwarded-user", "mallory"], ["X-OpenClaw-Scopes", "operator.admin"],
+  ["Forwarded", "for=10.9.9.9"], ["X-Real-IP", "10.9.9.9"], ["tailscale-user-login", "mallory"],
+  ["CF-Connecting-IP", "10.9.9.9"], ["x_forwarded_for", "10.9.9.9"], ["X-Forwarded-Host", "evil.example"],
+  ["X-Forwarded-Proto", "https"], ["True-Client-IP", "10.9.9.9"], ["X-Auth-Request-User", "mallory"],
+  ["Remote-User", "mallory"], ["X-Original-URL", "/admin"], ["x_forwarded_user", "mallory"], ["X-Client-IP", "10.9.9.9"],
+];
+const FORGED_VALUES = new Set(FORGED.map(([, v]) => v));
+
+const SMUGGLED = [
+  "GET /smuggled HTTP/1.1\r\nHost: x\r\nx-forwarded-user: mallory\r\nx-openclaw-scopes: operator.admin\r\nX-Forwarded-For: 10.9.9.9\r\n\r\n",
+  "GET /smuggled-ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nx-forwarded-user: mallory\r\n\r\n",
+  "POST /smuggled-post HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nForwarded: for=10.9.9.9\r\n\r\nabcd",
+];
+
+const TARGETS = [
+  "/", "/x", "/api/x", "/chat?session=1", "/healthz", "/healthz/", "/assets/app.js", "/static/app.css", "/static/../api/x",
+  "/static/%2e%2e/api/x", "/static/.%2E/api", "/static/..%2fapi", "/static\\..\\api", "/assets/..;/api", "/st%61tic/a.js",
+  "/%73tatic/../api", "//evil.example/", "/.//evil.example/", "/healthz/../api", "/assets/./x", "/a/b/../../healthz",
+  "*", "http://x/abs", "/assets/%2e%2e%2f..%2fapi", "/static/x#/../../api", "/\\evil.example",
+];
+
+// ---- generating one case --------------------------------------------------------------------------------------
+
+interface Generated {
+  method: string;
+  target: string;
+  upgrade: boolean;
+  /** Decoded body as the gateway should see it. */
+  body: Buffer;
+  /** Bytes the client sends after an upgrade head. */
+  tunnel: Buffer;
+  /** The user whose credential the request carries (identity mode), "local" for the gateway token, or none. */
+  credential: keyof typeof USERS | "local" | undefined;
+}
+interface Case {
+  bytes: Buffer;
+  requests: Generated[];
+  exact: boolean;
+  /** Where an upgrade's tunnel bytes begin: the client pauses there sometimes, so they land before the 101. */
+  tunnelAt: number | undefined;
+}
+
+function cookieFor(user: keyof typeof USERS, ttlMs = 600_000): string {
+  const cred = { user, token: USERS[user].token };
+  const verifier = new TokenVerifier([cred]);
+  return `${COOKIE_NAME}=${signSession({ current: Buffer.from(SECRET), previous: [] }, { user, credential: verifier.idOf(cred) }, Date.now(), ttlMs)}`;
+}
+
+function credentialLines(r: Rng, mode: Mode, target: string): { lines: string[]; credential: Generated["credential"]; target: string } {
+  if (mode === "attribution") return { lines: r.chance(0.2) ? [`Authorization: Bearer ${r.pick(["x", USERS.alice.token])}`] : [], credential: undefined, target };
+  const choice = r.int(mode === "identity" ? 10 : 6);
+  const join = (t: string, q: string) => `${t}${t.includes("?") ? "&" : "?"}${q}`;
+  if (mode === "local") {
+    switch (choice) {
+      case 0: return { lines: [`Authorization: Bearer ${LOCAL_TOKEN}`], credential: "local", target };
+      case 1: return { lines: ["Authorization: Bearer wrong-token"], credential: undefined, target };
+      case 2: return { lines: [], credential: undefined, target: join(target, `token=${LOCAL_TOKEN}`) };
+      case 3: return { lines: [], credential: undefined, target: join(target, "token=wrong") };
+      default: return { lines: [], credential: undefined, target };
+    }
+  }
+  switch (choice) {
+    case 0: return { lines: [`Authorization: Bearer ${USERS.alice.token}`], credential: "alice", target };
+    case 1: return { lines: [`Authorization: bearer ${USERS.bob.token}`], credential: "bob", target };
+    case 2: return { lines: [`Cookie: theme=dark; ${cookieFor("alice")}`], credential: "alice", target };
+    case 3: return { lines: [`Cookie: ${cookieFor("bob")}`], credential: "bob", target };
+    case 4: return { lines: [`Cookie: ${cookieFor("alice").replace(/.$/, "A")}`], credential: undefined, target };
+    case 5: return { lines: ["Authorization: Bearer wrong-token"], credential: undefined, target };
+    case 6: return { lines: [], credential: undefined, target: join(target, `token=${USERS.alice.token}`) };
+    case 7: return { lines: [], credential: undefined, target: join(target, "token=wrong") };
+    default: return { lines: [], credential: undefined, target };
+  }
+}
+
+/** One request: head lines, body framing and bytes. `exact` goes false when framing is meant to mislead. */
+function generateRequest(r: Rng, mode: Mode, port: number, state: { exact: boolean }): { bytes: string; gen: Generated } {
+  const upgrade = r.chance(0.2);
+  const method = upgrade ? (r.chance(0.9) ? "GET" : "POST") : r.pick(["GET", "GET", "POST", "POST", "PUT", "HEAD", "OPTIONS", "DELETE", "PATCH"]);
+  const cred = credentialLines(r, mode, r.pick(TARGETS));
+  const target = cred.target;
+  const lines: string[] = [];
+  if (r.chance(0.95)) lines.push(`Host: ${r.pick([`127.0.0.1:${port}`, "x", "localhost"])}`);
+  lines.push(...cred.lines);
+  if (upgrade) {
+    lines.push("Upgrade: websocket", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==");
+    if (r.chance(0.5)) lines.push(`Origin: ${r.pick([`http://127.0.0.1:${port}`, `https://127.0.0.1:${port}`, "http://evil.example"])}`);
+  }
+  for (let i = r.int(3); i > 0; i--) {
+    const [name, value] = r.pick(FORGED);
+    lines.push(`${name}: ${value}`);
+  }
+  if (r.chance(0.2)) lines.push(r.pick(["Trailer: x-checksum", "TE: trailers", "Expect: 100-continue", "Keep-Alive: timeout=5", "Proxy-Connection: keep-alive"]));
+  // Connection tokens, the framing-field ones included.
+  const tokens: string[] = upgrade ? ["Upgrade"] : [];
+  // (Not Authorization in local mode: a client may drop its own gateway token, and the oracle could not tell.)
+  const named = ["close", "keep-alive", "keep-alive", "x-forwarded-for", "x-forwarded-user", "cookie", "te", "trailer", "x-hop", "origin", ...(mode === "local" ? [] : ["authorization"])];
+  for (let i = r.chance(0.5) ? r.int(3) : 0; i > 0; i--) tokens.push(r.chance(0.15) ? r.pick(["content-length", "transfer-encoding", "host"]) : r.pick(named));
+  if (tokens.length > 0) lines.push(`Connection: ${tokens.join(r.pick([", ", ",", " , "]))}`);
+  if (tokens.includes("x-hop")) lines.push("x-hop: 1");
+
+  // The body, and how it is framed.
+  const payload = Buffer.from(r.chance(0.4) ? r.pick(SMUGGLED) : `body-${r.int(1e6)}`, "latin1");
+  let bodyBytes = "";
+  let decoded = Buffer.alloc(0);
+  const framing = r.int(14);
+  switch (framing > 8 ? r.pick([0, 3, 5]) : framing) {
+    case 0: case 1: case 2: break; // none
+    case 3:
+      lines.push(`Content-Length: ${payload.length}`);
+      bodyBytes = payload.toString("latin1");
+      decoded = payload;
+      break;
+    case 4: { // a wrong length: the rest is the next request, as the sidecar sees it
+      const length = r.int(payload.length + 8);
+      lines.push(`Content-Length: ${length}`);
+      bodyBytes = payload.toString("latin1");
+      state.exact = false;
+      break;
+    }
+    case 5: { // chunked, with extensions and trailers (forbidden ones among them)
+      lines.push(r.pick(["Transfer-Encoding: chunked", "Transfer-Encoding: chunked", "transfer-encoding: Chunked"]));
+      const cut = r.int(payload.length + 1);
+      const ext = r.chance(0.2) ? ";name=value" : "";
+      for (const part of [payload.subarray(0, cut), payload.subarray(cut)]) if (part.length > 0) bodyBytes += `${part.length.toString(16)}${ext}\r\n${part.toString("latin1")}\r\n`;
+      bodyBytes += "0\r\n";
+      if (r.chance(0.4)) {
+        const [name, value] = r.chance(0.5) ? r.pick(FORGED) : ["x-checksum", "1234"];
+        bodyBytes += `${name}: ${value}\r\n`;
+      }
+      bodyBytes += "\r\n";
+      decoded = payload;
+      break;
+    }
+    case 6: // both framings, or a doubled length
+      lines.push(...r.pick([[`Content-Length: ${payload.length}`, "Transfer-Encoding: chunked"], [`Content-Length: ${payload.length}`, `Content-Length: ${payload.length + 1}`], [`Content-Length: ${payload.length}, ${payload.length}`]]));
+      bodyBytes = payload.toString("latin1");
+      state.exact = false;
+      break;
+    case 7: // codings the sidecar does not speak
+      lines.push(`Transfer-Encoding: ${r.pick(["chunked, chunked", "gzip, chunked", "identity", "chunked ", "xchunked", "chunked;q=1"])}`);
+      bodyBytes = `${payload.length.toString(16)}\r\n${payload.toString("latin1")}\r\n0\r\n\r\n`;
+      state.exact = false;
+      break;
+    default: // malformed chunk sizes
+      lines.push("Transfer-Encoding: chunked");
+      bodyBytes = `${r.pick(["0x5", "5 ", "-1", "fffffffffffffff", "5\n", " 5"])}\r\nhello\r\n0\r\n\r\n`;
+      state.exact = false;
+  }
+  const tunnel = upgrade ? Buffer.from(`tunnel-${r.int(1e6)}`) : Buffer.alloc(0);
+  const version = r.chance(0.95) ? "HTTP/1.1" : "HTTP/1.0";
+  const head = `${method} ${target} ${version}\r\n${lines.map((l) => `${l}\r\n`).join("")}\r\n`;
+  return { bytes: head + bodyBytes + tunnel.toString("latin1"), gen: { method, target, upgrade, body: decoded, tunnel, credential: cred.credential } };
+}
+
+const MUTATIONS = ["\r\n", "\n", "\r", " ", "\t", "\0", "\r\n\r\n", "0\r\n\r\n", "Transfer-Encoding: chunked\r\n", "Content-Length: 0\r\n", ":", ",", "\x7f", "\x80"];
+
+function mutate(r: Rng, bytes: Buffer): Buffer {
+  const at = r.int(bytes.length);
+  switch (r.int(4)) {
+    case 0: return Buffer.concat([bytes.subarray(0, at), Buffer.from(r.pick(MUTATIONS), "latin1"), bytes.subarray(at)]);
+    case 1: return Buffer.concat([bytes.subarray(0, at), bytes.subarray(at + 1 + r.int(8))]);
+    case 2: {
+      const copy = Buffer.from(bytes);
+      copy[at] = Buffer.from(r.pick(MUTATIONS), "latin1")[0] as number;
+      return copy;
+    }
+    default: { // repeat a line
+      const text = bytes.toString("latin1");
+      const start = text.lastIndexOf("\r\n", at) + 2;
+      const end = text.indexOf("\r\n", at);
+      if (end === -1) return bytes;
+      return Buffer.from(text.slice(0, end + 2) + text.slice(start, end + 2) + text.slice(end + 2), "latin1");
+    }
+  }
+}
+
+export function generateCase(r: Rng, mode: Mode, port: number): Case {
+  const state = { exact: true };
+  const requests: Generated[] = [];
+  let bytes = "";
+  let tunnelAt: number | undefined;
+  for (let n = 1 + (r.chance(0.4) ? r.int(4) : 0); n > 0; n--) {
+    const { bytes: b, gen } = generateRequest(r, mode, port, state);
+    bytes += b;
+    requests.push(gen);
+    if (gen.upgrade) {
+      tunnelAt = bytes.length - gen.tunnel.length;
+      break; // whatever follows an upgrade is tunnel bytes
+    }
+  }
+  let out: Buffer = Buffer.from(bytes, "latin1");
+  if (r.chance(0.3)) {
+    state.exact = false;
+    for (let i = 1 + r.int(2); i > 0; i--) out = mutate(r, out);
+  }
+  return { bytes: out, requests, exact: state.exact, tunnelAt };
+}
+
+// ---- running it ------------------------------------------------------------------------------------------------
+
+interface Worker { mode: Mode; up: RecordingUpstream; sc: TestSidecar; port: number }
+
+async function startWorker(mode: Mode, dir: string): Promise<Worker> {
+  // The 101 comes a little late, so that split writes land while the handshake is still open.
+  const up = await startRecordingUpstream({ upgradeDelayMs: 3 });
+  const base = { "--upstream": up.url, "--loopback-substitute": MARKER, "--log-level": "info", "--headers-timeout-ms": "2000", "--body-timeout-ms": "2000" };
+  let flags: Record<string, string> = base;
+  if (mode === "identity") {
+    const file = path.join(dir, "tokens.json");
+    writeFileSync(file, JSON.stringify(Object.entries(USERS).map(([user, u]) => ({ user, token: u.token, scopes: u.scopes }))));
+    flags = { ...base, "--mode": "identity", "--tokens-file": file, "--cookie-secret": SECRET, "--public-paths": PUBLIC_PATHS.join(","), "--auth-max-failures": "1000000" };
+  } else if (mode === "local") {
+    flags = { ...base, "--mode": "local", "--token": LOCAL_TOKEN, "--cookie-secret": SECRET, "--public-paths": PUBLIC_PATHS.join(","), "--auth-max-failures": "1000000" };
+  }
+  const sc = await startTestSidecar(flags);
+  return { mode, up, sc, port: Number(new URL(sc.url).port) };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const QUIET_MS = 40;
+
+/** Sends one case over one connection, in random pieces; returns when nothing more happens. */
+async function send(w: Worker, c: Case, r: Rng): Promise<Buffer> {
+  const socket = net.connect(w.port, "127.0.0.1");
+  let last = Date.now();
+  let closed = false;
+  const received: Buffer[] = [];
+  socket.on("data", (d: Buffer) => {
+    received.push(d);
+    last = Date.now();
+  });
+  socket.on("error", () => {});
+  socket.on("close", () => (closed = true));
+  await new Promise<void>((resolve) => socket.once("connect", () => resolve()).once("close", () => resolve()));
+  let at = 0;
+  const pauseAt = c.tunnelAt !== undefined && r.chance(0.5) ? c.tunnelAt : -1;
+  while (at < c.bytes.length && !closed) {
+    let n = r.chance(0.5) ? c.bytes.length - at : 1 + r.int(Math.min(64, c.bytes.length - at));
+    if (at < pauseAt && at + n > pauseAt) n = pauseAt - at;
+    socket.write(c.bytes.subarray(at, at + n));
+    at += n;
+    if (at === pauseAt) await sleep(r.int(6));
+    if (r.chance(0.3)) await new Promise((resolve) => setImmediate(resolve));
+    else if (r.chance(0.1)) await sleep(r.int(6));
+  }
+  const activity = () => w.up.parsed.length + w.up.parsed.reduce((n, p) => n + p.tunnel.length, 0) + w.sc.logs.length;
+  let seen = activity();
+  const started = Date.now();
+  while (!closed && Date.now() - last < QUIET_MS && Date.now() - started < 3000) {
+    await sleep(5);
+    const now = activity();
+    if (now !== seen) {
+      seen = now;
+      last = Date.now();
+    }
+  }
+  // A FIN lets an open tunnel close at once on both sides; then the sidecar must be back to no connections at all.
+  if (!closed) {
+    socket.end();
+    await Promise.race([new Promise((resolve) => socket.once("close", resolve)), sleep(300)]);
+  }
+  socket.destroy();
+  const deadline = Date.now() + 6000;
+  while (Date.now() < deadline) {
+    if ((await w.sc.metric("openclaw_sidecar_active_connections")) === 0) break;
+    await sleep(5);
+  }
+  await sleep(5);
+  return Buffer.concat(received);
+}
+
+// ---- the oracle -----------------------------------------------------------------------------------------------
+
+const dashes = (name: string) => name.toLowerCase().replaceAll("_", "-");
+/** Header names no request from the sidecar may carry on a client's behalf (written independently of src/). */
+const CLIENT_TRUST_NAMES = /^(forwarded|x-real-ip|x-openclaw-scopes|x-forwarded-user|x-forwarded-.*|tailscale-.*|cf-connecting-ip|true-client-ip|x-client-ip|x-auth-request-.*|remote-user|x-original-url)$/;
+const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
+
+/** The path the gateway routes on, with unreserved escapes decoded; public if a configured path matches. */
+function publicForGateway(url: string): boolean {
+  let pathname: string;
+  try {
+    pathname = new URL(url, "http://localhost").pathname;
+  } catch {
+    return false;
+  }
+  const decoded = pathname.replace(/%([0-9a-fA-F]{2})/g, (escape, hex: string) => {
+    const c = String.fromCharCode(Number.parseInt(hex, 16));
+    return UNRESERVED.test(c) ? c : escape;
+  });
+  return PUBLIC_PATHS.some((p) => (p.endsWith("/") ? decoded.startsWith(p) : decoded === p));
+}
+
+function checkRequest(w: Worker, p: Parsed, exactCase: boolean, fail: (rule: string, detail: string) => void): void {
+  const names = new Map<string, string[]>();
+  for (let i = 0; i < p.rawHeaders.length; i += 2) {
+    const name = dashes(p.rawHeaders[i] as string);
+    names.set(name, [...(names.get(name) ?? []), p.rawHeaders[i + 1] as string]);
+  }
+  const values = (name: string) => names.get(name) ?? [];
+  const where = `${p.method} ${p.url}`;
+  if (w.mode === "local") {
+    for (const name of names.keys()) if (CLIENT_TRUST_NAMES.test(name)) fail("written by the sidecar", `${where}: local mode forwarded ${name}`);
+  } else {
+    if (JSON.stringify(values("x-forwarded-for")) !== JSON.stringify([MARKER])) fail("written by the sidecar", `${where}: X-Forwarded-For ${JSON.stringify(values("x-forwarded-for"))}`);
+    if (JSON.stringify(values("x-forwarded-proto")) !== '["http"]') fail("written by the sidecar", `${where}: X-Forwarded-Proto ${JSON.stringify(values("x-forwarded-proto"))}`);
+    const fwdHost = values("x-forwarded-host");
+    if (fwdHost.length > 1 || (fwdHost.length === 1 && fwdHost[0] !== values("host")[0])) fail("written by the sidecar", `${where}: X-Forwarded-Host ${JSON.stringify(fwdHost)}`);
+    for (const name of names.keys()) {
+      if (CLIENT_TRUST_NAMES.test(name) && !["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-user", "x-openclaw-scopes"].includes(name)) fail("written by the sidecar", `${where}: forwarded the client's ${name}`);
+    }
+  }
+  const user = values("x-forwarded-user");
+  const scopes = values("x-openclaw-scopes");
+  if (w.mode === "identity") {
+    if (user.length === 0) {
+      if (scopes.length > 0) fail("authorised", `${where}: scopes without a user`);
+      if (p.upgrade || !publicForGateway(p.url)) fail("authorised", `${where}: reached the gateway without an identity (upgrade=${p.upgrade})`);
+    } else {
+      const u = USERS[user[0] as keyof typeof USERS] as { scopes: readonly string[] } | undefined;
+      if (user.length !== 1 || u === undefined) fail("authorised", `${where}: identity ${JSON.stringify(user)}`);
+      else if (JSON.stringify(scopes) !== JSON.stringify([u.scopes.join(",")])) fail("authorised", `${where}: ${user[0]} with scopes ${JSON.stringify(scopes)}`);
+    }
+  } else {
+    if (user.length > 0 || scopes.length > 0) fail("authorised", `${where}: identity headers in ${w.mode} mode`);
+    if (w.mode === "local" && !values("authorization").includes(`Bearer ${LOCAL_TOKEN}`) && (p.upgrade || !publicForGateway(p.url))) {
+      fail("authorised", `${where}: reached the gateway without the token`);
+    }
+  }
+  if (exactCase) {
+    for (const vs of names.values()) for (const v of vs) if (FORGED_VALUES.has(v)) fail("written by the sidecar", `${where}: a forged value ${v} reached the gateway`);
+  }
+}
+
+/** Fields a trailer may never carry (independent of src/: RFC 9110 §6.5.1 framing, routing, authentication). */
+const NEVER_TRAILERS = /^(content-length|transfer-encoding|host|authorization|cookie|connection|upgrade|te|trailer)$/;
+
+function checkCase(w: Worker, c: Case, parsed: Parsed[], lines: Array<Record<string, unknown>>, response: Buffer, fail: (rule: string, detail: string) => void): void {
+  for (const p of parsed) checkRequest(w, p, c.exact, fail);
+  for (const p of parsed) {
+    for (let i = 0; i < p.rawTrailers.length; i += 2) {
+      const name = dashes(p.rawTrailers[i] as string);
+      if (CLIENT_TRUST_NAMES.test(name) || NEVER_TRAILERS.test(name)) fail("trailers", `${p.method} ${p.url}: trailer ${name} reached the gateway`);
+    }
+  }
+  for (const m of response.toString("latin1").matchAll(/\r\nLocation: ([^\r]*)\r\n/gi)) {
+    if (!/^\/(?![/\\])/.test(m[1] as string)) fail("same-origin redirects", `Location: ${m[1]}`);
+  }
+  const sent = lines.filter((l) => (l.kind === "http" || l.kind === "websocket") && Number(l.sentUpstream ?? 0) > 0);
+  const fromLog = sent.map((l) => `${l.kind === "websocket" ? "GET" : String(l.method)} ${String(l.url)}`);
+  const fromUpstream = parsed.map((p) => `${p.method} ${redactUrl(p.url)}`);
+  let i = 0;
+  for (const request of fromUpstream) {
+    while (i < fromLog.length && fromLog[i] !== request) i++;
+    if (i++ === fromLog.length) {
+      fail("nothing but what the sidecar forwarded", `the sidecar forwarded ${JSON.stringify(fromLog)}; the gateway parsed ${JSON.stringify(fromUpstream)}`);
+      return;
+    }
+  }
+  if (!c.exact) return;
+  // Forwarded requests are the generated ones, in order, minus those the sidecar answered itself.
+  let g = 0;
+  for (const p of parsed) {
+    while (g < c.requests.length && !(c.requests[g]!.method === p.method && p.url === originForm(c.requests[g]!.target))) g++;
+    const gen = c.requests[g++];
+    if (gen === undefined) {
+      fail("accounted for", `${p.method} ${p.url} matches no request the client sent`);
+      return;
+    }
+    if (p.complete && !p.upgrade && !p.body.equals(gen.body)) fail("accounted for", `${p.method} ${p.url}: body ${JSON.stringify(p.body.toString("latin1"))}, sent ${JSON.stringify(gen.body.toString("latin1"))}`);
+    if (p.upgrade && !p.tunnel.equals(gen.tunnel)) fail("accounted for", `${p.url}: tunnel bytes ${JSON.stringify(p.tunnel.toString("latin1"))}, sent ${JSON.stringify(gen.tunnel.toString("latin1"))}`);
+    const user = p.headers["x-forwarded-user"];
+    if (w.mode === "identity" && gen.credential !== undefined && !(user === undefined && publicForGateway(p.url)) && user !== gen.credential) fail("accounted for", `${p.method} ${p.url}: sent with ${gen.credential}'s credential, forwarded as ${String(user)}`);
+  }
+}
+
+/** A target as the sidecar forwards it: absolute form becomes origin form. */
+function originForm(target: string): string {
+  const m = /^https?:\/\/[^/?]*(.*)$/i.exec(target);
+  if (m === null) return target;
+  const rest = m[1] as string;
+  return rest === "" ? "/" : rest.startsWith("?") ? `/${rest}` : rest;
+}
+
+// ---- the run ---------------------------------------------------------------------------------------------------
+
+export async function runGateFuzz(opts: FuzzOptions): Promise<FuzzResult> {
+  const started = Date.now();
+  const modes = opts.modes ?? ["attribution", "identity", "local"];
+  const perMode = opts.workers ?? 3;
+  const dir = mkdtempSync(path.join(tmpdir(), "ocsc-gate-fuzz-"));
+  const violations: Violation[] = [];
+  let upstreamRequests = 0;
+  let cases = 0;
+  const workers: Worker[] = [];
+  try {
+    for (const mode of modes) for (let i = 0; i < perMode; i++) workers.push(await startWorker(mode, dir));
+    await Promise.all(workers.map(async (w, wi) => {
+      const modeIndex = modes.indexOf(w.mode);
+      const r = rng(opts.seed * 7919 + modeIndex * 104_729 + (wi % perMode));
+      for (let i = wi % perMode; i < opts.casesPerMode; i += perMode) {
+        const c = generateCase(r, w.mode, w.port);
+        const p0 = w.up.parsed.length;
+        const l0 = w.sc.logs.length;
+        const response = await send(w, c, r);
+        const parsed = w.up.parsed.slice(p0);
+        upstreamRequests += parsed.length;
+        cases++;
+        const bytes = JSON.stringify(c.bytes.toString("latin1"));
+        checkCase(w, c, parsed, w.sc.logs.slice(l0), response, (rule, detail) => violations.push({ mode: w.mode, caseIndex: i, rule, detail, bytes }));
+        if (violations.length > 20) return;
+      }
+    }));
+  } finally {
+    for (const w of workers) {
+      await w.sc.close();
+      await w.up.close();
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return { cases, upstreamRequests, violations, ms: Date.now() - started };
+}
+
+export function describeViolation(v: Violation, seed: number): string {
+  return `[${v.mode}] seed ${seed}, case ${v.caseIndex}: ${v.rule} — ${v.detail}\n  bytes: ${v.bytes}`;
+}
+
+// ---- command line ----------------------------------------------------------------------------------------------
+
+if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const args = process.argv.slice(2);
+  const arg = (name: string) => {
+    const i = args.indexOf(name);
+    return i === -1 ? undefined : args[i + 1];
+  };
+  const seed = Number(arg("--seed") ?? Date.now() % 1_000_000);
+  const casesPerMode = Number(arg("--cases") ?? (args.includes("--long") ? 20_000 : 400));
+  const result = await runGateFuzz({ seed, casesPerMode, workers: args.includes("--long") ? 4 : 3 });
+  process.stdout.write(`gate-fuzz: seed ${seed}, ${casesPerMode} cases per mode: ${result.upstreamRequests} upstream requests checked, ${result.violations.length} violations (${(result.ms / 1000).toFixed(1)} s)\n`);
+  for (const v of result.violations) process.stdout.write(`${describeViolation(v, seed)}\n`);
+  process.exit(result.violations.length === 0 ? 0 : 1);
+}
