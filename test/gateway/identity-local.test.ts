@@ -16,6 +16,8 @@ const ID_GW_PORT = 18790;
 const LOCAL_GW_PORT = 18791;
 const ID_SC_PORT = 8081;
 const LOCAL_SC_PORT = 8082;
+/** An identity-mode sidecar with public paths, for the gate tests of issue 11 against the real gateway. */
+const PUBLIC_SC_PORT = 8083;
 const USER_TOKEN = "alice-token-0123456789-abcdefghij";
 const GATEWAY_TOKEN = "local-gateway-token-0123456789abc";
 const COOKIE_SECRET = "s".repeat(48);
@@ -38,6 +40,7 @@ describeTier("real gateway + real Control UI: identity and local modes", [...net
   let localGw: RunningGateway;
   let idSc: SidecarProcess;
   let localSc: SidecarProcess;
+  let publicSc: SidecarProcess;
   /** Control UI clients must send the gateway's build id, which its index.html carries. */
   const buildId = async () => {
     const r = await nsExec(net.gateway.ns, "curl", ["-s", "-m", "5", `${idGw.loopbackUrl}/`], { timeoutMs: 10_000 });
@@ -83,6 +86,10 @@ describeTier("real gateway + real Control UI: identity and local modes", [...net
       "--listen": `0.0.0.0:${ID_SC_PORT}`, "--upstream": `http://${net.gateway.ip}:${ID_GW_PORT}`, "--mode": "identity",
       "--token": USER_TOKEN, "--user": "alice@example.com", "--cookie-secret": COOKIE_SECRET, "--public-origin": idOrigin,
     });
+    publicSc = await startSidecarIn(net.sidecar.ns, {
+      "--listen": `0.0.0.0:${PUBLIC_SC_PORT}`, "--upstream": `http://${net.gateway.ip}:${ID_GW_PORT}`, "--mode": "identity",
+      "--token": USER_TOKEN, "--user": "alice@example.com", "--cookie-secret": COOKIE_SECRET, "--public-paths": "/assets/,/healthz",
+    });
     // Local mode: the sidecar shares the gateway's namespace (network_mode: service:gateway) and dials loopback.
     localSc = await startSidecarIn(net.gateway.ns, {
       "--listen": `0.0.0.0:${LOCAL_SC_PORT}`, "--upstream": `http://127.0.0.1:${LOCAL_GW_PORT}`, "--mode": "local",
@@ -92,6 +99,7 @@ describeTier("real gateway + real Control UI: identity and local modes", [...net
 
   afterAll(async () => {
     await idSc?.stop();
+    await publicSc?.stop();
     await localSc?.stop();
     await Promise.all([idGw?.stop(), localGw?.stop()]);
     await net?.destroy();
@@ -164,6 +172,36 @@ describeTier("real gateway + real Control UI: identity and local modes", [...net
       await expect.poll(() => idGw.logs().slice(mark), { timeout: 5_000 }).toMatch(/authenticated user connected conn=\S+ user=alice@example\.com/);
       expect(idGw.logs() + readLog(idGw)).not.toContain("mallory");
     }, 40_000);
+
+    it("public paths hold against the gateway's own path resolution, and never open a WebSocket (issue 11, findings 2 and 3)", async () => {
+      const base = `http://${net.sidecar.ip}:${PUBLIC_SC_PORT}`;
+      // --path-as-is: curl would otherwise resolve the dot segments itself, before the sidecar sees them.
+      const get = (target: string, extra: string[] = []) =>
+        nsExec(net.client.ns, "curl", ["-s", "--path-as-is", "-m", "5", "-o", "/dev/null", "-w", "%{http_code} %{content_type}", ...extra, `${base}${target}`], { timeoutMs: 10_000 }).then((r) => r.stdout);
+      const walkarounds = [
+        "/assets/../control-ui-config.json", "/assets/%2e%2e/control-ui-config.json", "/assets/.%2E/control-ui-config.json",
+        "/assets\\..\\control-ui-config.json", "/assets/..%2fcontrol-ui-config.json", "/healthz/../control-ui-config.json",
+      ];
+      for (const target of walkarounds) {
+        // The gateway resolves each of these to its authenticated config route: with alice's token, it answers it…
+        const resolved = await get(target, ["-H", `Authorization: Bearer ${USER_TOKEN}`]);
+        if (!target.includes("%2f")) expect([target, resolved]).toEqual([target, expect.stringMatching(/^200 application\/json/)]);
+        // …and without one the sidecar answers instead, never the gateway.
+        expect([target, await get(target)]).toEqual([target, expect.stringMatching(/^401 /)]);
+      }
+      // What really is public stays public: an asset of the Control UI, and the gateway's health route.
+      const index = await nsExec(net.client.ns, "curl", ["-s", "-m", "5", "-H", `Authorization: Bearer ${USER_TOKEN}`, `${base}/`], { timeoutMs: 10_000 });
+      const asset = /\/assets\/[^"']+\.js/.exec(index.stdout)?.[0];
+      expect(asset, index.stdout.slice(0, 300)).toBeDefined();
+      expect(await get(asset as string)).toMatch(/^200 /);
+      expect(await get("/healthz")).toMatch(/^200 /);
+      // An upgrade to a public path is authenticated like any other: the gateway would serve its WebSocket there.
+      const mark = idGw.logs().length;
+      const ws = await connectFromNamespace(net.client.ns, { url: `ws://${net.sidecar.ip}:${PUBLIC_SC_PORT}/healthz`, clientId: "openclaw-control-ui", origin: base });
+      expect(ws).toMatchObject({ kind: "http", status: 401 });
+      await new Promise((r) => setTimeout(r, 500));
+      expect(idGw.logs().slice(mark)).not.toMatch(CLIENT_TRACE);
+    }, 60_000);
 
     // Last in this block: the doctor's passing handshake pairs one more (auto-approved) device.
     it("doctor: passes for alice, names a user the gateway does not allow", async () => {
