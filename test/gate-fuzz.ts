@@ -419,7 +419,9 @@ function checkCase(w: Worker, c: Case, parsed: Parsed[], lines: Array<Record<str
       return;
     }
     if (p.complete && !p.upgrade && !p.body.equals(gen.body)) fail("accounted for", `${p.method} ${p.url}: body ${JSON.stringify(p.body.toString("latin1"))}, sent ${JSON.stringify(gen.body.toString("latin1"))}`);
-    if (p.upgrade && !p.tunnel.equals(gen.tunnel)) fail("accounted for", `${p.url}: tunnel bytes ${JSON.stringify(p.tunnel.toString("latin1"))}, sent ${JSON.stringify(gen.tunnel.toString("latin1"))}`);
+    // Tunnel bytes are owed only to a tunnel that opened: a client that gave up before the 101 owes nothing.
+    const opened = lines.some((l) => l.kind === "websocket" && l.result === "ok");
+    if (p.upgrade && opened && !p.tunnel.equals(gen.tunnel)) fail("accounted for", `${p.url}: tunnel bytes ${JSON.stringify(p.tunnel.toString("latin1"))}, sent ${JSON.stringify(gen.tunnel.toString("latin1"))}`);
     const user = p.headers["x-forwarded-user"];
     if (w.mode === "identity" && gen.credential !== undefined && !(user === undefined && publicForGateway(p.url)) && user !== gen.credential) fail("accounted for", `${p.method} ${p.url}: sent with ${gen.credential}'s credential, forwarded as ${String(user)}`);
   }
