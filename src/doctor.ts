@@ -4,7 +4,7 @@
 // old for the mode. It ends with the gateway config to paste. Exit 0 only when the chosen mode will work.
 import type { Config } from "./config.ts";
 import { type ConnectResult, connectGateway } from "./gateway-client.ts";
-import { checkGatewayHttp, forwardingHeaders, type Mark, oldReleaseAdvice } from "./gateway-checks.ts";
+import { checkGatewayHttp, forwardingHeaders, isLegacyRelease, type Mark, oldReleaseAdvice } from "./gateway-checks.ts";
 import { gatewayConfigFor, ownAddress } from "./gateway-config.ts";
 
 export { controlUiBuildId, versionAtLeast } from "./gateway-checks.ts";
@@ -40,8 +40,9 @@ export async function runDoctor(config: Config, out: NodeJS.WritableStream, side
   // 1–3. Reachability, release, attribution (gateway-checks.ts).
   const http = await checkGatewayHttp(config, self, timeoutMs);
   for (const f of http.findings) say(f.mark, f.text);
-  if (!http.reachable) return finish(false, false);
   const old = http.release.kind === "old";
+  const version = http.release.kind === "old" ? http.release.version : undefined;
+  if (!http.reachable) return finish(false, false);
 
   // 4. A test handshake as the Control UI would make it through the sidecar.
   const wsUrl = `${upstream.protocol === "https:" ? "wss" : "ws"}://${upstream.host}/`;
@@ -62,11 +63,12 @@ export async function runDoctor(config: Config, out: NodeJS.WritableStream, side
   return finish(ok, old || handshake.oldProtocol === true);
 
   function finish(passed: boolean, oldRelease: boolean): number {
+    const legacy = oldRelease && isLegacyRelease(version);
     if (oldRelease && config.mode === "identity") {
       out.write("\nNo gateway config for identity mode on this release: it needs gateway 2026.8.1 or later.\n");
     } else {
       out.write(`\nGateway config for ${config.mode} mode (paste into openclaw.json and restart the gateway):\n\n`);
-      out.write(gatewayConfigFor(config, self === "<sidecar address>" ? undefined : self, { legacy: oldRelease }));
+      out.write(gatewayConfigFor(config, self === "<sidecar address>" ? undefined : self, { legacy }));
     }
     out.write(passed ? `\nRESULT: ${config.mode} mode will work.\n` : `\nRESULT: ${config.mode} mode will NOT work yet: fix the [FAIL] lines above.\n`);
     return passed ? 0 : 1;

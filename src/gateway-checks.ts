@@ -9,6 +9,11 @@ import { describeUpstreamFailure } from "./upstream-errors.ts";
 
 /** deviceAutoApprove and proxy attribution enforcement arrived in 2026.8.1 (openclaw-gateway-trust.md §6). */
 export const MIN_VERSION = [2026, 8, 1];
+/** Releases before this one match trustedProxies as exact strings, no CIDRs (§0.4, §6): they get the legacy block. */
+export const CIDR_VERSION = [2026, 2, 21];
+
+/** Whether an old release is one of the 2026.1.29 kind (measured): an unknown version, or one before CIDR support. */
+export const isLegacyRelease = (version: string | undefined): boolean => version === undefined || !versionAtLeast(version, CIDR_VERSION);
 
 export type Mark = "ok" | "warn" | "FAIL";
 export interface Finding { mark: Mark; text: string }
@@ -79,9 +84,14 @@ export function forwardingHeaders(config: Config): Record<string, string> {
 
 /**
  * What each mode can do on a gateway older than 2026.8.1, as measured against 2026.1.29 (README, "Supported gateway
- * releases"; test/gateway/old-release.test.ts).
+ * releases"; test/gateway/old-release.test.ts). `version`: the release when known; 2026.2.21–2026.8.0 are unmeasured.
  */
-export function oldReleaseAdvice(mode: Config["mode"], self: string): string {
+export function oldReleaseAdvice(mode: Config["mode"], self: string, version?: string): string {
+  if (!isLegacyRelease(version)) {
+    return mode === "identity"
+      ? "identity mode needs trusted-proxy deviceAutoApprove, which arrived in 2026.8.1"
+      : `releases between 2026.2.21 and 2026.8.0 are not measured with this sidecar (they do not enforce proxy attribution); ${mode} mode is supported from 2026.8.1`;
+  }
   switch (mode) {
     case "attribution":
       return `attribution mode works there only with the sidecar's exact address in gateway.trustedProxies: ["${self}"] (it ignores CIDRs: with "${self}/32" it treats the sidecar as an untrusted proxy and records no client address), no controlUi.allowedOrigins key (it refuses to start with one); each browser is paired once`;
@@ -136,7 +146,7 @@ export async function checkGatewayHttp(config: Config, self: string, timeoutMs: 
   else if (noHealthz) release = { kind: "old", evidence: "no build id in its Control UI and no /healthz endpoint" };
   else release = { kind: "unknown" };
   if (release.kind === "current") say("ok", `gateway version ${release.version}`);
-  else if (release.kind === "old") say("FAIL", `the gateway is a release older than 2026.8.1 (${release.evidence}), which this sidecar does not support: ${oldReleaseAdvice(config.mode, self)}. Upgrade the gateway`);
+  else if (release.kind === "old") say("FAIL", `the gateway is a release older than 2026.8.1 (${release.evidence}), which this sidecar does not support: ${oldReleaseAdvice(config.mode, self, release.version)}. Upgrade the gateway`);
   else say("warn", `could not read the gateway version from its Control UI${indexProblem}`);
 
   // 3. Attribution: what the gateway makes of a request carrying the sidecar's forwarding headers. An old release

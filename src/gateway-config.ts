@@ -3,7 +3,7 @@
 // gateway.port and allowedOrigins set explicitly, trusted-proxy with deviceAutoApprove for identity mode.
 import { networkInterfaces } from "node:os";
 import type { Config } from "./config.ts";
-import { MIN_VERSION, versionAtLeast } from "./gateway-checks.ts";
+import { isLegacyRelease, MIN_VERSION, versionAtLeast } from "./gateway-checks.ts";
 
 /** The sidecar's own non-loopback IPv4 address (its compose address), or a placeholder to fill in. */
 export function ownAddress(): string | undefined {
@@ -24,9 +24,6 @@ export interface GatewayConfigInput {
    */
   legacy?: boolean | undefined;
 }
-
-/** Releases before this one match trustedProxies as exact strings (no CIDRs): print the legacy block for them. */
-export const CIDR_VERSION = [2026, 2, 21];
 
 export function gatewayConfig({ config, sidecarAddress, legacy }: GatewayConfigInput): Record<string, unknown> {
   const port = Number(config.upstream.port) || 18789;
@@ -85,5 +82,5 @@ export function printGatewayConfig(config: Config, sidecarAddress: string | unde
   if (config.mode === "identity" && !versionAtLeast(gatewayVersion, MIN_VERSION)) {
     return { error: `identity mode needs gateway 2026.8.1 or later (trusted-proxy auth with deviceAutoApprove); ${gatewayVersion} refuses that config. Upgrade the gateway, or use --mode attribution` };
   }
-  return { text: gatewayConfigFor(config, sidecarAddress, { legacy: !versionAtLeast(gatewayVersion, CIDR_VERSION) }) };
+  return { text: gatewayConfigFor(config, sidecarAddress, { legacy: isLegacyRelease(gatewayVersion) }) };
 }

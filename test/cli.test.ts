@@ -85,9 +85,11 @@ describe("print-gateway-config --gateway-version", () => {
     expect(gw.mode).toBe("local"); // without it, that release refuses to start
   });
 
-  it("2026.9.6: the /32, as without the flag", () => {
-    const r = cli(["print-gateway-config", "--mode", "attribution", ...address, "--gateway-version", "2026.9.6"]);
-    expect(json5Body(r.stdout).gateway.trustedProxies).toEqual(["172.30.0.10/32"]);
+  it.each(["2026.9.6", "2026.5.28"])("%s (CIDR-aware): the /32 and allowedOrigins, as without the flag", (version) => {
+    const r = cli(["print-gateway-config", "--mode", "attribution", ...address, "--gateway-version", version]);
+    const gw = json5Body(r.stdout).gateway;
+    expect(gw.trustedProxies).toEqual(["172.30.0.10/32"]);
+    expect(gw.controlUi).toEqual({ allowedOrigins: ["http://localhost:18789", "http://127.0.0.1:18789"] });
   });
 
   it("identity mode on a release before 2026.8.1 is refused with the reason, and a malformed version is a usage error", () => {
