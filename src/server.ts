@@ -195,7 +195,7 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
   if (encrypted) stopWatching = watchKeyPair(server as tls.Server, config.tlsCert as string, config.tlsKey as string, logger);
   const publicHttpsPort = config.publicOrigin?.protocol === "https:" ? Number(config.publicOrigin.port || 443) : undefined;
   const redirect = config.httpsRedirectListen ? createRedirectServer(() => publicHttpsPort ?? proxyAddress.port) : undefined;
-  const admin = createAdminServer({ metrics, upstream: config.upstream, isDraining: () => draining });
+  const admin = createAdminServer({ metrics, upstream: config.upstream, isDraining: () => draining, logger });
 
   let proxyAddress: AddressInfo;
   let adminAddress: AddressInfo;
