@@ -8,13 +8,16 @@ import {
   type CookieKeys, FailureLimiter, TokenVerifier, bearerToken, limiterKey, parseCookies, signSession, verifySession,
 } from "./auth.ts";
 import type { Config, Credential } from "./config.ts";
+import type { ConnectRequest } from "./connect-frame.ts";
+import type { ConnectDecision } from "./forward-upgrade.ts";
 import type { ClientView, Identity } from "./forwarded-headers.ts";
 import type { RequestHead } from "./http1.ts";
 import type { Logger } from "./log.ts";
 import type { AuthFailure, Metrics, UpgradeResult } from "./metrics.ts";
 import { loginPage } from "./login-page.ts";
-import { createPublicPathMatcher } from "./public-paths.ts";
+import { CONTROL_UI_SHELL_PATHS, createPublicPathMatcher } from "./public-paths.ts";
 import { type Refusal, type Reply, refusalReply, wantsHtml } from "./responses.ts";
+import { createSsoGate } from "./sso-gate.ts";
 
 export const COOKIE_NAME = "openclaw_sidecar_session";
 
@@ -22,13 +25,19 @@ export const COOKIE_NAME = "openclaw_sidecar_session";
 export interface UpgradeRefusal { result: UpgradeResult; refusal: Refusal }
 
 /**
+ * An upgrade without a session, forwarded with `held`'s identity while its first message is held until `check`
+ * finds a valid sidecar token in it (the Control UI's token field and `#token=` links: connect-frame.ts).
+ */
+export interface HeldUpgrade { held: Identity; check(request: ConnectRequest): ConnectDecision }
+
+/**
  * Decides, before anything is forwarded, whether a request may pass. Returns the identity to inject (identity mode),
  * undefined to pass without one (local mode, public paths), or the answer to send instead (login page, 401,
  * redirect, refused upgrade); failures are counted here. Consumed credentials are removed from `head.headers`.
  */
 export interface AuthGate {
-  checkRequest(head: RequestHead, view: ClientView): Identity | undefined | Reply;
-  checkUpgrade(head: RequestHead, view: ClientView): Identity | undefined | UpgradeRefusal;
+  checkRequest(head: RequestHead, view: ClientView): Identity | undefined | Reply | Promise<Identity | undefined | Reply>;
+  checkUpgrade(head: RequestHead, view: ClientView): Identity | undefined | UpgradeRefusal | HeldUpgrade | Promise<Identity | UpgradeRefusal>;
 }
 
 type Verdict = { identity: Identity } | { failure: AuthFailure; refusal: Refusal };
@@ -44,6 +53,8 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
   const ttlMs = config.cookieTtlSeconds * 1000;
   const local = config.mode === "local";
   const secureCookie = config.tlsCert !== undefined || config.publicOrigin?.protocol === "https:";
+  // Single sign-on (issue 12): OIDC login and verified assertions from a proxy in front, when configured.
+  const sso = createSsoGate(config, { keys, logger, metrics, cookieName: COOKIE_NAME, secureCookie, tokenScopes: new Map(config.credentials.map((c) => [c.user, c.scopes])) });
 
   const identityOf = (cred: Credential): Identity => ({ user: cred.user, ...(cred.scopes ? { scopes: cred.scopes } : {}) });
   const unauthorized = (message: string): Refusal => ({ status: 401, type: "unauthorized", message });
@@ -88,6 +99,10 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
       stripCookie(req, cookies);
       const result = verifySession(keys, session, Date.now());
       if ("error" in result) return fail(view, result.error === "expired" ? "expired_cookie" : "bad_cookie", `the session cookie is ${result.error === "expired" ? "expired" : "not valid"}`);
+      if (sso?.ownsSession(result)) {
+        const identity = sso.sessionIdentity(result);
+        return identity !== undefined ? { identity } : fail(view, "bad_cookie", "the single sign-on settings changed since this session began: sign in again");
+      }
       // The credential the session was issued for, with its own scopes; a retired token has ended its sessions.
       const cred = verifier.byCredentialId(result.credential);
       if (cred === undefined || cred.user !== result.user) return fail(view, "bad_cookie", "the session's credential is no longer configured");
@@ -97,12 +112,57 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
     return { failure: "missing", refusal: unauthorized("authentication required: open the dashboard link with ?token=…, or send Authorization: Bearer") };
   }
 
+  /** A Bearer (checked later), or a session cookie that verifies and names a credential still configured. */
+  function hasUsableSession(req: RequestHead): boolean {
+    if (bearerToken(req.headers.authorization) !== undefined) return true;
+    const value = parseCookies(req.headers.cookie).get(COOKIE_NAME);
+    const session = value === undefined ? undefined : verifySession(keys, value, Date.now());
+    if (session === undefined || "error" in session) return false;
+    return sso?.ownsSession(session) ? sso.sessionIdentity(session) !== undefined : verifier.byCredentialId(session.credential)?.user === session.user;
+  }
+
   const isPublic = createPublicPathMatcher(config.publicPaths);
+  // The token-field login: the Control UI's shell loads without a session, and a session-less upgrade is held for its
+  // connect frame. One user only: the identity goes on the upgrade, before the frame can say whose token it is.
+  const tokenFieldUser = config.controlUiTokenLogin ? config.credentials[0] : undefined;
+  const isShell = createPublicPathMatcher(tokenFieldUser !== undefined ? CONTROL_UI_SHELL_PATHS : []);
+
+  /** Judges a held upgrade's first message, with the same limiter and counters as every other token attempt. */
+  function checkConnect(request: ConnectRequest, view: ClientView): ConnectDecision {
+    const refuse = (result: "unauthenticated" | "rate_limited", message: string, detailCode: string, authReason: string): ConnectDecision => ({ ok: false, result, message, detailCode, authReason });
+    const locked = lockedOut(view);
+    if (locked !== undefined) return refuse("rate_limited", "unauthorized: too many failed authentication attempts (retry later)", "AUTH_RATE_LIMITED", "rate_limited");
+    if (!request.isConnect || request.token === undefined) {
+      metrics.authFailures.inc({ reason: "missing" });
+      logger.info({ kind: "auth", client: view.clientAddress, reason: "missing" }, "authentication failed: the first WebSocket message carried no token");
+      return refuse("unauthenticated", "unauthorized: gateway token missing (open the dashboard link with #token=<the sidecar's token>, or paste the sidecar's token in Control UI settings)", "AUTH_TOKEN_MISSING", "token_missing");
+    }
+    const cred = verifier.verify(request.token);
+    if (cred === undefined || cred.user !== tokenFieldUser?.user) {
+      fail(view, "bad_token", "the token in the connect frame is not valid");
+      return refuse("unauthenticated", "unauthorized: gateway token mismatch (open the dashboard URL and paste the sidecar's token in Control UI settings)", "AUTH_TOKEN_MISMATCH", "token_mismatch");
+    }
+    limiter.recordSuccess(limiterKey(view.clientAddress));
+    logger.info({ kind: "auth", client: view.clientAddress, user: cred.user }, "login (connect frame)");
+    return { ok: true };
+  }
   const pass = (identity: Identity): Identity | undefined => (local ? undefined : identity);
 
   return {
     checkRequest(req, view) {
       if (isPublic(req.url)) return undefined;
+      const single = sso?.checkRequest(req, view);
+      if (single !== undefined) return single;
+      // A browser's navigation without a usable session goes to the provider's login page.
+      if (sso?.isNavigation(req) && !hasUsableSession(req)) return sso.startLogin(req, view);
+      if (isShell(req.url) && (req.method === "GET" || req.method === "HEAD") && !req.url.includes("token=")) {
+        // The gateway serves its Control UI shell to anyone; with the token-field login it must load before a token
+        // exists. A credential that comes along is still checked (its user then reaches the gateway), but a stale one
+        // never keeps the page from loading.
+        if (bearerToken(req.headers.authorization) === undefined && !parseCookies(req.headers.cookie).has(COOKIE_NAME)) return undefined;
+        const verdict = verify(req, view);
+        return "identity" in verdict ? pass(verdict.identity) : undefined;
+      }
       // Parsed as a path on our own origin: a target such as "//evil.com/" is never read as an authority here.
       const url = new URL(`http://sidecar${req.url.startsWith("/") ? req.url : "/"}`);
       const login = url.searchParams.get("token");
@@ -135,9 +195,18 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
       if (origin !== undefined && !originAllowed(origin, view.proto, view.host, config.allowedOrigins)) {
         return { result: "origin_not_allowed", refusal: { status: 403, type: "origin_not_allowed", message: `origin ${origin} is not allowed (allowedOrigins)` } };
       }
+      // A proxy's assertion decides alone when it comes along; an upgrade never starts a login.
+      const asserted = sso?.checkUpgrade(req, view);
+      if (asserted !== undefined) return asserted;
       // Public paths never apply to upgrades: the gateway serves its control WebSocket on almost any path, so a
       // public /healthz would be an unauthenticated tunnel (issue 11, finding 2).
+      const presented = bearerToken(req.headers.authorization) !== undefined || parseCookies(req.headers.cookie).has(COOKIE_NAME);
+      if (!presented && tokenFieldUser !== undefined) return { held: identityOf(tokenFieldUser), check: (request) => checkConnect(request, view) };
       const verdict = verify(req, view);
+      // A stale session (rotated secret, expired) falls back to the token field rather than locking the page out.
+      if ("failure" in verdict && tokenFieldUser !== undefined && (verdict.failure === "bad_cookie" || verdict.failure === "expired_cookie")) {
+        return { held: identityOf(tokenFieldUser), check: (request) => checkConnect(request, view) };
+      }
       if ("identity" in verdict) return pass(verdict.identity);
       return { result: verdict.failure === "rate_limited" ? "rate_limited" : "unauthenticated", refusal: verdict.refusal };
     },

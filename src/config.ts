@@ -5,7 +5,9 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import ipaddr from "ipaddr.js";
+import { ACME_CHALLENGES, type AcmeChallenge, type SecretValue, acmeDirectoryUrl, acmeDomainList, acmeEmail, acmeStorageDir, eabHmacKey, pemCertificateFile } from "./acme-options.ts";
 import { isCommonIdentityHeader, isGatewayTrustHeader } from "./forwarded-headers.ts";
+import { type AssertionConfig, type OidcConfig, SSO_OPTION_KEYS, validateSso } from "./sso-options.ts";
 import { readKeyPair } from "./tls.ts";
 
 export type Mode = "attribution" | "identity" | "local";
@@ -47,6 +49,19 @@ export interface Config {
   tlsKey: string | undefined;
   httpsRedirectListen: HostPort | undefined;
   hsts: boolean;
+  /** Automatic HTTPS (acme.ts): the names to obtain a certificate for; empty means no ACME. */
+  acmeDomains: string[];
+  acmeEmail: string | undefined;
+  /** The ACME directory URL (shortcuts resolved). */
+  acmeDirectory: string;
+  /** Extra CA certificates trusted for the directory's HTTPS (a private CA; Pebble in the tests). */
+  acmeDirectoryCaFile: string | undefined;
+  acmeStorage: string | undefined;
+  acmeChallenge: AcmeChallenge;
+  acmeEabKid: string | undefined;
+  acmeEabHmacKey: SecretValue | undefined;
+  /** First retry delay after a failed order; doubled per failure up to one hour, jittered. */
+  acmeRetryMs: number;
   identityHeader: string;
   /** Headers of the common identity/forwarding set that are passed on instead of stripped (lower case). */
   passHeaders: string[];
@@ -56,10 +71,18 @@ export interface Config {
   publicOrigin: URL | undefined;
   allowedOrigins: string[];
   publicPaths: string[];
+  /**
+   * Identity mode, one user: the Control UI's shell loads without a session and a session-less WebSocket is held
+   * until its connect frame carries the sidecar token (the UI's token field, `#token=` links).
+   */
+  controlUiTokenLogin: boolean;
   authMaxFailures: number;
   authWindowMs: number;
   authLockoutMs: number;
   logLevel: LogLevel;
+  /** Single sign-on (sso-options.ts): OIDC login, and assertions verified from a proxy in front. */
+  oidc: OidcConfig | undefined;
+  assertion: AssertionConfig | undefined;
 }
 
 export const DEFAULTS = {
@@ -82,6 +105,9 @@ export const DEFAULTS = {
   authWindowMs: 60_000,
   authLockoutMs: 300_000,
   logLevel: "info",
+  acmeDirectory: "letsencrypt",
+  acmeChallenge: "http-01", // port 80 is published anyway for the redirect; README "Automatic HTTPS" says why
+  acmeRetryMs: 60_000,
 } as const;
 
 /** Raised with every problem found; the CLI prints them and exits 78 (EX_CONFIG). */
@@ -102,8 +128,11 @@ export const OPTION_KEYS = [
   "listen", "upstream", "adminListen", "mode", "trustedHops", "loopbackSubstitute", "upstreamTimeoutMs",
   "upgradeTimeoutMs", "headersTimeoutMs", "bodyTimeoutMs", "sendTimeoutMs", "maxConnections", "maxHeaderBytes",
   "drainTimeoutMs", "tlsCert", "tlsKey", "httpsRedirectListen", "hsts", "identityHeader", "passHeaders", "token", "tokenFile", "user", "tokensFile", "cookieSecret",
-  "cookieSecretFile", "cookieTtlSeconds", "publicOrigin", "allowedOrigins", "publicPaths", "authMaxFailures",
+  "cookieSecretFile", "cookieTtlSeconds", "publicOrigin", "allowedOrigins", "publicPaths", "controlUiTokenLogin", "authMaxFailures",
   "authWindowMs", "authLockoutMs", "logLevel",
+  "acmeDomains", "acmeEmail", "acmeDirectory", "acmeDirectoryCaFile", "acmeStorage", "acmeChallenge", "acmeEabKid",
+  "acmeEabHmacKey", "acmeRetryMs",
+  ...SSO_OPTION_KEYS,
 ] as const;
 export type OptionKey = (typeof OPTION_KEYS)[number];
 
@@ -173,8 +202,8 @@ function validate(raw: Raw, problems: string[]): Config {
   const mode = opt("mode", oneOf(MODES), d.mode);
   const identityHeader = opt("identityHeader", headerName, d.identityHeader);
   const credentials = loadCredentials(raw, opt, problems);
-  if (mode !== "attribution" && credentials.length === 0) {
-    problems.push(`mode "${mode}" needs credentials: set token (or tokenFile) or tokensFile`);
+  if (mode !== "attribution" && credentials.length === 0 && (mode !== "identity" || (raw.oidcIssuer === undefined && raw.trustAssertion === undefined))) {
+    problems.push(`mode "${mode}" needs credentials: set token (or tokenFile) or tokensFile${mode === "identity" ? ", or single sign-on (oidcIssuer, trustAssertion)" : ""}`);
   }
   const cookieSecrets = opt("cookieSecret", list, []).concat(opt("cookieSecretFile", secretFileList, []));
   for (const secret of cookieSecrets) {
@@ -191,8 +220,14 @@ function validate(raw: Raw, problems: string[]): Config {
       problems.push((err as Error).message);
     }
   }
+  // The token-field login puts one identity on the upgrade before the frame names its token: one user only.
+  const users = new Set(credentials.map((c) => c.user));
+  const controlUiTokenLogin = opt("controlUiTokenLogin", bool, mode === "identity" && users.size === 1);
+  if (controlUiTokenLogin && mode !== "identity") problems.push(`controlUiTokenLogin: only identity mode has it (mode is "${mode}")`);
+  else if (controlUiTokenLogin && users.size > 1) problems.push(`controlUiTokenLogin: needs exactly one user, and the credentials name ${users.size}; with several users, log in with ?token= or a Bearer header instead`);
   const httpsRedirectListen = opt("httpsRedirectListen", hostPort, undefined);
-  if (httpsRedirectListen !== undefined && tlsCert === undefined) problems.push("httpsRedirectListen needs tlsCert and tlsKey");
+  const acme = validateAcme(opt, problems, { tls: tlsCert !== undefined || tlsKey !== undefined, redirect: httpsRedirectListen !== undefined });
+  if (httpsRedirectListen !== undefined && tlsCert === undefined && acme.acmeDomains.length === 0) problems.push("httpsRedirectListen needs tlsCert and tlsKey (or acmeDomains)");
   return {
     listen: opt("listen", hostPort, hostPort(d.listen, "listen")),
     upstream: opt("upstream", upstreamUrl, new URL(d.upstream)),
@@ -212,6 +247,7 @@ function validate(raw: Raw, problems: string[]): Config {
     tlsKey,
     httpsRedirectListen,
     hsts: opt("hsts", bool, false),
+    ...acme,
     identityHeader,
     passHeaders: opt("passHeaders", passHeaderList(identityHeader), []),
     credentials,
@@ -220,11 +256,39 @@ function validate(raw: Raw, problems: string[]): Config {
     publicOrigin,
     allowedOrigins: opt("allowedOrigins", originList, publicOrigin ? [publicOrigin.origin] : []),
     publicPaths: opt("publicPaths", pathList, []),
+    controlUiTokenLogin,
     authMaxFailures: opt("authMaxFailures", int(1, 1_000_000), d.authMaxFailures),
     authWindowMs: opt("authWindowMs", int(1000, 86_400_000), d.authWindowMs),
     authLockoutMs: opt("authLockoutMs", int(1000, 86_400_000), d.authLockoutMs),
     logLevel: opt("logLevel", oneOf(LOG_LEVELS), d.logLevel),
+    ...validateSso(raw, opt, problems, { mode, publicOrigin, identityHeader }),
   };
+}
+
+type AcmeOptions = Pick<Config, "acmeDomains" | "acmeEmail" | "acmeDirectory" | "acmeDirectoryCaFile" | "acmeStorage" | "acmeChallenge" | "acmeEabKid" | "acmeEabHmacKey" | "acmeRetryMs">;
+
+function validateAcme(opt: <T>(k: OptionKey, p: Parser<T>, f: T) => T, problems: string[], has: { tls: boolean; redirect: boolean }): AcmeOptions {
+  const acme: AcmeOptions = {
+    acmeDomains: opt("acmeDomains", acmeDomainList, []),
+    acmeEmail: opt("acmeEmail", acmeEmail, undefined),
+    acmeDirectory: opt("acmeDirectory", acmeDirectoryUrl, acmeDirectoryUrl(DEFAULTS.acmeDirectory, "acmeDirectory")),
+    acmeDirectoryCaFile: opt("acmeDirectoryCaFile", pemCertificateFile, undefined),
+    acmeStorage: opt("acmeStorage", acmeStorageDir, undefined),
+    acmeChallenge: opt("acmeChallenge", oneOf(ACME_CHALLENGES), DEFAULTS.acmeChallenge),
+    acmeEabKid: opt("acmeEabKid", nonEmpty, undefined),
+    acmeEabHmacKey: opt("acmeEabHmacKey", eabHmacKey, undefined),
+    acmeRetryMs: opt("acmeRetryMs", int(100, 3_600_000), DEFAULTS.acmeRetryMs),
+  };
+  if ((acme.acmeEabKid === undefined) !== (acme.acmeEabHmacKey === undefined)) problems.push("acmeEabKid and acmeEabHmacKey: set both or neither");
+  if (acme.acmeDomains.length === 0) {
+    const stray = (["acmeEmail", "acmeDirectoryCaFile", "acmeStorage", "acmeEabKid", "acmeEabHmacKey"] as const).filter((k) => acme[k] !== undefined);
+    if (stray.length > 0) problems.push(`${stray.join(", ")}: set acmeDomains too (without it there is no ACME)`);
+    return acme;
+  }
+  if (has.tls) problems.push("acmeDomains and tlsCert/tlsKey: set one or the other (with acmeDomains the sidecar obtains the certificate itself)");
+  if (acme.acmeStorage === undefined) problems.push("acmeDomains needs acmeStorage: a directory that survives restarts (a volume), for the account key and certificates");
+  if (acme.acmeChallenge === "http-01" && !has.redirect) problems.push("acmeChallenge http-01 needs httpsRedirectListen: the plain-HTTP listener the CA reaches on port 80 (or set acmeChallenge tls-alpn-01)");
+  return acme;
 }
 
 // Secrets come from a value or a file, exactly one (a file keeps them out of `docker inspect` and the process list).

@@ -8,8 +8,9 @@
 // finds dead peers, and a quiet dashboard socket lives as long as both ends want it.
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { FrameReader, type CloseReasonClass } from "./close-frames.ts";
-import { ChunkedScanner, type RequestHead, type ResponseHead, responseFraming, takeResponseHead } from "./http1.ts";
+import { FrameReader, type CloseReasonClass, classifyCloseReason } from "./close-frames.ts";
+import { type ConnectRequest, FirstMessageHold, connectRefusal } from "./connect-frame.ts";
+import { ChunkedScanner, type RequestHead, type ResponseHead, responseFraming, responseHeader, takeResponseHead } from "./http1.ts";
 import type { Logger } from "./log.ts";
 import { createLineWriter, redactUrl } from "./log.ts";
 import { type CloseInitiator, type Metrics, type UpgradeResult, closeCodeLabel } from "./metrics.ts";
@@ -25,8 +26,14 @@ export interface UpgradeForwarderOptions {
   logger: Logger;
 }
 
-/** What one upgrade is known by in logs. */
-export interface UpgradeContext { client: string; url: string }
+/** What one upgrade is known by in logs; `hold` when its first message must prove a credential (connect-frame.ts). */
+export interface UpgradeContext { client: string; url: string; hold?: ConnectCheck }
+
+/** Decides a held upgrade's first message (identity mode: the gate checks the token, and counts failures). */
+export type ConnectCheck = (request: ConnectRequest) => ConnectDecision;
+export type ConnectDecision =
+  | { ok: true }
+  | { ok: false; result: "unauthenticated" | "rate_limited"; message: string; detailCode: string; authReason: string };
 
 const KEEPALIVE_PROBE_MS = 30_000;
 /** After one side closed cleanly, how long the other may take to flush and close before it is destroyed. */
@@ -65,6 +72,8 @@ export function destroySelf(this: Duplex): void {
 
 export class Tunnel {
   readonly ctx: UpgradeContext;
+  /** The upgrade's outcome: "ok" once relaying; for a held upgrade, how its first message was judged. */
+  result: UpgradeResult = "ok";
   readonly client: Duplex;
   readonly upstream: Socket;
   readonly fromUpstream = new FrameReader({ masked: false });
@@ -77,16 +86,25 @@ export class Tunnel {
    */
   private firstClose: CloseInitiator | undefined;
   private readonly onDone: (t: Tunnel) => void;
+  /** A held upgrade's first client message, until it is complete and judged. */
+  private holding: FirstMessageHold | undefined;
+  /** The close the sidecar itself sent (a refused first message). */
+  private refusal: { code: number; reason: string } | undefined;
 
   /**
    * `upstreamHead` and `clientHead` are bytes that arrived together with the handshake (the gateway's
    * connect.challenge, or a close frame sent at once, may be among them): they pass first, and are watched too.
    */
-  constructor(ctx: UpgradeContext, client: Duplex, upstream: Socket, upstreamHead: Buffer, clientHead: Buffer, onDone: (t: Tunnel) => void) {
+  constructor(ctx: UpgradeContext, client: Duplex, upstream: Socket, upstreamHead: Buffer, clientHead: Buffer, onDone: (t: Tunnel) => void, opts: { deflate: boolean; onReleased?: () => void } = { deflate: false }) {
     this.ctx = ctx;
     this.client = client;
     this.upstream = upstream;
     this.onDone = onDone;
+    if (ctx.hold !== undefined) {
+      this.holding = new FirstMessageHold({ deflate: opts.deflate });
+      this.result = "client_aborted"; // until the first message is judged
+    }
+    const onReleased = opts.onReleased;
     // The gateway vanished (crash, kill -9, restart) without a close frame: tell the browser in a proper close frame
     // (1014, bad gateway) rather than a bare TCP end or reset, so it reconnects instead of reporting a broken socket.
     // Only at a frame boundary, or the frame would land inside a message.
@@ -96,7 +114,26 @@ export class Tunnel {
       return this.fromUpstream.atFrameBoundary ? closeFrame(1014, "gateway connection lost", false) : undefined;
     };
     const toClient = relay(upstream, client, this.fromUpstream, () => (this.firstClose ??= "upstream"), lostGateway);
-    const toUpstream = relay(client, upstream, this.fromClient, () => (this.firstClose ??= "client"), () => undefined);
+    const holdStep = (chunk: Buffer): Buffer | undefined => {
+      const hold = this.holding;
+      if (hold === undefined) return chunk;
+      const step = hold.feed(chunk);
+      if (step.state === "holding") return undefined;
+      if (step.state === "invalid") {
+        this.refuse(step.code, step.reason, undefined, "unauthenticated");
+        return undefined;
+      }
+      const decision = (ctx.hold as ConnectCheck)(step.request);
+      if (!decision.ok) {
+        this.refuse(1008, decision.message, connectRefusal(step.request.id, decision.message, decision.detailCode, decision.authReason), decision.result);
+        return undefined;
+      }
+      this.holding = undefined;
+      this.result = "ok";
+      onReleased?.();
+      return step.bytes;
+    };
+    const toUpstream = relay(client, upstream, this.fromClient, () => (this.firstClose ??= "client"), () => undefined, holdStep);
     if (upstreamHead.length > 0) toClient(upstreamHead);
     if (clientHead.length > 0) toUpstream(clientHead);
     client.on("close", (hadError: boolean | undefined) => {
@@ -113,6 +150,24 @@ export class Tunnel {
     });
   }
 
+  /**
+   * Ends a held upgrade whose first message did not prove a credential: the gateway's connection is dropped before it
+   * saw a connect, and the client gets the gateway's answer shape (a `res` error, then the close frame).
+   */
+  private refuse(code: number, reason: string, reply: Buffer | undefined, result: UpgradeResult): void {
+    this.holding = undefined;
+    this.result = result;
+    this.refusal = { code, reason };
+    this.firstClose ??= "sidecar";
+    this.upstream.destroy();
+    if (!this.fromUpstream.atFrameBoundary || !this.client.writable) {
+      this.client.destroy();
+      return;
+    }
+    const close = closeFrame(code, reason, false);
+    this.client.end(reply === undefined ? close : Buffer.concat([reply, close]));
+  }
+
   private closedOne(): void {
     if (this.client.destroyed && this.upstream.destroyed) this.finish();
   }
@@ -121,6 +176,7 @@ export class Tunnel {
   outcome(): { code: number; initiator: CloseInitiator; reasonClass: CloseReasonClass } {
     const frame = this.firstClose === "upstream" ? this.fromUpstream.close : this.firstClose === "client" ? this.fromClient.close : undefined;
     if (frame !== undefined && this.firstClose !== undefined) return { code: frame.code, initiator: this.firstClose, reasonClass: frame.reasonClass };
+    if (this.refusal !== undefined) return { code: this.refusal.code, initiator: "sidecar", reasonClass: classifyCloseReason(this.refusal.code, this.refusal.reason) };
     if (this.firstClose === "sidecar") return { code: 1001, initiator: "sidecar", reasonClass: "going_away" };
     return { code: 1006, initiator: "none", reasonClass: "none" };
   }
@@ -146,10 +202,16 @@ export class Tunnel {
 
 /**
  * Pipes `from` into `to` with backpressure, showing every chunk to `reader`; returns the per-chunk step. When `from`
- * ends, `to` is ended too, after the bytes `lastWords()` may supply.
+ * ends, `to` is ended too, after the bytes `lastWords()` may supply. `hold`, when given, sees each chunk first and
+ * returns what to pass on (undefined: nothing yet).
  */
-function relay(from: Duplex, to: Duplex, reader: FrameReader, onCloseFrame: () => void, lastWords: () => Buffer | undefined): (chunk: Buffer) => void {
+function relay(from: Duplex, to: Duplex, reader: FrameReader, onCloseFrame: () => void, lastWords: () => Buffer | undefined, hold?: (chunk: Buffer) => Buffer | undefined): (chunk: Buffer) => void {
   const pass = (chunk: Buffer) => {
+    if (hold !== undefined) {
+      const released = hold(chunk);
+      if (released === undefined) return;
+      chunk = released;
+    }
     reader.feed(chunk);
     if (reader.close !== undefined) onCloseFrame();
     if (!to.write(chunk)) from.pause();
@@ -210,12 +272,17 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
     const { code, initiator, reasonClass } = t.outcome();
     const seconds = (Date.now() - t.openedAt) / 1000;
     openTunnels.dec();
+    // "ok" was counted when relaying began; a held upgrade that never got there is counted by how it ended.
+    if (t.result !== "ok") metrics.upgrades.inc({ result: t.result });
     metrics.wsCloses.inc({ code: closeCodeLabel(code), initiator, reason_class: reasonClass });
     metrics.wsDuration.observe(seconds);
+    // "pairing required … (requestId: …)": the one close a person must act on; the line says how (never a label).
+    const requestId = reasonClass === "pairing_required" ? /requestId: ([A-Za-z0-9-]+)/.exec(t.fromUpstream.close?.reason ?? "")?.[1] : undefined;
     line({
-      kind: "websocket", client: t.ctx.client, url: redactUrl(t.ctx.url), result: "ok", status: 101, sentUpstream: 1, code, initiator,
+      kind: "websocket", client: t.ctx.client, url: redactUrl(t.ctx.url), result: t.result, status: 101, sentUpstream: 1, code, initiator,
       reasonClass, durationMs: Date.now() - t.openedAt, bytesFromClient: t.fromClient.bytes, bytesToClient: t.fromUpstream.bytes,
-    }, "websocket closed");
+      ...(requestId !== undefined ? { requestId, approve: `openclaw devices approve ${requestId}` } : {}),
+    }, requestId !== undefined ? `websocket closed: pairing required; approve the device on the gateway with: openclaw devices approve ${requestId}` : "websocket closed");
   }
 
   function forward(upstreamHead: string, socket: Socket, clientRest: Buffer, ctx: UpgradeContext): void {
@@ -380,7 +447,8 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
         logRefused(this.ctx, "client_aborted", 499, this.started);
         return;
       }
-      upgradedOk.inc();
+      // A held upgrade counts as "ok" only once its first message has proved a credential.
+      if (this.ctx.hold === undefined) upgradedOk.inc();
       openTunnels.inc();
       // Both sockets are already no-delay (the listener and connectUpstream set it); keep-alive finds dead peers.
       socket.setKeepAlive(true, KEEPALIVE_PROBE_MS);
@@ -390,7 +458,9 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
       writeHead(socket, head);
       const clientRest = this.early.length === 0 ? this.clientRest : Buffer.concat([this.clientRest, ...this.early]);
       this.early = [];
-      tunnels.add(new Tunnel(this.ctx, socket, up, upstreamRest, clientRest, onTunnelDone));
+      const deflate = /permessage-deflate/i.test(responseHeader(head, "sec-websocket-extensions") ?? "");
+      const onReleased = () => upgradedOk.inc();
+      tunnels.add(new Tunnel(this.ctx, socket, up, upstreamRest, clientRest, onTunnelDone, { deflate, onReleased }));
       socket.uncork();
     }
   }

@@ -7,6 +7,17 @@
 // encoded slash or backslash, an encoded NUL, a `..;` segment — is never public. Never public also means never
 // refused: such a request simply needs a credential, like every other one.
 
+/**
+ * The Control UI's shell as the gateway serves it to anyone (dist/control-ui: the document, its fingerprinted assets,
+ * icons, fonts, themes, the web manifest and the service worker). Public in identity mode only with the token-field
+ * login, where the page must load before it has a token. Its config (`/control-ui-config.json`) is not among them.
+ */
+export const CONTROL_UI_SHELL_PATHS: readonly string[] = [
+  "/", "/index.html", "/assets/", "/fonts/", "/themes/", "/provider-icons/", "/cloud-provider-icons/", "/file-icons/",
+  "/app-art/", "/community-art/", "/favicon.ico", "/favicon.svg", "/favicon-32.png", "/apple-touch-icon.png",
+  "/manifest.webmanifest", "/sw.js", "/social-card.png", "/asset-manifest.json",
+];
+
 /** A path that may be public, as the gateway resolves it; undefined when it is ambiguous (never public). */
 export function resolvedPath(target: string): string | undefined {
   let pathname: string;
@@ -23,11 +34,14 @@ export function resolvedPath(target: string): string | undefined {
   return path;
 }
 
-/** Exact paths ("/healthz") and prefixes ending in "/" ("/assets/"), as configured. */
+/**
+ * Exact paths ("/healthz") and prefixes ending in "/" ("/assets/"), as configured. "/" alone is the root document,
+ * never a prefix: "everything is public" is attribution mode, not a path list.
+ */
 export function createPublicPathMatcher(paths: readonly string[]): (target: string) => boolean {
   if (paths.length === 0) return () => false;
-  const exact = new Set(paths.filter((p) => !p.endsWith("/")));
-  const prefixes = paths.filter((p) => p.endsWith("/"));
+  const exact = new Set(paths.filter((p) => p === "/" || !p.endsWith("/")));
+  const prefixes = paths.filter((p) => p !== "/" && p.endsWith("/"));
   return (target) => {
     const path = resolvedPath(target);
     if (path === undefined) return false;

@@ -4,9 +4,10 @@
 import net, { type AddressInfo, type Socket } from "node:net";
 import type http from "node:http";
 import tls from "node:tls";
+import { prepareAcme } from "./acme.ts";
 import { createAdminServer } from "./admin.ts";
-import { createAuthGate } from "./auth-gate.ts";
-import { ClientConnection, type ConnectionOptions, type Exchange } from "./client-connection.ts";
+import { type AuthGate, createAuthGate } from "./auth-gate.ts";
+import { ClientConnection, type ConnectionOptions, type Exchange, Outcome } from "./client-connection.ts";
 import type { Config, HostPort } from "./config.ts";
 import { type ClientView, type Identity, type TrustPolicy, isForbiddenTrailerField, resolveClient, rewriteHeaders } from "./forwarded-headers.ts";
 import { checkUpgradeRequest, createUpgradeForwarder, destroySelf } from "./forward-upgrade.ts";
@@ -68,7 +69,9 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
     passHeaders: new Set(config.passHeaders),
   };
   const upgrades = createUpgradeForwarder({ upstream: config.upstream, upgradeTimeoutMs: config.upgradeTimeoutMs, metrics, logger });
-  const encrypted = config.tlsCert !== undefined && config.tlsKey !== undefined;
+  // Automatic HTTPS: the stored certificate or a placeholder now, the order loop once the listeners are open.
+  const acme = config.acmeDomains.length > 0 ? await prepareAcme(config, logger, metrics) : undefined;
+  const encrypted = (config.tlsCert !== undefined && config.tlsKey !== undefined) || acme !== undefined;
   const hstsLine = encrypted && config.hsts ? "Strict-Transport-Security: max-age=31536000; includeSubDomains\r\n" : "";
   let draining = false;
   let inFlight = 0;
@@ -91,7 +94,26 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
     histogram.observe(seconds);
   };
 
-  const upgrade = (ex: Exchange, view: ClientView): void => {
+  /**
+   * A verdict that needs the network (single sign-on: the provider, a JWKS): the exchange waits in its place — its
+   * connection reads nothing more meanwhile — and goes on once it is known. A client gone by then is not answered.
+   * While it waits an upgrade counts as in flight, as a request does, so drain waits for it.
+   */
+  const awaitVerdict = <T>(ex: Exchange, pending: Promise<T>, go: (verdict: T) => void, onError: () => void, isUpgrade: boolean): void => {
+    if (isUpgrade) inFlight++;
+    const settle = (then: () => void) => {
+      if (ex.outcome !== Outcome.Pending) return; // the client left: onDone has counted it
+      if (isUpgrade && --inFlight === 0 && idleWaiter) idleWaiter();
+      then();
+    };
+    pending.then((verdict) => settle(() => go(verdict)), (err: unknown) => {
+      logger.error({ err }, "authentication check failed");
+      settle(onError);
+    });
+  };
+  const internalError: Refusal = { status: 500, type: "internal_error", message: "the authentication check failed; see the sidecar's log" };
+
+  const upgrade = (ex: Exchange, view: ClientView, settled?: { verdict: Awaited<ReturnType<AuthGate["checkUpgrade"]>> }): void => {
     const head = ex.head;
     const refuse = (result: UpgradeResult, refusal: Refusal) => {
       metrics.upgrades.inc({ result });
@@ -101,12 +123,21 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
     if (draining) return refuse("draining", { status: 503, type: "draining", message: "the sidecar is shutting down" });
     const bad = checkUpgradeRequest(head);
     if (bad) return refuse("bad_request", bad);
-    const verdict = gate?.checkUpgrade(head, view);
+    const verdict = settled !== undefined ? settled.verdict : gate?.checkUpgrade(head, view);
+    if (verdict instanceof Promise) return awaitVerdict(ex, verdict, (v) => upgrade(ex, view, { verdict: v }), () => refuse("bad_request", internalError), true);
     if (verdict !== undefined && "refusal" in verdict) return refuse(verdict.result, verdict.refusal);
-    rewriteHeaders(head.headers, view, policy, verdict as Identity | undefined, true);
+    // A held upgrade goes on with the one user's identity; its first message must still prove the token.
+    const held = verdict !== undefined && "held" in verdict ? verdict : undefined;
+    rewriteHeaders(head.headers, view, policy, held !== undefined ? held.held : (verdict as Identity | undefined), true);
     const { socket, rest } = ex.takeOver();
     socket.on("error", destroySelf);
-    upgrades.forward(serializeRequestHead(head), socket, rest, { client: view.clientAddress, url: head.url });
+    upgrades.forward(serializeRequestHead(head), socket, rest, { client: view.clientAddress, url: head.url, ...(held !== undefined ? { hold: held.check } : {}) });
+  };
+
+  const proceed = (ex: Exchange, view: ClientView, verdict: Awaited<ReturnType<AuthGate["checkRequest"]>>): void => {
+    if (verdict !== undefined && "status" in verdict) return ex.reply(verdict);
+    rewriteHeaders(ex.head.headers, view, policy, verdict);
+    ex.forward(serializeRequestHead(ex.head));
   };
 
   const connectionOptions: ConnectionOptions = {
@@ -127,9 +158,8 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
       if (head.upgrade) return upgrade(ex, view);
       inFlight++;
       const verdict = gate?.checkRequest(head, view);
-      if (verdict !== undefined && "status" in verdict) return ex.reply(verdict);
-      rewriteHeaders(head.headers, view, policy, verdict);
-      ex.forward(serializeRequestHead(head));
+      if (verdict instanceof Promise) return awaitVerdict(ex, verdict, (v) => proceed(ex, view, v), () => ex.reply(refusalReply(internalError, false)), false);
+      proceed(ex, view, verdict);
     },
     onDone(ex) {
       const head = ex.head;
@@ -175,7 +205,7 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
     connections.add(new ClientConnection(socket, connectionOptions));
   };
   const server = encrypted
-    ? tls.createServer({ ...readKeyPair(config.tlsCert as string, config.tlsKey as string), handshakeTimeout: config.headersTimeoutMs, ALPNProtocols: ["http/1.1"], noDelay: true }, accept)
+    ? tls.createServer({ ...(acme?.initialKeyPair ?? readKeyPair(config.tlsCert as string, config.tlsKey as string)), handshakeTimeout: config.headersTimeoutMs, ALPNProtocols: ["http/1.1"], noDelay: true }, accept)
     : net.createServer({ noDelay: true }, accept);
   if (encrypted) {
     server.on("tlsClientError", (err: NodeJS.ErrnoException, socket: Socket) => {
@@ -192,24 +222,26 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
   }, sweepMs).unref();
 
   let stopWatching = (): void => {};
-  if (encrypted) stopWatching = watchKeyPair(server as tls.Server, config.tlsCert as string, config.tlsKey as string, logger);
+  if (encrypted && !acme) stopWatching = watchKeyPair(server as tls.Server, config.tlsCert as string, config.tlsKey as string, logger);
+  const proxyListener = acme ? acme.listenerFor(server as tls.Server) : server;
   const publicHttpsPort = config.publicOrigin?.protocol === "https:" ? Number(config.publicOrigin.port || 443) : undefined;
-  const redirect = config.httpsRedirectListen ? createRedirectServer(() => publicHttpsPort ?? proxyAddress.port) : undefined;
+  const redirect = config.httpsRedirectListen ? createRedirectServer(() => publicHttpsPort ?? proxyAddress.port, acme?.http01) : undefined;
   const admin = createAdminServer({ metrics, upstream: config.upstream, isDraining: () => draining, logger });
 
   let proxyAddress: AddressInfo;
   let adminAddress: AddressInfo;
   let redirectAddress: AddressInfo | undefined;
   try {
-    proxyAddress = await listen(server, config.listen, "the proxy");
+    proxyAddress = await listen(proxyListener, config.listen, "the proxy");
     adminAddress = await listen(admin, config.adminListen, "the admin endpoints (adminListen)");
     if (redirect && config.httpsRedirectListen) redirectAddress = await listen(redirect, config.httpsRedirectListen, "the HTTPS redirect (httpsRedirectListen)");
   } catch (err) {
     stopWatching();
     clearInterval(sweep);
-    for (const s of [server, admin, redirect]) if (s?.listening) s.close();
+    for (const s of [proxyListener, admin, redirect]) if (s?.listening) s.close();
     throw err;
   }
+  acme?.start(server as tls.Server);
   logger.info({ listen: formatHostPort(config.listen), port: proxyAddress.port, upstream: config.upstream.origin, mode: config.mode, admin: `${adminAddress.address}:${adminAddress.port}`, tls: encrypted }, "openclaw-sidecar listening");
   logger.flush();
 
@@ -218,7 +250,8 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
     drained ??= (async () => {
       draining = true;
       logger.info({ inFlight, websockets: upgrades.tunnels.size, graceMs: config.drainTimeoutMs }, "draining");
-      server.close();
+      proxyListener.close();
+      acme?.stop();
       redirect?.close();
       for (const c of connections) c.closeIfIdle();
       const deadline = Date.now() + config.drainTimeoutMs;

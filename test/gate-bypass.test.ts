@@ -38,7 +38,8 @@ async function sidecar(flags: Record<string, string>): Promise<TestSidecar> {
   started.push(sc);
   return sc;
 }
-const identity = (extra: Record<string, string> = {}) => sidecar({ "--mode": "identity", "--token": TOKEN, "--user": "alice@example.com", "--cookie-secret": SECRET, ...extra });
+// The token-field login (on by default for one user) is tested on its own, in test/token-field-login.test.ts.
+const identity = (extra: Record<string, string> = {}) => sidecar({ "--mode": "identity", "--token": TOKEN, "--user": "alice@example.com", "--cookie-secret": SECRET, "--control-ui-token-login": "false", ...extra });
 const local = (extra: Record<string, string> = {}) => sidecar({ "--mode": "local", "--token": TOKEN, "--cookie-secret": SECRET, ...extra });
 const portOf = (sc: TestSidecar) => Number(new URL(sc.url).port);
 const statusOf = (response: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(response)?.[1] ?? 0);
@@ -157,14 +158,14 @@ describe("finding 4: a session cookie can carry another credential's scopes", ()
     const dir = tmp();
     const file = path.join(dir, "tokens.json");
     writeFileSync(file, JSON.stringify([{ user: "alice", token: "first-token-0123456789abcdef", scopes: ["operator.read"] }]));
-    const first = await sidecar({ "--mode": "identity", "--tokens-file": file, "--cookie-secret": SECRET });
+    const first = await sidecar({ "--mode": "identity", "--tokens-file": file, "--cookie-secret": SECRET, "--control-ui-token-login": "false" });
     const login = await fetch(`${first.url}/?token=first-token-0123456789abcdef`, { redirect: "manual" });
     const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0] as string;
     expect((await fetch(`${first.url}/a`, { headers: { cookie } })).status).toBe(200);
     expect(up.values(up.parsed.at(-1)!, "x-openclaw-scopes")).toEqual(["operator.read"]);
     // The same user keeps a new token, with other scopes; the old token's session must not open it.
     writeFileSync(file, JSON.stringify([{ user: "alice", token: "second-token-0123456789abcd", scopes: ["operator.admin", "operator.read"] }]));
-    const second = await sidecar({ "--mode": "identity", "--tokens-file": file, "--cookie-secret": SECRET });
+    const second = await sidecar({ "--mode": "identity", "--tokens-file": file, "--cookie-secret": SECRET, "--control-ui-token-login": "false" });
     const before = up.parsed.length;
     const res = await fetch(`${second.url}/a`, { headers: { cookie } });
     expect(res.status).toBe(401);
@@ -309,7 +310,7 @@ describe("finding 9: client bytes sent after the upgrade head but before the gat
 describe("finding 10: hardening", () => {
   const view = (clientAddress: string): ClientView => ({ clientAddress, forwardedFor: clientAddress, proto: "http", host: "x" });
   const gateFor = () => {
-    const config = loadConfig({ env: {}, flags: { "--mode": "identity", "--token": TOKEN, "--cookie-secret": SECRET, "--auth-max-failures": "3" } });
+    const config = loadConfig({ env: {}, flags: { "--mode": "identity", "--token": TOKEN, "--cookie-secret": SECRET, "--auth-max-failures": "3", "--control-ui-token-login": "false" } });
     return createAuthGate(config, createLogger("silent"), createMetrics());
   };
   const head = (target: string, headers = "") => parseRequestHead(`GET ${target} HTTP/1.1\r\nHost: x\r\n${headers}`.replace(/\r\n$/, ""), { maxHeaderBytes: 16384, maxHeaderCount: 100 });

@@ -11,7 +11,7 @@ const SECRET = "k".repeat(40);
 let gw: FakeGateway;
 let a: TestSidecar;
 let b: TestSidecar;
-const identityFlags = () => ({ "--upstream": gw.url, "--mode": "identity", "--token": TOKEN, "--user": "alice@example.com", "--cookie-secret": SECRET, "--auth-max-failures": "20" });
+const identityFlags = () => ({ "--upstream": gw.url, "--mode": "identity", "--token": TOKEN, "--user": "alice@example.com", "--cookie-secret": SECRET, "--auth-max-failures": "20", "--control-ui-token-login": "false" });
 
 beforeAll(async () => {
   gw = await startFakeGateway();

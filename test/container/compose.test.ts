@@ -141,10 +141,16 @@ describeTier("docker: compose identity mode with the real gateway", [...dockerPr
     expect(result.kind === "close" && result.reason).toMatch(/^unauthorized/);
   }, 30_000);
 
-  it("without the sidecar token the upgrade is refused by the sidecar with 401", async () => {
-    const result = await connectGateway({ url: `ws://127.0.0.1:${sidecarPort}/`, clientId: "openclaw-control-ui", buildId, host: "localhost:18789", origin: ORIGIN });
-    expect(result).toMatchObject({ kind: "http", status: 401 });
-  }, 30_000);
+  it("without a session the sidecar holds the connect: no token or a wrong one is refused there (1008), the right one in the connect frame gets hello-ok", async () => {
+    // The Control UI's own token field and #token= links put the token into connect.params.auth.token (issue 16).
+    const base = { url: `ws://127.0.0.1:${sidecarPort}/`, clientId: "openclaw-control-ui", buildId, host: "localhost:18789", origin: ORIGIN, scopes: ["operator.read"] };
+    const none = await connectGateway(base);
+    expect(none).toMatchObject({ kind: "close", code: 1008, error: { details: { code: "AUTH_TOKEN_MISSING" } } });
+    const wrong = await connectGateway({ ...base, token: "not-the-sidecar-token" });
+    expect(wrong).toMatchObject({ kind: "close", code: 1008, error: { details: { code: "AUTH_TOKEN_MISMATCH" } } });
+    const right = await connectGateway({ ...base, token: TOKEN });
+    expect(right).toMatchObject({ kind: "hello-ok" });
+  }, 60_000);
 });
 
 describeTier("docker: compose attribution mode with the real gateway (the seed's Docker NAT)", [...dockerPrereqs(), ...composeMissing], () => {

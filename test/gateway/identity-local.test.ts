@@ -89,6 +89,8 @@ describeTier("real gateway + real Control UI: identity and local modes", [...net
     publicSc = await startSidecarIn(net.sidecar.ns, {
       "--listen": `0.0.0.0:${PUBLIC_SC_PORT}`, "--upstream": `http://${net.gateway.ip}:${ID_GW_PORT}`, "--mode": "identity",
       "--token": USER_TOKEN, "--user": "alice@example.com", "--cookie-secret": COOKIE_SECRET, "--public-paths": "/assets/,/healthz",
+      // Its upgrades are to be refused outright (401), not held for a token-field login.
+      "--control-ui-token-login": "false",
     });
     // Local mode: the sidecar shares the gateway's namespace (network_mode: service:gateway) and dials loopback.
     localSc = await startSidecarIn(net.gateway.ns, {
@@ -131,6 +133,49 @@ describeTier("real gateway + real Control UI: identity and local modes", [...net
       expect(await idSc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "ok" })).toBeGreaterThanOrEqual(1);
       // Closing the browser closed its socket with 1001 going away; the sidecar counted the client's close frame.
       await expect.poll(() => idSc.metric("openclaw_sidecar_websocket_closes_total", { code: "1001", initiator: "client", reason_class: "going_away" }), { timeout: 5_000 }).toBeGreaterThanOrEqual(1);
+    }, 90_000);
+
+    it("the real Control UI opened at /#token=… (its own token field's path) connects: no ?token= login, no pairing (issue 16)", async () => {
+      const ui = await launchControlUi(net.client.ns);
+      const http: string[] = [];
+      ui.page.on("response", (r) => http.push(`${r.request().method()} ${new URL(r.url()).pathname} ${r.status()}`));
+      try {
+        await ui.goto(`http://${net.sidecar.ip}:${ID_SC_PORT}/#token=${USER_TOKEN}`);
+        const outcome = await ui.waitForOutcome({ timeoutMs: 40_000 });
+        const report = await ui.report("identity-token-field-connected.png");
+        expect(outcome, JSON.stringify({ frames: report.frames, http })).toMatchObject({ kind: "hello-ok" });
+        expect(report.frames).toContainEqual(expect.objectContaining({ kind: "connect", clientId: "openclaw-control-ui", hasDevice: true, authKeys: expect.arrayContaining(["token"]) }));
+        expect(report.text).not.toContain("Approve this browser");
+        // Before it connects the UI loads its shell without a session; nothing it asked for was refused.
+        expect(http.filter((l) => / (401|403|429) ?$/.test(l)), http.join("\n")).toEqual([]);
+        expect(http.some((l) => l.startsWith("GET / "))).toBe(true);
+        if (process.env.DEBUG_UI_HTTP) process.stdout.write(`${http.join("\n")}\n`);
+      } finally {
+        await ui.close();
+      }
+      expect((await idGw.cliJson<DevicesList>(["devices", "list"])).pending).toEqual([]);
+      expect(idSc.logs()).toContain("login (connect frame)");
+      expect(idSc.logs()).not.toContain(USER_TOKEN);
+    }, 90_000);
+
+    it("the same page with a wrong token shows the gateway-style error, and no connect reached the gateway", async () => {
+      const mark = idGw.logs().length;
+      const before = await idSc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "unauthenticated" });
+      const ui = await launchControlUi(net.client.ns);
+      try {
+        await ui.goto(`http://${net.sidecar.ip}:${ID_SC_PORT}/#token=not-the-token`);
+        const outcome = await ui.waitForOutcome({ timeoutMs: 40_000 });
+        const report = await ui.report("identity-token-field-wrong-token.png");
+        expect(outcome, JSON.stringify(report.frames)).toMatchObject({ kind: "error", details: { code: "AUTH_TOKEN_MISMATCH" } });
+        expect(report.text).toMatch(/token mismatch/i);
+        expect(report.frames.filter((f) => f.kind === "hello-ok")).toEqual([]);
+      } finally {
+        await ui.close();
+      }
+      await new Promise((r) => setTimeout(r, 500));
+      // The gateway saw the upgrade close before any connect: never a connect-handler line (connected/unauthorized).
+      expect(idGw.logs().slice(mark)).not.toMatch(/webchat connected|unauthorized conn=|authenticated user connected/);
+      expect(await idSc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "unauthenticated" })).toBeGreaterThan(before);
     }, 90_000);
 
     it("a wrong token gets 401 and never reaches the gateway", async () => {
