@@ -94,16 +94,21 @@ function mac(key: Buffer, payload: string): Buffer {
   return createHmac("sha256", key).update(payload, "ascii").digest();
 }
 
-/** Who a session is: the user, and the id of the credential it was issued for (TokenVerifier.idOf). */
-export interface SessionSubject { user: string; credential: string }
+/**
+ * Who a session is: the user, and the id of the credential it was issued for (TokenVerifier.idOf). A session from a
+ * single sign-on login (src/oidc-login.ts) also carries the provider's subject and the scopes it was granted, and its
+ * credential id (prefixed "oidc:", which a token's id never is) is derived from both; token sessions carry neither.
+ */
+export interface SessionSubject { user: string; credential: string; sub?: string; scopes?: string[] }
 
 /**
- * A stateless session: base64url(JSON {v, user, cid, exp}) + "." + base64url(HMAC-SHA256 of the first part). `exp` is
+ * A stateless session: base64url(JSON {v, user, cid, [sub, scopes,] exp}) + "." + base64url(HMAC-SHA256 of the first part). `exp` is
  * in milliseconds since the epoch. Any replica holding the same keys accepts it; nothing is stored server-side, so a
  * session ends when it expires, its key is retired, or its credential is no longer configured.
  */
 export function signSession(keys: CookieKeys, subject: SessionSubject, nowMs: number, ttlMs: number): string {
-  const payload = Buffer.from(JSON.stringify({ v: SESSION_VERSION, user: subject.user, cid: subject.credential, exp: nowMs + ttlMs })).toString("base64url");
+  const extra = { ...(subject.sub !== undefined ? { sub: subject.sub } : {}), ...(subject.scopes !== undefined ? { scopes: subject.scopes } : {}) };
+  const payload = Buffer.from(JSON.stringify({ v: SESSION_VERSION, user: subject.user, cid: subject.credential, ...extra, exp: nowMs + ttlMs })).toString("base64url");
   return `${payload}.${mac(keys.current, payload).toString("base64url")}`;
 }
 
@@ -128,12 +133,15 @@ export function verifySession(keys: CookieKeys, value: string, nowMs: number): (
   } catch {
     return { error: "malformed" };
   }
-  const { v, user, cid, exp } = (parsed ?? {}) as Record<string, unknown>;
+  const { v, user, cid, exp, sub, scopes } = (parsed ?? {}) as Record<string, unknown>;
   if (v !== SESSION_VERSION || typeof user !== "string" || user === "" || typeof cid !== "string" || typeof exp !== "number" || !Number.isFinite(exp)) {
     return { error: "malformed" };
   }
+  // The optional single sign-on fields (no version change: a sidecar that predates them finds no such credential id).
+  if (sub !== undefined && (typeof sub !== "string" || sub === "")) return { error: "malformed" };
+  if (scopes !== undefined && (!Array.isArray(scopes) || !scopes.every((s) => typeof s === "string" && s !== ""))) return { error: "malformed" };
   if (exp <= nowMs) return { error: "expired" };
-  return { user, credential: cid, expiresAt: exp };
+  return { user, credential: cid, ...(sub !== undefined ? { sub } : {}), ...(scopes !== undefined ? { scopes: scopes as string[] } : {}), expiresAt: exp };
 }
 
 // ---- failed-attempt limiter ----

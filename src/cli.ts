@@ -114,6 +114,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     trustedHops: config.trustedHops.map(([addr, bits]) => `${addr.toString()}/${bits}`),
     credentials: config.credentials.map((c) => ({ user: c.user, token: "[REDACTED]", scopes: c.scopes })),
     cookieSecrets: config.cookieSecrets.map(() => "[REDACTED]"),
+    oidc: config.oidc && { ...config.oidc, issuer: config.oidc.issuer.href, clientSecret: config.oidc.clientSecret === undefined ? undefined : "[REDACTED]" },
   };
 }
 

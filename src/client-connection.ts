@@ -39,7 +39,11 @@ export interface ConnectionOptions {
   isForbiddenTrailer(name: string): boolean;
   /** Extra response header lines for every response ("Name: value\r\n"…), e.g. HSTS. */
   responseHeaderLines: string;
-  /** Called once per request head; must call exactly one of exchange.forward / reply / takeOver before returning. */
+  /**
+   * Called once per request head; calls exactly one of exchange.forward / reply / takeOver, before returning or later
+   * (a verdict that needs the network). Until then the exchange waits in its place: pipelined bytes are buffered and,
+   * past maxHeaderBytes, no longer read; nothing after it is parsed.
+   */
   onRequest(exchange: Exchange): void;
   /** Called once per exchange when it is over (response complete, failed or abandoned). */
   onDone(exchange: Exchange): void;
@@ -384,6 +388,8 @@ export class ClientConnection {
       if (rest.length > 0) this.buf = rest;
     }
     if (cork) up.uncork();
+    // Forwarded later than its head arrived (an asynchronous verdict), reading may have paused on the buffered body.
+    this.updateReading();
   }
 
   /** Forwards the part of `chunk` that belongs to the request body; returns the rest (the next request's bytes). */

@@ -49,8 +49,16 @@ export const methodLabel = (method: string | undefined): string =>
   method !== undefined && HTTP_METHODS.includes(method) ? method : "other";
 export const statusClass = (status: number): string => `${Math.floor(status / 100)}xx`;
 
-export type AuthFailure = "bad_token" | "bad_cookie" | "expired_cookie" | "missing" | "rate_limited";
-const AUTH_FAILURES: readonly AuthFailure[] = ["bad_token", "bad_cookie", "expired_cookie", "missing", "rate_limited"];
+export type AuthFailure =
+  | "bad_token" | "bad_cookie" | "expired_cookie" | "missing" | "rate_limited"
+  // single sign-on (oidc-login.ts, assertion.ts)
+  | "oidc_not_allowed" | "oidc_state_mismatch" | "oidc_login_expired" | "oidc_provider_unreachable" | "oidc_provider_error"
+  | "oidc_invalid_token" | "oidc_clock_skew" | "assertion_invalid" | "assertion_expired" | "assertion_unverifiable";
+const AUTH_FAILURES: readonly AuthFailure[] = [
+  "bad_token", "bad_cookie", "expired_cookie", "missing", "rate_limited",
+  "oidc_not_allowed", "oidc_state_mismatch", "oidc_login_expired", "oidc_provider_unreachable", "oidc_provider_error",
+  "oidc_invalid_token", "oidc_clock_skew", "assertion_invalid", "assertion_expired", "assertion_unverifiable",
+];
 
 export type Metrics = ReturnType<typeof createMetrics>;
 

@@ -138,7 +138,16 @@ describe("session cookies", () => {
     ["signed, empty user", signed({ v: 2, user: "", cid: "c1", exp: now + hour })],
     ["signed, no credential id", signed({ v: 2, user: "alice", exp: now + hour })],
     ["signed, exp as a string", signed({ v: 2, user: "alice", cid: "c1", exp: String(now + hour) })],
+    ["signed, empty single sign-on subject", signed({ v: 2, user: "alice", cid: "oidc:x", sub: "", exp: now + hour })],
+    ["signed, scopes not a list", signed({ v: 2, user: "alice", cid: "oidc:x", sub: "s", scopes: "operator.admin", exp: now + hour })],
+    ["signed, scopes with a non-string", signed({ v: 2, user: "alice", cid: "oidc:x", sub: "s", scopes: ["operator.read", 1], exp: now + hour })],
   ])("malformed: %s", (_name, value) => expect(verifySession(keys, value, now)).toEqual({ error: "malformed" }));
+
+  it("a single sign-on session carries its subject and scopes (same version: token sessions are unchanged)", () => {
+    const value = signSession(keys, { user: "alice@example.com", credential: "oidc:abc", sub: "alice", scopes: ["operator.read"] }, now, hour);
+    expect(JSON.parse(Buffer.from(value.split(".")[0] as string, "base64url").toString())).toEqual({ v: 2, user: "alice@example.com", cid: "oidc:abc", sub: "alice", scopes: ["operator.read"], exp: now + hour });
+    expect(verifySession(keys, value, now)).toEqual({ user: "alice@example.com", credential: "oidc:abc", sub: "alice", scopes: ["operator.read"], expiresAt: now + hour });
+  });
 
   it("non-canonical MAC spelling is rejected only when the bytes still match (sanity of the case above)", () => {
     const mac = good.split(".")[1] as string;

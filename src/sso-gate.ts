@@ -1,0 +1,169 @@
+// Single sign-on at the gate: what identity mode does with OIDC login (oidc-login.ts) and with verified assertions
+// from a proxy in front (assertion.ts), as the answers src/auth-gate.ts gives. The callback turns a login into the
+// sidecar's own session cookie (the same signed cookie token logins get, bound to the provider's subject and the
+// scopes it was granted); /logout ends it, and at the provider too when the provider advertises RP-initiated logout.
+// Only an HTTP navigation ever starts a login: a WebSocket without a session is refused as before.
+import { type CookieKeys, type SessionSubject, parseCookies, signSession, verifySession } from "./auth.ts";
+import { type AssertionFailure, type AssertionVerifier, createAssertionVerifier } from "./assertion.ts";
+import type { Config } from "./config.ts";
+import type { ClientView, Identity } from "./forwarded-headers.ts";
+import type { RequestHead } from "./http1.ts";
+import type { Logger } from "./log.ts";
+import type { AuthFailure, Metrics } from "./metrics.ts";
+import { LOGOUT_PATH, OIDC_TX_COOKIE, type OidcFailure, type OidcLogin, createOidcLogin } from "./oidc-login.ts";
+import { type Refusal, type Reply, refusalReply, wantsHtml } from "./responses.ts";
+import { SSO_DEFAULTS } from "./sso-options.ts";
+
+export interface SsoGate {
+  /** OIDC is configured: navigations without a usable session start a login. */
+  readonly startsLogins: boolean;
+  /** The callback, /logout, or a request carrying the proxy's assertion; undefined when none of them. */
+  checkRequest(req: RequestHead, view: ClientView): Promise<Identity | Reply> | undefined;
+  /** An upgrade carrying the proxy's assertion; undefined when it carries none. Never starts a login. */
+  checkUpgrade(req: RequestHead, view: ClientView): Promise<Identity | { result: "unauthenticated"; refusal: Refusal }> | undefined;
+  /** Whether a session is one of ours (an OIDC login); its identity when its credential id still holds. */
+  ownsSession(session: SessionSubject): boolean;
+  sessionIdentity(session: SessionSubject): Identity | undefined;
+  /** A GET/HEAD navigation a login may start from. */
+  isNavigation(req: RequestHead): boolean;
+  startLogin(req: RequestHead, view: ClientView): Promise<Reply>;
+}
+
+export interface SsoGateDeps {
+  keys: CookieKeys;
+  logger: Logger;
+  metrics: Metrics;
+  cookieName: string;
+  secureCookie: boolean;
+  /** The users of token credentials and their scopes (a single sign-on user may not be one with other scopes). */
+  tokenScopes: ReadonlyMap<string, string[] | undefined>;
+}
+
+export function createSsoGate(config: Config, deps: SsoGateDeps): SsoGate | undefined {
+  if (config.oidc === undefined && config.assertion === undefined) return undefined;
+  const { keys, logger, metrics } = deps;
+  const oidc: OidcLogin | undefined = config.oidc && config.publicOrigin
+    ? createOidcLogin({
+      ...config.oidc, issuer: config.oidc.issuer, publicOrigin: config.publicOrigin,
+      clockToleranceSeconds: SSO_DEFAULTS.clockToleranceSeconds, jwksCooldownMs: SSO_DEFAULTS.jwksCooldownMs,
+    }, keys, deps.tokenScopes)
+    : undefined;
+  if (oidc !== undefined && config.oidc?.issuer.protocol === "http:") {
+    logger.warn({ issuer: config.oidc.issuer.href }, "oidcIssuer is plain http: codes and tokens cross the network unencrypted; use it only for a provider on a private network");
+  }
+  const assertion: AssertionVerifier | undefined = config.assertion && createAssertionVerifier({
+    ...config.assertion, timeoutMs: config.oidc?.timeoutMs ?? SSO_DEFAULTS.oidcTimeoutMs,
+    clockToleranceSeconds: SSO_DEFAULTS.clockToleranceSeconds, jwksCooldownMs: SSO_DEFAULTS.jwksCooldownMs,
+  });
+  const ttlMs = config.cookieTtlSeconds * 1000;
+  const sessionCookie = (value: string, maxAge: number) => `${deps.cookieName}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${maxAge}${deps.secureCookie ? "; Secure" : ""}`;
+
+  const count = (view: ClientView, failure: OidcFailure | AssertionFailure, message: string) => {
+    const reason: AuthFailure = failure; // the two unions stay within the metric's label set
+    metrics.authFailures.inc({ reason });
+    logger.info({ kind: "auth", client: view.clientAddress, reason: failure }, `single sign-on refused: ${message}`);
+  };
+  const answer = (req: RequestHead, refusal: Refusal): Reply => refusalReply(refusal, wantsHtml(req.headers));
+  const pathOf = (req: RequestHead) => new URL(`http://sidecar${req.url.startsWith("/") ? req.url : "/"}`).pathname;
+
+  async function callback(req: RequestHead, view: ClientView): Promise<Reply> {
+    const login = oidc as OidcLogin;
+    const result = await login.callback(req.url, parseCookies(req.headers.cookie).get(OIDC_TX_COOKIE));
+    if ("failure" in result) {
+      count(view, result.failure, result.refusal.message);
+      return answer(req, result.refusal);
+    }
+    const session = signSession(keys, result.subject, Date.now(), ttlMs);
+    logger.info({ kind: "auth", client: view.clientAddress, user: result.subject.user, sub: result.subject.sub, scopes: result.subject.scopes }, "login (single sign-on)");
+    // Two cookies in one answer: the session, and the end of the login transaction. Header names are
+    // case-insensitive, so the two spellings are two Set-Cookie lines.
+    return { status: 303, headers: { Location: result.returnTo, "Set-Cookie": sessionCookie(session, config.cookieTtlSeconds), "set-cookie": login.clearTxCookie, "Cache-Control": "no-store" }, body: "" };
+  }
+
+  async function logout(req: RequestHead, view: ClientView): Promise<Reply> {
+    const value = parseCookies(req.headers.cookie).get(deps.cookieName);
+    const session = value === undefined ? undefined : verifySession(keys, value, Date.now());
+    const ours = session !== undefined && !("error" in session) && session.credential.startsWith("oidc:") ? session : undefined;
+    const cleared = { "Set-Cookie": sessionCookie("", 0), "Cache-Control": "no-store" };
+    if (ours !== undefined) logger.info({ kind: "auth", client: view.clientAddress, user: ours.user }, "logout");
+    // Only a browser that still had a session is sent to the provider: it comes back here without one, and is shown
+    // the page below instead of being sent round again.
+    const end = ours !== undefined ? await oidc?.endSessionUrl() : undefined;
+    if (end !== undefined) return { status: 303, headers: { Location: end.href, ...cleared }, body: "" };
+    return { status: 200, headers: { "Content-Type": "text/html; charset=utf-8", ...cleared }, body: signedOutPage() };
+  }
+
+  async function verifyAssertion(req: RequestHead, view: ClientView, token: string): Promise<Identity | Refusal> {
+    const verdict = await (assertion as AssertionVerifier).verify(token);
+    if ("failure" in verdict) {
+      count(view, verdict.failure, verdict.refusal.message);
+      return verdict.refusal;
+    }
+    return verdict;
+  }
+
+  /** Takes the assertion out of the request (it is consumed here, never forwarded). */
+  function takeAssertion(req: RequestHead): string | undefined {
+    if (assertion === undefined) return undefined;
+    const value = req.headers[assertion.header];
+    delete req.headers[assertion.header];
+    if (value === undefined) return undefined;
+    return Array.isArray(value) ? "" : value.trim(); // a repeated header is never a valid assertion
+  }
+
+  return {
+    startsLogins: oidc !== undefined,
+
+    checkRequest(req, view) {
+      if (oidc !== undefined) {
+        const path = pathOf(req);
+        if (path === oidc.redirectPath && (req.method === "GET" || req.method === "HEAD")) return callback(req, view);
+        if (path === LOGOUT_PATH && (req.method === "GET" || req.method === "HEAD" || req.method === "POST")) return logout(req, view);
+      }
+      const token = takeAssertion(req);
+      if (token === undefined) return undefined;
+      return verifyAssertion(req, view, token).then((v) => ("status" in v ? answer(req, v) : v));
+    },
+
+    checkUpgrade(req, view) {
+      const token = takeAssertion(req);
+      if (token === undefined) return undefined;
+      return verifyAssertion(req, view, token).then((v) => ("status" in v ? { result: "unauthenticated" as const, refusal: v } : v));
+    },
+
+    ownsSession: (session) => session.credential.startsWith("oidc:"),
+    sessionIdentity: (session) => oidc?.identityOf(session),
+
+    isNavigation(req) {
+      if (oidc === undefined || (req.method !== "GET" && req.method !== "HEAD") || !wantsHtml(req.headers)) return false;
+      const path = pathOf(req);
+      return path !== oidc.redirectPath && path !== LOGOUT_PATH && !/[?&]token=/.test(req.url);
+    },
+
+    async startLogin(req, view) {
+      const result = await (oidc as OidcLogin).start(returnPath(req.url));
+      if ("failure" in result) {
+        count(view, result.failure, result.refusal.message);
+        return answer(req, result.refusal);
+      }
+      return result;
+    },
+  };
+}
+
+/** Where to come back to: the request's own path and query, never another origin, bounded. */
+function returnPath(target: string): string {
+  const url = new URL(`http://sidecar${target.startsWith("/") ? target : "/"}`);
+  const path = `${url.pathname.replace(/^[/\\]+/, "/")}${url.search}`;
+  return path.length > 2000 ? "/" : path;
+}
+
+function signedOutPage(): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>OpenClaw — signed out</title>
+<style>body{font:16px system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem;color:#222}</style></head>
+<body><h1>Signed out</h1><p>You are signed out of the OpenClaw dashboard.</p><p><a href="/">Sign in again</a></p>
+<p><small>Protected by openclaw-sidecar.</small></p></body></html>
+`;
+}
