@@ -15,7 +15,8 @@ import type { RequestHead } from "./http1.ts";
 import type { Logger } from "./log.ts";
 import type { AuthFailure, Metrics, UpgradeResult } from "./metrics.ts";
 import { loginPage } from "./login-page.ts";
-import { CONTROL_UI_SHELL_PATHS, createPublicPathMatcher } from "./public-paths.ts";
+import { CLIENT_ID_HEADER, CLIENT_SECRET_HEADER, MachineCredentials } from "./machine-credentials.ts";
+import { CONTROL_UI_SHELL_PATHS, SELF_AUTHENTICATING_PATHS, createPublicPathMatcher } from "./public-paths.ts";
 import { type Refusal, type Reply, refusalReply, wantsHtml } from "./responses.ts";
 import { createSsoGate } from "./sso-gate.ts";
 
@@ -43,7 +44,8 @@ export interface AuthGate {
 type Verdict = { identity: Identity } | { failure: AuthFailure; refusal: Refusal };
 
 export function createAuthGate(config: Config, logger: Logger, metrics: Metrics): AuthGate {
-  const verifier = new TokenVerifier(config.credentials);
+  const verifier = new TokenVerifier(config.credentials.filter((c) => c.clientId === undefined));
+  const machines = new MachineCredentials(config.credentials);
   const secrets = config.cookieSecrets.length > 0 ? config.cookieSecrets : [randomBytes(32).toString("hex")];
   if (config.cookieSecrets.length === 0) {
     logger.warn("no cookieSecret configured: using a random one; sessions end when the sidecar restarts and replicas do not share them");
@@ -80,8 +82,20 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
     return { status: 429, type: "rate_limited", message: "too many failed attempts; try again later", headers: { "retry-after": String(Math.ceil(config.authLockoutMs / 1000)) } };
   }
 
-  /** Checks Bearer and cookie credentials; the caller handles ?token= logins. Strips what it consumed. */
+  /** Checks machine, Bearer and cookie credentials; the caller handles ?token= logins. Strips what it consumed. */
   function verify(req: RequestHead, view: ClientView): Verdict {
+    const clientId = req.headers[CLIENT_ID_HEADER];
+    const clientSecret = req.headers[CLIENT_SECRET_HEADER];
+    if (machines.size > 0 && typeof clientId === "string" && typeof clientSecret === "string") {
+      const locked = lockedOut(view);
+      if (locked !== undefined) return { failure: "rate_limited", refusal: locked };
+      delete req.headers[CLIENT_ID_HEADER];
+      delete req.headers[CLIENT_SECRET_HEADER];
+      const cred = machines.verify(clientId, clientSecret);
+      if (cred === undefined) return fail(view, "bad_token", "the machine credential (CF-Access-Client-Id/-Secret) is not valid");
+      limiter.recordSuccess(limiterKey(view.clientAddress));
+      return { identity: identityOf(cred) };
+    }
     const bearer = bearerToken(req.headers.authorization);
     if (bearer !== undefined) {
       const locked = lockedOut(view);
@@ -124,7 +138,9 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
   const isPublic = createPublicPathMatcher(config.publicPaths);
   // The token-field login: the Control UI's shell loads without a session, and a session-less upgrade is held for its
   // connect frame. One user only: the identity goes on the upgrade, before the frame can say whose token it is.
-  const tokenFieldUser = config.controlUiTokenLogin ? config.credentials[0] : undefined;
+  const tokenFieldUser = config.controlUiTokenLogin ? config.credentials.find((c) => c.clientId === undefined) : undefined;
+  // Join links, the worker WebSocket and worker artifacts carry credentials of their own (selfAuthenticatingRoutes).
+  const isSelfAuthenticating = createPublicPathMatcher(config.selfAuthenticatingRoutes ? SELF_AUTHENTICATING_PATHS : []);
   const isShell = createPublicPathMatcher(tokenFieldUser !== undefined ? CONTROL_UI_SHELL_PATHS : []);
 
   /** Judges a held upgrade's first message, with the same limiter and counters as every other token attempt. */
@@ -151,6 +167,7 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
   return {
     checkRequest(req, view) {
       if (isPublic(req.url)) return undefined;
+      if (isSelfAuthenticating(req.url)) return selfAuthenticating(req);
       const single = sso?.checkRequest(req, view);
       if (single !== undefined) return single;
       // A browser's navigation without a usable session goes to the provider's login page.
@@ -198,9 +215,10 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
       // A proxy's assertion decides alone when it comes along; an upgrade never starts a login.
       const asserted = sso?.checkUpgrade(req, view);
       if (asserted !== undefined) return asserted;
+      if (isSelfAuthenticating(req.url)) return selfAuthenticating(req);
       // Public paths never apply to upgrades: the gateway serves its control WebSocket on almost any path, so a
       // public /healthz would be an unauthenticated tunnel (issue 11, finding 2).
-      const presented = bearerToken(req.headers.authorization) !== undefined || parseCookies(req.headers.cookie).has(COOKIE_NAME);
+      const presented = bearerToken(req.headers.authorization) !== undefined || parseCookies(req.headers.cookie).has(COOKIE_NAME) || req.headers[CLIENT_ID_HEADER] !== undefined;
       if (!presented && tokenFieldUser !== undefined) return { held: identityOf(tokenFieldUser), check: (request) => checkConnect(request, view) };
       const verdict = verify(req, view);
       // A stale session (rotated secret, expired) falls back to the token field rather than locking the page out.
@@ -211,6 +229,17 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
       return { result: verdict.failure === "rate_limited" ? "rate_limited" : "unauthenticated", refusal: verdict.refusal };
     },
   };
+}
+
+/**
+ * A self-authenticating route goes on without an identity, whatever the client holds: the gateway checks the route's
+ * own credential (a join code, a worker admission token in Authorization, which is kept). The sidecar's session
+ * cookie is never forwarded.
+ */
+function selfAuthenticating(req: RequestHead): undefined {
+  const cookies = parseCookies(req.headers.cookie);
+  if (cookies.has(COOKIE_NAME)) stripCookie(req, cookies);
+  return undefined;
 }
 
 function respond(req: RequestHead, refusal: Refusal): Reply {

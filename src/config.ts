@@ -23,7 +23,18 @@ export type Cidr = [ipaddr.IPv4 | ipaddr.IPv6, number];
  * A credential accepted in identity and local modes. `token` is the secret in clear; `tokenSha256` is its SHA-256 as
  * 64 hex digits (so the secret itself need not be stored). Exactly one of the two is set.
  */
-export interface Credential { user: string; token?: string; tokenSha256?: string; scopes?: string[] }
+export interface Credential {
+  user: string;
+  token?: string;
+  tokenSha256?: string;
+  scopes?: string[];
+  /**
+   * A machine credential (issue 16 §3): presented as the CF-Access-Client-Id / CF-Access-Client-Secret header pair
+   * (what `openclaw connect` and nodes send to an identity-aware proxy), never as a token or a login.
+   */
+  clientId?: string;
+  clientSecretSha256?: string;
+}
 
 export interface Config {
   listen: HostPort;
@@ -76,6 +87,17 @@ export interface Config {
    * until its connect frame carries the sidecar token (the UI's token field, `#token=` links).
    */
   controlUiTokenLogin: boolean;
+  /**
+   * Identity mode: the node and worker routes that carry their own short-lived credentials (join links /j/…, the
+   * worker WebSocket, worker bootstrap artifacts) are forwarded without an identity, and never inherit one.
+   */
+  selfAuthenticatingRoutes: boolean;
+  /** A second listener for the MCP Apps sandbox origin (forwarded plainly to appsUpstream), or none. */
+  appsListen: HostPort | undefined;
+  /** The gateway's sandbox listener: by default the gateway's host at its port + 1. */
+  appsUpstream: URL;
+  /** The public origin users reach appsListen at (gateway mcp.apps.sandboxOrigin). */
+  appsPublicOrigin: URL | undefined;
   authMaxFailures: number;
   authWindowMs: number;
   authLockoutMs: number;
@@ -128,7 +150,8 @@ export const OPTION_KEYS = [
   "listen", "upstream", "adminListen", "mode", "trustedHops", "loopbackSubstitute", "upstreamTimeoutMs",
   "upgradeTimeoutMs", "headersTimeoutMs", "bodyTimeoutMs", "sendTimeoutMs", "maxConnections", "maxHeaderBytes",
   "drainTimeoutMs", "tlsCert", "tlsKey", "httpsRedirectListen", "hsts", "identityHeader", "passHeaders", "token", "tokenFile", "user", "tokensFile", "cookieSecret",
-  "cookieSecretFile", "cookieTtlSeconds", "publicOrigin", "allowedOrigins", "publicPaths", "controlUiTokenLogin", "authMaxFailures",
+  "cookieSecretFile", "cookieTtlSeconds", "publicOrigin", "allowedOrigins", "publicPaths", "controlUiTokenLogin", "selfAuthenticatingRoutes", "appsListen",
+  "appsUpstream", "appsPublicOrigin", "authMaxFailures",
   "authWindowMs", "authLockoutMs", "logLevel",
   "acmeDomains", "acmeEmail", "acmeDirectory", "acmeDirectoryCaFile", "acmeStorage", "acmeChallenge", "acmeEabKid",
   "acmeEabHmacKey", "acmeRetryMs",
@@ -221,16 +244,27 @@ function validate(raw: Raw, problems: string[]): Config {
     }
   }
   // The token-field login puts one identity on the upgrade before the frame names its token: one user only.
-  const users = new Set(credentials.map((c) => c.user));
+  const users = new Set(credentials.filter((c) => c.clientId === undefined).map((c) => c.user));
   const controlUiTokenLogin = opt("controlUiTokenLogin", bool, mode === "identity" && users.size === 1);
   if (controlUiTokenLogin && mode !== "identity") problems.push(`controlUiTokenLogin: only identity mode has it (mode is "${mode}")`);
   else if (controlUiTokenLogin && users.size > 1) problems.push(`controlUiTokenLogin: needs exactly one user, and the credentials name ${users.size}; with several users, log in with ?token= or a Bearer header instead`);
+  const selfAuthenticatingRoutes = opt("selfAuthenticatingRoutes", bool, false);
+  // In local mode everything the sidecar forwards is the gateway's loopback: a node joining that way would be paired
+  // as a local client. Identity mode only.
+  if (selfAuthenticatingRoutes && mode !== "identity") problems.push(`selfAuthenticatingRoutes: only identity mode has it (mode is "${mode}"; in local mode a join through the sidecar would be paired as a local client)`);
+  const upstream = opt("upstream", upstreamUrl, new URL(d.upstream));
+  const appsListen = opt("appsListen", hostPort, undefined);
+  const appsUpstream = opt("appsUpstream", upstreamUrl, new URL(`${upstream.protocol}//${upstream.hostname}:${(Number(upstream.port) || (upstream.protocol === "https:" ? 443 : 80)) + 1}`));
+  const appsPublicOrigin = opt("appsPublicOrigin", origin, undefined);
+  if (appsPublicOrigin !== undefined && publicOrigin !== undefined && appsPublicOrigin.origin === publicOrigin.origin) {
+    problems.push("appsPublicOrigin: must differ from publicOrigin (the MCP Apps sandbox needs an origin of its own)");
+  }
   const httpsRedirectListen = opt("httpsRedirectListen", hostPort, undefined);
   const acme = validateAcme(opt, problems, { tls: tlsCert !== undefined || tlsKey !== undefined, redirect: httpsRedirectListen !== undefined });
   if (httpsRedirectListen !== undefined && tlsCert === undefined && acme.acmeDomains.length === 0) problems.push("httpsRedirectListen needs tlsCert and tlsKey (or acmeDomains)");
   return {
     listen: opt("listen", hostPort, hostPort(d.listen, "listen")),
-    upstream: opt("upstream", upstreamUrl, new URL(d.upstream)),
+    upstream,
     adminListen: opt("adminListen", hostPort, hostPort(d.adminListen, "adminListen")),
     mode,
     trustedHops: opt("trustedHops", cidrList, []),
@@ -257,6 +291,10 @@ function validate(raw: Raw, problems: string[]): Config {
     allowedOrigins: opt("allowedOrigins", originList, publicOrigin ? [publicOrigin.origin] : []),
     publicPaths: opt("publicPaths", pathList, []),
     controlUiTokenLogin,
+    selfAuthenticatingRoutes,
+    appsListen,
+    appsUpstream,
+    appsPublicOrigin,
     authMaxFailures: opt("authMaxFailures", int(1, 1_000_000), d.authMaxFailures),
     authWindowMs: opt("authWindowMs", int(1000, 86_400_000), d.authWindowMs),
     authLockoutMs: opt("authLockoutMs", int(1000, 86_400_000), d.authLockoutMs),
@@ -302,9 +340,16 @@ function loadCredentials(raw: Raw, opt: <T>(k: OptionKey, p: Parser<T>, f: T) =>
   // Two users with one token would make the token's owner ambiguous.
   const seen = new Set<string>();
   for (const c of creds) {
+    if (c.clientId !== undefined) continue; // machine credentials: checked by clientId below
     const digest = c.tokenSha256 ?? createHash("sha256").update(c.token ?? "").digest("hex");
     if (seen.has(digest)) problems.push(`credentials: two entries share one token (user "${c.user}")`);
     seen.add(digest);
+  }
+  const clientIds = new Set<string>();
+  for (const c of creds) {
+    if (c.clientId === undefined) continue;
+    if (clientIds.has(c.clientId)) problems.push(`tokensFile: two machine credentials share the clientId "${c.clientId}"`);
+    clientIds.add(c.clientId);
   }
   // One user with two scope sets: whatever only knows the user (a log line, the gateway's identityScopes) could not
   // tell which applies. Several tokens for one user are fine when they grant the same.
@@ -465,7 +510,17 @@ function sha256Hex(token: string, name: string): string {
   return hex;
 }
 
-/** tokensFile: a JSON array of {user, token | tokenSha256: "sha256:<hex>" | "<hex>", scopes?}. */
+/** A tokensFile entry {user, clientId, clientSecretSha256, scopes?}: a machine credential, nothing else in it. */
+function machineCredential(e: Record<string, unknown>, where: string): Credential {
+  if (typeof e.clientId !== "string" || e.clientId.trim() === "") throw new Error(`${where}: "clientId" must be a non-empty string`);
+  if (typeof e.clientSecretSha256 !== "string") throw new Error(`${where}: a machine credential needs "clientSecretSha256" (the SHA-256 of its client secret, 64 hex digits)`);
+  if (e.token !== undefined || e.tokenSha256 !== undefined) throw new Error(`${where}: a machine credential (clientId) cannot also have a token`);
+  const scopes = e.scopes === undefined ? undefined : list(e.scopes, `${where} scopes`);
+  const hash = sha256Hex(`sha256:${e.clientSecretSha256.replace(/^sha256:/, "")}`, where);
+  return { user: String(e.user).trim(), clientId: e.clientId.trim(), clientSecretSha256: hash, ...(scopes ? { scopes } : {}) };
+}
+
+/** tokensFile: a JSON array of {user, token | tokenSha256: "sha256:<hex>" | "<hex>", scopes?} or machine credentials. */
 function credentialsFile(v: unknown, name: string): Credential[] {
   const path = nonEmpty(v, name);
   let parsed: unknown;
@@ -479,6 +534,7 @@ function credentialsFile(v: unknown, name: string): Credential[] {
     const e = (entry ?? {}) as Record<string, unknown>;
     const where = `${name}: entry ${i}`;
     if (typeof e.user !== "string" || e.user.trim() === "") throw new Error(`${where}: "user" must be a non-empty string`);
+    if (e.clientId !== undefined || e.clientSecretSha256 !== undefined) return machineCredential(e, where);
     const hasToken = typeof e.token === "string" && e.token !== "";
     const hasHash = typeof e.tokenSha256 === "string";
     if (hasToken === hasHash) throw new Error(`${where}: set exactly one of "token" or "tokenSha256"`);

@@ -18,6 +18,13 @@ export const CONTROL_UI_SHELL_PATHS: readonly string[] = [
   "/manifest.webmanifest", "/sw.js", "/social-card.png", "/asset-manifest.json",
 ];
 
+/**
+ * Routes that enforce short-lived credentials of their own, which the gateway's Cloudflare Access guide tells
+ * identity-aware proxies to exempt (selfAuthenticatingRoutes): join links (`/j/<code>`: single use, TTL, rate-limited,
+ * opaque 404), the worker WebSocket and the worker bootstrap artifacts (their own expiring Authorization).
+ */
+export const SELF_AUTHENTICATING_PATHS: readonly string[] = ["/j", "/j/", "/__openclaw__/worker", "/__openclaw__/worker-bootstrap/artifacts/"];
+
 /** A path that may be public, as the gateway resolves it; undefined when it is ambiguous (never public). */
 export function resolvedPath(target: string): string | undefined {
   let pathname: string;

@@ -6,6 +6,7 @@ import type http from "node:http";
 import tls from "node:tls";
 import { prepareAcme } from "./acme.ts";
 import { createAdminServer } from "./admin.ts";
+import { stripMainOriginCredentials } from "./apps-origin.ts";
 import { type AuthGate, createAuthGate } from "./auth-gate.ts";
 import { ClientConnection, type ConnectionOptions, type Exchange, Outcome } from "./client-connection.ts";
 import type { Config, HostPort } from "./config.ts";
@@ -28,6 +29,8 @@ export interface Sidecar {
   readonly proxyAddress: AddressInfo;
   readonly adminAddress: AddressInfo;
   readonly redirectAddress: AddressInfo | undefined;
+  /** The MCP Apps sandbox listener (appsListen), when configured. */
+  readonly appsAddress: AddressInfo | undefined;
   readonly metrics: Metrics;
   /** Graceful shutdown; resolves when everything is closed. Safe to call twice. */
   drain(): Promise<void>;
@@ -69,6 +72,9 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
     passHeaders: new Set(config.passHeaders),
   };
   const upgrades = createUpgradeForwarder({ upstream: config.upstream, upgradeTimeoutMs: config.upgradeTimeoutMs, metrics, logger });
+  // The MCP Apps sandbox origin (apps-origin.ts): attribution-mode hygiene, no gate, its own gateway listener.
+  const appsPolicy: TrustPolicy = { ...policy, mode: "attribution" };
+  const appsUpgrades = config.appsListen ? createUpgradeForwarder({ upstream: config.appsUpstream, upgradeTimeoutMs: config.upgradeTimeoutMs, metrics, logger }) : undefined;
   // Automatic HTTPS: the stored certificate or a placeholder now, the order loop once the listeners are open.
   const acme = config.acmeDomains.length > 0 ? await prepareAcme(config, logger, metrics) : undefined;
   const encrypted = (config.tlsCert !== undefined && config.tlsKey !== undefined) || acme !== undefined;
@@ -185,10 +191,33 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
     },
   };
 
+  const appsConnectionOptions: ConnectionOptions = {
+    ...connectionOptions,
+    upstream: upstreamTarget(config.appsUpstream),
+    isForbiddenTrailer: (name) => isForbiddenTrailerField(name, appsPolicy),
+    onRequest(ex) {
+      const head = ex.head;
+      const view = resolveClient({ address: ex.connection.remoteAddress, encrypted }, head.headers, appsPolicy);
+      ex.client = view.clientAddress;
+      stripMainOriginCredentials(head.headers);
+      if (head.upgrade) {
+        const bad = checkUpgradeRequest(head);
+        if (bad || draining) return refuseSocket(ex.takeOver().socket, bad ?? { status: 503, type: "draining", message: "the sidecar is shutting down" });
+        rewriteHeaders(head.headers, view, appsPolicy, undefined, true);
+        const { socket, rest } = ex.takeOver();
+        socket.on("error", destroySelf);
+        return appsUpgrades?.forward(serializeRequestHead(head), socket, rest, { client: view.clientAddress, url: head.url });
+      }
+      inFlight++;
+      rewriteHeaders(head.headers, view, appsPolicy);
+      ex.forward(serializeRequestHead(head));
+    },
+  };
+
   const openConnections = metrics.activeConnections.labels("http");
   // Every client socket counts, HTTP or WebSocket (a tunnel keeps the socket it was upgraded on), until it closes.
   let open = 0;
-  const accept = (socket: Socket) => {
+  const accept = (socket: Socket, options: ConnectionOptions = connectionOptions) => {
     if (open >= config.maxConnections) {
       metrics.connectionsRefused.inc();
       logger.warn({ kind: "http", client: socket.remoteAddress, maxConnections: config.maxConnections }, "connection refused: maxConnections reached");
@@ -202,7 +231,7 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
       open--;
       openConnections.dec();
     });
-    connections.add(new ClientConnection(socket, connectionOptions));
+    connections.add(new ClientConnection(socket, options));
   };
   const server = encrypted
     ? tls.createServer({ ...(acme?.initialKeyPair ?? readKeyPair(config.tlsCert as string, config.tlsKey as string)), handshakeTimeout: config.headersTimeoutMs, ALPNProtocols: ["http/1.1"], noDelay: true }, accept)
@@ -226,19 +255,22 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
   const proxyListener = acme ? acme.listenerFor(server as tls.Server) : server;
   const publicHttpsPort = config.publicOrigin?.protocol === "https:" ? Number(config.publicOrigin.port || 443) : undefined;
   const redirect = config.httpsRedirectListen ? createRedirectServer(() => publicHttpsPort ?? proxyAddress.port, acme?.http01) : undefined;
+  const apps = config.appsListen ? net.createServer({ noDelay: true }, (socket) => accept(socket, appsConnectionOptions)) : undefined;
   const admin = createAdminServer({ metrics, upstream: config.upstream, isDraining: () => draining, logger });
 
   let proxyAddress: AddressInfo;
   let adminAddress: AddressInfo;
   let redirectAddress: AddressInfo | undefined;
+  let appsAddress: AddressInfo | undefined;
   try {
     proxyAddress = await listen(proxyListener, config.listen, "the proxy");
     adminAddress = await listen(admin, config.adminListen, "the admin endpoints (adminListen)");
     if (redirect && config.httpsRedirectListen) redirectAddress = await listen(redirect, config.httpsRedirectListen, "the HTTPS redirect (httpsRedirectListen)");
+    if (apps && config.appsListen) appsAddress = await listen(apps, config.appsListen, "the MCP Apps sandbox origin (appsListen)");
   } catch (err) {
     stopWatching();
     clearInterval(sweep);
-    for (const s of [proxyListener, admin, redirect]) if (s?.listening) s.close();
+    for (const s of [proxyListener, admin, redirect, apps]) if (s?.listening) s.close();
     throw err;
   }
   acme?.start(server as tls.Server);
@@ -253,13 +285,15 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
       proxyListener.close();
       acme?.stop();
       redirect?.close();
+      apps?.close();
       for (const c of connections) c.closeIfIdle();
       const deadline = Date.now() + config.drainTimeoutMs;
       // In-flight requests finish; WebSockets get the same grace period to close by themselves.
-      await waitUntil(() => inFlight === 0 && upgrades.tunnels.size === 0, deadline, (wake) => (idleWaiter = wake));
-      for (const tunnel of upgrades.tunnels) tunnel.goAway();
-      await waitUntil(() => upgrades.tunnels.size === 0, Date.now() + 1000);
-      for (const tunnel of upgrades.tunnels) {
+      const tunnels = () => [...upgrades.tunnels, ...(appsUpgrades?.tunnels ?? [])];
+      await waitUntil(() => inFlight === 0 && tunnels().length === 0, deadline, (wake) => (idleWaiter = wake));
+      for (const tunnel of tunnels()) tunnel.goAway();
+      await waitUntil(() => tunnels().length === 0, Date.now() + 1000);
+      for (const tunnel of tunnels()) {
         tunnel.client.destroy();
         tunnel.upstream.destroy();
       }
@@ -277,6 +311,7 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
     get proxyAddress() { return proxyAddress; },
     get adminAddress() { return adminAddress; },
     get redirectAddress() { return redirectAddress; },
+    get appsAddress() { return appsAddress; },
     metrics,
     drain,
   };
