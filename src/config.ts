@@ -260,7 +260,7 @@ function validate(raw: Raw, problems: string[]): Config {
     problems.push("appsPublicOrigin: must differ from publicOrigin (the MCP Apps sandbox needs an origin of its own)");
   }
   const httpsRedirectListen = opt("httpsRedirectListen", hostPort, undefined);
-  const acme = validateAcme(opt, problems, { tls: tlsCert !== undefined || tlsKey !== undefined, redirect: httpsRedirectListen !== undefined });
+  const acme = validateAcme(opt, problems, (k) => raw[k] !== undefined, { tls: tlsCert !== undefined || tlsKey !== undefined, redirect: httpsRedirectListen !== undefined });
   if (httpsRedirectListen !== undefined && tlsCert === undefined && acme.acmeDomains.length === 0) problems.push("httpsRedirectListen needs tlsCert and tlsKey (or acmeDomains)");
   return {
     listen: opt("listen", hostPort, hostPort(d.listen, "listen")),
@@ -305,7 +305,8 @@ function validate(raw: Raw, problems: string[]): Config {
 
 type AcmeOptions = Pick<Config, "acmeDomains" | "acmeEmail" | "acmeDirectory" | "acmeDirectoryCaFile" | "acmeStorage" | "acmeChallenge" | "acmeEabKid" | "acmeEabHmacKey" | "acmeRetryMs">;
 
-function validateAcme(opt: <T>(k: OptionKey, p: Parser<T>, f: T) => T, problems: string[], has: { tls: boolean; redirect: boolean }): AcmeOptions {
+// Cross-checks look at which options were given (`given`), so a bad value is reported once, not again as missing.
+function validateAcme(opt: <T>(k: OptionKey, p: Parser<T>, f: T) => T, problems: string[], given: (k: OptionKey) => boolean, has: { tls: boolean; redirect: boolean }): AcmeOptions {
   const acme: AcmeOptions = {
     acmeDomains: opt("acmeDomains", acmeDomainList, []),
     acmeEmail: opt("acmeEmail", acmeEmail, undefined),
@@ -317,14 +318,14 @@ function validateAcme(opt: <T>(k: OptionKey, p: Parser<T>, f: T) => T, problems:
     acmeEabHmacKey: opt("acmeEabHmacKey", eabHmacKey, undefined),
     acmeRetryMs: opt("acmeRetryMs", int(100, 3_600_000), DEFAULTS.acmeRetryMs),
   };
-  if ((acme.acmeEabKid === undefined) !== (acme.acmeEabHmacKey === undefined)) problems.push("acmeEabKid and acmeEabHmacKey: set both or neither");
+  if (given("acmeEabKid") !== given("acmeEabHmacKey")) problems.push("acmeEabKid and acmeEabHmacKey: set both or neither");
   if (acme.acmeDomains.length === 0) {
-    const stray = (["acmeEmail", "acmeDirectoryCaFile", "acmeStorage", "acmeEabKid", "acmeEabHmacKey"] as const).filter((k) => acme[k] !== undefined);
+    const stray = (["acmeEmail", "acmeDirectoryCaFile", "acmeStorage", "acmeEabKid", "acmeEabHmacKey"] as const).filter(given);
     if (stray.length > 0) problems.push(`${stray.join(", ")}: set acmeDomains too (without it there is no ACME)`);
     return acme;
   }
   if (has.tls) problems.push("acmeDomains and tlsCert/tlsKey: set one or the other (with acmeDomains the sidecar obtains the certificate itself)");
-  if (acme.acmeStorage === undefined) problems.push("acmeDomains needs acmeStorage: a directory that survives restarts (a volume), for the account key and certificates");
+  if (!given("acmeStorage")) problems.push("acmeDomains needs acmeStorage: a directory that survives restarts (a volume), for the account key and certificates");
   if (acme.acmeChallenge === "http-01" && !has.redirect) problems.push("acmeChallenge http-01 needs httpsRedirectListen: the plain-HTTP listener the CA reaches on port 80 (or set acmeChallenge tls-alpn-01)");
   return acme;
 }

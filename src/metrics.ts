@@ -60,6 +60,10 @@ const AUTH_FAILURES: readonly AuthFailure[] = [
   "oidc_invalid_token", "oidc_clock_skew", "assertion_invalid", "assertion_expired", "assertion_unverifiable",
 ];
 
+/** Outcome of one ACME order (acme.ts); also the `result` field of its log line. */
+export type AcmeOrderResult = "issued" | "ca_unreachable" | "challenge_failed" | "ca_error" | "error";
+export const ACME_ORDER_RESULTS: readonly AcmeOrderResult[] = ["issued", "ca_unreachable", "challenge_failed", "ca_error", "error"];
+
 export type Metrics = ReturnType<typeof createMetrics>;
 
 export function createMetrics() {
@@ -128,10 +132,23 @@ export function createMetrics() {
       labelNames: ["reason"] as const,
       registers,
     }),
+    certificateExpiry: new Gauge({
+      name: `${PREFIX}certificate_expiry_timestamp_seconds`,
+      help: "When the certificate served for each acmeDomains name expires (Unix seconds); 0 while none is issued yet.",
+      labelNames: ["domain"] as const,
+      registers,
+    }),
+    acmeOrders: new Counter({
+      name: `${PREFIX}acme_orders_total`,
+      help: "ACME certificate orders, by result (issued, ca_unreachable, challenge_failed, ca_error, error).",
+      labelNames: ["result"] as const,
+      registers,
+    }),
   };
   for (const result of UPGRADE_RESULTS) metrics.upgrades.inc({ result }, 0);
   for (const code of UPSTREAM_ERROR_CODES) metrics.upstreamErrors.inc({ code }, 0);
   for (const reason of AUTH_FAILURES) metrics.authFailures.inc({ reason }, 0);
+  for (const result of ACME_ORDER_RESULTS) metrics.acmeOrders.inc({ result }, 0);
   for (const kind of ["http", "websocket"]) metrics.activeConnections.set({ kind }, 0);
   for (const status of ["400", "408", "431"]) metrics.clientErrors.inc({ status }, 0);
   for (const code of [1000, 1001, 1006, 1008]) {

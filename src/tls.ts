@@ -58,9 +58,18 @@ export function watchKeyPair(server: TlsServer, certPath: string, keyPath: strin
 /**
  * A plain-HTTP listener that redirects every request to the same URL on HTTPS (308 keeps the method and body).
  * `httpsPort` is read per request: the port users reach HTTPS on (publicOrigin's, else the one the proxy bound).
+ * With automatic HTTPS it also answers ACME HTTP-01 challenges: `challengeResponse(token)` is the key authorization
+ * while an order validates (acme.ts); any other /.well-known/acme-challenge/ path is a 404, never a redirect.
  */
-export function createRedirectServer(httpsPort: () => number): http.Server {
+export function createRedirectServer(httpsPort: () => number, challengeResponse?: (token: string) => string | undefined): http.Server {
   return http.createServer((req, res) => {
+    const challenge = challengeResponse && /^\/\.well-known\/acme-challenge\/([\w-]+)$/.exec(req.url ?? "");
+    if (challengeResponse && challenge) {
+      const answer = challengeResponse(challenge[1] as string);
+      if (answer === undefined) res.writeHead(404, { "content-type": "text/plain" }).end("no such ACME challenge\n");
+      else res.writeHead(200, { "content-type": "text/plain" }).end(answer);
+      return;
+    }
     const host = (req.headers.host ?? "").replace(/:\d+$/, "");
     if (host === "" || !/^[\w.-]+$|^\[[0-9a-f:.]+\]$/i.test(host)) {
       res.writeHead(400, { "content-type": "text/plain" }).end("a valid Host header is required\n");
