@@ -2,6 +2,7 @@
 // the sidecar would and names, in plain words, the failures users meet: nothing listening / "Empty reply from
 // server", 403 proxy_attribution_required, 1008 pairing required / origin not allowed / token mismatch, a gateway too
 // old for the mode. It ends with the gateway config to paste. Exit 0 only when the chosen mode will work.
+import { certificateFindings } from "./certificate-checks.ts";
 import type { Config } from "./config.ts";
 import { type ConnectResult, connectGateway } from "./gateway-client.ts";
 import { checkGatewayHttp, forwardingHeaders, isLegacyRelease, type Mark, oldReleaseAdvice } from "./gateway-checks.ts";
@@ -36,6 +37,9 @@ export async function runDoctor(config: Config, out: NodeJS.WritableStream, side
     out.write(`[${mark}] ${text}\n`);
   };
   out.write(`openclaw-sidecar doctor: mode ${config.mode}, gateway ${upstream.origin}, this sidecar at ${self}, test Origin ${origin} (from ${from})\n\n`);
+
+  // 0. The certificate served and, with automatic HTTPS, the ACME status (certificate-checks.ts).
+  for (const f of await certificateFindings(config)) say(f.mark, f.text);
 
   // 1–3. Reachability, release, attribution (gateway-checks.ts).
   const http = await checkGatewayHttp(config, self, timeoutMs);
