@@ -70,7 +70,7 @@ describe("config", () => {
     [{ "--listen": "[zz::1]:80" }, 'listen: "zz::1" is not an IPv6 address'],
     [{ "--listen": "0.0.0.0:70000" }, 'listen: "0.0.0.0:70000" is not host:port (IPv6 as [::]:18789; port 0-65535)'],
     [{ "--bogus": "1" }, "unknown option --bogus"],
-    [{ "--mode": "identity" }, 'mode "identity" needs credentials: set token (or tokenFile) or tokensFile'],
+    [{ "--mode": "identity" }, 'mode "identity" needs credentials: set token (or tokenFile) or tokensFile, or single sign-on (oidcIssuer, trustAssertion)'],
     [{ "--tls-cert": "/nonexistent/cert.pem" }, 'tlsCert: cannot read "/nonexistent/cert.pem" (ENOENT)'],
     [{ "--cookie-secret": "short" }, "cookieSecret: each secret must be at least 32 characters"],
     [{ "--public-origin": "http://x.example/path" }, 'publicOrigin: "http://x.example/path" must be an origin: scheme://host[:port], nothing else'],
