@@ -1,10 +1,11 @@
 // The acme* options: names in the file, the environment and flags; shortcuts and defaults; every problem reported at
 // once (and exit 78 from the CLI); the EAB key never printed.
 import { execFile } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import YAML from "yaml";
 import { describeConfig } from "../src/cli.ts";
 import { type ConfigError, loadConfig } from "../src/config.ts";
 import { createTestCa } from "./helpers/certs.ts";
@@ -107,5 +108,47 @@ describe("acme options", () => {
     expect(code).toBe(78);
     expect(stderr).toContain("acmeDomains needs acmeStorage");
     expect(stderr).toContain("acmeChallenge http-01 needs httpsRedirectListen");
+  });
+});
+
+describe("compose/acme.yml", () => {
+  // Compose's ${VAR}, ${VAR:-default} and ${VAR:?error}, from `vars`.
+  const substitute = (text: string, vars: Record<string, string>) =>
+    text.replace(/\$\{(\w+)(?::([-?])([^}]*))?\}/g, (_m, name: string, op?: string, arg?: string) => {
+      const value = vars[name];
+      if (value !== undefined && value !== "") return value;
+      if (op === "?") throw new Error(`compose would refuse: ${arg}`);
+      return op === "-" ? (arg ?? "") : "";
+    });
+  const load = (vars: Record<string, string>) => YAML.parse(substitute(readFileSync("compose/acme.yml", "utf8"), vars)) as {
+    services: Record<string, { environment: Record<string, string>; ports?: string[]; volumes?: string[] }>;
+  };
+
+  it("is a configuration the sidecar accepts: ports 80 and 443 to its redirect and TLS listeners, the storage on the volume", () => {
+    const compose = load({ ACME_DOMAIN: "claw.example.com", GATEWAY_AUTH_SECRET: "x" });
+    const sidecar = compose.services["openclaw-sidecar"]!;
+    const env = { ...sidecar.environment };
+    // The container's paths, mapped to this machine: the bind-mounted storage and the secrets.
+    const root = mkdtempSync(path.join(tmpdir(), "sidecar-acme-compose-"));
+    mkdirSync(path.join(root, "secrets"));
+    writeFileSync(path.join(root, "secrets", "token"), "t".repeat(32));
+    writeFileSync(path.join(root, "secrets", "cookie-secret"), "c".repeat(32));
+    // An empty substitution is YAML null; compose passes it as "".
+    for (const [k, v] of Object.entries(env)) env[k] = String(v ?? "").replace("/run/secrets/openclaw-sidecar", path.join(root, "secrets")).replace("/var/lib/openclaw-sidecar/acme", path.join(root, "acme"));
+    const c = loadConfig({ env });
+    expect(c.acmeDomains).toEqual(["claw.example.com"]);
+    expect(c.acmeDirectory).toBe("https://acme-v02.api.letsencrypt.org/directory");
+    expect(c.acmeChallenge).toBe("http-01");
+    expect(c.acmeEmail).toBeUndefined(); // an empty ${ACME_EMAIL:-} is no email
+    expect(c.publicOrigin?.origin).toBe("https://claw.example.com");
+    expect(sidecar.ports).toEqual([`443:${c.listen.port}`, `80:${c.httpsRedirectListen?.port}`]);
+    expect(sidecar.volumes).toContain(`./acme:${sidecar.environment.OPENCLAW_SIDECAR_ACME_STORAGE}`);
+    // The gateway's allowed origin is the sidecar's public origin.
+    expect(compose.services["openclaw-gateway"]!.environment.PUBLIC_ORIGIN).toBe(c.publicOrigin?.origin);
+    expect(readFileSync("compose/gateway.acme.json5", "utf8")).toContain('allowedOrigins: ["${PUBLIC_ORIGIN}"]');
+
+    const staging = load({ ACME_DOMAIN: "claw.example.com", GATEWAY_AUTH_SECRET: "x", ACME_DIRECTORY: "letsencrypt-staging", ACME_CHALLENGE: "tls-alpn-01" });
+    expect(loadConfig({ env: { ...env, OPENCLAW_SIDECAR_ACME_DIRECTORY: staging.services["openclaw-sidecar"]!.environment.OPENCLAW_SIDECAR_ACME_DIRECTORY!, OPENCLAW_SIDECAR_ACME_CHALLENGE: "tls-alpn-01" } }).acmeDirectory).toBe("https://acme-staging-v02.api.letsencrypt.org/directory");
+    expect(() => load({ GATEWAY_AUTH_SECRET: "x" })).toThrow(/set ACME_DOMAIN/);
   });
 });
