@@ -11,6 +11,8 @@ import { removeTempDir, spawnTracked, stopChild, trackTempDir, waitForMessage } 
 import { withChildren } from "./procstat.ts";
 
 export const NGINX = "/usr/sbin/nginx";
+export const CADDY = "/usr/bin/caddy";
+export const HAPROXY = "/usr/sbin/haproxy";
 const REPO = path.resolve(import.meta.dirname, "..");
 const READY_TIMEOUT_MS = 10_000;
 
@@ -113,7 +115,8 @@ export async function startSidecar(name: string, upstreamPort: number, logLevel:
     const adminPort = await freePort();
     const args = [
       ...extraArgs,
-      path.join(REPO, "src", "cli.ts"),
+      // BENCH_SIDECAR_SRC: another checkout's src/ (a before/after comparison of the hot path, run interleaved).
+      path.join(process.env.BENCH_SIDECAR_SRC ?? path.join(REPO, "src"), "cli.ts"),
       "--listen", `127.0.0.1:${port}`,
       "--admin-listen", `127.0.0.1:${adminPort}`,
       "--upstream", `http://127.0.0.1:${upstreamPort}`,
@@ -132,6 +135,97 @@ export async function startNodeFloor(upstreamPort: number): Promise<Contestant> 
   return withPortRetry(async (port) => {
     const child = spawnTracked(process.execPath, [path.join(import.meta.dirname, "node-floor.ts"), String(port), String(upstreamPort)], { stdio: ["ignore", "ignore", "inherit"] });
     return { child, contestant: { name: "node-floor", base: `http://127.0.0.1:${port}`, pids: [], stop: () => stopChild(child) } };
+  }, () => {});
+}
+
+/** The true Node floor (tcp-relay.ts): a raw TCP relay, no HTTP. */
+export async function startTcpRelay(upstreamPort: number, extraArgs: readonly string[] = []): Promise<Contestant> {
+  return withPortRetry(async (port) => {
+    const child = spawnTracked(process.execPath, [...extraArgs, path.join(import.meta.dirname, "tcp-relay.ts"), String(port), String(upstreamPort)], { stdio: ["ignore", "ignore", "inherit"] });
+    return { child, contestant: { name: "tcp-relay", base: `http://127.0.0.1:${port}`, pids: [], stop: () => stopChild(child) } };
+  }, () => {});
+}
+
+/**
+ * Caddy as a user who picks "the easy one" would run it: `reverse_proxy` to the gateway (Caddy pools upstream
+ * connections and sets X-Forwarded-For/-Proto/-Host itself; WebSockets pass through), an access log per request to
+ * /dev/null, no admin endpoint, no automatic HTTPS. One thread, like nginx's one worker: GOMAXPROCS=1. Its
+ * XDG/HOME dirs point into the temp dir, so it never writes to the user's ~/.local/share/caddy.
+ */
+export function caddyConfig(dir: string, port: number, upstreamPort: number): string {
+  return `{
+	admin off
+	auto_https off
+	storage file_system ${dir}/data
+}
+http://127.0.0.1:${port} {
+	bind 127.0.0.1
+	log {
+		output file /dev/null
+	}
+	reverse_proxy 127.0.0.1:${upstreamPort}
+}
+`;
+}
+
+export async function startCaddy(upstreamPort: number): Promise<Contestant> {
+  return withPortRetry(async (port) => {
+    const dir = mkdtempSync(path.join(tmpdir(), "bench-caddy-"));
+    trackTempDir(dir);
+    const file = path.join(dir, "Caddyfile");
+    writeFileSync(file, caddyConfig(dir, port, upstreamPort));
+    const env = { ...process.env, GOMAXPROCS: "1", HOME: dir, XDG_DATA_HOME: path.join(dir, "data"), XDG_CONFIG_HOME: path.join(dir, "config") };
+    const child = spawnTracked(CADDY, ["run", "--config", file, "--adapter", "caddyfile"], { stdio: ["ignore", "ignore", "ignore"], env, cwd: dir });
+    const stop = async () => {
+      await stopChild(child);
+      removeTempDir(dir);
+    };
+    return { child, contestant: { name: "caddy", base: `http://127.0.0.1:${port}`, pids: [], stop } };
+  }, () => {});
+}
+
+/**
+ * HAProxy in HTTP mode, one thread (`nbthread 1`), `http-reuse safe` (pooled server connections, HAProxy's default
+ * and the setting the issue measured with), `option forwardfor` (it sets X-Forwarded-For), an access log line per
+ * request (`option httplog`) to stdout, which goes to /dev/null. Timeouts as long as nginx's `proxy_read_timeout`.
+ */
+export function haproxyConfig(port: number, upstreamPort: number): string {
+  return `global
+  nbthread 1
+  maxconn 9000
+  log stdout format raw local0
+defaults
+  mode http
+  log global
+  option httplog
+  option forwardfor
+  http-reuse safe
+  timeout connect 5s
+  timeout client 86400s
+  timeout server 86400s
+  timeout tunnel 86400s
+  timeout http-keep-alive 65s
+frontend bench
+  bind 127.0.0.1:${port} backlog 4096
+  default_backend gateway
+backend gateway
+  server gateway 127.0.0.1:${upstreamPort}
+`;
+}
+
+export async function startHaproxy(upstreamPort: number): Promise<Contestant> {
+  return withPortRetry(async (port) => {
+    const dir = mkdtempSync(path.join(tmpdir(), "bench-haproxy-"));
+    trackTempDir(dir);
+    const file = path.join(dir, "haproxy.cfg");
+    writeFileSync(file, haproxyConfig(port, upstreamPort));
+    // -db: stay in the foreground, no daemon, no master-worker: one process, the one measured.
+    const child = spawnTracked(HAPROXY, ["-db", "-f", file], { stdio: ["ignore", "ignore", "inherit"], cwd: dir });
+    const stop = async () => {
+      await stopChild(child);
+      removeTempDir(dir);
+    };
+    return { child, contestant: { name: "haproxy", base: `http://127.0.0.1:${port}`, pids: [], stop } };
   }, () => {});
 }
 

@@ -13,6 +13,8 @@ export interface Cell {
   vsDirect?: number;
   vsNginx?: number;
   vsNginxTuned?: number;
+  vsCaddy?: number;
+  vsHaproxy?: number;
 }
 export interface IdleCell { kibPerConn: Stat; held: number; count: number; failed: number }
 export interface Summary {
@@ -59,9 +61,13 @@ export function summarize(
       const d = ratio("direct");
       const n = ratio("nginx");
       const t = ratio("nginx-tuned");
+      const c = ratio("caddy");
+      const h = ratio("haproxy");
       if (d !== undefined) cell.vsDirect = d;
       if (n !== undefined) cell.vsNginx = n;
       if (t !== undefined) cell.vsNginxTuned = t;
+      if (c !== undefined) cell.vsCaddy = c;
+      if (h !== undefined) cell.vsHaproxy = h;
     }
     out.scenarios.push({ ...sc, cells });
   }
@@ -76,7 +82,8 @@ export function summarize(
   return out;
 }
 
-/** Issue 6 §2, judged on the sidecar at info log level against nginx as hand-written (and tuned where stated). */
+/** Issue 6 §2 and issue 17, judged on the sidecar at info log level against nginx as hand-written (and tuned where
+ *  stated), Caddy and HAProxy. */
 export function judgeTargets(s: Summary, sidecar: string): Target[] {
   const cell = (id: string, name: string) => s.scenarios.find((x) => x.id === id)?.cells[name];
   const targets: Target[] = [];
@@ -87,14 +94,14 @@ export function judgeTargets(s: Summary, sidecar: string): Target[] {
     const [xu, yu] = [x.userUsPerOp.median, y.userUsPerOp.median];
     return ` (user ${fmt(xu)} vs ${fmt(yu)}, system ${fmt(x.cpuUsPerOp.median - xu)} vs ${fmt(y.cpuUsPerOp.median - yu)})`;
   };
-  const ratioTarget = (what: string, id: string, ref: string, need: number, key: "value" | "cpuUsPerOp" = "value", atMost = false) => {
+  const ratioTarget = (what: string, id: string, ref: string, need: number, key: "value" | "cpuUsPerOp" | "p50Us" = "value", atMost = false) => {
     const a = cell(id, sidecar)?.[key]?.median;
     const b = cell(id, ref)?.[key]?.median;
     const r = a !== undefined && b !== undefined ? a / b : undefined;
     targets.push({
       what,
       need: `${atMost ? "≤" : "≥"} ${need}× ${ref}`,
-      got: r === undefined ? "not measured" : `${fmt(a as number)} vs ${fmt(b as number)} = ${r.toFixed(2)}×${key === "cpuUsPerOp" ? split(id, ref) : ""}`,
+      got: r === undefined ? "not measured" : `${key === "p50Us" ? us(cell(id, sidecar)?.p50Us) : fmt(a as number)} vs ${key === "p50Us" ? us(cell(id, ref)?.p50Us) : fmt(b as number)} = ${r.toFixed(2)}×${key === "cpuUsPerOp" ? split(id, ref) : ""}`,
       met: r === undefined ? undefined : atMost ? r <= need : r >= need,
     });
   };
@@ -104,6 +111,12 @@ export function judgeTargets(s: Summary, sidecar: string): Target[] {
   ratioTarget("WS echo 100 B proxy CPU µs/msg", "ws_echo_100", "nginx", 1, "cpuUsPerOp", true);
   ratioTarget("WS setup conn/s", "ws_setup", "nginx", 1);
   ratioTarget("WS echo 64 KiB MB/s", "ws_echo_64k", "nginx", 1);
+  // Issue 17: ahead of the proxies users pick instead of hand-writing nginx.
+  for (const sc of s.scenarios) ratioTarget(`${sc.title}, ${sc.unit}`, sc.id, "caddy", 1);
+  ratioTarget("HTTP GET 1 MiB proxy CPU µs/req", "http_1m", "haproxy", 1.5, "cpuUsPerOp", true);
+  ratioTarget("HTTP POST 64 KiB proxy CPU µs/req", "http_post_64k", "haproxy", 1.5, "cpuUsPerOp", true);
+  ratioTarget("Control UI cold load, time (p50)", "ui_cold", "caddy", 1, "p50Us", true);
+  ratioTarget("Control UI cold load, proxy CPU µs/load", "ui_cold", "caddy", 1, "cpuUsPerOp", true);
   const idle = s.idle[sidecar];
   targets.push({
     what: "RSS per idle WebSocket (KiB)",
@@ -137,16 +150,16 @@ const times = (r: number | undefined) => (r === undefined ? "–" : `${r.toFixed
 const us = (s: Stat | undefined) => (s === undefined ? "–" : s.median >= 1000 ? `${(s.median / 1000).toFixed(2)} ms` : `${fmt(s.median)} µs`);
 
 export function markdown(s: Summary, targets: readonly Target[], header: readonly string[]): string {
-  const lines = [...header, "", "| test | contestant | median (min–max) | × direct | × nginx | × nginx-tuned | p50 | p99 | proxy CPU µs/op (min–max) | of it user µs/op | errors |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"];
+  const lines = [...header, "", "| test | contestant | median (min–max) | × direct | × nginx | × nginx-tuned | × caddy | × haproxy | p50 | p99 | proxy CPU µs/op (min–max) | of it user µs/op | errors |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"];
   for (const sc of s.scenarios) {
     for (const [name, c] of Object.entries(sc.cells)) {
-      lines.push(`| ${sc.title} | ${name} | ${range(c.value)} ${sc.unit} | ${times(c.vsDirect)} | ${times(c.vsNginx)} | ${times(c.vsNginxTuned)} | ${us(c.p50Us)} | ${us(c.p99Us)} | ${range(c.cpuUsPerOp)} | ${c.userUsPerOp === undefined ? "–" : fmt(c.userUsPerOp.median)} | ${c.failed} |`);
+      lines.push(`| ${sc.title} | ${name} | ${range(c.value)} ${sc.unit} | ${times(c.vsDirect)} | ${times(c.vsNginx)} | ${times(c.vsNginxTuned)} | ${times(c.vsCaddy)} | ${times(c.vsHaproxy)} | ${us(c.p50Us)} | ${us(c.p99Us)} | ${range(c.cpuUsPerOp)} | ${c.userUsPerOp === undefined ? "–" : fmt(c.userUsPerOp.median)} | ${c.failed} |`);
     }
   }
   lines.push("", "| idle WebSockets | contestant | RSS per connection, KiB, median (min–max) | held |", "| --- | --- | --- | --- |");
   for (const [name, c] of Object.entries(s.idle)) lines.push(`| ${c.count.toLocaleString("en-US")} open | ${name} | ${range(c.kibPerConn)} | ${c.held}/${c.count} |`);
   if (s.hold) lines.push(`| ${s.hold.count.toLocaleString("en-US")} open (hold check) | sidecar | ${fmt(s.hold.kibPerConn)} | ${s.hold.held}/${s.hold.count} |`);
-  lines.push("", "| issue 6 §2 target | needed | measured | met |", "| --- | --- | --- | --- |");
+  lines.push("", "| target (issue 6 §2, issue 17) | needed | measured | met |", "| --- | --- | --- | --- |");
   for (const t of targets) lines.push(`| ${t.what} | ${t.need} | ${t.got} | ${t.met === undefined ? "–" : t.met ? "yes" : "**NO**"} |`);
   return `${lines.join("\n")}\n`;
 }

@@ -1,17 +1,18 @@
 // `npm run bench [-- --quick] [--rounds N] [--duration S] [--only a,b] [--floor] [--hold] [--cpu-prof]`
-// Starts the upstream, the contestants (direct, nginx as hand-written, nginx tuned, the sidecar at info and at warn
-// log level) and the load generators, all on 127.0.0.1; runs every scenario in rounds with the contestant order
+// Starts the upstream, the contestants (direct, nginx as hand-written, nginx tuned, Caddy, HAProxy, the sidecar at
+// info and at warn log level, and with --floor the two Node references) and the load generators, all on 127.0.0.1; runs every scenario in rounds with the contestant order
 // rotated each round; writes bench/results/latest.{md,json} and prints the table. Every child is killed at the end,
 // on an error and on Ctrl-C; a hard deadline ends a run that hangs.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { type Contestant, NGINX, direct, startNginx, startNodeFloor, startSidecar, startUpstream } from "./contestants.ts";
+import { CADDY, type Contestant, HAPROXY, NGINX, direct, startCaddy, startHaproxy, startNginx, startNodeFloor, startSidecar, startTcpRelay, startUpstream } from "./contestants.ts";
+import { CONTROL_UI_ROOT, controlUiAvailable, uiLoadBytes, uiLoadPlan } from "./control-ui.ts";
 import { killAllNow, stopAll } from "./processes.ts";
 import { machineInfo } from "./procstat.ts";
 import { judgeTargets, markdown, summarize } from "./report.ts";
-import { type IdleSample, LoadWorker, SCENARIOS, type Sample, measureIdle } from "./scenarios.ts";
+import { type IdleSample, LoadWorker, SCENARIOS, type Sample, UI_CONNECTIONS, measureIdle } from "./scenarios.ts";
 import { WRK, runWrk } from "./wrk.ts";
 
 const RESULTS = path.join(import.meta.dirname, "results");
@@ -48,6 +49,14 @@ function bounded(raw: string | undefined, fallback: number, min: number, max: nu
   return n;
 }
 
+function controlUiVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(path.join(CONTROL_UI_ROOT, "..", "..", "package.json"), "utf8")) as { version: string }).version;
+  } catch {
+    return "?";
+  }
+}
+
 const log = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
 /** First line of a tool's version output, wherever it prints it (nginx -v: stderr; wrk -v: stdout, exit 1). */
@@ -62,6 +71,11 @@ async function main(): Promise<void> {
   if (version(WRK, ["-v"]) === "missing") throw new Error("wrk is not installed");
   const haveNginx = existsSync(NGINX);
   if (!haveNginx) log(`${NGINX} not found: nginx contestants skipped`);
+  const haveCaddy = existsSync(CADDY);
+  const haveHaproxy = existsSync(HAPROXY);
+  if (!haveCaddy) log(`${CADDY} not found: caddy skipped`);
+  if (!haveHaproxy) log(`${HAPROXY} not found: haproxy skipped`);
+  if (!controlUiAvailable()) throw new Error("the pinned openclaw package is not in .cache/openclaw: run scripts/install-prereqs.sh (the Control UI scenario needs its assets)");
   const started = new Date();
 
   const upstream = await startUpstream();
@@ -72,9 +86,12 @@ async function main(): Promise<void> {
   const factories: { name: string; start: () => Promise<Contestant> }[] = [];
   if (haveNginx && wanted("nginx")) factories.push({ name: "nginx", start: () => startNginx("nginx", upstream.port, false) });
   if (haveNginx && wanted("nginx-tuned")) factories.push({ name: "nginx-tuned", start: () => startNginx("nginx-tuned", upstream.port, true) });
+  if (haveCaddy && wanted("caddy")) factories.push({ name: "caddy", start: () => startCaddy(upstream.port) });
+  if (haveHaproxy && wanted("haproxy")) factories.push({ name: "haproxy", start: () => startHaproxy(upstream.port) });
   if (wanted(SIDECAR)) factories.push({ name: SIDECAR, start: () => startSidecar(SIDECAR, upstream.port, "info", profArgs) });
   if (wanted("sidecar-warn")) factories.push({ name: "sidecar-warn", start: () => startSidecar("sidecar-warn", upstream.port, "warn") });
-  if (floor) factories.push({ name: "node-floor", start: () => startNodeFloor(upstream.port) });
+  if (floor && wanted("node-floor")) factories.push({ name: "node-floor", start: () => startNodeFloor(upstream.port) });
+  if (floor && wanted("tcp-relay")) factories.push({ name: "tcp-relay", start: () => startTcpRelay(upstream.port) });
   const contestants: Contestant[] = [direct(upstream.port)];
   for (const f of factories) contestants.push(await f.start());
   log(`contestants: ${contestants.map((c) => `${c.name} ${c.base} pids ${c.pids.join(",") || "-"}`).join("; ")}`);
@@ -103,7 +120,7 @@ async function main(): Promise<void> {
   // Idle memory is measured on freshly started proxies: a process that just served the throughput tests has heap
   // and buffer slack that new connections fill without growing RSS, which would flatter whoever has the most slack.
   const idle: Record<string, IdleSample[]> = {};
-  const idleFactories = factories.filter((f) => f.name !== "sidecar-warn" && f.name !== "node-floor");
+  const idleFactories = factories.filter((f) => f.name !== "sidecar-warn" && f.name !== "node-floor" && f.name !== "tcp-relay");
   for (let round = 0; round < idleRounds; round++) {
     for (const f of idleFactories.map((_, i) => idleFactories[(i + round) % idleFactories.length] as (typeof factories)[number])) {
       log(`idle ${IDLE_COUNT} WebSockets: ${f.name} (fresh process)`);
@@ -133,15 +150,23 @@ async function main(): Promise<void> {
   const summary = summarize(SCENARIOS, samples, idle, holdSample);
   const targets = judgeTargets(summary, SIDECAR);
   const machine = machineInfo();
-  const versions = { node: process.versions.node, nginx: haveNginx ? version(NGINX, ["-v"]).replace("nginx version: ", "") : "missing", wrk: version(WRK, ["-v"]).split(" ")[1] ?? "" };
+  const versions = {
+    node: process.versions.node,
+    nginx: haveNginx ? version(NGINX, ["-v"]).replace("nginx version: ", "") : "missing",
+    caddy: haveCaddy ? (version(CADDY, ["version"]).split(" ")[0] ?? "") : "missing",
+    haproxy: haveHaproxy ? (version(HAPROXY, ["-v"]).split(" ")[2] ?? "") : "missing",
+    wrk: version(WRK, ["-v"]).split(" ")[1] ?? "",
+  };
+  const ui = uiLoadBytes(uiLoadPlan());
   const header = [
     `## Benchmark — ${started.toISOString().slice(0, 16).replace("T", " ")} UTC, ${quick ? "quick" : "full"} mode`,
     "",
-    `Machine: ${machine.nproc} × ${machine.cpu}, ${machine.memGiB} GiB, Linux ${machine.kernel}. Node ${versions.node}, nginx ${versions.nginx} (worker_processes 1), wrk ${versions.wrk}.`,
+    `Machine: ${machine.nproc} × ${machine.cpu}, ${machine.memGiB} GiB, Linux ${machine.kernel}. Node ${versions.node}, nginx ${versions.nginx} (worker_processes 1), Caddy ${versions.caddy} (GOMAXPROCS=1), HAProxy ${versions.haproxy} (nbthread 1, http-reuse safe), wrk ${versions.wrk}.`,
+    `Control UI cold load: openclaw ${controlUiVersion()}'s dist/control-ui, ${ui.requests} requests, ${(ui.bytes / 1024 / 1024).toFixed(2)} MiB on the wire (brotli), over ${UI_CONNECTIONS} connections, then one WebSocket upgrade + first message; loads run one after another, p50/p99 are the time of one load.`,
     `${rounds} round(s) × ${durationS} s per test, contestant order rotated each round; idle: ${idleRounds} round(s) of ${IDLE_COUNT.toLocaleString("en-US")}. ` +
       "Everything (upstream, proxy, load generators) shares the same cores: compare ratios and CPU per op, not absolute rates.",
     `sidecar = metrics on, attribution mode, log level info (one JSON line per request, stdout to /dev/null); sidecar-warn = the same without request logs.` +
-      (floor ? " node-floor = a reference, not a product: the least a Node proxy can do (node:http + keep-alive agent + pipes; raw relay for WebSockets)." : ""),
+      (floor ? " node-floor = a reference, not a product: node:http + keep-alive agent + pipes (raw relay for WebSockets); tcp-relay = the true Node floor: a raw TCP relay, no HTTP at all (net.Socket pipes, one upstream connection per client connection)." : ""),
   ];
   const table = markdown(summary, targets, header);
   mkdirSync(RESULTS, { recursive: true });

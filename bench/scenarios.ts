@@ -73,6 +73,22 @@ export const BIG_BODY_CONNECTIONS = 10;
 export const WS_SETUP_CONCURRENCY = 10;
 export const WS_ECHO_CONNECTIONS = 50;
 
+export const UI_CONNECTIONS = 6;
+
+/** Control UI cold loads, one after another (ws-load.ts `uiload`); an op is one whole load. */
+const uiColdLoad: Scenario = {
+  id: "ui_cold",
+  title: `Control UI cold load (${UI_CONNECTIONS} connections + WS)`,
+  unit: "loads/s",
+  async run(c, ctx) {
+    let start: CpuTimes | undefined;
+    const r = await ctx.load.run({ op: "uiload", base: c.base, connections: UI_CONNECTIONS, durationMs: ctx.durationS * 1000 }, () => {
+      if (c.pids.length) start = cpuTimes(c.pids);
+    });
+    return { value: r.ok / (r.elapsedMs / 1000), p50Us: r.p50Us, p99Us: r.p99Us, ...cpuPerOp(c, start, r.ok), ops: r.ok, failed: r.failed, ...(r.reasons ? { reasons: r.reasons } : {}) };
+  },
+};
+
 export const SCENARIOS: Scenario[] = [
   wrkScenario("http_1k", `HTTP GET 1 KiB, ${HTTP_CONNECTIONS} connections`, "req/s", "/1k", HTTP_CONNECTIONS, 0, (r) => r.requests / r.seconds),
   wrkScenario("http_1m", `HTTP GET 1 MiB, ${BIG_BODY_CONNECTIONS} connections`, "MB/s", "/1m", BIG_BODY_CONNECTIONS, 0, (r) => r.bytes / MIB / r.seconds),
@@ -80,6 +96,7 @@ export const SCENARIOS: Scenario[] = [
   wsScenario("ws_setup", `WS setup (upgrade + echo + close), ${WS_SETUP_CONCURRENCY} in parallel`, "conn/s", (url, durationMs) => ({ op: "setup", url, concurrency: WS_SETUP_CONCURRENCY, durationMs }), (r) => r.ok / (r.elapsedMs / 1000)),
   wsScenario("ws_echo_100", `WS echo 100 B, ${WS_ECHO_CONNECTIONS} connections`, "msg/s", (url, durationMs) => ({ op: "echo", url, conns: WS_ECHO_CONNECTIONS, size: 100, durationMs, warmupMs: 300 }), (r) => r.ok / (r.elapsedMs / 1000)),
   wsScenario("ws_echo_64k", `WS echo 64 KiB, ${WS_ECHO_CONNECTIONS} connections`, "MB/s", (url, durationMs) => ({ op: "echo", url, conns: WS_ECHO_CONNECTIONS, size: 65536, durationMs, warmupMs: 300 }), (r) => (r.ok * 65536) / MIB / (r.elapsedMs / 1000)),
+  uiColdLoad,
 ];
 
 export interface IdleSample { count: number; held: number; failed: number; baselineKiB: number; openKiB: number; kibPerConn: number; openSeconds: number; nofile: number; reasons?: Record<string, number> }

@@ -3,15 +3,21 @@
 //   setup: open → send one message → await the echo → close → await the close, `concurrency` loops in parallel
 //   echo:  `conns` connections, each with one message in flight (closed loop); latency per round trip
 //   open / closeAll: hold `count` idle connections open (for RSS per connection), then close them
+//   uiload: Control UI cold loads one after another (control-ui.ts: index, then its modules and CSS, then one view's
+//           lazy chunks, over up to 6 fresh keep-alive connections with a browser's request headers; then one
+//           WebSocket upgrade and its first message); latency is the time of one whole load
 // Before a measured window starts it sends {event:"start"} so run.ts can snapshot the proxy's CPU exactly there.
+import net from "node:net";
 import { performance } from "node:perf_hooks";
 import WebSocket from "ws";
+import { uiLoadPlan } from "./control-ui.ts";
 
 export type LoadCommand =
   | { op: "setup"; url: string; concurrency: number; durationMs: number }
   | { op: "echo"; url: string; conns: number; size: number; durationMs: number; warmupMs: number }
   | { op: "open"; url: string; count: number; concurrency: number; timeoutMs: number }
-  | { op: "closeAll"; timeoutMs: number };
+  | { op: "closeAll"; timeoutMs: number }
+  | { op: "uiload"; base: string; connections: number; durationMs: number };
 
 export interface LoadResult {
   ok: number; // completed setups, echoed messages, or connections opened/closed
@@ -178,9 +184,139 @@ async function closeAll(cmd: Extract<LoadCommand, { op: "closeAll" }>): Promise<
   return { ok, failed: closing.length - ok, elapsedMs: performance.now() - started };
 }
 
+/** A browser's HTTP/1.1 connection: one request at a time, Content-Length framed responses (all the gateway sends). */
+class BrowserConnection {
+  readonly socket: net.Socket;
+  #buf: Buffer | undefined;
+  #pending: { resolve: (bytes: number) => void; reject: (err: Error) => void } | undefined;
+  #need = -1; // body bytes of the response being read, -1 while its head is
+  #bodyBytes = 0;
+  constructor(host: string, port: number) {
+    this.socket = net.connect({ host, port, noDelay: true });
+    this.socket.on("data", (chunk: Buffer) => this.#onData(chunk));
+    this.socket.on("error", (err) => this.#fail(err));
+    this.socket.on("close", () => this.#fail(new Error("connection closed")));
+  }
+  get(target: string, headers: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.#pending = { resolve, reject };
+      this.socket.write(`GET ${target} HTTP/1.1\r\n${headers}\r\n`, "latin1");
+    });
+  }
+  #fail(err: Error): void {
+    const p = this.#pending;
+    this.#pending = undefined;
+    p?.reject(err);
+  }
+  #onData(chunk: Buffer): void {
+    let buf = this.#buf === undefined ? chunk : Buffer.concat([this.#buf, chunk]);
+    this.#buf = undefined;
+    if (this.#need < 0) {
+      const end = buf.indexOf("\r\n\r\n");
+      if (end < 0) {
+        this.#buf = buf;
+        return;
+      }
+      const head = buf.toString("latin1", 0, end);
+      const status = Number(head.slice(9, 12));
+      const length = /\r\ncontent-length:\s*(\d+)/i.exec(head);
+      if (status !== 200 || !length) return this.#fail(new Error(status !== 200 ? `status ${status}` : "no content-length"));
+      this.#need = Number(length[1]);
+      this.#bodyBytes = this.#need;
+      buf = buf.subarray(end + 4);
+    }
+    this.#need -= buf.length;
+    if (this.#need > 0) return;
+    if (this.#need < 0) return this.#fail(new Error("bytes after the response"));
+    this.#need = -1;
+    const p = this.#pending;
+    this.#pending = undefined;
+    p?.resolve(this.#bodyBytes);
+  }
+}
+
+const CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36";
+function browserHeaders(host: string, file: string): string {
+  const common = `Host: ${host}\r\nConnection: keep-alive\r\nsec-ch-ua: "Chromium";v="142", "Not_A Brand";v="99"\r\nsec-ch-ua-mobile: ?0\r\nsec-ch-ua-platform: "Linux"\r\nUser-Agent: ${CHROME}\r\n`;
+  const tail = "Accept-Encoding: gzip, deflate, br, zstd\r\nAccept-Language: en-US,en;q=0.9\r\n";
+  if (file === "") return `${common}Upgrade-Insecure-Requests: 1\r\nAccept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8\r\nSec-Fetch-Site: none\r\nSec-Fetch-Mode: navigate\r\nSec-Fetch-User: ?1\r\nSec-Fetch-Dest: document\r\n${tail}`;
+  const referer = `Referer: http://${host}/\r\n`;
+  if (file.endsWith(".js")) return `${common}Origin: http://${host}\r\nAccept: */*\r\nSec-Fetch-Site: same-origin\r\nSec-Fetch-Mode: cors\r\nSec-Fetch-Dest: script\r\n${referer}${tail}`;
+  if (file.endsWith(".css")) return `${common}Accept: text/css,*/*;q=0.1\r\nSec-Fetch-Site: same-origin\r\nSec-Fetch-Mode: no-cors\r\nSec-Fetch-Dest: style\r\n${referer}${tail}`;
+  if (file.endsWith(".webmanifest")) return `${common}Accept: */*\r\nSec-Fetch-Site: same-origin\r\nSec-Fetch-Mode: cors\r\nSec-Fetch-Dest: manifest\r\n${referer}${tail}`;
+  return `${common}Accept: image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8\r\nSec-Fetch-Site: same-origin\r\nSec-Fetch-Mode: no-cors\r\nSec-Fetch-Dest: image\r\n${referer}${tail}`;
+}
+
+/** The first message a Control UI sends on its WebSocket: a connect request of about this size. */
+const CONNECT_FRAME = Buffer.from(JSON.stringify({ type: "req", id: "0f9d3c1e-6a4b-4c1d-9e2f-1a2b3c4d5e6f", method: "connect", params: { minProtocol: 4, maxProtocol: 4, client: { id: "openclaw-control-ui", version: "2026.9.6", platform: "Linux x86_64", mode: "webchat" }, role: "operator", scopes: ["operator.admin", "operator.approvals", "operator.pairing"], caps: [], auth: { token: "x".repeat(48) }, userAgent: CHROME, locale: "en-US" } }));
+
+/** One cold load; resolves with the time its WebSocket's first answer arrived (the load is done), after the close. */
+async function oneUiLoad(base: URL, phases: string[][], connections: number): Promise<number> {
+  const host = base.host;
+  const port = Number(base.port);
+  const conns: BrowserConnection[] = [];
+  const connection = (i: number) => (conns[i] ??= new BrowserConnection(base.hostname, port));
+  try {
+    for (const phase of phases) {
+      let next = 0;
+      const worker = async (i: number) => {
+        while (next < phase.length) {
+          const file = phase[next++] as string;
+          await connection(i).get(`/${file}`, browserHeaders(host, file));
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(connections, phase.length) }, (_, i) => worker(i)));
+    }
+    return await new Promise<number>((resolve, reject) => {
+      const ws = new WebSocket(`ws://${host}/ws`, { ...CLIENT_OPTIONS, origin: `http://${host}`, headers: { "User-Agent": CHROME } });
+      let answered = 0;
+      const timer = setTimeout(() => ws.terminate(), ATTEMPT_TIMEOUT_MS);
+      ws.once("open", () => ws.send(CONNECT_FRAME));
+      ws.once("message", () => {
+        answered = performance.now();
+        ws.close(1000);
+      });
+      ws.once("error", (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      ws.once("close", () => {
+        clearTimeout(timer);
+        if (answered) resolve(answered);
+        else reject(new Error("WebSocket closed before its first message"));
+      });
+    });
+  } finally {
+    for (const c of conns) c.socket.destroy();
+  }
+}
+
+async function uiload(cmd: Extract<LoadCommand, { op: "uiload" }>): Promise<LoadResult> {
+  const base = new URL(cmd.base);
+  const phases = uiLoadPlan().phases;
+  const samples: number[] = [];
+  let failed = 0;
+  process.send?.({ event: "start" });
+  const started = performance.now();
+  const deadline = started + cmd.durationMs;
+  while (performance.now() < deadline) {
+    const t0 = performance.now();
+    try {
+      samples.push((await oneUiLoad(base, phases, cmd.connections)) - t0);
+    } catch (err) {
+      failed++;
+      noteFailure((err as Error).message);
+    }
+  }
+  const elapsedMs = performance.now() - started;
+  samples.sort((a, b) => a - b);
+  const pct = (p: number) => (samples.length === 0 ? 0 : Math.round((samples[Math.min(samples.length - 1, Math.floor(p * samples.length))] ?? 0) * 1000));
+  return { ok: samples.length, failed, elapsedMs, p50Us: pct(0.5), p99Us: pct(0.99) };
+}
+
 process.on("message", (cmd: LoadCommand) => {
   reasons = {};
-  const run = cmd.op === "setup" ? setup(cmd) : cmd.op === "echo" ? echo(cmd) : cmd.op === "open" ? open(cmd) : closeAll(cmd);
+  const run = cmd.op === "setup" ? setup(cmd) : cmd.op === "echo" ? echo(cmd) : cmd.op === "open" ? open(cmd) : cmd.op === "uiload" ? uiload(cmd) : closeAll(cmd);
   run.then(
     (result) => process.send?.({ result: Object.keys(reasons).length ? { ...result, reasons } : result }),
     (err: Error) => process.send?.({ error: err.message }),
