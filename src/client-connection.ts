@@ -510,11 +510,16 @@ export class ClientConnection {
 
   private upstream(): Socket {
     if (this.up !== undefined && !this.up.destroyed && this.up.writable) return this.up;
-    const up = connectUpstream(this.opts.upstream);
+    const up = connectUpstream(this.opts.upstream, (chunk) => {
+      this.onUpstreamData(up, chunk);
+      // The chunk lives in the connection's read buffer (upstream-socket.ts), which the next read overwrites: say
+      // whether anything still refers to it — a write to the client the kernel did not take in full (Node finishes it
+      // later from these bytes), or a partial head. Everything else derived from it (head strings, counters) is a copy.
+      return this.socket.writableLength > 0 || this.upBuf !== undefined;
+    });
     this.up = up;
     this.upUsed = 0;
     this.upstreamBlocked = false;
-    up.on("data", (chunk: Buffer) => this.onUpstreamData(up, chunk));
     up.on("drain", () => {
       if (up !== this.up) return;
       this.upstreamBlocked = false;
