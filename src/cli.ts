@@ -4,6 +4,7 @@
 //   openclaw-sidecar healthcheck                exit 0 when the admin /healthz answers (the Docker HEALTHCHECK)
 //   openclaw-sidecar doctor                     diagnose the gateway and print the gateway config to paste
 //   openclaw-sidecar print-gateway-config       print the gateway config for --mode [--gateway-version V]
+//   openclaw-sidecar print-client-config        print the CLI/TUI config for a gateway behind the sidecar (identity mode)
 //   openclaw-sidecar import-nginx <nginx.conf>  translate a hand-written nginx.conf into sidecar config
 //   openclaw-sidecar init [--dry-run] …         add the sidecar to your compose file and patch openclaw.json
 import http from "node:http";
@@ -16,7 +17,7 @@ import { probeGatewayAtStartup } from "./startup-probe.ts";
 /** Exit codes: 0 ok, 1 failure, 2 usage or bad input, 69 cannot listen (EX_UNAVAILABLE), 78 bad config (EX_CONFIG). */
 export const EXIT = { ok: 0, failure: 1, usage: 2, unavailable: 69, config: 78 } as const;
 
-const COMMANDS = ["run", "check-config", "healthcheck", "doctor", "print-gateway-config", "import-nginx", "init", "help"];
+const COMMANDS = ["run", "check-config", "healthcheck", "doctor", "print-gateway-config", "print-client-config", "import-nginx", "init", "help"];
 
 export function parseArgs(argv: string[]): { command: string; flags: Record<string, string>; positional: string[]; file?: string } {
   const flags: Record<string, string> = {};
@@ -47,7 +48,7 @@ export function parseArgs(argv: string[]): { command: string; flags: Record<stri
   return { command, flags, positional, ...(file !== undefined ? { file } : {}) };
 }
 
-const HELP = `usage: openclaw-sidecar [run|check-config|healthcheck|doctor|print-gateway-config|import-nginx|init] [--config file.json] [--option value …]
+const HELP = `usage: openclaw-sidecar [run|check-config|healthcheck|doctor|print-gateway-config|print-client-config|import-nginx|init] [--config file.json] [--option value …]
 Options (flag / env OPENCLAW_SIDECAR_* / config file key) are listed in the README. Exit codes: 0 ok, 2 usage, 69 cannot listen, 78 bad config.`;
 
 async function main(argv: string[]): Promise<number> {
@@ -92,6 +93,13 @@ async function main(argv: string[]): Promise<number> {
     case "doctor": {
       const { runDoctor } = await import("./doctor.ts");
       return runDoctor(config, process.stdout, sidecarAddress);
+    }
+    case "print-client-config": {
+      const { clientConfigFor } = await import("./client-config.ts");
+      const printed = clientConfigFor(config);
+      if ("error" in printed) process.stderr.write(`openclaw-sidecar: ${printed.error}\n`);
+      else process.stdout.write(printed.text);
+      return "error" in printed ? EXIT.usage : EXIT.ok;
     }
     case "print-gateway-config": {
       const { printGatewayConfig } = await import("./gateway-config.ts");

@@ -245,13 +245,16 @@ function validate(raw: Raw, problems: string[]): Config {
   }
   // The token-field login puts one identity on the upgrade before the frame names its token: one user only.
   const users = new Set(credentials.filter((c) => c.clientId === undefined).map((c) => c.user));
-  const controlUiTokenLogin = opt("controlUiTokenLogin", bool, mode === "identity" && users.size === 1);
+  // Not by default beside single sign-on: there a session-less WebSocket is refused, never held for a token.
+  const sso = raw.oidcIssuer !== undefined || raw.trustAssertion !== undefined;
+  const controlUiTokenLogin = opt("controlUiTokenLogin", bool, mode === "identity" && users.size === 1 && !sso);
   if (controlUiTokenLogin && mode !== "identity") problems.push(`controlUiTokenLogin: only identity mode has it (mode is "${mode}")`);
   else if (controlUiTokenLogin && users.size > 1) problems.push(`controlUiTokenLogin: needs exactly one user, and the credentials name ${users.size}; with several users, log in with ?token= or a Bearer header instead`);
   const selfAuthenticatingRoutes = opt("selfAuthenticatingRoutes", bool, false);
   // In local mode everything the sidecar forwards is the gateway's loopback: a node joining that way would be paired
   // as a local client. Identity mode only.
   if (selfAuthenticatingRoutes && mode !== "identity") problems.push(`selfAuthenticatingRoutes: only identity mode has it (mode is "${mode}"; in local mode a join through the sidecar would be paired as a local client)`);
+  const listen = opt("listen", hostPort, hostPort(d.listen, "listen"));
   const upstream = opt("upstream", upstreamUrl, new URL(d.upstream));
   const appsListen = opt("appsListen", hostPort, undefined);
   const appsUpstream = opt("appsUpstream", upstreamUrl, new URL(`${upstream.protocol}//${upstream.hostname}:${(Number(upstream.port) || (upstream.protocol === "https:" ? 443 : 80)) + 1}`));
@@ -263,7 +266,7 @@ function validate(raw: Raw, problems: string[]): Config {
   const acme = validateAcme(opt, problems, (k) => raw[k] !== undefined, { tls: tlsCert !== undefined || tlsKey !== undefined, redirect: httpsRedirectListen !== undefined });
   if (httpsRedirectListen !== undefined && tlsCert === undefined && acme.acmeDomains.length === 0) problems.push("httpsRedirectListen needs tlsCert and tlsKey (or acmeDomains)");
   return {
-    listen: opt("listen", hostPort, hostPort(d.listen, "listen")),
+    listen,
     upstream,
     adminListen: opt("adminListen", hostPort, hostPort(d.adminListen, "adminListen")),
     mode,

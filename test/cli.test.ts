@@ -36,7 +36,36 @@ describe("print-gateway-config", () => {
     const r = cli(["print-gateway-config", "--mode", "local", "--token", "x".repeat(32)]);
     expect(r.status).toBe(0);
     expect(r.stdout).toContain("LOCAL MODE");
-    expect(json5Body(r.stdout).gateway).toMatchObject({ bind: "loopback", auth: { mode: "token" } });
+    expect(json5Body(r.stdout).gateway).toMatchObject({ bind: "loopback", auth: { mode: "token" }, controlUi: { allowedOrigins: ["http://localhost:18789", "http://127.0.0.1:18789", "http://[::1]:18789"] } });
+  });
+
+  it("prints what the other clients need: the pairing publicUrl, identityScopes for admins, the MCP Apps block", () => {
+    const r = cli(["print-gateway-config", "--mode", "identity", "--token", "t".repeat(32), "--user", "alice", "--public-origin", "https://claw.example.com", "--apps-listen", "0.0.0.0:18790", "--apps-public-origin", "https://apps.claw.example.com"]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('plugins: { entries: { "device-pair": { config: { publicUrl: "https://claw.example.com" } } } }');
+    expect(r.stdout).toContain('gateway.auth.identityScopes: { "alice": ["operator.admin"] }');
+    expect(r.stdout).toContain('mcp: { apps: { enabled: true, sandboxOrigin: "https://apps.claw.example.com", sandboxPort: 18790 } }');
+  });
+});
+
+describe("print-client-config", () => {
+  it("identity mode: the CLI's remote block with edgeAuth over wss://, the token from the environment", () => {
+    const r = cli(["print-client-config", "--mode", "identity", "--token", "t".repeat(32), "--public-origin", "https://claw.example.com"]);
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout.split("\n").filter((l) => !l.startsWith("//")).join("\n"))).toEqual({
+      secrets: { providers: { default: { source: "env" } } },
+      gateway: { mode: "remote", auth: { mode: "none" }, remote: { url: "wss://claw.example.com", edgeAuth: { Authorization: { source: "env", provider: "default", id: "OPENCLAW_SIDECAR_BEARER" } } } },
+    });
+    expect(r.stdout).not.toContain("t".repeat(32));
+  });
+
+  it("refuses what the CLI cannot do: another mode, a plain-http public origin", () => {
+    const other = cli(["print-client-config", "--mode", "attribution"]);
+    expect(other.status).toBe(2);
+    expect(other.stderr).toContain('print-client-config is for identity mode (mode is "attribution")');
+    const plain = cli(["print-client-config", "--mode", "identity", "--token", "t".repeat(32), "--public-origin", "http://claw.example.com"]);
+    expect(plain.status).toBe(2);
+    expect(plain.stderr).toContain("the CLI sends edgeAuth headers only over wss://");
   });
 });
 
