@@ -154,7 +154,7 @@ describeTier("automatic HTTPS against Pebble", pebbleMissing(), () => {
 
   it("TLS-ALPN-01: Pebble validates on the proxy's own TLS port; ordinary handshakes on that port are untouched", async () => {
     const sc = await sidecar({ "--acme-domains": "alpn.claw.test", "--acme-storage": tmp("alpn"), "--acme-challenge": "tls-alpn-01" });
-    expect((await served("alpn.claw.test")).issuer).toBe(PLACEHOLDER_ISSUER);
+    expect(logged(sc, "ACME: no stored certificate; serving a self-signed placeholder").length).toBe(1);
     await eventually(async () => (await orders(sc, "issued")) === 1, 20_000, "the TLS-ALPN-01 certificate");
     expect(logged(sc, "TLS-ALPN-01 challenge answered").length).toBeGreaterThanOrEqual(1);
     expect(await opensslVerify("alpn.claw.test")).toMatch(/Verify return code: 0 \(ok\)/);
@@ -239,9 +239,14 @@ describeTier("automatic HTTPS against Pebble", pebbleMissing(), () => {
       const second = await served("renew.claw.test");
       expect(second.serial).not.toBe(first.serial);
       expect(new Date(second.validTo).getTime()).toBeGreaterThan(new Date(first.validTo).getTime());
-      // Renewed at about 2/3 of 12 s (Pebble's notBefore is the issuance time), not at expiry.
+      // Renewed at 2/3 of the 12 s lifetime (4 s before expiry), not earlier and not at expiry.
       const renewAt = new Date(String(issuedLine.renewAt)).getTime();
-      expect(new Date(String(issuedLine.notAfter)).getTime() - renewAt).toBeGreaterThan(3000);
+      const firstNotAfter = new Date(String(issuedLine.notAfter)).getTime();
+      expect(firstNotAfter - renewAt).toBeGreaterThan(3500);
+      expect(firstNotAfter - renewAt).toBeLessThan(4500);
+      const renewedAt = new Date(String((logged(sc, "ACME order: certificate issued")[1] as Record<string, unknown>).time)).getTime();
+      expect(renewedAt).toBeGreaterThanOrEqual(renewAt);
+      expect(renewedAt).toBeLessThan(firstNotAfter);
 
       ws.send("still here");
       expect(await new Promise<string>((r) => ws.once("message", (d) => r(d.toString())))).toBe("still here");
