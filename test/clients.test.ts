@@ -7,7 +7,6 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { COOKIE_NAME } from "../src/auth-gate.ts";
 import { loadConfig } from "../src/config.ts";
 import { eventually, rawExchange, upgradeRequest } from "./helpers/net.ts";
 import { type RecordingUpstream, startRecordingUpstream } from "./helpers/recording-upstream.ts";
