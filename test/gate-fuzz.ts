@@ -31,8 +31,10 @@ import { type Parsed, type RecordingUpstream, startRecordingUpstream } from "./h
 import { type Rng, rng } from "./helpers/rng.ts";
 import { type TestSidecar, startTestSidecar } from "./helpers/sidecar.ts";
 
-export interface FuzzOptions { seed: number; casesPerMode: number; modes?: Mode[]; workers?: number }
-export interface Violation { mode: Mode; caseIndex: number; rule: string; detail: string; bytes: string }
+/** The sidecar's modes, plus identity mode with one user, where session-less upgrades are held (token-field login). */
+export type FuzzMode = Mode | "token-field";
+export interface FuzzOptions { seed: number; casesPerMode: number; modes?: FuzzMode[]; workers?: number }
+export interface Violation { mode: FuzzMode; caseIndex: number; rule: string; detail: string; bytes: string }
 export interface FuzzResult { cases: number; upstreamRequests: number; violations: Violation[]; ms: number }
 
 // ---- the world the cases live in ----------------------------------------------------------------------------
@@ -97,9 +99,11 @@ function cookieFor(user: keyof typeof USERS, ttlMs = 600_000): string {
   return `${COOKIE_NAME}=${signSession({ current: Buffer.from(SECRET), previous: [] }, { user, credential: verifier.idOf(cred) }, Date.now(), ttlMs)}`;
 }
 
-function credentialLines(r: Rng, mode: Mode, target: string): { lines: string[]; credential: Generated["credential"]; target: string } {
+function credentialLines(r: Rng, mode: FuzzMode, target: string, upgrade: boolean): { lines: string[]; credential: Generated["credential"]; target: string } {
+  // Token-field login: upgrades come with no credential at all, so every one is held for its first message.
+  if (mode === "token-field" && upgrade) return { lines: [], credential: undefined, target };
   if (mode === "attribution") return { lines: r.chance(0.2) ? [`Authorization: Bearer ${r.pick(["x", USERS.alice.token])}`] : [], credential: undefined, target };
-  const choice = r.int(mode === "identity" ? 10 : 6);
+  const choice = r.int(mode === "local" ? 6 : 10);
   const join = (t: string, q: string) => `${t}${t.includes("?") ? "&" : "?"}${q}`;
   if (mode === "local") {
     switch (choice) {
@@ -124,10 +128,11 @@ function credentialLines(r: Rng, mode: Mode, target: string): { lines: string[];
 }
 
 /** One request: head lines, body framing and bytes. `exact` goes false when framing is meant to mislead. */
-function generateRequest(r: Rng, mode: Mode, port: number, state: { exact: boolean }): { bytes: string; gen: Generated } {
-  const upgrade = r.chance(0.2);
+function generateRequest(r: Rng, mode: FuzzMode, port: number, state: { exact: boolean }): { bytes: string; gen: Generated } {
+  const upgrade = r.chance(mode === "token-field" ? 0.5 : 0.2);
   const method = upgrade ? (r.chance(0.9) ? "GET" : "POST") : r.pick(["GET", "GET", "POST", "POST", "PUT", "HEAD", "OPTIONS", "DELETE", "PATCH"]);
-  const cred = credentialLines(r, mode, r.pick(TARGETS));
+  const cred = credentialLines(r, mode, r.pick(TARGETS), upgrade);
+  if (mode === "token-field" && cred.credential === "bob") cred.credential = undefined; // bob is not configured there
   const target = cred.target;
   const lines: string[] = [];
   if (r.chance(0.95)) lines.push(`Host: ${r.pick([`127.0.0.1:${port}`, "x", "localhost"])}`);
@@ -197,10 +202,59 @@ function generateRequest(r: Rng, mode: Mode, port: number, state: { exact: boole
       bodyBytes = `${r.pick(["0x5", "5 ", "-1", "fffffffffffffff", "5\n", " 5"])}\r\nhello\r\n0\r\n\r\n`;
       state.exact = false;
   }
-  const tunnel = upgrade ? Buffer.from(`tunnel-${r.int(1e6)}`) : Buffer.alloc(0);
+  const tunnel = !upgrade ? Buffer.alloc(0) : mode === "token-field" ? firstMessages(r) : Buffer.from(`tunnel-${r.int(1e6)}`);
   const version = r.chance(0.95) ? "HTTP/1.1" : "HTTP/1.0";
   const head = `${method} ${target} ${version}\r\n${lines.map((l) => `${l}\r\n`).join("")}\r\n`;
   return { bytes: head + bodyBytes + tunnel.toString("latin1"), gen: { method, target, upgrade, body: decoded, tunnel, credential: cred.credential } };
+}
+
+/** A masked client frame. */
+function maskedFrame(opcode: number, payload: Buffer, fin = true, masked = true): Buffer {
+  const n = payload.length;
+  const len = n < 126 ? Buffer.from([(masked ? 0x80 : 0) | n]) : Buffer.from([(masked ? 0x80 : 0) | 126, n >> 8, n & 0xff]);
+  if (!masked) return Buffer.concat([Buffer.from([(fin ? 0x80 : 0) | opcode]), len, payload]);
+  const mask = Buffer.from([0x37, 0xfa, 0x21, 0x3d]);
+  return Buffer.concat([Buffer.from([(fin ? 0x80 : 0) | opcode]), len, mask, Buffer.from(payload.map((b, i) => b ^ (mask[i & 3] as number)))]);
+}
+
+/** What a client sends first on a held upgrade: a connect with the right, a wrong or no token, or something else. */
+function firstMessages(r: Rng): Buffer {
+  const connect = (token: string | undefined) => Buffer.from(JSON.stringify({ type: "req", id: `c${r.int(100)}`, method: "connect", params: { minProtocol: 4, auth: token === undefined ? {} : { token } } }));
+  const message = r.pick([connect(USERS.alice.token), connect(USERS.alice.token), connect("wrong-token"), connect(USERS.bob.token), connect(undefined), Buffer.from('{"type":"req","method":"chat.send"}'), Buffer.from("not json")]);
+  const after = r.chance(0.5) ? maskedFrame(0x1, Buffer.from(`after-${r.int(1e6)}`)) : Buffer.alloc(0);
+  switch (r.int(5)) {
+    case 0: { // fragmented, with a ping between the fragments
+      const cut = 1 + r.int(message.length - 1);
+      return Buffer.concat([maskedFrame(0x1, message.subarray(0, cut), false), maskedFrame(0x9, Buffer.from("p")), maskedFrame(0x0, message.subarray(cut)), after]);
+    }
+    case 1: return Buffer.concat([maskedFrame(0x1, message, true, false), after]); // unmasked: a protocol error
+    default: return Buffer.concat([maskedFrame(0x1, message), after]);
+  }
+}
+
+/** The first data message in client frames (an independent reading: unmask, join fragments, skip control frames). */
+function firstClientMessage(bytes: Buffer): string | undefined {
+  let at = 0;
+  let text = "";
+  while (at + 2 <= bytes.length) {
+    const opcode = (bytes[at] as number) & 0x0f;
+    const fin = ((bytes[at] as number) & 0x80) !== 0;
+    let n = (bytes[at + 1] as number) & 0x7f;
+    let head = 2;
+    if (n === 126) {
+      n = bytes.readUInt16BE(at + 2);
+      head = 4;
+    }
+    const masked = ((bytes[at + 1] as number) & 0x80) !== 0;
+    const mask = masked ? bytes.subarray(at + head, at + head + 4) : Buffer.alloc(4);
+    const start = at + head + (masked ? 4 : 0);
+    const payload = Buffer.from(bytes.subarray(start, start + n).map((b, i) => b ^ (mask[i & 3] as number)));
+    at = start + n;
+    if (opcode >= 8) continue;
+    text += payload.toString("utf8");
+    if (fin) return text;
+  }
+  return undefined;
 }
 
 const MUTATIONS = ["\r\n", "\n", "\r", " ", "\t", "\0", "\r\n\r\n", "0\r\n\r\n", "Transfer-Encoding: chunked\r\n", "Content-Length: 0\r\n", ":", ",", "\x7f", "\x80"];
@@ -225,7 +279,7 @@ function mutate(r: Rng, bytes: Buffer): Buffer {
   }
 }
 
-export function generateCase(r: Rng, mode: Mode, port: number): Case {
+export function generateCase(r: Rng, mode: FuzzMode, port: number): Case {
   const state = { exact: true };
   const requests: Generated[] = [];
   let bytes = "";
@@ -249,16 +303,17 @@ export function generateCase(r: Rng, mode: Mode, port: number): Case {
 
 // ---- running it ------------------------------------------------------------------------------------------------
 
-interface Worker { mode: Mode; up: RecordingUpstream; sc: TestSidecar; port: number }
+interface Worker { mode: FuzzMode; up: RecordingUpstream; sc: TestSidecar; port: number }
 
-async function startWorker(mode: Mode, dir: string): Promise<Worker> {
+async function startWorker(mode: FuzzMode, dir: string): Promise<Worker> {
   // The 101 comes a little late, so that split writes land while the handshake is still open.
   const up = await startRecordingUpstream({ upgradeDelayMs: 3 });
   const base = { "--upstream": up.url, "--loopback-substitute": MARKER, "--log-level": "info", "--headers-timeout-ms": "2000", "--body-timeout-ms": "2000" };
   let flags: Record<string, string> = base;
-  if (mode === "identity") {
-    const file = path.join(dir, "tokens.json");
-    writeFileSync(file, JSON.stringify(Object.entries(USERS).map(([user, u]) => ({ user, token: u.token, scopes: u.scopes }))));
+  if (mode === "identity" || mode === "token-field") {
+    const file = path.join(dir, `tokens-${mode}.json`);
+    const users = Object.entries(USERS).filter(([user]) => mode === "identity" || user === "alice");
+    writeFileSync(file, JSON.stringify(users.map(([user, u]) => ({ user, token: u.token, scopes: u.scopes }))));
     flags = { ...base, "--mode": "identity", "--tokens-file": file, "--cookie-secret": SECRET, "--public-paths": PUBLIC_PATHS.join(","), "--auth-max-failures": "1000000" };
   } else if (mode === "local") {
     flags = { ...base, "--mode": "local", "--token": LOCAL_TOKEN, "--cookie-secret": SECRET, "--public-paths": PUBLIC_PATHS.join(","), "--auth-max-failures": "1000000" };
@@ -327,8 +382,11 @@ const dashes = (name: string) => name.toLowerCase().replaceAll("_", "-");
 const CLIENT_TRUST_NAMES = /^(forwarded|x-real-ip|x-openclaw-scopes|x-forwarded-user|x-forwarded-.*|tailscale-.*|cf-connecting-ip|true-client-ip|x-client-ip|x-auth-request-.*|remote-user|x-original-url)$/;
 const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
 
+/** The Control UI's shell as the gateway serves it to anyone (its dist/control-ui), public with the token-field login. */
+const UI_SHELL = ["/", "/index.html", "/assets/", "/fonts/", "/themes/", "/provider-icons/", "/cloud-provider-icons/", "/file-icons/", "/app-art/", "/community-art/", "/favicon.ico", "/favicon.svg", "/favicon-32.png", "/apple-touch-icon.png", "/manifest.webmanifest", "/sw.js", "/social-card.png", "/asset-manifest.json"];
+
 /** The path the gateway routes on, with unreserved escapes decoded; public if a configured path matches. */
-function publicForGateway(url: string): boolean {
+function publicForGateway(url: string, paths: readonly string[] = PUBLIC_PATHS): boolean {
   let pathname: string;
   try {
     pathname = new URL(url, "http://localhost").pathname;
@@ -339,7 +397,7 @@ function publicForGateway(url: string): boolean {
     const c = String.fromCharCode(Number.parseInt(hex, 16));
     return UNRESERVED.test(c) ? c : escape;
   });
-  return PUBLIC_PATHS.some((p) => (p.endsWith("/") ? decoded.startsWith(p) : decoded === p));
+  return paths.some((p) => (p !== "/" && p.endsWith("/") ? decoded.startsWith(p) : decoded === p));
 }
 
 function checkRequest(w: Worker, p: Parsed, exactCase: boolean, fail: (rule: string, detail: string) => void): void {
@@ -363,10 +421,11 @@ function checkRequest(w: Worker, p: Parsed, exactCase: boolean, fail: (rule: str
   }
   const user = values("x-forwarded-user");
   const scopes = values("x-openclaw-scopes");
-  if (w.mode === "identity") {
+  if (w.mode === "identity" || w.mode === "token-field") {
     if (user.length === 0) {
       if (scopes.length > 0) fail("authorised", `${where}: scopes without a user`);
-      if (p.upgrade || !publicForGateway(p.url)) fail("authorised", `${where}: reached the gateway without an identity (upgrade=${p.upgrade})`);
+      const shell = w.mode === "token-field" && (p.method === "GET" || p.method === "HEAD") && publicForGateway(p.url, UI_SHELL);
+      if (p.upgrade || !(publicForGateway(p.url) || shell)) fail("authorised", `${where}: reached the gateway without an identity (upgrade=${p.upgrade})`);
     } else {
       const u = USERS[user[0] as keyof typeof USERS] as { scopes: readonly string[] } | undefined;
       if (user.length !== 1 || u === undefined) fail("authorised", `${where}: identity ${JSON.stringify(user)}`);
@@ -392,6 +451,22 @@ function checkCase(w: Worker, c: Case, parsed: Parsed[], lines: Array<Record<str
     for (let i = 0; i < p.rawTrailers.length; i += 2) {
       const name = dashes(p.rawTrailers[i] as string);
       if (CLIENT_TRUST_NAMES.test(name) || NEVER_TRAILERS.test(name)) fail("trailers", `${p.method} ${p.url}: trailer ${name} reached the gateway`);
+    }
+  }
+  if (w.mode === "token-field") {
+    // Held upgrades: nothing reaches the gateway's socket before a connect carrying the one user's token.
+    for (const p of parsed) {
+      if (!p.upgrade || p.tunnel.length === 0) continue;
+      const first = firstClientMessage(p.tunnel);
+      let request: { method?: unknown; params?: { auth?: { token?: unknown } } } | undefined;
+      try {
+        request = first === undefined ? undefined : (JSON.parse(first) as typeof request);
+      } catch {
+        request = undefined;
+      }
+      if (request?.method !== "connect" || request.params?.auth?.token !== USERS.alice.token) {
+        fail("held until a valid connect", `${p.url}: the gateway received ${JSON.stringify(p.tunnel.toString("latin1").slice(0, 120))} on a session-less upgrade`);
+      }
     }
   }
   for (const m of response.toString("latin1").matchAll(/\r\nLocation: ([^\r]*)\r\n/gi)) {
@@ -423,7 +498,7 @@ function checkCase(w: Worker, c: Case, parsed: Parsed[], lines: Array<Record<str
     const opened = lines.some((l) => l.kind === "websocket" && l.result === "ok");
     if (p.upgrade && opened && !p.tunnel.equals(gen.tunnel)) fail("accounted for", `${p.url}: tunnel bytes ${JSON.stringify(p.tunnel.toString("latin1"))}, sent ${JSON.stringify(gen.tunnel.toString("latin1"))}`);
     const user = p.headers["x-forwarded-user"];
-    if (w.mode === "identity" && gen.credential !== undefined && !(user === undefined && publicForGateway(p.url)) && user !== gen.credential) fail("accounted for", `${p.method} ${p.url}: sent with ${gen.credential}'s credential, forwarded as ${String(user)}`);
+    if ((w.mode === "identity" || w.mode === "token-field") && gen.credential !== undefined && !(user === undefined && publicForGateway(p.url)) && user !== gen.credential) fail("accounted for", `${p.method} ${p.url}: sent with ${gen.credential}'s credential, forwarded as ${String(user)}`);
   }
 }
 
@@ -439,7 +514,7 @@ function originForm(target: string): string {
 
 export async function runGateFuzz(opts: FuzzOptions): Promise<FuzzResult> {
   const started = Date.now();
-  const modes = opts.modes ?? ["attribution", "identity", "local"];
+  const modes = opts.modes ?? ["attribution", "identity", "local", "token-field"];
   const perMode = opts.workers ?? 3;
   const dir = mkdtempSync(path.join(tmpdir(), "ocsc-gate-fuzz-"));
   const violations: Violation[] = [];
