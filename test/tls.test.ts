@@ -111,6 +111,6 @@ describe("TLS configuration errors", () => {
 
   it("names a file that is not PEM", () => {
     const a = ca.issue("c");
-    expect(() => loadConfig({ flags: { "--tls-cert": `${ca.dir}/san.cnf`, "--tls-key": a.key } })).toThrow(/not a usable PEM certificate and key/);
+    expect(() => loadConfig({ flags: { "--tls-cert": `${ca.dir}/c.cnf`, "--tls-key": a.key } })).toThrow(/not a usable PEM certificate and key/);
   });
 });
