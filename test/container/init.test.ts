@@ -9,13 +9,13 @@
 import { randomBytes } from "node:crypto";
 import { spawnSync } from "node:child_process";
 import { chownSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { controlUiPrereqs, launchControlUi } from "../gateway/control-ui.ts";
 import { NODE24 } from "../gateway/gateway.ts";
+import { freePort } from "../helpers/net.ts";
 import { describeTier } from "../helpers/tier.ts";
 import { GATEWAY_IMAGE, REPO, SIDECAR_IMAGE, buildGatewayImage, buildSidecarImage, configureReaper, containerLogs, docker, dockerPrereqs, waitHealthy } from "./images.ts";
 
@@ -25,17 +25,6 @@ const PROJECT = `ocscinit${process.pid}`;
 const HOST_NS = `ocsc-root-${process.pid}`;
 const composeMissing = spawnSync("docker-compose", ["version"], { stdio: "ignore" }).status === 0 ? [] : ["docker-compose (Debian package docker-compose)"];
 const netnsMissing = spawnSync("ip", ["netns", "list"], { stdio: "ignore" }).status === 0 && process.getuid?.() === 0 ? [] : ["root and iproute2 (`ip netns attach`)"];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** `docker-compose -p PROJECT <args>` in the user's project directory. */
 function compose(dir: string, args: string[], timeout = 300_000): { status: number | null; out: string; stdout: string } {
