@@ -9,7 +9,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestCa } from "../helpers/certs.ts";
 import { describeTier } from "../helpers/tier.ts";
-import { gatewayPrereqs, NODE24, OPENCLAW_ENTRY, type RunningGateway, startGateway } from "./gateway.ts";
+import { gatewayPrereqs, NODE24, OPENCLAW_ENTRY, type RunningGateway, startGateway, trustedProxyGateway } from "./gateway.ts";
 import { cleanupStaleNetworks, createTestNetwork, netnsPrereqs, nsExec, type TestNetwork } from "./netns.ts";
 import { type SidecarProcess, startSidecarIn } from "./sidecar-process.ts";
 
@@ -59,19 +59,8 @@ describeTier("real gateway + real CLI: every client through the sidecar (issue 1
       host: net.gateway,
       port: GW_PORT,
       config: {
-        gateway: {
-          port: GW_PORT,
-          bind: "lan",
-          trustedProxies: [`${net.sidecar.ip}/32`],
-          auth: {
-            mode: "trusted-proxy",
-            password: "internal-password-0123456789",
-            trustedProxy: { userHeader: "x-forwarded-user", requiredHeaders: ["x-forwarded-proto"], allowUsers: ["alice@example.com", "cli-bot"], deviceAutoApprove: { enabled: true } },
-          },
-          controlUi: { allowedOrigins: [`https://${net.sidecar.ip}:${SC_PORT}`] },
-          // Join URLs need a TLS endpoint: the sidecar's.
-          publicOrigin: `https://${net.sidecar.ip}:${SC_PORT}`,
-        },
+        // Join URLs need a TLS endpoint: the sidecar's (publicOrigin).
+        gateway: trustedProxyGateway(GW_PORT, net.sidecar.ip, ["alice@example.com", "cli-bot"], { controlUi: { allowedOrigins: [origin()] }, publicOrigin: origin() }),
         mcp: { apps: { enabled: true, sandboxOrigin: `http://${net.sidecar.ip}:${APPS_PORT}` } },
         // The pairing-specific public URL (join links, the mobile QR code): the sidecar's TLS origin.
         plugins: { entries: { "device-pair": { config: { publicUrl: `https://${net.sidecar.ip}:${SC_PORT}` } } } },

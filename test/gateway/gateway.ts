@@ -91,6 +91,25 @@ export interface RunningGateway {
 
 const stripAnsi = (s: string): string => s.replace(/\x1b\[[0-9;]*m/g, "");
 
+/**
+ * The gateway block of identity mode as verified (openclaw-gateway-trust.md §3): bound to the LAN, trusting only the
+ * sidecar's address, trusted-proxy auth with the sidecar's user header, deviceAutoApprove, and a password for the
+ * harness's own CLI calls over loopback. `extra` adds or overrides keys of the block (controlUi, publicOrigin …).
+ */
+export function trustedProxyGateway(port: number, sidecarIp: string, allowUsers: string[], extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    port,
+    bind: "lan",
+    trustedProxies: [`${sidecarIp}/32`],
+    auth: {
+      mode: "trusted-proxy",
+      password: "internal-password-0123456789",
+      trustedProxy: { userHeader: "x-forwarded-user", requiredHeaders: ["x-forwarded-proto"], allowUsers, deviceAutoApprove: { enabled: true } },
+    },
+    ...extra,
+  };
+}
+
 function gatewayEnv(home: string): NodeJS.ProcessEnv {
   // A clean environment: nothing from the developer's shell (OPENCLAW_*, provider keys, FORCE_COLOR) leaks in.
   return {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { controlUiBuildId } from "../../src/doctor.ts";
 import { describeTier } from "../helpers/tier.ts";
 import { controlUiPrereqs, launchControlUi } from "./control-ui.ts";
-import { gatewayPrereqs, NODE24, type RunningGateway, startGateway } from "./gateway.ts";
+import { gatewayPrereqs, NODE24, type RunningGateway, startGateway, trustedProxyGateway } from "./gateway.ts";
 import { cleanupStaleNetworks, createTestNetwork, netnsPrereqs, nsExec, type TestNetwork } from "./netns.ts";
 import { connectFromNamespace } from "./protocol-client.ts";
 import { type SidecarProcess, startSidecarIn } from "./sidecar-process.ts";
@@ -63,17 +63,7 @@ describeTier("real gateway + real Control UI: identity and local modes", [...net
         host: net.gateway,
         port: ID_GW_PORT,
         config: {
-          gateway: {
-            port: ID_GW_PORT,
-            bind: "lan",
-            trustedProxies: [`${net.sidecar.ip}/32`],
-            auth: {
-              mode: "trusted-proxy",
-              password: "internal-password-0123456789",
-              trustedProxy: { userHeader: "x-forwarded-user", requiredHeaders: ["x-forwarded-proto"], allowUsers: ["alice@example.com"], deviceAutoApprove: { enabled: true } },
-            },
-            controlUi: { allowedOrigins: [idOrigin] },
-          },
+          gateway: trustedProxyGateway(ID_GW_PORT, net.sidecar.ip, ["alice@example.com"], { controlUi: { allowedOrigins: [idOrigin] } }),
         },
       }),
       startGateway({

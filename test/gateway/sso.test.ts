@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { describeTier } from "../helpers/tier.ts";
 import { CLIENT_ID, CLIENT_SECRET, type ProviderProcess, signingKey, startProvider } from "../helpers/oidc.ts";
 import { controlUiPrereqs, launchControlUi } from "./control-ui.ts";
-import { gatewayPrereqs, type RunningGateway, startGateway } from "./gateway.ts";
+import { gatewayPrereqs, type RunningGateway, startGateway, trustedProxyGateway } from "./gateway.ts";
 import { cleanupStaleNetworks, createTestNetwork, netnsPrereqs, type TestNetwork } from "./netns.ts";
 import { type SidecarProcess, startSidecarIn } from "./sidecar-process.ts";
 
@@ -34,17 +34,7 @@ describeTier("real gateway + real Control UI + real OpenID provider: single sign
       host: net.gateway,
       port: GW_PORT,
       config: {
-        gateway: {
-          port: GW_PORT,
-          bind: "lan",
-          trustedProxies: [`${net.sidecar.ip}/32`],
-          auth: {
-            mode: "trusted-proxy",
-            password: "internal-password-0123456789",
-            trustedProxy: { userHeader: "x-forwarded-user", requiredHeaders: ["x-forwarded-proto"], allowUsers: ["alice@example.com", "bob@example.com"], deviceAutoApprove: { enabled: true } },
-          },
-          controlUi: { allowedOrigins: [origin] },
-        },
+        gateway: trustedProxyGateway(GW_PORT, net.sidecar.ip, ["alice@example.com", "bob@example.com"], { controlUi: { allowedOrigins: [origin] } }),
       },
     });
     sc = await startSidecarIn(net.sidecar.ns, {
