@@ -484,18 +484,21 @@ function checkCase(w: Worker, c: Case, parsed: Parsed[], lines: Array<Record<str
     }
   }
   if (!c.exact) return;
-  // Forwarded requests are the generated ones, in order, minus those the sidecar answered itself.
-  let g = 0;
-  for (const p of parsed) {
-    while (g < c.requests.length && !(c.requests[g]!.method === p.method && p.url === originForm(c.requests[g]!.target))) g++;
-    const gen = c.requests[g++];
-    if (gen === undefined) {
-      fail("accounted for", `${p.method} ${p.url} matches no request the client sent`);
+  // Unmutated, each request the client sent is one exchange in the sidecar's log, in order: the forwarded ones
+  // (sentUpstream) are, in order, the requests the gateway parsed (fewer when a refused body never let a head leave).
+  const exchanges = lines.filter((l) => l.kind === "http" || l.kind === "websocket");
+  let k = 0;
+  for (let gi = 0; gi < exchanges.length && gi < c.requests.length && k < parsed.length; gi++) {
+    if (Number(exchanges[gi]!.sentUpstream ?? 0) === 0) continue;
+    const gen = c.requests[gi]!;
+    const p = parsed[k++]!;
+    if (!(gen.method === p.method && p.url === originForm(gen.target))) {
+      fail("accounted for", `${p.method} ${p.url} reached the gateway where the client sent ${gen.method} ${gen.target}`);
       return;
     }
     if (p.complete && !p.upgrade && !p.body.equals(gen.body)) fail("accounted for", `${p.method} ${p.url}: body ${JSON.stringify(p.body.toString("latin1"))}, sent ${JSON.stringify(gen.body.toString("latin1"))}`);
     // Tunnel bytes are owed only to a tunnel that opened: a client that gave up before the 101 owes nothing.
-    const opened = lines.some((l) => l.kind === "websocket" && l.result === "ok");
+    const opened = exchanges[gi]!.kind === "websocket" && exchanges[gi]!.result === "ok";
     if (p.upgrade && opened && !p.tunnel.equals(gen.tunnel)) fail("accounted for", `${p.url}: tunnel bytes ${JSON.stringify(p.tunnel.toString("latin1"))}, sent ${JSON.stringify(gen.tunnel.toString("latin1"))}`);
     const user = p.headers["x-forwarded-user"];
     if ((w.mode === "identity" || w.mode === "token-field") && gen.credential !== undefined && !(user === undefined && publicForGateway(p.url)) && user !== gen.credential) fail("accounted for", `${p.method} ${p.url}: sent with ${gen.credential}'s credential, forwarded as ${String(user)}`);
