@@ -126,11 +126,12 @@ export async function checkGatewayHttp(config: Config, self: string, timeoutMs: 
   else say("ok", `the gateway answers at ${upstream.host}`);
 
   // 2. The release, from the Control UI's build id (it also serves as the buildId a Control UI client must send).
-  // The index is public, but a trusted proxy must attribute even that request: try without headers, then as the
-  // sidecar would send it.
+  // The index is public, but a trusted proxy must attribute even that request: ask as the sidecar would, then without
+  // headers. In that order: a headerless request from a trusted proxy is what the gateway warns about as
+  // "unattributable proxy-shaped traffic", and a startup check must not leave that in a healthy gateway's log.
   let buildId: string | undefined;
   let indexProblem = "";
-  for (const headers of [{}, forwardingHeaders(config)]) {
+  for (const headers of [forwardingHeaders(config), {}]) {
     try {
       const index = await get(new URL("/", upstream), { accept: "text/html", ...headers }, timeoutMs);
       buildId = controlUiBuildId(index.body);

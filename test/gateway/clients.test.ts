@@ -87,6 +87,8 @@ describeTier("real gateway + real CLI: every client through the sidecar (issue 1
       expect(JSON.parse(r.stdout)).toMatchObject({ ok: true });
       expect(gw.logs().slice(mark)).toMatch(/authenticated user connected conn=\S+ user=alice@example\.com/);
       expect((await gw.cliJson<DevicesList>(["devices", "list"])).pending).toEqual([]);
+      // The sidecar's startup check asked the gateway as the sidecar does: nothing it sent looked unattributable.
+      expect(gw.logs()).not.toContain("unattributable proxy-shaped traffic");
     }, 90_000);
 
     it("a machine credential (CF-Access-Client-Id / -Secret, as for Cloudflare Access): in as its own user", async () => {
