@@ -5,15 +5,14 @@ import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { describeTier } from "../helpers/tier.ts";
-import { gatewayPrereqs, NODE24, type RunningGateway, startGateway } from "./gateway.ts";
-import { cleanupStaleNetworks, createTestNetwork, netnsPrereqs, nsExec, type TestNetwork } from "./netns.ts";
+import { gatewayPrereqs, type RunningGateway, startGateway } from "./gateway.ts";
+import { cleanupStaleNetworks, createTestNetwork, netnsPrereqs, type TestNetwork } from "./netns.ts";
 import { connectFromNamespace, createDeviceIdentity } from "./protocol-client.ts";
-import { type SidecarProcess, startSidecarIn } from "./sidecar-process.ts";
+import { type SidecarProcess, runDoctor, startSidecarIn } from "./sidecar-process.ts";
 
 const GW_PORT = 18789;
 const SC_PORT = 8080;
 const TOKEN = "attribution-test-token-0123456789";
-const CLI = path.resolve("src/cli.ts");
 
 interface DevicesList { pending: Array<{ requestId: string; deviceId: string; remoteIp?: string }>; paired: Array<{ deviceId: string; approvedVia?: string }> }
 
@@ -22,10 +21,8 @@ describeTier("real gateway: attribution mode through the sidecar", [...netnsPrer
   let gw: RunningGateway;
   let sc: SidecarProcess;
   const viaSidecar = () => `ws://${net.sidecar.ip}:${SC_PORT}/`;
-  const doctor = async (flags: string[], env: Record<string, string> = {}) => {
-    const r = await nsExec(net.sidecar.ns, NODE24, [CLI, "doctor", "--upstream", `http://${net.gateway.ip}:${GW_PORT}`, "--sidecar-address", net.sidecar.ip, "--public-origin", `http://${net.sidecar.ip}:${SC_PORT}`, ...flags], { env: { PATH: process.env.PATH ?? "", ...env }, timeoutMs: 60_000 });
-    return { code: r.code, out: r.stdout + r.stderr };
-  };
+  const doctor = (flags: string[], env: Record<string, string> = {}) =>
+    runDoctor(net.sidecar.ns, ["--upstream", `http://${net.gateway.ip}:${GW_PORT}`, "--sidecar-address", net.sidecar.ip, "--public-origin", `http://${net.sidecar.ip}:${SC_PORT}`, ...flags], env);
 
   beforeAll(async () => {
     await cleanupStaleNetworks();
@@ -67,10 +64,10 @@ describeTier("real gateway: attribution mode through the sidecar", [...netnsPrer
   }, 60_000);
 
   it("doctor names an unreachable gateway", async () => {
-    const r = await nsExec(net.sidecar.ns, NODE24, [CLI, "doctor", "--upstream", `http://${net.gateway.ip}:1`], { env: { PATH: process.env.PATH ?? "" }, timeoutMs: 30_000 });
+    const r = await runDoctor(net.sidecar.ns, ["--upstream", `http://${net.gateway.ip}:1`], {}, 30_000);
     expect(r.code).toBe(1);
-    expect(r.stdout).toContain("cannot reach the gateway");
-    expect(r.stdout).toContain("refused the connection");
+    expect(r.out).toContain("cannot reach the gateway");
+    expect(r.out).toContain("refused the connection");
   }, 30_000);
 
   it("with trustedProxies [sidecar/32] (hot-reloaded): the gateway attributes the real client, and a spoofed XFF changes nothing", async () => {

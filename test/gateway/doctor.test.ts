@@ -2,25 +2,21 @@
 // netns.ts: a sidecar at 10.77.0.3 that the gateway does not trust yet. Issue 15 §2: identity mode against a gateway
 // still in auth.mode "token" must fail and name the fix; the test Origin is publicOrigin and is named. Old releases:
 // old-release.test.ts.
-import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { describeTier } from "../helpers/tier.ts";
-import { gatewayPrereqs, NODE24, type RunningGateway, startGateway } from "./gateway.ts";
-import { cleanupStaleNetworks, createTestNetwork, netnsPrereqs, nsExec, type TestNetwork } from "./netns.ts";
-import { type SidecarProcess, startSidecarIn } from "./sidecar-process.ts";
+import { gatewayPrereqs, type RunningGateway, startGateway } from "./gateway.ts";
+import { cleanupStaleNetworks, createTestNetwork, netnsPrereqs, type TestNetwork } from "./netns.ts";
+import { type SidecarProcess, runDoctor, startSidecarIn } from "./sidecar-process.ts";
 
 const GW_PORT = 18789;
 const TOKEN = "doctor-test-token-0123456789abcdef";
-const CLI = path.resolve("src/cli.ts");
 
 describeTier("real gateway: the doctor's verdicts and the startup check", [...netnsPrereqs(), ...gatewayPrereqs()], () => {
   let net: TestNetwork;
   let gw: RunningGateway;
   let sc: SidecarProcess;
-  const doctor = async (flags: string[], env: Record<string, string> = {}) => {
-    const r = await nsExec(net.sidecar.ns, NODE24, [CLI, "doctor", "--upstream", `http://${net.gateway.ip}:${GW_PORT}`, "--sidecar-address", net.sidecar.ip, ...flags], { env: { PATH: process.env.PATH ?? "", ...env }, timeoutMs: 60_000 });
-    return { code: r.code, out: r.stdout + r.stderr };
-  };
+  const doctor = (flags: string[], env: Record<string, string> = {}) =>
+    runDoctor(net.sidecar.ns, ["--upstream", `http://${net.gateway.ip}:${GW_PORT}`, "--sidecar-address", net.sidecar.ip, ...flags], env);
 
   beforeAll(async () => {
     await cleanupStaleNetworks();

@@ -7,10 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { controlUiBuildId } from "../../src/doctor.ts";
 import { describeTier } from "../helpers/tier.ts";
 import { controlUiPrereqs, launchControlUi } from "./control-ui.ts";
-import { gatewayPrereqs, NODE24, type RunningGateway, startGateway, trustedProxyGateway } from "./gateway.ts";
+import { gatewayPrereqs, type RunningGateway, startGateway, trustedProxyGateway } from "./gateway.ts";
 import { cleanupStaleNetworks, createTestNetwork, netnsPrereqs, nsExec, type TestNetwork } from "./netns.ts";
 import { connectFromNamespace } from "./protocol-client.ts";
-import { type SidecarProcess, startSidecarIn } from "./sidecar-process.ts";
+import { type SidecarProcess, runDoctor, startSidecarIn } from "./sidecar-process.ts";
 
 const ID_GW_PORT = 18790;
 const LOCAL_GW_PORT = 18791;
@@ -46,11 +46,7 @@ describeTier("real gateway + real Control UI: identity and local modes", [...net
     const r = await nsExec(net.gateway.ns, "curl", ["-s", "-m", "5", `${idGw.loopbackUrl}/`], { timeoutMs: 10_000 });
     return controlUiBuildId(r.stdout) ?? "";
   };
-  /** `openclaw-sidecar doctor` run where a sidecar would run (namespace `ns`), with a clean environment. */
-  const doctor = async (ns: string, flags: string[]) => {
-    const r = await nsExec(ns, NODE24, [path.resolve("src/cli.ts"), "doctor", ...flags], { env: { PATH: process.env.PATH ?? "" }, timeoutMs: 60_000 });
-    return { code: r.code, out: r.stdout + r.stderr };
-  };
+  const doctor = (ns: string, flags: string[]) => runDoctor(ns, flags);
   const curlFromClient = (url: string, extra: string[] = []) =>
     nsExec(net.client.ns, "curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "5", ...extra, url], { timeoutMs: 10_000 }).then((r) => r.stdout);
 

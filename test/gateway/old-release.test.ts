@@ -3,19 +3,16 @@
 // at 10.77.0.1. That release speaks protocol 3 with v2 device signatures, matches trustedProxies as exact strings,
 // has no trusted-proxy auth, and treats a loopback peer as local only with a localhost Host. The doctor's and the
 // startup check's verdicts on it are here too.
-import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { describeTier } from "../helpers/tier.ts";
-import { NODE24 } from "./gateway.ts";
-import { cleanupStaleNetworks, createTestNetwork, netnsPrereqs, nsExec, type TestNetwork } from "./netns.ts";
+import { cleanupStaleNetworks, createTestNetwork, netnsPrereqs, type TestNetwork } from "./netns.ts";
 import { type OldGateway, oldGatewayPrereqs, startOldGateway } from "./old-gateway.ts";
 import { type ConnectOptions, connectFromNamespace, createDeviceIdentity } from "./protocol-client.ts";
-import { type SidecarProcess, startSidecarIn } from "./sidecar-process.ts";
+import { type SidecarProcess, runDoctor, startSidecarIn } from "./sidecar-process.ts";
 
 const TOKEN = "old-release-test-token-0123456789";
 const EXACT_PORT = 18791; // trustedProxies: ["10.77.0.3"]
 const CIDR_PORT = 18792; // trustedProxies: ["10.77.0.3/32"], what the README and the doctor print for 2026.8.1+
-const CLI = path.resolve("src/cli.ts");
 /** What a 2026.1.29 client sends: protocol 3, v2 signatures. */
 const OLD: Partial<ConnectOptions> = { protocol: 3, signature: "v2", token: TOKEN };
 
@@ -30,10 +27,8 @@ describeTier("real gateway 2026.1.29: the supported-releases matrix", [...netnsP
     if (started.kind !== "ready") throw new Error(`2026.1.29 exited (${started.code}):\n${started.output}`);
     return started.gateway;
   };
-  const doctor = async (flags: string[]) => {
-    const r = await nsExec(net.sidecar.ns, NODE24, [CLI, "doctor", "--upstream", `http://${net.gateway.ip}:${EXACT_PORT}`, "--sidecar-address", net.sidecar.ip, ...flags], { env: { PATH: process.env.PATH ?? "", OPENCLAW_GATEWAY_TOKEN: TOKEN }, timeoutMs: 60_000 });
-    return { code: r.code, out: r.stdout + r.stderr };
-  };
+  const doctor = (flags: string[]) =>
+    runDoctor(net.sidecar.ns, ["--upstream", `http://${net.gateway.ip}:${EXACT_PORT}`, "--sidecar-address", net.sidecar.ip, ...flags], { OPENCLAW_GATEWAY_TOKEN: TOKEN });
 
   beforeAll(async () => {
     await cleanupStaleNetworks();

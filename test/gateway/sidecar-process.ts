@@ -6,6 +6,15 @@ import { nsExec, nsSpawn } from "./netns.ts";
 
 const CLI = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
 
+/**
+ * `openclaw-sidecar doctor` run where a sidecar would run (namespace `ns`), with a clean environment plus `env`.
+ * `out` is stdout and stderr together.
+ */
+export async function runDoctor(ns: string, flags: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<{ code: number | null; out: string }> {
+  const r = await nsExec(ns, NODE24, [CLI, "doctor", ...flags], { env: { PATH: process.env.PATH ?? "", ...env }, timeoutMs });
+  return { code: r.code, out: r.stdout + r.stderr };
+}
+
 export interface SidecarProcess {
   ns: string;
   /** Everything it printed (JSON log lines). */
