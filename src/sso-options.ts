@@ -2,7 +2,7 @@
 // (trustAssertion, assertion*), parsed and checked together so that every problem is reported at once with the rest
 // of the configuration (config.ts calls validateSso). Each message names the option, the value and the rule.
 import { readFileSync } from "node:fs";
-import { ASSERTION_VENDORS, type AssertionVendor, vendorDefaults } from "./assertion.ts";
+import { ASSERTION_VENDORS, type AssertionOptions, type AssertionVendor, vendorDefaults } from "./assertion.ts";
 
 export const SSO_OPTION_KEYS = [
   "oidcIssuer", "oidcClientId", "oidcClientSecret", "oidcClientSecretFile", "oidcRedirectPath", "oidcScopes",
@@ -38,14 +38,8 @@ export interface OidcConfig {
   timeoutMs: number;
 }
 
-export interface AssertionConfig {
-  vendor: AssertionVendor;
-  header: string;
-  jwksUrl: URL;
-  audience: string[];
-  issuer: string[];
-  userClaim: string;
-}
+/** The configured part of the verifier's options (assertion.ts adds its timings). */
+export type AssertionConfig = Pick<AssertionOptions, "vendor" | "header" | "jwksUrl" | "audience" | "issuer" | "userClaim">;
 
 export interface SsoConfig { oidc: OidcConfig | undefined; assertion: AssertionConfig | undefined }
 
