@@ -24,6 +24,7 @@ import {
   chunkedResponseError, findHeadEnd, hasToken, parseRequestHead, responseFraming, takeResponseHead,
 } from "./http1.ts";
 import { type Reply, refusalReply } from "./responses.ts";
+import { setReader } from "./socket-reads.ts";
 import { type UpstreamTarget, connectUpstream } from "./upstream-socket.ts";
 import { UpstreamTimeoutError } from "./upstream-errors.ts";
 
@@ -162,7 +163,7 @@ export class ClientConnection {
     this.opts = opts;
     this.remoteAddress = socket.remoteAddress ?? "";
     this.deadline = performance.now() + opts.headersTimeoutMs;
-    socket.on("data", this.onClientData);
+    setReader(socket, this.onClientRead);
     socket.on("end", this.onClientEnd);
     socket.on("error", this.onClientError);
     socket.on("close", this.onClientClose);
@@ -186,7 +187,18 @@ export class ClientConnection {
 
   // ---- the client side -------------------------------------------------------------------------------------------
 
-  private readonly onClientData = (chunk: Buffer): void => {
+  /**
+   * The chunk lives in the socket's read buffer (socket-reads.ts), which the next read overwrites: say whether anything
+   * still refers to it — buffered bytes (a partial head, pipelined requests), a body write the gateway's socket has
+   * not finished (Node finishes it later from these bytes), or bytes handed over with the socket. Everything else
+   * derived from it (head strings, counters) is a copy.
+   */
+  private readonly onClientRead = (chunk: Buffer): boolean => {
+    this.onClientData(chunk);
+    return this.phase === Phase.Gone || (this.buf !== undefined && this.buf.buffer === chunk.buffer) || (this.up !== undefined && this.up.writableLength > 0);
+  };
+
+  private onClientData(chunk: Buffer): void {
     if (this.phase === Phase.Body) {
       if (this.deadlineKind === "body") this.deadline = performance.now() + this.opts.bodyTimeoutMs;
       const rest = this.feedBody(chunk);
@@ -201,7 +213,7 @@ export class ClientConnection {
     } else {
       this.updateReading();
     }
-  };
+  }
 
   /** Parses and starts every complete request head in the buffer, one exchange at a time. */
   private readHeads(): void {
@@ -451,7 +463,7 @@ export class ClientConnection {
 
   takeOver(ex: Exchange): { socket: Socket; rest: Buffer } {
     const socket = this.socket;
-    socket.removeListener("data", this.onClientData);
+    setReader(socket, undefined);
     socket.removeListener("end", this.onClientEnd);
     socket.removeListener("error", this.onClientError);
     socket.removeListener("close", this.onClientClose);
@@ -510,9 +522,10 @@ export class ClientConnection {
 
   private upstream(): Socket {
     if (this.up !== undefined && !this.up.destroyed && this.up.writable) return this.up;
-    const up = connectUpstream(this.opts.upstream, (chunk) => {
+    const up = connectUpstream(this.opts.upstream, "http");
+    setReader(up, (chunk) => {
       this.onUpstreamData(up, chunk);
-      // The chunk lives in the connection's read buffer (upstream-socket.ts), which the next read overwrites: say
+      // The chunk lives in the connection's read buffer (socket-reads.ts), which the next read overwrites: say
       // whether anything still refers to it — a write to the client the kernel did not take in full (Node finishes it
       // later from these bytes), or a partial head. Everything else derived from it (head strings, counters) is a copy.
       return this.socket.writableLength > 0 || this.upBuf !== undefined;

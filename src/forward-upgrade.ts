@@ -15,6 +15,7 @@ import type { Logger } from "./log.ts";
 import { createLineWriter, redactUrl } from "./log.ts";
 import { type CloseInitiator, type Metrics, type UpgradeResult, closeCodeLabel } from "./metrics.ts";
 import { type Refusal, refuseSocket } from "./responses.ts";
+import { setReader } from "./socket-reads.ts";
 import { UpstreamTimeoutError, describeUpstreamFailure } from "./upstream-errors.ts";
 import { connectUpstream, upstreamTarget } from "./upstream-socket.ts";
 
@@ -205,18 +206,23 @@ export class Tunnel {
  * ends, `to` is ended too, after the bytes `lastWords()` may supply. `hold`, when given, sees each chunk first and
  * returns what to pass on (undefined: nothing yet).
  */
-function relay(from: Duplex, to: Duplex, reader: FrameReader, onCloseFrame: () => void, lastWords: () => Buffer | undefined, hold?: (chunk: Buffer) => Buffer | undefined): (chunk: Buffer) => void {
-  const pass = (chunk: Buffer) => {
+function relay(from: Duplex, to: Duplex, reader: FrameReader, onCloseFrame: () => void, lastWords: () => Buffer | undefined, hold?: (chunk: Buffer) => Buffer | undefined): (chunk: Buffer) => boolean {
+  // True when something still refers to the chunk afterwards (socket-reads.ts): held, or a write to `to` that the
+  // kernel did not take in full (Node finishes it later from these very bytes).
+  const pass = (chunk: Buffer): boolean => {
     if (hold !== undefined) {
       const released = hold(chunk);
-      if (released === undefined) return;
+      if (released === undefined) return true;
       chunk = released;
     }
     reader.feed(chunk);
     if (reader.close !== undefined) onCloseFrame();
-    if (!to.write(chunk)) from.pause();
+    // Paused only while `to` can still drain: a paused socket stops reading altogether (socket-reads.ts), so pausing it
+    // for a destination that is gone would keep it from ever seeing its own peer's end.
+    if (!to.write(chunk) && to.writable) from.pause();
+    return to.writableLength > 0;
   };
-  from.on("data", pass);
+  setReader(from, pass);
   from.resume(); // the handshake may have paused it (bytes held before the 101)
   to.on("drain", () => from.resume());
   from.on("end", () => {
@@ -317,15 +323,20 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
       this.socket = socket;
       this.clientRest = clientRest;
       this.ctx = ctx;
-      this.up = connectUpstream(target);
+      this.up = connectUpstream(target, "upgrade");
     }
 
     start(): void {
       const { socket, up } = this;
       socket.on("error", destroySelf);
       socket.once("close", this.onClientGone);
-      socket.on("data", this.onEarlyClientData);
-      up.on("data", this.onData);
+      setReader(socket, this.onEarlyClientData);
+      // Few reads, and what they carry is kept (a partial head, a refusal's body, bytes behind the 101): each one
+      // counts as kept, so every read gets a fresh buffer.
+      setReader(up, (chunk) => {
+        this.onData(chunk);
+        return true;
+      });
       up.on("error", this.onError);
       up.on("end", this.onEnd);
       up.on("close", this.onClose);
@@ -339,18 +350,19 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
       this.settled = true;
       clearTimeout(this.timer);
       this.socket.removeListener("close", this.onClientGone);
-      this.socket.removeListener("data", this.onEarlyClientData);
-      this.up.removeListener("data", this.onData);
+      setReader(this.socket, undefined);
+      setReader(this.up, undefined);
       this.up.removeListener("error", this.onError);
       this.up.removeListener("end", this.onEnd);
       this.up.removeListener("close", this.onClose);
       return true;
     }
 
-    private readonly onEarlyClientData = (chunk: Buffer): void => {
+    private readonly onEarlyClientData = (chunk: Buffer): boolean => {
       this.early.push(chunk);
       this.earlyBytes += chunk.length;
       if (this.earlyBytes > MAX_EARLY_CLIENT_BYTES) this.socket.pause();
+      return true; // kept until the 101
     };
 
     // The client gave up (or reset) before the gateway answered.

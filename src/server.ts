@@ -16,6 +16,7 @@ import { type HttpError, serializeRequestHead } from "./http1.ts";
 import { type Logger, createLineWriter, redactUrl } from "./log.ts";
 import { type Metrics, type UpgradeResult, createMetrics, methodLabel, statusClass } from "./metrics.ts";
 import { type Refusal, type Reply, refusalReply, refuseSocket, wantsHtml } from "./responses.ts";
+import { acceptReusingBuffers } from "./socket-reads.ts";
 import { createRedirectServer, readKeyPair, watchKeyPair } from "./tls.ts";
 import { describeUpstreamFailure } from "./upstream-errors.ts";
 import { upstreamTarget } from "./upstream-socket.ts";
@@ -274,6 +275,10 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
     throw err;
   }
   acme?.start(server as tls.Server);
+  // Plain listeners' connections read into reused buffers (socket-reads.ts); TLS ones cannot.
+  const acceptError = (err: Error) => logger.warn({ kind: "http", error: err.message }, "accepting a connection failed");
+  if (!encrypted) acceptReusingBuffers(server, (socket) => accept(socket), acceptError);
+  if (apps) acceptReusingBuffers(apps, (socket) => accept(socket, appsConnectionOptions), acceptError);
   logger.info({ listen: formatHostPort(config.listen), port: proxyAddress.port, upstream: config.upstream.origin, mode: config.mode, admin: `${adminAddress.address}:${adminAddress.port}`, tls: encrypted }, "openclaw-sidecar listening");
   logger.flush();
 
