@@ -142,6 +142,8 @@ export class ClientConnection {
   /** The next request waits for the client to take in what was already written to it. */
   private waitingForDrain = false;
   private sentUpstreamHead = "";
+  /** takeOver() handed bytes after the head (a part of the last read) to the socket's next owner. */
+  private restHandedOver = false;
 
   // The gateway side.
   private up: Socket | undefined;
@@ -195,7 +197,7 @@ export class ClientConnection {
    */
   private readonly onClientRead = (chunk: Buffer): boolean => {
     this.onClientData(chunk);
-    return this.phase === Phase.Gone || (this.buf !== undefined && this.buf.buffer === chunk.buffer) || (this.up !== undefined && this.up.writableLength > 0);
+    return this.restHandedOver || (this.buf !== undefined && this.buf.buffer === chunk.buffer) || (this.up !== undefined && this.up.writableLength > 0);
   };
 
   private onClientData(chunk: Buffer): void {
@@ -470,6 +472,7 @@ export class ClientConnection {
     socket.removeListener("drain", this.onClientDrain);
     if (this.readingPaused) socket.resume();
     const rest = this.buf ?? EMPTY;
+    this.restHandedOver = rest.length > 0;
     this.buf = undefined;
     this.phase = Phase.Gone;
     this.deadline = NO_DEADLINE;

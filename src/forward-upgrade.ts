@@ -331,11 +331,11 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
       socket.on("error", destroySelf);
       socket.once("close", this.onClientGone);
       setReader(socket, this.onEarlyClientData);
-      // Few reads, and what they carry is kept (a partial head, a refusal's body, bytes behind the 101): each one
-      // counts as kept, so every read gets a fresh buffer.
       setReader(up, (chunk) => {
         this.onData(chunk);
-        return true;
+        // Kept (socket-reads.ts): a partial head, a refusal's body being gathered, or the bytes behind the 101 still
+        // queued toward the client.
+        return this.buf !== undefined || this.body.length > 0 || this.socket.writableLength > 0;
       });
       up.on("error", this.onError);
       up.on("end", this.onEnd);

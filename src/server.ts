@@ -277,8 +277,8 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
   acme?.start(server as tls.Server);
   // Plain listeners' connections read into reused buffers (socket-reads.ts); TLS ones cannot.
   const acceptError = (err: Error) => logger.warn({ kind: "http", error: err.message }, "accepting a connection failed");
-  if (!encrypted) acceptReusingBuffers(server, (socket) => accept(socket), acceptError);
-  if (apps) acceptReusingBuffers(apps, (socket) => accept(socket, appsConnectionOptions), acceptError);
+  const reusing = (!encrypted ? acceptReusingBuffers(server, (socket) => accept(socket), acceptError) : true) && (apps ? acceptReusingBuffers(apps, (socket) => accept(socket, appsConnectionOptions), acceptError) : true);
+  if (!reusing) logger.warn({ node: process.version }, "this Node's listeners cannot hand over accepted sockets: client reads use a fresh buffer each (slower, not wrong)");
   logger.info({ listen: formatHostPort(config.listen), port: proxyAddress.port, upstream: config.upstream.origin, mode: config.mode, admin: `${adminAddress.address}:${adminAddress.port}`, tls: encrypted }, "openclaw-sidecar listening");
   logger.flush();
 
