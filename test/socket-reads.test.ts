@@ -24,6 +24,17 @@ const until = async (done: () => boolean, ms = 2000): Promise<void> => {
   }
 };
 
+/** A client connection and the sidecar-side socket acceptReusingBuffers made of it. */
+async function acceptedPair(): Promise<{ server: Socket; client: Socket }> {
+  let server: Socket | undefined;
+  const { server: listener, port } = await listening();
+  acceptReusingBuffers(listener, (s) => (server = s), () => {});
+  const client = net.connect(port, "127.0.0.1");
+  cleanups.push(() => client.destroy());
+  await until(() => server !== undefined);
+  return { server: server as Socket, client };
+}
+
 describe("acceptReusingBuffers", () => {
   it("hands accepted sockets over with their bytes, instead of the connection event", async () => {
     let viaEvent = 0;
@@ -57,12 +68,7 @@ describe("acceptReusingBuffers", () => {
 
 describe("setReader", () => {
   it("moves a socket's bytes from one reader to the next, drops them with none, and keeps a kept chunk intact", async () => {
-    let server!: Socket;
-    const { server: listener, port } = await listening();
-    acceptReusingBuffers(listener, (s) => (server = s), () => {});
-    const client = net.connect(port, "127.0.0.1");
-    cleanups.push(() => client.destroy());
-    await until(() => server !== undefined);
+    const { server, client } = await acceptedPair();
     const first: Buffer[] = [];
     setReader(server, (chunk) => {
       first.push(chunk); // kept as is, not copied: the next read must not land in it
@@ -82,12 +88,7 @@ describe("setReader", () => {
   });
 
   it("reads a stream in 64 KiB steps once reads fill the small buffer, and a small message in one read after it", async () => {
-    let server!: Socket;
-    const { server: listener, port } = await listening();
-    acceptReusingBuffers(listener, (s) => (server = s), () => {});
-    const client = net.connect(port, "127.0.0.1");
-    cleanups.push(() => client.destroy());
-    await until(() => server !== undefined);
+    const { server, client } = await acceptedPair();
     const sizes: number[] = [];
     let total = 0;
     setReader(server, (chunk) => {
