@@ -6,14 +6,15 @@
 // made-up key ids cannot be turned into a flood of requests to the proxy's key endpoint.
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify } from "jose";
 import type { Identity } from "./forwarded-headers.ts";
+import { emailVerified, ssoIdentity } from "./identity.ts";
 import type { Refusal } from "./responses.ts";
 
 export type AssertionVendor = "cloudflare-access" | "pomerium" | "generic";
 export const ASSERTION_VENDORS: readonly AssertionVendor[] = ["cloudflare-access", "pomerium", "generic"];
 
 /** Bounded reasons (the `reason` label of auth_failures_total). */
-export type AssertionFailure = "assertion_invalid" | "assertion_expired" | "assertion_unverifiable";
-export const ASSERTION_FAILURES: readonly AssertionFailure[] = ["assertion_invalid", "assertion_expired", "assertion_unverifiable"];
+export type AssertionFailure = "assertion_invalid" | "assertion_identity_invalid" | "assertion_expired" | "assertion_unverifiable";
+export const ASSERTION_FAILURES: readonly AssertionFailure[] = ["assertion_invalid", "assertion_identity_invalid", "assertion_expired", "assertion_unverifiable"];
 
 export interface AssertionOptions {
   vendor: AssertionVendor;
@@ -78,11 +79,19 @@ export function createAssertionVerifier(opts: AssertionOptions): AssertionVerifi
         return refuse("assertion_invalid", 401, `the ${opts.header} assertion does not verify (${code})`);
       }
       const user = payload[opts.userClaim];
-      if (typeof user !== "string" || user.trim() === "") {
+      if (user === undefined || user === "") {
         const service = typeof payload.common_name === "string" ? ` (a service token, common_name ${payload.common_name.slice(0, 100)})` : "";
         return refuse("assertion_invalid", 401, `the ${opts.header} assertion has no "${opts.userClaim}" claim${service} (assertionUserClaim)`);
       }
-      return { user: user.trim() };
+      // Signed is not the same as well-formed: the claim becomes the gateway's user header (identity.ts, issue 21).
+      const identity = ssoIdentity(payload, opts.userClaim);
+      if ("problem" in identity) return refuse("assertion_identity_invalid", 403, `the ${opts.header} assertion is refused: ${identity.problem} (assertionUserClaim)`);
+      // An assertion proxy vouches for the address itself (Cloudflare Access and Pomerium send no email_verified);
+      // one that says the address is unverified is believed.
+      if (opts.userClaim === "email" && !emailVerified(payload, false)) {
+        return refuse("assertion_identity_invalid", 403, `the ${opts.header} assertion is refused: ${identity.user} is not verified (email_verified is ${JSON.stringify(payload.email_verified)})`);
+      }
+      return { user: identity.user };
     },
   };
 }

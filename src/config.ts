@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import ipaddr from "ipaddr.js";
 import { ACME_CHALLENGES, type AcmeChallenge, type SecretValue, acmeDirectoryUrl, acmeDomainList, acmeEmail, acmeStorageDir, eabHmacKey, pemCertificateFile } from "./acme-options.ts";
 import { isCommonIdentityHeader, isGatewayTrustHeader } from "./forwarded-headers.ts";
+import { IDENTITY_RULE, identityProblem, scopeProblem } from "./identity.ts";
 import { type AssertionConfig, type OidcConfig, SSO_OPTION_KEYS, validateSso } from "./sso-options.ts";
 import { readKeyPair } from "./tls.ts";
 
@@ -336,7 +337,7 @@ function validateAcme(opt: <T>(k: OptionKey, p: Parser<T>, f: T) => T, problems:
 // Secrets come from a value or a file, exactly one (a file keeps them out of `docker inspect` and the process list).
 function loadCredentials(raw: Raw, opt: <T>(k: OptionKey, p: Parser<T>, f: T) => T, problems: string[]): Credential[] {
   const creds: Credential[] = [];
-  const user = opt("user", nonEmpty, "operator");
+  const user = opt("user", userName, "operator");
   if (raw.token !== undefined && raw.tokenFile !== undefined) problems.push("token and tokenFile: set one, not both");
   const token = opt("token", nonEmpty, undefined) ?? opt("tokenFile", secretFile, undefined);
   if (token !== undefined) creds.push(token.startsWith("sha256:") ? { user, tokenSha256: sha256Hex(token, "token") } : { user, token });
@@ -429,6 +430,23 @@ const list = (v: unknown, name: string): string[] => {
   if (Array.isArray(v)) return v.map((x) => asString(x, name)).filter((x) => x !== "");
   return asString(v, name).split(",").map((x) => x.trim()).filter((x) => x !== "");
 };
+/**
+ * A user name the sidecar writes as the gateway's user header: a valid identity (identity.ts), refused at start
+ * otherwise — `--user $'bob\r\nx-openclaw-scopes: operator.admin'` is a config error, never a header (issue 21).
+ */
+const userName: Parser<string> = (v, name) => {
+  const s = nonEmpty(v, name);
+  const problem = identityProblem(s);
+  if (problem !== undefined) throw new Error(`${name}: ${show(s)} ${problem}; a user name is ${IDENTITY_RULE}`);
+  return s;
+};
+/** Scopes written as x-openclaw-scopes: each one a scope name, so the list cannot carry anything else. */
+const scopeList: Parser<string[]> = (v, name) =>
+  list(v, name).map((scope) => {
+    const problem = scopeProblem(scope);
+    if (problem !== undefined) throw new Error(`${name}: ${show(scope)} ${problem}`);
+    return scope;
+  });
 const originList: Parser<string[]> = (v, name) => list(v, name).map((o) => origin(o, name).origin);
 /** passHeaders: only headers of the common identity set; the gateway's own trust headers are never a client's. */
 const passHeaderList = (identityHeader: string): Parser<string[]> => (v, name) =>
@@ -519,9 +537,9 @@ function machineCredential(e: Record<string, unknown>, where: string): Credentia
   if (typeof e.clientId !== "string" || e.clientId.trim() === "") throw new Error(`${where}: "clientId" must be a non-empty string`);
   if (typeof e.clientSecretSha256 !== "string") throw new Error(`${where}: a machine credential needs "clientSecretSha256" (the SHA-256 of its client secret, 64 hex digits)`);
   if (e.token !== undefined || e.tokenSha256 !== undefined) throw new Error(`${where}: a machine credential (clientId) cannot also have a token`);
-  const scopes = e.scopes === undefined ? undefined : list(e.scopes, `${where} scopes`);
+  const scopes = e.scopes === undefined ? undefined : scopeList(e.scopes, `${where} scopes`);
   const hash = sha256Hex(`sha256:${e.clientSecretSha256.replace(/^sha256:/, "")}`, where);
-  return { user: String(e.user).trim(), clientId: e.clientId.trim(), clientSecretSha256: hash, ...(scopes ? { scopes } : {}) };
+  return { user: userName(e.user, `${where} user`), clientId: e.clientId.trim(), clientSecretSha256: hash, ...(scopes ? { scopes } : {}) };
 }
 
 /** tokensFile: a JSON array of {user, token | tokenSha256: "sha256:<hex>" | "<hex>", scopes?} or machine credentials. */
@@ -542,8 +560,8 @@ function credentialsFile(v: unknown, name: string): Credential[] {
     const hasToken = typeof e.token === "string" && e.token !== "";
     const hasHash = typeof e.tokenSha256 === "string";
     if (hasToken === hasHash) throw new Error(`${where}: set exactly one of "token" or "tokenSha256"`);
-    const scopes = e.scopes === undefined ? undefined : list(e.scopes, `${where} scopes`);
+    const scopes = e.scopes === undefined ? undefined : scopeList(e.scopes, `${where} scopes`);
     const hash = hasHash ? sha256Hex(`sha256:${String(e.tokenSha256).replace(/^sha256:/, "")}`, where) : undefined;
-    return { user: e.user.trim(), ...(hasToken ? { token: String(e.token) } : { tokenSha256: hash }), ...(scopes ? { scopes } : {}) };
+    return { user: userName(e.user, `${where} user`), ...(hasToken ? { token: String(e.token) } : { tokenSha256: hash }), ...(scopes ? { scopes } : {}) };
   });
 }

@@ -223,21 +223,52 @@ export function parseRequestHead(text: string, limits: ParseLimits): RequestHead
   return { method, url, minor, headers, headerCount: lines.length - 1, body, framing, keepAlive, upgrade };
 }
 
+// The wire invariant of every head the sidecar sends (issue 21): each field value is sent byte for byte as decided.
+// A value may hold what the parser accepts from a client — visible ASCII, space, tab, obs-text — and nothing else:
+// no CR, LF or NUL (which would end the field or the head and let a value write the next one), no other control, and
+// no character above U+00FF, which latin1 would cut to its low byte (U+010D U+010A → CR LF, U+0161 → "a").
+const UNSAFE_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+
+/** The first character of `text` a head may not carry, as "U+XXXX at position N". */
+function unsafeAt(text: string, pattern: RegExp): string {
+  const at = text.search(pattern);
+  return `U+${(text.codePointAt(at) as number).toString(16).toUpperCase().padStart(4, "0")} at position ${at + 1}`;
+}
+
 /**
  * The head to send upstream: request line, every header in `head.headers` except the framing fields, then the
- * framing the parse fixed (`head.framing`). One string, written in one go.
+ * framing the parse fixed (`head.framing`). One string, written in one go (as latin1: one byte per character).
+ *
+ * Whatever decided the values — the client, a header rule, an identity from a token, an SSO claim or an assertion —
+ * nothing leaves that the gateway would read differently: a method or target, a field name or a field value that
+ * breaks the invariant above throws an HttpError of type `unsafe_request_head` naming the field, and the caller
+ * refuses the exchange. Identities are checked where they enter (identity.ts); this is the defence in depth that
+ * makes the class impossible whatever a later source forgets.
  */
 export function serializeRequestHead(head: RequestHead): string {
+  if (!TOKEN.test(head.method)) throw unsafe("the method", head.method, /[^!#$%&'*+\-.^_`|~0-9A-Za-z]/);
+  if (!REQUEST_TARGET.test(head.url)) throw unsafe("the request target", head.url, /[^\x21-\x7e\x80-\xff]/);
   let text = `${head.method} ${head.url} HTTP/1.${head.minor}\r\n`;
   const headers = head.headers;
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined || name === "content-length" || name === "transfer-encoding") continue;
-    if (typeof value === "string") text += `${name}: ${value}\r\n`;
-    else for (const v of value) text += `${name}: ${v}\r\n`;
+    if (!TOKEN.test(name)) throw unsafe("a header name", name, /[^!#$%&'*+\-.^_`|~0-9A-Za-z]/);
+    if (typeof value === "string") {
+      if (UNSAFE_VALUE.test(value)) throw unsafe(`the ${name} header`, value, UNSAFE_VALUE);
+      text += `${name}: ${value}\r\n`;
+    } else {
+      for (const v of value) {
+        if (UNSAFE_VALUE.test(v)) throw unsafe(`the ${name} header`, v, UNSAFE_VALUE);
+        text += `${name}: ${v}\r\n`;
+      }
+    }
   }
   return `${text}${head.framing}\r\n`;
 }
+
+const unsafe = (what: string, text: string, pattern: RegExp) =>
+  new HttpError(500, "unsafe_request_head", `${what} holds ${text === "" ? "nothing" : unsafeAt(text, pattern)}, which would not reach the gateway as decided`);
 
 /** True when the comma-separated, lower-cased `list` contains `token`. */
 export function hasToken(list: string, token: string): boolean {

@@ -21,11 +21,12 @@ export type UpgradeResult =
   | "unauthenticated"
   | "rate_limited"
   | "origin_not_allowed"
+  | "unsafe_request_head"
   | "draining";
 export const UPGRADE_RESULTS: readonly UpgradeResult[] = [
   "ok", "upstream_refused", "upstream_timeout", "upstream_unreachable", "upstream_reset",
   "proxy_attribution_required", "upstream_4xx", "upstream_5xx", "client_aborted", "bad_request", "unauthenticated",
-  "rate_limited", "origin_not_allowed", "draining",
+  "rate_limited", "origin_not_allowed", "unsafe_request_head", "draining",
 ];
 
 /** Upstream failure codes (Node's errno codes, folded); the label of upstream_errors_total and the `error` log field. */
@@ -52,12 +53,14 @@ export const statusClass = (status: number): string => `${Math.floor(status / 10
 export type AuthFailure =
   | "bad_token" | "bad_cookie" | "expired_cookie" | "missing" | "rate_limited"
   // single sign-on (oidc-login.ts, assertion.ts)
-  | "oidc_not_allowed" | "oidc_state_mismatch" | "oidc_login_expired" | "oidc_provider_unreachable" | "oidc_provider_error"
-  | "oidc_invalid_token" | "oidc_clock_skew" | "assertion_invalid" | "assertion_expired" | "assertion_unverifiable";
+  | "oidc_not_allowed" | "oidc_identity_invalid" | "oidc_state_mismatch" | "oidc_login_expired" | "oidc_provider_unreachable"
+  | "oidc_provider_error" | "oidc_invalid_token" | "oidc_clock_skew"
+  | "assertion_invalid" | "assertion_identity_invalid" | "assertion_expired" | "assertion_unverifiable";
 const AUTH_FAILURES: readonly AuthFailure[] = [
   "bad_token", "bad_cookie", "expired_cookie", "missing", "rate_limited",
-  "oidc_not_allowed", "oidc_state_mismatch", "oidc_login_expired", "oidc_provider_unreachable", "oidc_provider_error",
-  "oidc_invalid_token", "oidc_clock_skew", "assertion_invalid", "assertion_expired", "assertion_unverifiable",
+  "oidc_not_allowed", "oidc_identity_invalid", "oidc_state_mismatch", "oidc_login_expired", "oidc_provider_unreachable",
+  "oidc_provider_error", "oidc_invalid_token", "oidc_clock_skew",
+  "assertion_invalid", "assertion_identity_invalid", "assertion_expired", "assertion_unverifiable",
 ];
 
 /** Outcome of one ACME order (acme.ts); also the `result` field of its log line. */
@@ -124,6 +127,11 @@ export function createMetrics() {
     connectionsRefused: new Counter({
       name: `${PREFIX}connections_refused_total`,
       help: "Client connections refused with 503 because maxConnections were already open.",
+      registers,
+    }),
+    unsafeHeads: new Counter({
+      name: `${PREFIX}unsafe_request_heads_total`,
+      help: "Requests and upgrades refused because a head the sidecar built broke the wire invariant (a field value with CR, LF, NUL or a character latin1 would change); always 0 unless a check where identities enter is missing.",
       registers,
     }),
     authFailures: new Counter({

@@ -13,6 +13,7 @@ import * as client from "openid-client";
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify } from "jose";
 import type { CookieKeys, SessionSubject } from "./auth.ts";
 import type { Identity } from "./forwarded-headers.ts";
+import { ssoIdentity } from "./identity.ts";
 import { type OidcPolicy, decide, oidcCredentialId } from "./oidc-policy.ts";
 import { type LoginTransaction, openTransaction, sealTransaction } from "./oidc-transaction.ts";
 import type { Reply, Refusal } from "./responses.ts";
@@ -20,6 +21,7 @@ import type { Reply, Refusal } from "./responses.ts";
 /** Bounded reasons (the `reason` label of auth_failures_total). */
 export type OidcFailure =
   | "oidc_not_allowed"
+  | "oidc_identity_invalid"
   | "oidc_state_mismatch"
   | "oidc_login_expired"
   | "oidc_provider_unreachable"
@@ -27,8 +29,8 @@ export type OidcFailure =
   | "oidc_invalid_token"
   | "oidc_clock_skew";
 export const OIDC_FAILURES: readonly OidcFailure[] = [
-  "oidc_not_allowed", "oidc_state_mismatch", "oidc_login_expired", "oidc_provider_unreachable", "oidc_provider_error",
-  "oidc_invalid_token", "oidc_clock_skew",
+  "oidc_not_allowed", "oidc_identity_invalid", "oidc_state_mismatch", "oidc_login_expired", "oidc_provider_unreachable",
+  "oidc_provider_error", "oidc_invalid_token", "oidc_clock_skew",
 ];
 
 export interface OidcRefusal { failure: OidcFailure; refusal: Refusal }
@@ -187,8 +189,9 @@ export function createOidcLogin(opts: OidcOptions, keys: CookieKeys, tokenScopes
       } catch (err) {
         return fromError(err, "the code exchange");
       }
-      const verdict = decide(policy, claims, tokenScopes);
-      if ("denied" in verdict) return refuse("oidc_not_allowed", 403, `sign-in refused: ${verdict.denied}`);
+      const emailVerifiedSent = config.serverMetadata().claims_supported?.includes("email_verified") ?? false;
+      const verdict = decide(policy, claims, tokenScopes, emailVerifiedSent);
+      if ("denied" in verdict) return refuse(verdict.unusable ? "oidc_identity_invalid" : "oidc_not_allowed", 403, `sign-in refused: ${verdict.denied}`);
       const subject: SessionSubject = {
         user: verdict.user, sub: verdict.sub, credential: oidcCredentialId(policy, verdict.sub, verdict.scopes),
         ...(verdict.scopes !== undefined ? { scopes: verdict.scopes } : {}),
@@ -199,6 +202,10 @@ export function createOidcLogin(opts: OidcOptions, keys: CookieKeys, tokenScopes
     identityOf(session) {
       if (session.sub === undefined || !session.credential.startsWith("oidc:")) return undefined;
       if (oidcCredentialId(policy, session.sub, session.scopes) !== session.credential) return undefined;
+      // Signed by us, but possibly by a sidecar that did not yet check identities (issue 21): a session whose user is
+      // not one this policy could grant today ends, and its holder signs in again.
+      const again = ssoIdentity({ [policy.userClaim]: session.user }, policy.userClaim);
+      if (!("user" in again) || again.user !== session.user) return undefined;
       return { user: session.user, ...(session.scopes !== undefined ? { scopes: session.scopes } : {}) };
     },
 

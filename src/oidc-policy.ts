@@ -2,6 +2,7 @@
 // vouched for (src/oidc-login.ts has verified them by then). No I/O here. The same rules build the credential id a
 // session carries, so a session stays valid only while the policy that admitted it is unchanged.
 import { createHmac } from "node:crypto";
+import { canonicalEmail, emailVerified, ssoIdentity } from "./identity.ts";
 
 export interface OidcPolicy {
   /** The issuer (its href): part of every session's credential id. */
@@ -11,7 +12,7 @@ export interface OidcPolicy {
   userClaim: string;
   /** The claim listing the user's groups (e.g. `groups`); needed by scopesByGroup. */
   groupsClaim: string | undefined;
-  /** Exact addresses (lower case) allowed in, compared with the `email` claim. */
+  /** Exact addresses (canonical: identity.ts canonicalEmail) allowed in, compared with the canonical `email` claim. */
   allowedEmails: string[];
   /** Domains (lower case) whose addresses are allowed in. */
   allowedDomains: string[];
@@ -22,26 +23,35 @@ export interface OidcPolicy {
 /** What the login grants: the identity header value, the provider's subject, and the scopes (undefined: the gateway's defaults). */
 export interface OidcGrant { user: string; sub: string; scopes: string[] | undefined }
 
-/** A refusal, in a sentence the user can act on (the provider is named, never a secret). */
-export interface OidcDenial { denied: string }
+/**
+ * A refusal, in a sentence the user can act on (the provider is named, never a secret); `unusable` when a claim could
+ * not be an identity at all (identity.ts), rather than an identity the policy does not admit.
+ */
+export interface OidcDenial { denied: string; unusable?: true }
 
 /**
- * Applies the policy to verified claims. Email and domain lists (when set) and the group mapping (when set) must each
- * admit the user; an address the provider marks `email_verified: false` is never taken as matching a list. A user
- * whose name is also a token credential's with other scopes is refused: whatever only knows the user (a log line, the
- * gateway's identityScopes) could not tell which set applies (the rule tokensFile follows too).
+ * Applies the policy to verified claims. The user claim must be a valid identity (identity.ts: never trimmed or
+ * folded into one). Whenever the email claim is matched (oidcAllowedEmails, oidcAllowedDomains) or becomes the
+ * identity (oidcUserClaim email), it must be one canonical address that the provider marks verified —
+ * `emailVerifiedSent` says the provider's metadata lists email_verified, so its absence counts as unverified. The
+ * group mapping (when set) must admit the user too. A user whose name is also a token credential's with other scopes
+ * is refused: whatever only knows the user (a log line, the gateway's identityScopes) could not tell which set applies
+ * (the rule tokensFile follows too).
  */
-export function decide(policy: OidcPolicy, claims: Record<string, unknown>, tokenScopes?: ReadonlyMap<string, string[] | undefined>): OidcGrant | OidcDenial {
+export function decide(policy: OidcPolicy, claims: Record<string, unknown>, tokenScopes?: ReadonlyMap<string, string[] | undefined>, emailVerifiedSent = false): OidcGrant | OidcDenial {
   const sub = claims.sub;
   if (typeof sub !== "string" || sub === "") return { denied: "the provider sent no subject (sub claim)" };
-  const user = claims[policy.userClaim];
-  if (typeof user !== "string" || user.trim() === "") return { denied: `the provider sent no "${policy.userClaim}" claim (oidcUserClaim) for this account` };
-  if (policy.allowedEmails.length > 0 || policy.allowedDomains.length > 0) {
-    const email = typeof claims.email === "string" ? claims.email.trim().toLowerCase() : undefined;
-    if (email === undefined) return { denied: "the provider sent no email claim, and oidcAllowedEmails/oidcAllowedDomains need one (request the email scope)" };
-    if (claims.email_verified === false) return { denied: `${email} is not verified at the provider` };
-    const domain = email.slice(email.lastIndexOf("@") + 1);
-    if (!policy.allowedEmails.includes(email) && !(email.includes("@") && policy.allowedDomains.includes(domain))) {
+  const identity = ssoIdentity(claims, policy.userClaim);
+  if ("problem" in identity) return { denied: `${identity.problem} (oidcUserClaim)`, unusable: true };
+  const user = identity.user;
+  const listsEmail = policy.allowedEmails.length > 0 || policy.allowedDomains.length > 0;
+  if (listsEmail || policy.userClaim === "email") {
+    if (claims.email === undefined) return { denied: "the provider sent no email claim, and oidcAllowedEmails/oidcAllowedDomains need one (request the email scope)" };
+    const checked = typeof claims.email === "string" ? canonicalEmail(claims.email) : { problem: "is not a string" };
+    if ("problem" in checked) return { denied: `the "email" claim ${JSON.stringify(claims.email).slice(0, 100)} ${checked.problem}`, unusable: true };
+    const email = checked.email;
+    if (!emailVerified(claims, emailVerifiedSent)) return { denied: `${email} is not verified at the provider (email_verified is ${JSON.stringify(claims.email_verified) ?? "absent"})` };
+    if (listsEmail && !policy.allowedEmails.includes(email) && !policy.allowedDomains.includes(email.slice(email.indexOf("@") + 1))) {
       return { denied: `${email} is not allowed here (oidcAllowedEmails, oidcAllowedDomains)` };
     }
   }
@@ -62,11 +72,10 @@ export function decide(policy: OidcPolicy, claims: Record<string, unknown>, toke
     }
     scopes = [...granted].sort();
   }
-  const name = user.trim();
-  if (tokenScopes?.has(name) && scopeKey(tokenScopes.get(name)) !== scopeKey(scopes)) {
-    return { denied: `${name} is also a token user with other scopes; give one of them another name` };
+  if (tokenScopes?.has(user) && scopeKey(tokenScopes.get(user)) !== scopeKey(scopes)) {
+    return { denied: `${user} is also a token user with other scopes; give one of them another name` };
   }
-  return { user: name, sub, scopes };
+  return { user, sub, scopes };
 }
 
 function groupsOf(claims: Record<string, unknown>, claim: string | undefined): string[] {

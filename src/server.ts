@@ -12,7 +12,7 @@ import { ClientConnection, type ConnectionOptions, type Exchange, Outcome } from
 import type { Config, HostPort } from "./config.ts";
 import { type ClientView, type Identity, type TrustPolicy, isForbiddenTrailerField, resolveClient, rewriteHeaders } from "./forwarded-headers.ts";
 import { checkUpgradeRequest, createUpgradeForwarder, destroySelf } from "./forward-upgrade.ts";
-import { type HttpError, serializeRequestHead } from "./http1.ts";
+import { HttpError, type RequestHead, serializeRequestHead } from "./http1.ts";
 import { type Logger, createLineWriter, redactUrl } from "./log.ts";
 import { type Metrics, type UpgradeResult, createMetrics, methodLabel, statusClass } from "./metrics.ts";
 import { type Refusal, type Reply, refusalReply, refuseSocket, wantsHtml } from "./responses.ts";
@@ -120,6 +120,21 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
   };
   const internalError: Refusal = { status: 500, type: "internal_error", message: "the authentication check failed; see the sidecar's log" };
 
+  /**
+   * The head to send upstream, or the refusal to answer when it breaks the wire invariant (http1.ts
+   * serializeRequestHead): logged once with the field and the character, counted, and nothing of it sent.
+   */
+  const outgoingHead = (head: RequestHead, client: string): string | Refusal => {
+    try {
+      return serializeRequestHead(head);
+    } catch (err) {
+      if (!(err instanceof HttpError)) throw err;
+      metrics.unsafeHeads.inc();
+      logger.error({ kind: "http", client, url: redactUrl(head.url), error: err.type, reason: err.message }, "request refused: its head would not reach the gateway as decided");
+      return { status: err.status, type: err.type, message: "the request could not be forwarded as the sidecar decided it; see the sidecar's log" };
+    }
+  };
+
   const upgrade = (ex: Exchange, view: ClientView, settled?: { verdict: Awaited<ReturnType<AuthGate["checkUpgrade"]>> }): void => {
     const head = ex.head;
     const refuse = (result: UpgradeResult, refusal: Refusal) => {
@@ -136,15 +151,19 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
     // A held upgrade goes on with the one user's identity; its first message must still prove the token.
     const held = verdict !== undefined && "held" in verdict ? verdict : undefined;
     rewriteHeaders(head.headers, view, policy, held !== undefined ? held.held : (verdict as Identity | undefined), true);
+    const out = outgoingHead(head, view.clientAddress);
+    if (typeof out !== "string") return refuse("unsafe_request_head", out);
     const { socket, rest } = ex.takeOver();
     socket.on("error", destroySelf);
-    upgrades.forward(serializeRequestHead(head), socket, rest, { client: view.clientAddress, url: head.url, ...(held !== undefined ? { hold: held.check } : {}) });
+    upgrades.forward(out, socket, rest, { client: view.clientAddress, url: head.url, ...(held !== undefined ? { hold: held.check } : {}) });
   };
 
   const proceed = (ex: Exchange, view: ClientView, verdict: Awaited<ReturnType<AuthGate["checkRequest"]>>): void => {
     if (verdict !== undefined && "status" in verdict) return ex.reply(verdict);
     rewriteHeaders(ex.head.headers, view, policy, verdict);
-    ex.forward(serializeRequestHead(ex.head));
+    const out = outgoingHead(ex.head, view.clientAddress);
+    if (typeof out !== "string") return ex.reply(refusalReply(out, wantsHtml(ex.head.headers)));
+    ex.forward(out);
   };
 
   const connectionOptions: ConnectionOptions = {
@@ -205,13 +224,17 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
         const bad = checkUpgradeRequest(head);
         if (bad || draining) return refuseSocket(ex.takeOver().socket, bad ?? { status: 503, type: "draining", message: "the sidecar is shutting down" });
         rewriteHeaders(head.headers, view, appsPolicy, undefined, true);
+        const out = outgoingHead(head, view.clientAddress);
+        if (typeof out !== "string") return refuseSocket(ex.takeOver().socket, out);
         const { socket, rest } = ex.takeOver();
         socket.on("error", destroySelf);
-        return appsUpgrades?.forward(serializeRequestHead(head), socket, rest, { client: view.clientAddress, url: head.url });
+        return appsUpgrades?.forward(out, socket, rest, { client: view.clientAddress, url: head.url });
       }
       inFlight++;
       rewriteHeaders(head.headers, view, appsPolicy);
-      ex.forward(serializeRequestHead(head));
+      const out = outgoingHead(head, view.clientAddress);
+      if (typeof out !== "string") return ex.reply(refusalReply(out, false));
+      ex.forward(out);
     },
   };
 

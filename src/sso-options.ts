@@ -3,6 +3,7 @@
 // of the configuration (config.ts calls validateSso). Each message names the option, the value and the rule.
 import { readFileSync } from "node:fs";
 import { ASSERTION_VENDORS, type AssertionOptions, type AssertionVendor, vendorDefaults } from "./assertion.ts";
+import { IDENTITY_RULE, canonicalDomain, canonicalEmail, identityProblem, scopeProblem } from "./identity.ts";
 
 export const SSO_OPTION_KEYS = [
   "oidcIssuer", "oidcClientId", "oidcClientSecret", "oidcClientSecretFile", "oidcRedirectPath", "oidcScopes",
@@ -61,7 +62,19 @@ function words(v: unknown, name: string): string[] {
   const parts = Array.isArray(v) ? v.map((x) => str(x, name)) : str(v, name).split(/[\s,]+/);
   return parts.filter((x) => x !== "");
 }
-const lowerWords = (v: unknown, name: string): string[] => words(v, name).map((x) => x.toLowerCase());
+/** Allowed addresses in their canonical form (identity.ts): the form the email claim is compared in. */
+const emails = (v: unknown, name: string): string[] =>
+  words(v, name).map((x) => {
+    const checked = canonicalEmail(x);
+    if ("problem" in checked) throw new Error(`${name}: ${show(x)} is not an email address: it ${checked.problem}`);
+    return checked.email;
+  });
+const domains = (v: unknown, name: string): string[] =>
+  words(v, name).map((x) => {
+    const checked = canonicalDomain(x);
+    if ("problem" in checked) throw new Error(`${name}: ${show(x)} ${checked.problem}`);
+    return checked.domain;
+  });
 function httpUrl(v: unknown, name: string): URL {
   const s = nonEmpty(v, name);
   let url: URL;
@@ -119,10 +132,12 @@ function scopesByGroup(v: unknown, name: string): Record<string, string[]> {
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw new Error(`${name}: expected an object of group → list of scopes`);
   const out: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
   for (const [group, scopes] of Object.entries(parsed)) {
-    if (group === "") throw new Error(`${name}: a group name is empty`);
+    // Group names are matched exactly against the provider's groups claim: ASCII, so no look-alike can be configured.
+    const groupProblem = identityProblem(group);
+    if (groupProblem !== undefined) throw new Error(`${name}: the group name ${show(group)} ${groupProblem}; a group name is ${IDENTITY_RULE}`);
     const list = Array.isArray(scopes) || typeof scopes === "string" ? words(scopes, `${name} ${group}`) : undefined;
     if (list === undefined || list.length === 0) throw new Error(`${name}: group ${show(group)} must map to a non-empty list of scopes`);
-    for (const s of list) if (!/^[A-Za-z0-9._:-]+$/.test(s)) throw new Error(`${name}: group ${show(group)}: ${show(s)} is not a scope name`);
+    for (const s of list) if (scopeProblem(s) !== undefined) throw new Error(`${name}: group ${show(group)}: ${show(s)} is not a scope name`);
     out[group] = list;
   }
   if (Object.keys(out).length === 0) throw new Error(`${name}: maps no group`);
@@ -149,8 +164,8 @@ function validateOidc(raw: Record<string, unknown>, opt: Opt, problems: string[]
   const clientSecret = opt("oidcClientSecret", nonEmpty, undefined) ?? opt("oidcClientSecretFile", secretFile, undefined);
   const redirectPath = opt("oidcRedirectPath", path, SSO_DEFAULTS.oidcRedirectPath);
   const scopes = opt("oidcScopes", words, words(SSO_DEFAULTS.oidcScopes, "oidcScopes"));
-  const allowedEmails = opt("oidcAllowedEmails", lowerWords, []);
-  const allowedDomains = opt("oidcAllowedDomains", lowerWords, []).map((d) => d.replace(/^@/, ""));
+  const allowedEmails = opt("oidcAllowedEmails", emails, []);
+  const allowedDomains = opt("oidcAllowedDomains", domains, []);
   const userClaim = opt("oidcUserClaim", claimName, SSO_DEFAULTS.oidcUserClaim);
   const groups = opt("oidcScopesByGroup", scopesByGroup, undefined);
   const groupsClaim = opt("oidcGroupsClaim", claimName, groups !== undefined ? "groups" : undefined);
@@ -163,8 +178,6 @@ function validateOidc(raw: Record<string, unknown>, opt: Opt, problems: string[]
     problems.push("oidcIssuer: say who may sign in: oidcAllowedEmails, oidcAllowedDomains and/or oidcScopesByGroup (without them every account of the provider would be let in)");
   }
   if (redirectPath === "/logout") problems.push("oidcRedirectPath: /logout is the sidecar's sign-out path");
-  for (const e of allowedEmails) if (!/^[^@\s]+@[^@\s]+$/.test(e)) problems.push(`oidcAllowedEmails: ${show(e)} is not an email address`);
-  for (const d of allowedDomains) if (!/^[a-z0-9.-]+\.[a-z0-9-]+$/.test(d)) problems.push(`oidcAllowedDomains: ${show(d)} is not a domain`);
   if (issuer === undefined || clientId === undefined) return undefined;
   return { issuer, clientId, clientSecret, redirectPath, scopes, allowedEmails, allowedDomains, userClaim, groupsClaim, scopesByGroup: groups, timeoutMs };
 }

@@ -9,7 +9,8 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 
-export interface TestUser { id: string; email: string; emailVerified?: boolean; name?: string; groups?: string[] }
+/** A test account. `emailVerified` null leaves the claim out (the provider still lists it as supported). */
+export interface TestUser { id: string; email: string; emailVerified?: boolean | string | null; name?: string; groups?: string[] }
 export interface ProviderSpec {
   host: string;
   port: number;
@@ -65,7 +66,8 @@ const provider = new Provider(issuer, {
     return {
       accountId: id,
       async claims() {
-        return { sub: id, email: user.email, email_verified: user.emailVerified ?? true, name: user.name ?? id, groups: user.groups ?? [] };
+        const verified = user.emailVerified === undefined ? { email_verified: true } : user.emailVerified === null ? {} : { email_verified: user.emailVerified };
+        return { sub: id, email: user.email, ...verified, name: user.name ?? id, groups: user.groups ?? [] };
       },
     };
   },
