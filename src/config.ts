@@ -49,6 +49,11 @@ export interface Config {
   upstreamTimeoutMs: number;
   upgradeTimeoutMs: number;
   headersTimeoutMs: number;
+  /**
+   * A held upgrade (controlUiTokenLogin) whose first message is not complete this long after the 101 is closed with
+   * 1008: a client that never speaks must not pin a socket here and one at the gateway.
+   */
+  heldUpgradeTimeoutMs: number;
   /** A request body that sends no byte for this long is answered 408 (nginx's client_body_timeout). */
   bodyTimeoutMs: number;
   /** A client that reads nothing of its response for this long is disconnected (nginx's send_timeout). */
@@ -117,6 +122,8 @@ export const DEFAULTS = {
   upstreamTimeoutMs: 60_000,
   upgradeTimeoutMs: 10_000,
   headersTimeoutMs: 10_000,
+  // The Control UI sends its connect right after the gateway's challenge; the gateway's own pre-auth deadline is 15 s.
+  heldUpgradeTimeoutMs: 10_000,
   bodyTimeoutMs: 60_000,
   sendTimeoutMs: 60_000,
   maxConnections: 10_000, // two descriptors each: within the compose file's nofile 65536 with room to spare
@@ -149,7 +156,7 @@ type Parser<T> = (value: unknown, name: string) => T;
 /** Option keys: the config file key; env is OPENCLAW_SIDECAR_<UPPER_SNAKE>, flag is --<kebab-case>. */
 export const OPTION_KEYS = [
   "listen", "upstream", "adminListen", "mode", "trustedHops", "loopbackSubstitute", "upstreamTimeoutMs",
-  "upgradeTimeoutMs", "headersTimeoutMs", "bodyTimeoutMs", "sendTimeoutMs", "maxConnections", "maxHeaderBytes",
+  "upgradeTimeoutMs", "headersTimeoutMs", "heldUpgradeTimeoutMs", "bodyTimeoutMs", "sendTimeoutMs", "maxConnections", "maxHeaderBytes",
   "drainTimeoutMs", "tlsCert", "tlsKey", "httpsRedirectListen", "hsts", "identityHeader", "passHeaders", "token", "tokenFile", "user", "tokensFile", "cookieSecret",
   "cookieSecretFile", "cookieTtlSeconds", "publicOrigin", "allowedOrigins", "publicPaths", "controlUiTokenLogin", "selfAuthenticatingRoutes", "appsListen",
   "appsUpstream", "appsPublicOrigin", "authMaxFailures",
@@ -276,6 +283,7 @@ function validate(raw: Raw, problems: string[]): Config {
     upstreamTimeoutMs: opt("upstreamTimeoutMs", int(1, 86_400_000), d.upstreamTimeoutMs),
     upgradeTimeoutMs: opt("upgradeTimeoutMs", int(1, 600_000), d.upgradeTimeoutMs),
     headersTimeoutMs: opt("headersTimeoutMs", int(1, 600_000), d.headersTimeoutMs),
+    heldUpgradeTimeoutMs: opt("heldUpgradeTimeoutMs", int(1, 600_000), d.heldUpgradeTimeoutMs),
     bodyTimeoutMs: opt("bodyTimeoutMs", int(1, 3_600_000), d.bodyTimeoutMs),
     sendTimeoutMs: opt("sendTimeoutMs", int(1, 3_600_000), d.sendTimeoutMs),
     maxConnections: opt("maxConnections", int(1, 1_000_000), d.maxConnections),

@@ -5,7 +5,8 @@
 // After the 101 the sidecar is a byte relay with backpressure. Two FrameReaders watch the bytes as they pass, one per
 // direction, only to learn which close frame came first; nothing is parsed into messages, buffered or re-encoded, so
 // subprotocols, extensions and permessage-deflate pass through untouched. There is no idle timeout: TCP keep-alive
-// finds dead peers, and a quiet dashboard socket lives as long as both ends want it.
+// finds dead peers, and a quiet dashboard socket lives as long as both ends want it. The one deadline is a held
+// upgrade's (heldUpgradeTimeoutMs): until its first message proves a credential it holds two sockets for nobody.
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { FrameReader, type CloseReasonClass, classifyCloseReason } from "./close-frames.ts";
@@ -23,6 +24,8 @@ export interface UpgradeForwarderOptions {
   upstream: URL;
   /** Time allowed for the gateway to answer the upgrade; then 504. */
   upgradeTimeoutMs: number;
+  /** Time a held upgrade's first message may take after the 101; then close 1008 (Tunnel.expireHold). */
+  heldUpgradeTimeoutMs: number;
   metrics: Metrics;
   logger: Logger;
 }
@@ -91,19 +94,25 @@ export class Tunnel {
   private holding: FirstMessageHold | undefined;
   /** The close the sidecar itself sent (a refused first message). */
   private refusal: { code: number; reason: string } | undefined;
+  /** A held upgrade's deadline: cleared once its first message is judged or either side closes. */
+  private holdTimer: NodeJS.Timeout | undefined;
+  private readonly heldTimeoutMs: number;
 
   /**
    * `upstreamHead` and `clientHead` are bytes that arrived together with the handshake (the gateway's
    * connect.challenge, or a close frame sent at once, may be among them): they pass first, and are watched too.
    */
-  constructor(ctx: UpgradeContext, client: Duplex, upstream: Socket, upstreamHead: Buffer, clientHead: Buffer, onDone: (t: Tunnel) => void, opts: { deflate: boolean; onReleased?: () => void } = { deflate: false }) {
+  constructor(ctx: UpgradeContext, client: Duplex, upstream: Socket, upstreamHead: Buffer, clientHead: Buffer, onDone: (t: Tunnel) => void, opts: { deflate: boolean; heldTimeoutMs: number; onReleased?: () => void }) {
     this.ctx = ctx;
     this.client = client;
     this.upstream = upstream;
     this.onDone = onDone;
+    this.heldTimeoutMs = opts.heldTimeoutMs;
     if (ctx.hold !== undefined) {
       this.holding = new FirstMessageHold({ deflate: opts.deflate });
       this.result = "client_aborted"; // until the first message is judged
+      // A module-level callback with the tunnel as its argument: a closure here would keep the constructor's scope.
+      this.holdTimer = setTimeout(expireHold, this.heldTimeoutMs, this);
     }
     const onReleased = opts.onReleased;
     // The gateway vanished (crash, kill -9, restart) without a close frame: tell the browser in a proper close frame
@@ -129,7 +138,7 @@ export class Tunnel {
         this.refuse(1008, decision.message, connectRefusal(step.request.id, decision.message, decision.detailCode, decision.authReason), decision.result);
         return undefined;
       }
-      this.holding = undefined;
+      this.stopHolding();
       this.result = "ok";
       onReleased?.();
       return step.bytes;
@@ -156,7 +165,7 @@ export class Tunnel {
    * saw a connect, and the client gets the gateway's answer shape (a `res` error, then the close frame).
    */
   private refuse(code: number, reason: string, reply: Buffer | undefined, result: UpgradeResult): void {
-    this.holding = undefined;
+    this.stopHolding();
     this.result = result;
     this.refusal = { code, reason };
     this.firstClose ??= "sidecar";
@@ -169,7 +178,28 @@ export class Tunnel {
     this.client.end(reply === undefined ? close : Buffer.concat([reply, close]));
   }
 
+  /**
+   * heldUpgradeTimeoutMs passed and the first message is still incomplete: close 1008 and drop the gateway's socket.
+   * Only the close frame: with no request there is no id for a `res` answer (the gateway's own pre-auth timeout sends
+   * none either).
+   */
+  expireHold(): void {
+    this.holdTimer = undefined;
+    if (this.holding === undefined) return;
+    this.refuse(1008, `handshake timeout: no connect frame within ${this.heldTimeoutMs} ms`, undefined, "held_timeout");
+  }
+
+  /** The first message is judged (or will never be): nothing is held any more and the deadline is off. */
+  private stopHolding(): void {
+    this.holding = undefined;
+    clearTimeout(this.holdTimer);
+    this.holdTimer = undefined;
+  }
+
   private closedOne(): void {
+    // Either side gone: a held upgrade's deadline has nothing left to end.
+    clearTimeout(this.holdTimer);
+    this.holdTimer = undefined;
     if (this.client.destroyed && this.upstream.destroyed) this.finish();
   }
 
@@ -236,6 +266,10 @@ function relay(from: Duplex, to: Duplex, reader: FrameReader, onCloseFrame: () =
   return pass;
 }
 
+function expireHold(t: Tunnel): void {
+  t.expireHold();
+}
+
 /** A socket whose peer is done: give it time to flush what it was handed, then make sure it is gone. */
 function linger(socket: Duplex): void {
   if (socket.destroyed) return;
@@ -260,7 +294,7 @@ export interface UpgradeForwarder {
 }
 
 export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeForwarder {
-  const { upstream, upgradeTimeoutMs, metrics, logger } = opts;
+  const { upstream, upgradeTimeoutMs, heldUpgradeTimeoutMs, metrics, logger } = opts;
   const tunnels = new Set<Tunnel>();
   const target = upstreamTarget(upstream);
   // Label children resolved once (prom-client hashes a label object on every call otherwise).
@@ -288,7 +322,8 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
       kind: "websocket", client: t.ctx.client, url: redactUrl(t.ctx.url), result: t.result, status: 101, sentUpstream: 1, code, initiator,
       reasonClass, durationMs: Date.now() - t.openedAt, bytesFromClient: t.fromClient.bytes, bytesToClient: t.fromUpstream.bytes,
       ...(requestId !== undefined ? { requestId, approve: `openclaw devices approve ${requestId}` } : {}),
-    }, requestId !== undefined ? `websocket closed: pairing required; approve the device on the gateway with: openclaw devices approve ${requestId}` : "websocket closed");
+    }, requestId !== undefined ? `websocket closed: pairing required; approve the device on the gateway with: openclaw devices approve ${requestId}`
+      : t.result === "held_timeout" ? `websocket closed: no connect frame within heldUpgradeTimeoutMs (${heldUpgradeTimeoutMs} ms)` : "websocket closed");
   }
 
   function forward(upstreamHead: string, socket: Socket, clientRest: Buffer, ctx: UpgradeContext): void {
@@ -472,7 +507,7 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
       this.early = [];
       const deflate = /permessage-deflate/i.test(responseHeader(head, "sec-websocket-extensions") ?? "");
       const onReleased = () => upgradedOk.inc();
-      tunnels.add(new Tunnel(this.ctx, socket, up, upstreamRest, clientRest, onTunnelDone, { deflate, onReleased }));
+      tunnels.add(new Tunnel(this.ctx, socket, up, upstreamRest, clientRest, onTunnelDone, { deflate, onReleased, heldTimeoutMs: heldUpgradeTimeoutMs }));
       socket.uncork();
     }
   }

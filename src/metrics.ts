@@ -22,11 +22,13 @@ export type UpgradeResult =
   | "rate_limited"
   | "origin_not_allowed"
   | "unsafe_request_head"
-  | "draining";
+  | "draining"
+  /** A held upgrade (token-field login) whose first message did not arrive within heldUpgradeTimeoutMs. */
+  | "held_timeout";
 export const UPGRADE_RESULTS: readonly UpgradeResult[] = [
   "ok", "upstream_refused", "upstream_timeout", "upstream_unreachable", "upstream_reset",
   "proxy_attribution_required", "upstream_4xx", "upstream_5xx", "client_aborted", "bad_request", "unauthenticated",
-  "rate_limited", "origin_not_allowed", "unsafe_request_head", "draining",
+  "rate_limited", "origin_not_allowed", "unsafe_request_head", "draining", "held_timeout",
 ];
 
 /** Upstream failure codes (Node's errno codes, folded); the label of upstream_errors_total and the `error` log field. */

@@ -72,10 +72,10 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
     identityHeader: config.identityHeader,
     passHeaders: new Set(config.passHeaders),
   };
-  const upgrades = createUpgradeForwarder({ upstream: config.upstream, upgradeTimeoutMs: config.upgradeTimeoutMs, metrics, logger });
+  const upgrades = createUpgradeForwarder({ upstream: config.upstream, upgradeTimeoutMs: config.upgradeTimeoutMs, heldUpgradeTimeoutMs: config.heldUpgradeTimeoutMs, metrics, logger });
   // The MCP Apps sandbox origin (apps-origin.ts): attribution-mode hygiene, no gate, its own gateway listener.
   const appsPolicy: TrustPolicy = { ...policy, mode: "attribution" };
-  const appsUpgrades = config.appsListen ? createUpgradeForwarder({ upstream: config.appsUpstream, upgradeTimeoutMs: config.upgradeTimeoutMs, metrics, logger }) : undefined;
+  const appsUpgrades = config.appsListen ? createUpgradeForwarder({ upstream: config.appsUpstream, upgradeTimeoutMs: config.upgradeTimeoutMs, heldUpgradeTimeoutMs: config.heldUpgradeTimeoutMs, metrics, logger }) : undefined;
   // Automatic HTTPS: the stored certificate or a placeholder now, the order loop once the listeners are open.
   const acme = config.acmeDomains.length > 0 ? await prepareAcme(config, logger, metrics) : undefined;
   const encrypted = (config.tlsCert !== undefined && config.tlsKey !== undefined) || acme !== undefined;

@@ -79,6 +79,17 @@ describe("config", () => {
     expect(problems(() => loadConfig({ flags }))).toContain(message);
   });
 
+  it("heldUpgradeTimeoutMs: 10 s by default, from env or flag; a bad value is refused with the option, the value and the rule", () => {
+    expect(loadConfig().heldUpgradeTimeoutMs).toBe(10_000);
+    expect(envName("heldUpgradeTimeoutMs")).toBe("OPENCLAW_SIDECAR_HELD_UPGRADE_TIMEOUT_MS");
+    expect(flagName("heldUpgradeTimeoutMs")).toBe("--held-upgrade-timeout-ms");
+    expect(loadConfig({ env: { OPENCLAW_SIDECAR_HELD_UPGRADE_TIMEOUT_MS: "2500" } }).heldUpgradeTimeoutMs).toBe(2500);
+    expect(loadConfig({ flags: { "--held-upgrade-timeout-ms": "250" } }).heldUpgradeTimeoutMs).toBe(250);
+    for (const bad of ["0", "-5", "1.5", "soon", "600001"]) {
+      expect(problems(() => loadConfig({ flags: { "--held-upgrade-timeout-ms": bad } }))).toEqual([`heldUpgradeTimeoutMs: ${JSON.stringify(bad)} must be an integer from 1 to 600000`]);
+    }
+  });
+
   it("needs both halves of a TLS key pair", () => {
     const cert = file("cert.pem", "x");
     expect(problems(() => loadConfig({ flags: { "--tls-cert": cert } }))).toEqual(["tlsCert and tlsKey: set both or neither"]);

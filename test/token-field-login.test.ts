@@ -181,6 +181,77 @@ describe("token-field login (identity mode, one user)", () => {
     expect(await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "ok" })).toBe(0);
   });
 
+  it("a held upgrade whose first message never comes is closed with 1008 after heldUpgradeTimeoutMs, the gateway's socket with it", async () => {
+    const sc = await sidecar(gw.url, { "--held-upgrade-timeout-ms": "300" });
+    const timeoutsBefore = process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+    const ws = new WebSocket(`${sc.url.replace("http", "ws")}/`);
+    const messages: string[] = [];
+    ws.on("message", (d) => messages.push(d.toString()));
+    const opened = new Promise<number>((resolve) => ws.once("open", () => resolve(Date.now())));
+    const closed = new Promise<{ code: number; reason: string; at: number }>((resolve) => ws.once("close", (code, reason) => resolve({ code, reason: reason.toString(), at: Date.now() })));
+    const openedAt = await opened;
+    await eventually(() => gw.sockets.size === 1, 2000, "the gateway's socket");
+    const close = await closed;
+    expect(close).toMatchObject({ code: 1008, reason: "handshake timeout: no connect frame within 300 ms" });
+    // Measured from the client's open, which comes a moment after the sidecar relayed the 101 and armed the deadline.
+    expect(close.at - openedAt).toBeGreaterThanOrEqual(250);
+    // The gateway's connect.challenge was relayed; no `res` (there is no request to answer) and nothing else.
+    expect(messages.map((m) => (JSON.parse(m) as { event?: string }).event)).toEqual(["connect.challenge"]);
+    await eventually(() => gw.sockets.size === 0, 2000, "the gateway's socket closed");
+    await eventually(async () => (await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "held_timeout" })) === 1, 2000, "held_timeout counted");
+    expect(await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "ok" })).toBe(0);
+    expect(await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "client_aborted" })).toBe(0);
+    expect(await sc.metric("openclaw_sidecar_websocket_closes_total", { code: "1008", initiator: "sidecar" })).toBe(1);
+    const lines = sc.logs.filter((l) => l.result === "held_timeout");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ kind: "websocket", code: 1008, initiator: "sidecar", msg: "websocket closed: no connect frame within heldUpgradeTimeoutMs (300 ms)" });
+    await eventually(async () => (await sc.metric("openclaw_sidecar_active_connections", { kind: "websocket" })) === 0, 2000, "no open tunnels");
+    await eventually(async () => (await sc.metric("openclaw_sidecar_active_connections", { kind: "http" })) === 0, 7000, "no open client connections");
+    expect(process.getActiveResourcesInfo().filter((r) => r === "Timeout").length).toBeLessThanOrEqual(timeoutsBefore);
+  });
+
+  it("a connect sent in time is relayed, and the WebSocket stays open past heldUpgradeTimeoutMs", async () => {
+    const sc = await sidecar(gw.url, { "--held-upgrade-timeout-ms": "300" });
+    const timeoutsBefore = process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+    const ws = new WebSocket(`${sc.url.replace("http", "ws")}/`);
+    const messages: string[] = [];
+    ws.on("message", (d) => messages.push(d.toString()));
+    let closedWith: number | undefined;
+    ws.on("close", (code) => (closedWith = code));
+    await new Promise((resolve) => ws.once("open", resolve));
+    ws.send(connectFrame(TOKEN));
+    await eventually(() => messages.length === 2, 2000, "the connect echoed by the gateway");
+    expect(JSON.parse(messages[1] as string)).toMatchObject({ method: "connect", params: { auth: { token: TOKEN } } });
+    await new Promise((r) => setTimeout(r, 600));
+    expect(closedWith).toBeUndefined();
+    ws.send("still here");
+    await eventually(() => messages.includes("still here"), 2000, "a message after the deadline");
+    expect(await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "ok" })).toBe(1);
+    expect(await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "held_timeout" })).toBe(0);
+    ws.close(1000);
+    await eventually(() => closedWith !== undefined, 2000, "the close");
+    await eventually(async () => (await sc.metric("openclaw_sidecar_active_connections", { kind: "websocket" })) === 0, 2000, "no open tunnels");
+    await eventually(async () => (await sc.metric("openclaw_sidecar_active_connections", { kind: "http" })) === 0, 7000, "no open client connections");
+    expect(process.getActiveResourcesInfo().filter((r) => r === "Timeout").length).toBeLessThanOrEqual(timeoutsBefore);
+  });
+
+  it("a held upgrade whose client leaves before heldUpgradeTimeoutMs takes its deadline with it (no timer left behind)", async () => {
+    // A deadline far beyond the test: a timer not cleared would still be pending at the end.
+    const sc = await sidecar(gw.url, { "--held-upgrade-timeout-ms": "60000" });
+    const timeouts = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+    const before = timeouts();
+    const { socket } = await rawUpgrade(sc);
+    await eventually(() => gw.sockets.size === 1, 2000, "the gateway's socket");
+    expect(timeouts()).toBeGreaterThan(before);
+    socket.destroy();
+    await eventually(async () => (await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "client_aborted" })) === 1, 2000, "client_aborted");
+    await eventually(() => gw.sockets.size === 0, 2000, "the gateway's socket closed");
+    await eventually(async () => (await sc.metric("openclaw_sidecar_active_connections", { kind: "websocket" })) === 0, 2000, "no open tunnels");
+    await eventually(async () => (await sc.metric("openclaw_sidecar_active_connections", { kind: "http" })) === 0, 7000, "no open client connections");
+    expect(timeouts()).toBeLessThanOrEqual(before);
+    expect(await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "held_timeout" })).toBe(0);
+  });
+
   it("with permessage-deflate, a compressed connect is read and relayed to a real WebSocket server", async () => {
     const sc = await sidecar(gw.url);
     const open = (token: string) => new Promise<{ messages: string[]; close: { code: number; reason: string } }>((resolve) => {
