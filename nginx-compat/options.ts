@@ -1,6 +1,7 @@
 // Directives that become sidecar options, or whose verdict depends on their value. Each handler returns the note and
 // records the option through `set`; the option names are the sidecar's config keys (src/config.ts OPTION_KEYS).
 import ipaddr from "ipaddr.js";
+import { parseCidr } from "../src/config.ts";
 import type { Verdict } from "./directives.ts";
 import type { Directive } from "./parser.ts";
 import { parseSize, parseTime } from "./values.ts";
@@ -81,6 +82,13 @@ export const OPTION_HANDLERS: Readonly<Record<string, Handler>> = {
     const text = arg(d);
     const ok = text.includes("/") ? ipaddr.isValidCIDR(text) : ipaddr.isValid(text);
     if (!ok) return { kind: "unsupported", message: `${JSON.stringify(text)}: trustedHops takes IP addresses and CIDRs only` };
+    // Read as the sidecar reads it at startup: an entry it would refuse (a mapped prefix under /96, bits past the
+    // prefix, which nginx only warns about) is not carried over into a config that could not start.
+    try {
+      parseCidr(text, "trustedHops");
+    } catch (err) {
+      return { kind: "unsupported", message: (err as Error).message };
+    }
     cx.trustHop(text);
     return { kind: "translated", message: `trustedHops += ${text}: X-Forwarded-For/-Proto/-Host from this proxy are believed` };
   },

@@ -225,7 +225,8 @@ function validate(raw: Raw, problems: string[]): Config {
     try {
       return parse(value, key);
     } catch (err) {
-      problems.push((err as Error).message);
+      if (err instanceof AggregateError) problems.push(...err.errors.map((e: Error) => e.message));
+      else problems.push((err as Error).message);
       return fallback;
     }
   };
@@ -473,16 +474,69 @@ const pathList: Parser<string[]> = (v, name) =>
     return p;
   });
 
+/** Every bad entry is reported, not just the first (an AggregateError, which opt() unpacks). */
 export function cidrList(v: unknown, name: string): Cidr[] {
-  return list(v, name).map((entry) => {
+  const errors: Error[] = [];
+  const cidrs: Cidr[] = [];
+  for (const entry of list(v, name)) {
     try {
-      if (entry.includes("/")) return ipaddr.parseCIDR(entry);
-      const addr = ipaddr.parse(entry);
-      return [addr, addr.kind() === "ipv4" ? 32 : 128] as Cidr;
-    } catch {
-      throw new Error(`${name}: ${show(entry)} is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)`);
+      cidrs.push(parseCidr(entry, name));
+    } catch (err) {
+      errors.push(err as Error);
     }
-  });
+  }
+  if (errors.length === 1) throw errors[0] as Error;
+  if (errors.length > 1) throw new AggregateError(errors, errors.map((e) => e.message).join("; "));
+  return cidrs;
+}
+
+/**
+ * One address or CIDR, read as what it says. Client addresses are matched in IPv4 form when they are IPv4-mapped
+ * (forwarded-headers.ts parseAddress), so a mapped range is turned into its IPv4 range (::ffff:10.0.0.0/104 is
+ * 10.0.0.0/8); a mapped prefix under /96 is refused, since it reaches past ::ffff:0:0/96 (ipaddr.js reads
+ * ::ffff:10.0.0.0/8 as ::/8, which holds ::1). Also refused: bits set past the prefix, which make the entry look
+ * narrower than it is, IPv4 shorthands ("10.1" is 10.0.0.1) that name an address nobody meant, and IPv6 zones.
+ */
+export function parseCidr(entry: string, name: string): Cidr {
+  const notCidr = () => new Error(`${name}: ${show(entry)} is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)`);
+  const slash = entry.indexOf("/");
+  const text = slash === -1 ? entry : entry.slice(0, slash);
+  const prefix = slash === -1 ? undefined : entry.slice(slash + 1);
+  let addr: ipaddr.IPv4 | ipaddr.IPv6;
+  if (ipaddr.IPv4.isValidFourPartDecimal(text)) addr = ipaddr.IPv4.parse(text);
+  else if (ipaddr.IPv6.isValid(text)) addr = ipaddr.IPv6.parse(text);
+  else throw notCidr();
+  // Client addresses are compared without their zone, so a zone here would be silently ignored.
+  const zone = addr instanceof ipaddr.IPv6 ? addr.zoneId : undefined;
+  if (zone !== undefined) throw new Error(`${name}: ${show(entry)} has a zone (%${zone}), which is not matched (client addresses are compared without one); write ${show(entry.replace(`%${zone}`, ""))}`);
+  const max = addr.kind() === "ipv4" ? 32 : 128;
+  if (prefix !== undefined && !/^\d{1,3}$/.test(prefix)) throw notCidr();
+  let bits = prefix === undefined ? max : Number(prefix);
+  if (bits > max) throw notCidr();
+  if (addr instanceof ipaddr.IPv6 && addr.isIPv4MappedAddress()) {
+    const v4 = addr.toIPv4Address();
+    if (bits < 96) {
+      const network = maskAddress(addr, bits);
+      const holdsLoopback = ipaddr.IPv6.parse("::1").match(network, bits);
+      const instead = bits <= 32
+        ? `write the IPv4 range "${maskAddress(v4, bits).toString()}/${bits}" (or its mapped form "::ffff:${maskAddress(v4, bits).toString()}/${bits + 96}")`
+        : `write the IPv4 form ("${v4.toString()}" for the one address, a prefix up to /32 for a range) or a mapped prefix from /96 to /128`;
+      throw new Error(`${name}: ${show(entry)} is an IPv4-mapped address with a prefix under /96: it means ${network.toString()}/${bits}${holdsLoopback ? " (::1 included)" : ""}, not an IPv4 range; ${instead}`);
+    }
+    addr = v4;
+    bits -= 96;
+  }
+  const network = maskAddress(addr, bits);
+  if (network.toByteArray().join() !== addr.toByteArray().join()) {
+    throw new Error(`${name}: ${show(entry)} has bits set past its /${prefix ?? max} prefix; write "${network.toString()}/${bits}" for the range, or "${addr.toString()}" for the one address`);
+  }
+  return [addr, bits];
+}
+
+/** `addr` with every bit past the first `bits` cleared. */
+function maskAddress<A extends ipaddr.IPv4 | ipaddr.IPv6>(addr: A, bits: number): A {
+  const bytes = addr.toByteArray().map((b, i) => (i * 8 >= bits ? 0 : i * 8 + 8 <= bits ? b : b & (0xff << (8 - (bits - i * 8))) & 0xff));
+  return ipaddr.fromByteArray(bytes) as A;
 }
 
 function nonLoopbackIp(v: unknown, name: string): string {

@@ -1,6 +1,8 @@
-import { describe, expect, it } from "vitest";
-import { cidrList } from "../src/config.ts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ConfigError, cidrList, loadConfig } from "../src/config.ts";
 import { type TrustPolicy, parseAddress, resolveClient, rewriteHeaders, stripHopByHop } from "../src/forwarded-headers.ts";
+import { startTestSidecar } from "./helpers/sidecar.ts";
+import { type FakeGateway, startFakeGateway } from "./helpers/upstream.ts";
 
 const policy = (over: Partial<TrustPolicy> = {}): TrustPolicy => ({
   mode: "attribution",
@@ -44,6 +46,9 @@ describe("resolveClient", () => {
     ["10.0.0.5", "[2001:db8::7]:1234", ["10.0.0.0/24"], "2001:db8::7", "bracketed IPv6 with port in XFF"],
     ["fd00::5", "203.0.113.7", ["fd00::/8"], "203.0.113.7", "IPv6 trusted hop"],
     ["::ffff:10.0.0.5", "203.0.113.7", ["10.0.0.0/24"], "203.0.113.7", "mapped peer matches an IPv4 CIDR"],
+    ["10.0.0.5", "203.0.113.7", ["::ffff:10.0.0.0/120"], "203.0.113.7", "an IPv4 peer matches a mapped CIDR (read as 10.0.0.0/24)"],
+    ["::ffff:10.0.0.5", "203.0.113.7", ["::ffff:10.0.0.5"], "203.0.113.7", "a mapped peer matches a mapped address"],
+    ["::1", "203.0.113.7", ["::ffff:10.0.0.0/104"], "192.0.2.1", "a mapped CIDR never trusts IPv6 loopback"],
   ] as Array<[string, string | undefined, string[], string, string]>)("%s XFF=%s hops=%j → %s (%s)", (address, xff, trusted, expected) => {
     const headers = xff === undefined ? {} : { "x-forwarded-for": xff };
     const view = resolveClient(peer(address), headers, policy({ trustedHops: hops(...trusted) }));
@@ -125,5 +130,39 @@ describe("stripHopByHop", () => {
     const h: Record<string, string> = { connection: "keep-alive, Upgrade", upgrade: "WebSocket" };
     stripHopByHop(h, true);
     expect(h).toEqual({ connection: "Upgrade", upgrade: "websocket" });
+  });
+});
+
+describe("trustedHops end to end (a real sidecar, a loopback peer)", () => {
+  let gw: FakeGateway;
+  beforeAll(async () => {
+    gw = await startFakeGateway();
+  });
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  /** What the gateway received as X-Forwarded-For when 127.0.0.1 sent `X-Forwarded-For: 203.0.113.7`. */
+  async function forwardedFor(trustedHops: string | undefined): Promise<unknown> {
+    const sc = await startTestSidecar({ "--upstream": gw.url, ...(trustedHops !== undefined ? { "--trusted-hops": trustedHops } : {}) });
+    try {
+      const res = await fetch(`${sc.url}/who`, { headers: { "x-forwarded-for": "203.0.113.7" } });
+      return ((await res.json()) as { headers: Record<string, unknown> }).headers["x-forwarded-for"];
+    } finally {
+      await sc.close();
+    }
+  }
+
+  it("an IPv4-mapped CIDR of /96 or more is its IPv4 range: ::ffff:127.0.0.0/104 trusts the loopback peer, whose X-Forwarded-For is walked", async () => {
+    expect(await forwardedFor("::ffff:127.0.0.0/104")).toBe("203.0.113.7");
+    // The same peer untrusted: its X-Forwarded-For is discarded, and the loopback peer is sent as the substitute.
+    expect(await forwardedFor(undefined)).toBe("192.0.2.1");
+  });
+
+  it("a mapped CIDR under /96 (::ffff:10.0.0.0/8, read by ipaddr.js as ::/8) is refused before anything listens", () => {
+    expect(() => loadConfig({ env: {}, flags: { "--trusted-hops": "::ffff:10.0.0.0/8" } })).toThrow(ConfigError);
+    expect(() => loadConfig({ env: {}, flags: { "--trusted-hops": "::ffff:10.0.0.0/8" } })).toThrow(
+      'trustedHops: "::ffff:10.0.0.0/8" is an IPv4-mapped address with a prefix under /96: it means ::/8 (::1 included), not an IPv4 range; write the IPv4 range "10.0.0.0/8" (or its mapped form "::ffff:10.0.0.0/104")',
+    );
   });
 });
