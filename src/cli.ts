@@ -8,7 +8,7 @@
 //   openclaw-sidecar import-nginx <nginx.conf>  translate a hand-written nginx.conf into sidecar config
 //   openclaw-sidecar init [--dry-run] …         add the sidecar to your compose file and patch openclaw.json
 import http from "node:http";
-import { type Config, ConfigError, loadConfig } from "./config.ts";
+import { type Config, ConfigError, loadConfig, sidecarAddress as parseSidecarAddress } from "./config.ts";
 import { createLogger } from "./log.ts";
 import { startedByNpmScript, watchParent } from "./parent-watch.ts";
 import { ListenError, startSidecar } from "./server.ts";
@@ -73,7 +73,15 @@ async function main(argv: string[]): Promise<number> {
     return runImportNginx(args.positional, process.stdout, process.stderr);
   }
   // Flags that belong to a command, not to the configuration.
-  const { "--sidecar-address": sidecarAddress, "--gateway-version": gatewayVersion, ...configFlags } = args.flags;
+  const { "--sidecar-address": sidecarAddressFlag, "--gateway-version": gatewayVersion, ...configFlags } = args.flags;
+  // The address goes into the gateway's trustedProxies: it must be exactly one address, in the form the gateway matches.
+  let sidecarAddress: string | undefined;
+  try {
+    sidecarAddress = sidecarAddressFlag === undefined ? undefined : parseSidecarAddress(sidecarAddressFlag);
+  } catch (err) {
+    process.stderr.write(`openclaw-sidecar: ${(err as Error).message}\n`);
+    return EXIT.usage;
+  }
   let config: Config;
   try {
     config = loadConfig({ env: process.env, flags: configFlags, ...(args.file !== undefined ? { file: args.file } : {}) });

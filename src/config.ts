@@ -533,6 +533,23 @@ export function parseCidr(entry: string, name: string): Cidr {
   return [addr, bits];
 }
 
+/**
+ * The --sidecar-address of doctor and print-gateway-config: one address, as the gateway will see the sidecar. An
+ * IPv4-mapped one is written in IPv4 form (the gateway normalises its peers so too); shorthands and CIDRs are refused.
+ */
+export function sidecarAddress(text: string): string {
+  const s = text.trim();
+  if (ipaddr.IPv4.isValidFourPartDecimal(s)) return s;
+  if (!ipaddr.IPv6.isValid(s) || s.includes("%")) throw new Error(`--sidecar-address: ${show(text)} is not an IP address (the sidecar's own address as the gateway sees it, e.g. 172.30.0.10)`);
+  const addr = ipaddr.IPv6.parse(s);
+  return addr.isIPv4MappedAddress() ? addr.toIPv4Address().toString() : addr.toString();
+}
+
+/** The gateway.trustedProxies entry for exactly one address: /32 for IPv4, /128 for IPv6 (a /32 there is a 2^96 range). */
+export function trustedProxyEntry(address: string): string {
+  return ipaddr.IPv6.isValid(address) ? `${address}/128` : `${address}/32`;
+}
+
 /** `addr` with every bit past the first `bits` cleared. */
 function maskAddress<A extends ipaddr.IPv4 | ipaddr.IPv6>(addr: A, bits: number): A {
   const bytes = addr.toByteArray().map((b, i) => (i * 8 >= bits ? 0 : i * 8 + 8 <= bits ? b : b & (0xff << (8 - (bits - i * 8))) & 0xff));

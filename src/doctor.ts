@@ -3,7 +3,7 @@
 // server", 403 proxy_attribution_required, 1008 pairing required / origin not allowed / token mismatch, a gateway too
 // old for the mode. It ends with the gateway config to paste. Exit 0 only when the chosen mode will work.
 import { certificateFindings } from "./certificate-checks.ts";
-import type { Config } from "./config.ts";
+import { type Config, trustedProxyEntry } from "./config.ts";
 import { type ConnectResult, connectGateway } from "./gateway-client.ts";
 import { checkGatewayHttp, forwardingHeaders, isLegacyRelease, type Mark, oldReleaseAdvice } from "./gateway-checks.ts";
 import { gatewayConfigFor, ownAddress } from "./gateway-config.ts";
@@ -85,7 +85,7 @@ function explainHandshake(result: ConnectResult, config: Config, self: string, o
   const verdict = (mark: Mark, text: string): HandshakeVerdict => ({ mark, text: `test handshake: ${text}` });
   if (result.kind === "hello-ok") return verdict("ok", `hello-ok (scopes ${result.scopes.join(",") || "none"})`);
   if (result.kind === "http") {
-    if (result.status === 403 && result.body.includes("proxy_attribution_required")) return verdict("FAIL", `403 proxy_attribution_required (add "${self}/32" to gateway.trustedProxies)`);
+    if (result.status === 403 && result.body.includes("proxy_attribution_required")) return verdict("FAIL", `403 proxy_attribution_required (add "${trustedProxyEntry(self)}" to gateway.trustedProxies)`);
     return verdict("FAIL", `the gateway answered the upgrade with HTTP ${result.status}`);
   }
   if (result.kind !== "close") return verdict("FAIL", result.kind === "timeout" ? `no answer (stage ${result.stage})` : result.message);

@@ -4,7 +4,7 @@
 // pairing request on the gateway, which a probe at every start must not do.
 import http from "node:http";
 import https from "node:https";
-import type { Config } from "./config.ts";
+import { type Config, trustedProxyEntry } from "./config.ts";
 import { describeUpstreamFailure } from "./upstream-errors.ts";
 
 /** deviceAutoApprove and proxy attribution enforcement arrived in 2026.8.1 (openclaw-gateway-trust.md §6). */
@@ -156,7 +156,7 @@ export async function checkGatewayHttp(config: Config, self: string, timeoutMs: 
     try {
       const ready = await get(new URL("/readyz", upstream), forwardingHeaders(config), timeoutMs);
       if (ready.status === 403 && ready.body.includes("proxy_attribution_required")) {
-        say("FAIL", `403 proxy_attribution_required: the gateway does not trust this sidecar's address. Add it to the gateway config:\n       gateway.trustedProxies: ["${self}/32"]`);
+        say("FAIL", `403 proxy_attribution_required: the gateway does not trust this sidecar's address. Add it to the gateway config:\n       gateway.trustedProxies: ["${trustedProxyEntry(self)}"]`);
       } else if (config.mode === "local" && ready.status === 403) {
         say("FAIL", "the gateway refused a headerless request: local mode needs network_mode: service:<gateway> and an upstream on 127.0.0.1");
       } else {

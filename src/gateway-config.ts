@@ -2,7 +2,7 @@
 // verified against the real gateway (openclaw-gateway-trust.md §5): the sidecar's pinned address in trustedProxies,
 // gateway.port and allowedOrigins set explicitly, trusted-proxy with deviceAutoApprove for identity mode.
 import { networkInterfaces } from "node:os";
-import type { Config } from "./config.ts";
+import { type Config, trustedProxyEntry } from "./config.ts";
 import { isLegacyRelease, MIN_VERSION, versionAtLeast } from "./gateway-checks.ts";
 
 /** The sidecar's own non-loopback IPv4 address (its compose address), or a placeholder to fill in. */
@@ -31,7 +31,7 @@ export function gatewayConfig({ config, sidecarAddress, legacy }: GatewayConfigI
   const loopback = [`http://localhost:${config.listen.port}`, `http://127.0.0.1:${config.listen.port}`, ...(config.mode === "local" ? [`http://[::1]:${config.listen.port}`] : [])];
   const origins = config.allowedOrigins.length > 0 ? config.allowedOrigins : loopback;
   const address = sidecarAddress ?? ownAddress() ?? "<sidecar address>";
-  const proxy = legacy ? address : `${address}/32`;
+  const proxy = legacy ? address : trustedProxyEntry(address);
   const controlUi = legacy ? {} : { controlUi: { allowedOrigins: origins } };
   const mode = legacy ? { mode: "local" } : {};
   switch (config.mode) {

@@ -20,6 +20,17 @@ describe("print-gateway-config", () => {
     });
   });
 
+  it("--sidecar-address is one address: a mapped one is written as IPv4, IPv6 gets /128; a CIDR or shorthand is refused", () => {
+    const proxies = (address: string) => json5Body(cli(["print-gateway-config", "--mode", "attribution", "--sidecar-address", address]).stdout).gateway.trustedProxies;
+    expect(proxies("::ffff:172.30.0.10")).toEqual(["172.30.0.10/32"]);
+    expect(proxies("fd00::5")).toEqual(["fd00::5/128"]);
+    for (const bad of ["172.30.0.0/24", "172.30.10", "sidecar.internal"]) {
+      const r = cli(["print-gateway-config", "--mode", "attribution", "--sidecar-address", bad]);
+      expect([bad, r.status, r.stdout]).toEqual([bad, 2, ""]);
+      expect(r.stderr).toBe(`openclaw-sidecar: --sidecar-address: ${JSON.stringify(bad)} is not an IP address (the sidecar's own address as the gateway sees it, e.g. 172.30.0.10)\n`);
+    }
+  });
+
   it("identity: trusted-proxy with the user header, required XFP, the configured users and deviceAutoApprove", () => {
     const r = cli(["print-gateway-config", "--sidecar-address", "172.30.0.10", "--public-origin", "https://claw.example.com"], {
       OPENCLAW_SIDECAR_MODE: "identity", OPENCLAW_SIDECAR_TOKEN: "t".repeat(32), OPENCLAW_SIDECAR_USER: "alice@example.com",
