@@ -130,7 +130,8 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
     } catch (err) {
       if (!(err instanceof HttpError)) throw err;
       metrics.unsafeHeads.inc();
-      logger.error({ kind: "http", client, url: redactUrl(head.url), error: err.type, reason: err.message }, "request refused: its head would not reach the gateway as decided");
+      // Its own kind: the exchange's access line (kind http/websocket) follows as for any refusal, with this status.
+      logger.error({ kind: "wire", client, url: redactUrl(head.url), error: err.type, reason: err.message }, "request refused: its head would not reach the gateway as decided");
       return { status: err.status, type: err.type, message: "the request could not be forwarded as the sidecar decided it; see the sidecar's log" };
     }
   };

@@ -14,11 +14,17 @@
 //   4. every client byte it accepted is accounted for (unmutated cases): bodies and tunnel bytes arrive whole — also
 //      bytes sent while the gateway had not answered an upgrade yet — and each forwarded request carries the identity
 //      of the credential it was sent with;
-//   5. trailers carry nothing a head may not, and every redirect the client receives stays on the sidecar's origin.
+//   5. trailers carry nothing a head may not, and every redirect the client receives stays on the sidecar's origin;
+//   6. identities are data (issue 21): in mode "assertion" every request carries a real signed assertion whose user
+//      claim is a generated identity (test/identity-fuzz.ts: CR, LF, NUL, latin1-truncating and look-alike code
+//      points, long values), and the gateway parses exactly one user header equal, byte for byte, to the identity
+//      the rule gives for that claim — or nothing of the request with an identity. OIDC claims and configured
+//      names go through the same oracle in runIdentitySources (identity-fuzz.ts).
 //
 //   node test/gate-fuzz.ts [--long] [--seed N] [--cases N]     (npm run fuzz -- --long)
 // In `npm test` it runs with a fixed budget (test/gate-fuzz.test.ts); a failure prints its seed, case and bytes.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { type Server, createServer } from "node:http";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -28,14 +34,27 @@ import { TokenVerifier, signSession } from "../src/auth.ts";
 import type { Mode } from "../src/config.ts";
 import { redactUrl } from "../src/log.ts";
 import { type Parsed, type RecordingUpstream, startRecordingUpstream } from "./helpers/recording-upstream.ts";
+import { ASSERTION, type AssertionSigner, assertionSigner, expectedIdentity, expectedVerified, generateIdentity, generateVerified, runIdentitySources } from "./identity-fuzz.ts";
 import { type Rng, rng } from "./helpers/rng.ts";
 import { type TestSidecar, startTestSidecar } from "./helpers/sidecar.ts";
 
-/** The sidecar's modes, plus identity mode with one user, where session-less upgrades are held (token-field login). */
-export type FuzzMode = Mode | "token-field";
+/**
+ * The sidecar's modes, plus identity mode with one user, where session-less upgrades are held (token-field login), and
+ * identity mode with verified assertions whose user claims are generated identities.
+ */
+export type FuzzMode = Mode | "token-field" | "assertion";
 export interface FuzzOptions { seed: number; casesPerMode: number; modes?: FuzzMode[]; workers?: number }
-export interface Violation { mode: FuzzMode; caseIndex: number; rule: string; detail: string; bytes: string }
-export interface FuzzResult { cases: number; upstreamRequests: number; violations: Violation[]; ms: number }
+export interface Violation { mode: FuzzMode | "identity-sources"; caseIndex: number; rule: string; detail: string; bytes: string }
+export interface FuzzResult {
+  cases: number;
+  upstreamRequests: number;
+  /** Mode "assertion": requests that reached the gateway with a generated identity (the oracle judged something). */
+  assertedIdentities: number;
+  /** runIdentitySources: generated OIDC claims and configured names, and how many were granted. */
+  identitySources: { cases: number; granted: number };
+  violations: Violation[];
+  ms: number;
+}
 
 // ---- the world the cases live in ----------------------------------------------------------------------------
 
@@ -84,6 +103,8 @@ interface Generated {
   tunnel: Buffer;
   /** The user whose credential the request carries (identity mode), "local" for the gateway token, or none. */
   credential: keyof typeof USERS | "local" | undefined;
+  /** Mode "assertion": the identity the rule gives for the assertion's claim, or null when it must be refused. */
+  asserted?: string | null;
 }
 interface Case {
   bytes: Buffer;
@@ -97,6 +118,21 @@ function cookieFor(user: keyof typeof USERS, ttlMs = 600_000): string {
   const cred = { user, token: USERS[user].token };
   const verifier = new TokenVerifier([cred]);
   return `${COOKIE_NAME}=${signSession({ current: Buffer.from(SECRET), previous: [] }, { user, credential: verifier.idOf(cred) }, Date.now(), ttlMs)}`;
+}
+
+/** What an assertion worker signs with, and which claim its sidecar takes the user from. */
+export interface AssertionContext { signer: AssertionSigner; claim: "email" | "name" }
+
+/** A signed assertion whose user claim is a generated identity, or a broken one; `asserted` is what the rule expects. */
+function assertionLines(r: Rng, ctx: AssertionContext): { lines: string[]; asserted: string | null | undefined } {
+  if (r.chance(0.15)) return { lines: [], asserted: undefined };
+  if (r.chance(0.1)) return { lines: [`X-Edge-Assertion: ${r.pick(["garbage", "a.b.c", ctx.signer.sign({ email: "alice@example.com" }).slice(0, -4)])}`], asserted: null };
+  const raw = generateIdentity(r);
+  const verified = generateVerified(r);
+  const claims = { [ctx.claim]: raw, ...(ctx.claim === "name" ? { email: "someone@example.com" } : {}), ...(verified === undefined ? {} : { email_verified: verified }) };
+  const identity = expectedIdentity(raw, ctx.claim === "email" ? "email" : "exact");
+  const admitted = ctx.claim !== "email" || expectedVerified(verified, false);
+  return { lines: [`X-Edge-Assertion: ${ctx.signer.sign(claims)}`], asserted: admitted && identity !== undefined ? identity : null };
 }
 
 function credentialLines(r: Rng, mode: FuzzMode, target: string, upgrade: boolean): { lines: string[]; credential: Generated["credential"]; target: string } {
@@ -128,10 +164,11 @@ function credentialLines(r: Rng, mode: FuzzMode, target: string, upgrade: boolea
 }
 
 /** One request: head lines, body framing and bytes. `exact` goes false when framing is meant to mislead. */
-function generateRequest(r: Rng, mode: FuzzMode, port: number, state: { exact: boolean }): { bytes: string; gen: Generated } {
+function generateRequest(r: Rng, mode: FuzzMode, port: number, state: { exact: boolean }, ctx?: AssertionContext): { bytes: string; gen: Generated } {
   const upgrade = r.chance(mode === "token-field" ? 0.5 : 0.2);
   const method = upgrade ? (r.chance(0.9) ? "GET" : "POST") : r.pick(["GET", "GET", "POST", "POST", "PUT", "HEAD", "OPTIONS", "DELETE", "PATCH"]);
-  const cred = credentialLines(r, mode, r.pick(TARGETS), upgrade);
+  const assertion = mode === "assertion" && ctx !== undefined ? assertionLines(r, ctx) : undefined;
+  const cred = assertion !== undefined ? { lines: assertion.lines, credential: undefined, target: r.pick(TARGETS) } : credentialLines(r, mode, r.pick(TARGETS), upgrade);
   if (mode === "token-field" && cred.credential === "bob") cred.credential = undefined; // bob is not configured there
   const target = cred.target;
   const lines: string[] = [];
@@ -205,7 +242,7 @@ function generateRequest(r: Rng, mode: FuzzMode, port: number, state: { exact: b
   const tunnel = !upgrade ? Buffer.alloc(0) : mode === "token-field" ? firstMessages(r) : Buffer.from(`tunnel-${r.int(1e6)}`);
   const version = r.chance(0.95) ? "HTTP/1.1" : "HTTP/1.0";
   const head = `${method} ${target} ${version}\r\n${lines.map((l) => `${l}\r\n`).join("")}\r\n`;
-  return { bytes: head + bodyBytes + tunnel.toString("latin1"), gen: { method, target, upgrade, body: decoded, tunnel, credential: cred.credential } };
+  return { bytes: head + bodyBytes + tunnel.toString("latin1"), gen: { method, target, upgrade, body: decoded, tunnel, credential: cred.credential, ...(assertion !== undefined ? { asserted: assertion.asserted } : {}) } };
 }
 
 /** A masked client frame. */
@@ -279,13 +316,13 @@ function mutate(r: Rng, bytes: Buffer): Buffer {
   }
 }
 
-export function generateCase(r: Rng, mode: FuzzMode, port: number): Case {
+export function generateCase(r: Rng, mode: FuzzMode, port: number, ctx?: AssertionContext): Case {
   const state = { exact: true };
   const requests: Generated[] = [];
   let bytes = "";
   let tunnelAt: number | undefined;
   for (let n = 1 + (r.chance(0.4) ? r.int(4) : 0); n > 0; n--) {
-    const { bytes: b, gen } = generateRequest(r, mode, port, state);
+    const { bytes: b, gen } = generateRequest(r, mode, port, state, ctx);
     bytes += b;
     requests.push(gen);
     if (gen.upgrade) {
@@ -303,9 +340,9 @@ export function generateCase(r: Rng, mode: FuzzMode, port: number): Case {
 
 // ---- running it ------------------------------------------------------------------------------------------------
 
-interface Worker { mode: FuzzMode; up: RecordingUpstream; sc: TestSidecar; port: number }
+interface Worker { mode: FuzzMode; up: RecordingUpstream; sc: TestSidecar; port: number; ctx?: AssertionContext }
 
-async function startWorker(mode: FuzzMode, dir: string): Promise<Worker> {
+async function startWorker(mode: FuzzMode, dir: string, assertions?: { ctx: AssertionContext; jwksUrl: string }): Promise<Worker> {
   // The 101 comes a little late, so that split writes land while the handshake is still open.
   const up = await startRecordingUpstream({ upgradeDelayMs: 3 });
   const base = { "--upstream": up.url, "--loopback-substitute": MARKER, "--log-level": "info", "--headers-timeout-ms": "2000", "--body-timeout-ms": "2000" };
@@ -315,11 +352,17 @@ async function startWorker(mode: FuzzMode, dir: string): Promise<Worker> {
     const users = Object.entries(USERS).filter(([user]) => mode === "identity" || user === "alice");
     writeFileSync(file, JSON.stringify(users.map(([user, u]) => ({ user, token: u.token, scopes: u.scopes }))));
     flags = { ...base, "--mode": "identity", "--tokens-file": file, "--cookie-secret": SECRET, "--public-paths": PUBLIC_PATHS.join(","), "--auth-max-failures": "1000000" };
+  } else if (mode === "assertion" && assertions !== undefined) {
+    flags = {
+      ...base, "--mode": "identity", "--trust-assertion": "generic", "--assertion-header": ASSERTION.header, "--assertion-jwks-url": assertions.jwksUrl,
+      "--assertion-audience": ASSERTION.audience, "--assertion-issuer": ASSERTION.issuer, "--assertion-user-claim": assertions.ctx.claim,
+      "--cookie-secret": SECRET, "--public-paths": PUBLIC_PATHS.join(","), "--auth-max-failures": "1000000",
+    };
   } else if (mode === "local") {
     flags = { ...base, "--mode": "local", "--token": LOCAL_TOKEN, "--cookie-secret": SECRET, "--public-paths": PUBLIC_PATHS.join(","), "--auth-max-failures": "1000000" };
   }
   const sc = await startTestSidecar(flags);
-  return { mode, up, sc, port: Number(new URL(sc.url).port) };
+  return { mode, up, sc, port: Number(new URL(sc.url).port), ...(assertions !== undefined ? { ctx: assertions.ctx } : {}) };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -400,7 +443,7 @@ function publicForGateway(url: string, paths: readonly string[] = PUBLIC_PATHS):
   return paths.some((p) => (p !== "/" && p.endsWith("/") ? decoded.startsWith(p) : decoded === p));
 }
 
-function checkRequest(w: Worker, p: Parsed, exactCase: boolean, fail: (rule: string, detail: string) => void): void {
+function checkRequest(w: Worker, p: Parsed, exactCase: boolean, identities: ReadonlySet<string>, fail: (rule: string, detail: string) => void): void {
   const names = new Map<string, string[]>();
   for (let i = 0; i < p.rawHeaders.length; i += 2) {
     const name = dashes(p.rawHeaders[i] as string);
@@ -431,6 +474,14 @@ function checkRequest(w: Worker, p: Parsed, exactCase: boolean, fail: (rule: str
       if (user.length !== 1 || u === undefined) fail("authorised", `${where}: identity ${JSON.stringify(user)}`);
       else if (JSON.stringify(scopes) !== JSON.stringify([u.scopes.join(",")])) fail("authorised", `${where}: ${user[0]} with scopes ${JSON.stringify(scopes)}`);
     }
+  } else if (w.mode === "assertion") {
+    // Only an identity one of this case's assertions gives under the rule, exactly once, and never a scope.
+    if (scopes.length > 0) fail("identities are data", `${where}: scopes ${JSON.stringify(scopes)} reached the gateway`);
+    if (user.length === 0) {
+      if (p.upgrade || !publicForGateway(p.url)) fail("authorised", `${where}: reached the gateway without an identity (upgrade=${p.upgrade})`);
+    } else if (user.length !== 1 || !identities.has(user[0] as string)) {
+      fail("identities are data", `${where}: the gateway parsed the user ${JSON.stringify(user)}; the case's assertions give ${JSON.stringify([...identities])}`);
+    }
   } else {
     if (user.length > 0 || scopes.length > 0) fail("authorised", `${where}: identity headers in ${w.mode} mode`);
     if (w.mode === "local" && !values("authorization").includes(`Bearer ${LOCAL_TOKEN}`) && (p.upgrade || !publicForGateway(p.url))) {
@@ -446,7 +497,8 @@ function checkRequest(w: Worker, p: Parsed, exactCase: boolean, fail: (rule: str
 const NEVER_TRAILERS = /^(content-length|transfer-encoding|host|authorization|cookie|connection|upgrade|te|trailer)$/;
 
 function checkCase(w: Worker, c: Case, parsed: Parsed[], lines: Array<Record<string, unknown>>, response: Buffer, fail: (rule: string, detail: string) => void): void {
-  for (const p of parsed) checkRequest(w, p, c.exact, fail);
+  const identities = new Set(c.requests.map((g) => g.asserted).filter((a): a is string => typeof a === "string"));
+  for (const p of parsed) checkRequest(w, p, c.exact, identities, fail);
   for (const p of parsed) {
     for (let i = 0; i < p.rawTrailers.length; i += 2) {
       const name = dashes(p.rawTrailers[i] as string);
@@ -502,6 +554,9 @@ function checkCase(w: Worker, c: Case, parsed: Parsed[], lines: Array<Record<str
     if (p.upgrade && opened && !p.tunnel.equals(gen.tunnel)) fail("accounted for", `${p.url}: tunnel bytes ${JSON.stringify(p.tunnel.toString("latin1"))}, sent ${JSON.stringify(gen.tunnel.toString("latin1"))}`);
     const user = p.headers["x-forwarded-user"];
     if ((w.mode === "identity" || w.mode === "token-field") && gen.credential !== undefined && !(user === undefined && publicForGateway(p.url)) && user !== gen.credential) fail("accounted for", `${p.method} ${p.url}: sent with ${gen.credential}'s credential, forwarded as ${String(user)}`);
+    if (w.mode === "assertion" && gen.asserted !== undefined && !(user === undefined && publicForGateway(p.url)) && user !== (gen.asserted ?? undefined)) {
+      fail("identities are data", `${p.method} ${p.url}: the assertion's claim gives ${JSON.stringify(gen.asserted)}, the gateway parsed ${JSON.stringify(user)}`);
+    }
   }
 }
 
@@ -517,39 +572,61 @@ function originForm(target: string): string {
 
 export async function runGateFuzz(opts: FuzzOptions): Promise<FuzzResult> {
   const started = Date.now();
-  const modes = opts.modes ?? ["attribution", "identity", "local", "token-field"];
+  const modes = opts.modes ?? ["attribution", "identity", "local", "token-field", "assertion"];
   const perMode = opts.workers ?? 3;
   const dir = mkdtempSync(path.join(tmpdir(), "ocsc-gate-fuzz-"));
   const violations: Violation[] = [];
   let upstreamRequests = 0;
+  let assertedIdentities = 0;
   let cases = 0;
   const workers: Worker[] = [];
+  // Mode "assertion": one signing key, its JWKS served here; workers alternate the claim the identity comes from.
+  const signer = assertionSigner();
+  let jwks: Server | undefined;
+  let identitySources = { cases: 0, granted: 0 };
   try {
-    for (const mode of modes) for (let i = 0; i < perMode; i++) workers.push(await startWorker(mode, dir));
+    if (modes.includes("assertion")) {
+      const server = createServer((_req, res) => res.writeHead(200, { "content-type": "application/json" }).end(signer.jwks));
+      jwks = server;
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    }
+    const jwksUrl = `http://127.0.0.1:${(jwks?.address() as { port: number } | null)?.port ?? 0}/jwks`;
+    for (const mode of modes) {
+      for (let i = 0; i < perMode; i++) {
+        const ctx: AssertionContext = { signer, claim: i % 2 === 0 ? "email" : "name" };
+        workers.push(await startWorker(mode, dir, mode === "assertion" ? { ctx, jwksUrl } : undefined));
+      }
+    }
     await Promise.all(workers.map(async (w, wi) => {
       const modeIndex = modes.indexOf(w.mode);
       const r = rng(opts.seed * 7919 + modeIndex * 104_729 + (wi % perMode));
       for (let i = wi % perMode; i < opts.casesPerMode; i += perMode) {
-        const c = generateCase(r, w.mode, w.port);
+        const c = generateCase(r, w.mode, w.port, w.ctx);
         const p0 = w.up.parsed.length;
         const l0 = w.sc.logs.length;
         const response = await send(w, c, r);
         const parsed = w.up.parsed.slice(p0);
         upstreamRequests += parsed.length;
+        if (w.mode === "assertion") assertedIdentities += parsed.filter((p) => p.headers["x-forwarded-user"] !== undefined).length;
         cases++;
         const bytes = JSON.stringify(c.bytes.toString("latin1"));
         checkCase(w, c, parsed, w.sc.logs.slice(l0), response, (rule, detail) => violations.push({ mode: w.mode, caseIndex: i, rule, detail, bytes }));
         if (violations.length > 20) return;
       }
     }));
+    // OIDC claims and configured names: a share of the budget, through the policy, config and the serializer to llhttp.
+    const sources = await runIdentitySources(rng(opts.seed * 31 + 7), Math.max(50, Math.floor(opts.casesPerMode / 2)));
+    identitySources = { cases: sources.cases, granted: sources.granted };
+    for (const v of sources.violations) violations.push({ mode: "identity-sources", caseIndex: v.caseIndex, rule: `identities are data (${v.source})`, detail: v.detail, bytes: "" });
   } finally {
     for (const w of workers) {
       await w.sc.close();
       await w.up.close();
     }
     rmSync(dir, { recursive: true, force: true });
+    if (jwks !== undefined) await new Promise((resolve) => jwks?.close(resolve));
   }
-  return { cases, upstreamRequests, violations, ms: Date.now() - started };
+  return { cases, upstreamRequests, assertedIdentities, identitySources, violations, ms: Date.now() - started };
 }
 
 export function describeViolation(v: Violation, seed: number): string {
@@ -567,7 +644,7 @@ if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLTo
   const seed = Number(arg("--seed") ?? Date.now() % 1_000_000);
   const casesPerMode = Number(arg("--cases") ?? (args.includes("--long") ? 20_000 : 400));
   const result = await runGateFuzz({ seed, casesPerMode, workers: args.includes("--long") ? 4 : 3 });
-  process.stdout.write(`gate-fuzz: seed ${seed}, ${casesPerMode} cases per mode: ${result.upstreamRequests} upstream requests checked, ${result.violations.length} violations (${(result.ms / 1000).toFixed(1)} s)\n`);
+  process.stdout.write(`gate-fuzz: seed ${seed}, ${casesPerMode} cases per mode: ${result.upstreamRequests} upstream requests checked (${result.assertedIdentities} with a generated identity), ${result.identitySources.cases} identity-source cases (${result.identitySources.granted} granted), ${result.violations.length} violations (${(result.ms / 1000).toFixed(1)} s)\n`);
   for (const v of result.violations) process.stdout.write(`${describeViolation(v, seed)}\n`);
   process.exit(result.violations.length === 0 ? 0 : 1);
 }
