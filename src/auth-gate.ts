@@ -2,7 +2,10 @@
 // a configured token: as a one-time `?token=` login (answered with a signed HttpOnly cookie and a redirect that drops
 // the token from the URL), as `Authorization: Bearer`, or with that cookie on later requests and WebSocket upgrades.
 // Failed attempts are limited per client address — in local mode the gateway exempts loopback from its own limiter,
-// so this one is the only brake on guessing.
+// so this one is the only brake on guessing. A lockout refuses wrong tokens only: the right one always passes, because
+// behind docker-proxy or NAT every client shares one address and a stranger's guesses must not lock its owner out;
+// what keeps guessing infeasible is the token's length (config.ts MIN_TOKEN_LENGTH) and the late answer a locked
+// address gets for each wrong one.
 import { randomBytes } from "node:crypto";
 import {
   type CookieKeys, FailureLimiter, TokenVerifier, bearerToken, limiterKey, parseCookies, signSession, verifySession,
@@ -21,6 +24,15 @@ import { type Refusal, type Reply, refusalReply, wantsHtml } from "./responses.t
 import { createSsoGate } from "./sso-gate.ts";
 
 export const COOKIE_NAME = "openclaw_sidecar_session";
+
+/** How late a wrong token from a locked-out address is answered (see throttle()). */
+export const LOCKED_ANSWER_DELAY_MS = 1000;
+/**
+ * Late answers waiting at once, at most. Each holds a timer and a request its client already sent (within
+ * maxConnections anyway); past the bound the answer goes at once — a fixed cost beats an unbounded queue, and the
+ * bound is far above what one person's browser ever has waiting.
+ */
+const MAX_LATE_ANSWERS = 256;
 
 /** An upgrade the gate refuses: the outcome to count and the response to write. */
 export interface UpgradeRefusal { result: UpgradeResult; refusal: Refusal }
@@ -41,7 +53,8 @@ export interface AuthGate {
   checkUpgrade(head: RequestHead, view: ClientView): Identity | undefined | UpgradeRefusal | HeldUpgrade | Promise<Identity | UpgradeRefusal>;
 }
 
-type Verdict = { identity: Identity } | { failure: AuthFailure; refusal: Refusal };
+type Refused = { failure: AuthFailure; refusal: Refusal };
+type Verdict = { identity: Identity } | Refused;
 
 export function createAuthGate(config: Config, logger: Logger, metrics: Metrics): AuthGate {
   const verifier = new TokenVerifier(config.credentials.filter((c) => c.clientId === undefined));
@@ -61,7 +74,7 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
   const identityOf = (cred: Credential): Identity => ({ user: cred.user, ...(cred.scopes ? { scopes: cred.scopes } : {}) });
   const unauthorized = (message: string): Refusal => ({ status: 401, type: "unauthorized", message });
 
-  function fail(view: ClientView, failure: AuthFailure, what: string): Verdict {
+  function fail(view: ClientView, failure: AuthFailure, what: string): Refused {
     metrics.authFailures.inc({ reason: failure });
     // Only guessed tokens count towards the lockout. A stale cookie (expired, or signed with a retired secret) is
     // not a guess — an HMAC cannot be guessed — and a browser sends it with every asset it loads: counting those
@@ -72,14 +85,44 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
   }
 
   /**
-   * A token attempt from a locked-out client is refused before the token is looked at. Only token attempts: behind
-   * docker-proxy every client shares one address, and a valid session cookie (an HMAC, not a guess) must keep
-   * working while someone else's guesses hold the lockout (issue 11, finding 10).
+   * The refusal of a wrong token from a locked-out client. The token is always looked at first: behind docker-proxy
+   * every client shares one address, and the right token — like a valid session cookie, an HMAC that cannot be
+   * guessed (issue 11, finding 10) — must keep working while someone else's guesses hold the lockout. Counted as
+   * rate_limited; the lockout itself is neither extended nor restarted by it.
    */
   function lockedOut(view: ClientView): Refusal | undefined {
     if (!limiter.isLocked(limiterKey(view.clientAddress), Date.now())) return undefined;
     metrics.authFailures.inc({ reason: "rate_limited" });
+    logger.info({ kind: "auth", client: view.clientAddress, reason: "rate_limited" }, "authentication failed: a wrong token from a locked-out address");
     return { status: 429, type: "rate_limited", message: "too many failed attempts; try again later", headers: { "retry-after": String(Math.ceil(config.authLockoutMs / 1000)) } };
+  }
+
+  /** A wrong token: refused as rate-limited while the address is locked out, else counted towards the lockout. */
+  function wrong(view: ClientView, what: string): Refused {
+    const locked = lockedOut(view);
+    return locked !== undefined ? { failure: "rate_limited", refusal: locked } : fail(view, "bad_token", what);
+  }
+
+  let lateAnswers = 0;
+  /**
+   * The wait before a locked-out address hears that its token was wrong, so that it cannot test guesses at full speed
+   * (a client that waits for each answer gets one a second per connection). Only wrong tokens ever wait: the right
+   * one has already passed. Undefined (answer now) when MAX_LATE_ANSWERS already wait.
+   */
+  function throttle(): Promise<void> | undefined {
+    if (lateAnswers >= MAX_LATE_ANSWERS) return undefined;
+    lateAnswers++;
+    return new Promise((resolve) => {
+      setTimeout(() => {
+        lateAnswers--;
+        resolve();
+      }, LOCKED_ANSWER_DELAY_MS).unref();
+    });
+  }
+  /** `value` as the answer to `verdict`: late when it refuses a locked-out address (see throttle()). */
+  function answer<T>(verdict: Verdict, value: T): T | Promise<T> {
+    const wait = "failure" in verdict && verdict.failure === "rate_limited" ? throttle() : undefined;
+    return wait === undefined ? value : wait.then(() => value);
   }
 
   /** Checks machine, Bearer and cookie credentials; the caller handles ?token= logins. Strips what it consumed. */
@@ -87,21 +130,17 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
     const clientId = req.headers[CLIENT_ID_HEADER];
     const clientSecret = req.headers[CLIENT_SECRET_HEADER];
     if (machines.size > 0 && typeof clientId === "string" && typeof clientSecret === "string") {
-      const locked = lockedOut(view);
-      if (locked !== undefined) return { failure: "rate_limited", refusal: locked };
       delete req.headers[CLIENT_ID_HEADER];
       delete req.headers[CLIENT_SECRET_HEADER];
       const cred = machines.verify(clientId, clientSecret);
-      if (cred === undefined) return fail(view, "bad_token", "the machine credential (CF-Access-Client-Id/-Secret) is not valid");
+      if (cred === undefined) return wrong(view, "the machine credential (CF-Access-Client-Id/-Secret) is not valid");
       limiter.recordSuccess(limiterKey(view.clientAddress));
       return { identity: identityOf(cred) };
     }
     const bearer = bearerToken(req.headers.authorization);
     if (bearer !== undefined) {
-      const locked = lockedOut(view);
-      if (locked !== undefined) return { failure: "rate_limited", refusal: locked };
       const cred = verifier.verify(bearer);
-      if (cred === undefined) return fail(view, "bad_token", "the bearer token is not valid");
+      if (cred === undefined) return wrong(view, "the bearer token is not valid");
       limiter.recordSuccess(limiterKey(view.clientAddress));
       // In local mode the token is the gateway's own: its HTTP routes want it too. In identity mode it is ours alone.
       if (!local) delete req.headers.authorization;
@@ -146,8 +185,6 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
   /** Judges a held upgrade's first message, with the same limiter and counters as every other token attempt. */
   function checkConnect(request: ConnectRequest, view: ClientView): ConnectDecision {
     const refuse = (result: "unauthenticated" | "rate_limited", message: string, detailCode: string, authReason: string): ConnectDecision => ({ ok: false, result, message, detailCode, authReason });
-    const locked = lockedOut(view);
-    if (locked !== undefined) return refuse("rate_limited", "unauthorized: too many failed authentication attempts (retry later)", "AUTH_RATE_LIMITED", "rate_limited");
     if (!request.isConnect || request.token === undefined) {
       metrics.authFailures.inc({ reason: "missing" });
       logger.info({ kind: "auth", client: view.clientAddress, reason: "missing" }, "authentication failed: the first WebSocket message carried no token");
@@ -155,7 +192,11 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
     }
     const cred = verifier.verify(request.token);
     if (cred === undefined || cred.user !== tokenFieldUser?.user) {
-      fail(view, "bad_token", "the token in the connect frame is not valid");
+      const verdict = wrong(view, "the token in the connect frame is not valid");
+      if (verdict.failure === "rate_limited") {
+        const after = throttle();
+        return { ...refuse("rate_limited", "unauthorized: too many failed authentication attempts (retry later)", "AUTH_RATE_LIMITED", "rate_limited"), ...(after !== undefined ? { after } : {}) };
+      }
       return refuse("unauthenticated", "unauthorized: gateway token mismatch (open the dashboard URL and paste the sidecar's token in Control UI settings)", "AUTH_TOKEN_MISMATCH", "token_mismatch");
     }
     limiter.recordSuccess(limiterKey(view.clientAddress));
@@ -164,71 +205,69 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
   }
   const pass = (identity: Identity): Identity | undefined => (local ? undefined : identity);
 
-  return {
-    checkRequest(req, view) {
-      if (isPublic(req.url)) return undefined;
-      if (isSelfAuthenticating(req.url)) return selfAuthenticating(req);
-      const single = sso?.checkRequest(req, view);
-      if (single !== undefined) return single;
-      // A browser's navigation without a usable session goes to the provider's login page.
-      if (sso?.isNavigation(req) && !hasUsableSession(req)) return sso.startLogin(req, view);
-      if (isShell(req.url) && (req.method === "GET" || req.method === "HEAD") && !req.url.includes("token=")) {
-        // The gateway serves its Control UI shell to anyone; with the token-field login it must load before a token
-        // exists. A credential that comes along is still checked (its user then reaches the gateway), but a stale one
-        // never keeps the page from loading.
-        if (bearerToken(req.headers.authorization) === undefined && !parseCookies(req.headers.cookie).has(COOKIE_NAME)) return undefined;
-        const verdict = verify(req, view);
-        return "identity" in verdict ? pass(verdict.identity) : undefined;
-      }
-      // Parsed as a path on our own origin: a target such as "//evil.com/" is never read as an authority here.
-      const url = new URL(`http://sidecar${req.url.startsWith("/") ? req.url : "/"}`);
-      const login = url.searchParams.get("token");
-      if (login !== null && (req.method === "GET" || req.method === "HEAD")) {
-        const locked = lockedOut(view);
-        if (locked !== undefined) return refusalReply(locked, wantsHtml(req.headers));
-        const cred = verifier.verify(login);
-        if (cred === undefined) {
-          const verdict = fail(view, "bad_token", "the token in the link is not valid");
-          return respond(req, "refusal" in verdict ? verdict.refusal : unauthorized("the token in the link is not valid"));
-        }
-        limiter.recordSuccess(limiterKey(view.clientAddress));
-        url.searchParams.delete("token");
-        // Local mode: hand the token on in the fragment, where the Control UI reads it for its connect frame and
-        // where it never travels to a server again.
-        const fragment = local ? `#token=${encodeURIComponent(login)}` : "";
-        const session = signSession(keys, { user: cred.user, credential: verifier.idOf(cred) }, Date.now(), ttlMs);
-        const cookie = `${COOKIE_NAME}=${session}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${config.cookieTtlSeconds}${secureCookie ? "; Secure" : ""}`;
-        logger.info({ kind: "auth", client: view.clientAddress, user: cred.user }, "login");
-        return { status: 303, headers: { Location: `${sameOriginPath(url.pathname)}${url.search}${fragment}`, "Set-Cookie": cookie, "Cache-Control": "no-store" }, body: "" };
-      }
+  function checkRequest(req: RequestHead, view: ClientView): Identity | undefined | Reply | Promise<Identity | undefined | Reply> {
+    if (isPublic(req.url)) return undefined;
+    if (isSelfAuthenticating(req.url)) return selfAuthenticating(req);
+    const single = sso?.checkRequest(req, view);
+    if (single !== undefined) return single;
+    // A browser's navigation without a usable session goes to the provider's login page.
+    if (sso?.isNavigation(req) && !hasUsableSession(req)) return sso.startLogin(req, view);
+    if (isShell(req.url) && (req.method === "GET" || req.method === "HEAD") && !req.url.includes("token=")) {
+      // The gateway serves its Control UI shell to anyone; with the token-field login it must load before a token
+      // exists. A credential that comes along is still checked (its user then reaches the gateway), but a stale one
+      // never keeps the page from loading.
+      if (bearerToken(req.headers.authorization) === undefined && !parseCookies(req.headers.cookie).has(COOKIE_NAME)) return undefined;
       const verdict = verify(req, view);
-      if ("identity" in verdict) return pass(verdict.identity);
-      return respond(req, verdict.refusal);
-    },
+      return "identity" in verdict ? pass(verdict.identity) : undefined;
+    }
+    // Parsed as a path on our own origin: a target such as "//evil.com/" is never read as an authority here.
+    const url = new URL(`http://sidecar${req.url.startsWith("/") ? req.url : "/"}`);
+    const login = url.searchParams.get("token");
+    if (login !== null && (req.method === "GET" || req.method === "HEAD")) {
+      const cred = verifier.verify(login);
+      if (cred === undefined) {
+        const verdict = wrong(view, "the token in the link is not valid");
+        return answer(verdict, verdict.failure === "rate_limited" ? refusalReply(verdict.refusal, wantsHtml(req.headers)) : respond(req, verdict.refusal));
+      }
+      limiter.recordSuccess(limiterKey(view.clientAddress));
+      url.searchParams.delete("token");
+      // Local mode: hand the token on in the fragment, where the Control UI reads it for its connect frame and
+      // where it never travels to a server again.
+      const fragment = local ? `#token=${encodeURIComponent(login)}` : "";
+      const session = signSession(keys, { user: cred.user, credential: verifier.idOf(cred) }, Date.now(), ttlMs);
+      const cookie = `${COOKIE_NAME}=${session}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${config.cookieTtlSeconds}${secureCookie ? "; Secure" : ""}`;
+      logger.info({ kind: "auth", client: view.clientAddress, user: cred.user }, "login");
+      return { status: 303, headers: { Location: `${sameOriginPath(url.pathname)}${url.search}${fragment}`, "Set-Cookie": cookie, "Cache-Control": "no-store" }, body: "" };
+    }
+    const verdict = verify(req, view);
+    if ("identity" in verdict) return pass(verdict.identity);
+    return answer(verdict, respond(req, verdict.refusal));
+  }
 
-    checkUpgrade(req, view) {
-      // Cross-site WebSocket hijacking: a page elsewhere must not ride the user's cookie into the gateway.
-      const origin = req.headers.origin;
-      if (origin !== undefined && !originAllowed(origin, view.proto, view.host, config.allowedOrigins)) {
-        return { result: "origin_not_allowed", refusal: { status: 403, type: "origin_not_allowed", message: `origin ${origin} is not allowed (allowedOrigins)` } };
-      }
-      // A proxy's assertion decides alone when it comes along; an upgrade never starts a login.
-      const asserted = sso?.checkUpgrade(req, view);
-      if (asserted !== undefined) return asserted;
-      if (isSelfAuthenticating(req.url)) return selfAuthenticating(req);
-      // Public paths never apply to upgrades: the gateway serves its control WebSocket on almost any path, so a
-      // public /healthz would be an unauthenticated tunnel (issue 11, finding 2).
-      const presented = bearerToken(req.headers.authorization) !== undefined || parseCookies(req.headers.cookie).has(COOKIE_NAME) || req.headers[CLIENT_ID_HEADER] !== undefined;
-      if (!presented && tokenFieldUser !== undefined) return { held: identityOf(tokenFieldUser), check: (request) => checkConnect(request, view) };
-      const verdict = verify(req, view);
-      // A stale session (rotated secret, expired) falls back to the token field rather than locking the page out.
-      if ("failure" in verdict && tokenFieldUser !== undefined && (verdict.failure === "bad_cookie" || verdict.failure === "expired_cookie")) {
-        return { held: identityOf(tokenFieldUser), check: (request) => checkConnect(request, view) };
-      }
-      if ("identity" in verdict) return pass(verdict.identity);
-      return { result: verdict.failure === "rate_limited" ? "rate_limited" : "unauthenticated", refusal: verdict.refusal };
-    },
-  };
+  function checkUpgrade(req: RequestHead, view: ClientView): Identity | undefined | UpgradeRefusal | HeldUpgrade | Promise<Identity | UpgradeRefusal> {
+    // Cross-site WebSocket hijacking: a page elsewhere must not ride the user's cookie into the gateway.
+    const origin = req.headers.origin;
+    if (origin !== undefined && !originAllowed(origin, view.proto, view.host, config.allowedOrigins)) {
+      return { result: "origin_not_allowed", refusal: { status: 403, type: "origin_not_allowed", message: `origin ${origin} is not allowed (allowedOrigins)` } };
+    }
+    // A proxy's assertion decides alone when it comes along; an upgrade never starts a login.
+    const asserted = sso?.checkUpgrade(req, view);
+    if (asserted !== undefined) return asserted;
+    if (isSelfAuthenticating(req.url)) return selfAuthenticating(req);
+    // Public paths never apply to upgrades: the gateway serves its control WebSocket on almost any path, so a
+    // public /healthz would be an unauthenticated tunnel (issue 11, finding 2).
+    const presented = bearerToken(req.headers.authorization) !== undefined || parseCookies(req.headers.cookie).has(COOKIE_NAME) || req.headers[CLIENT_ID_HEADER] !== undefined;
+    if (!presented && tokenFieldUser !== undefined) return { held: identityOf(tokenFieldUser), check: (request) => checkConnect(request, view) };
+    const verdict = verify(req, view);
+    // A stale session (rotated secret, expired) falls back to the token field rather than locking the page out.
+    if ("failure" in verdict && tokenFieldUser !== undefined && (verdict.failure === "bad_cookie" || verdict.failure === "expired_cookie")) {
+      return { held: identityOf(tokenFieldUser), check: (request) => checkConnect(request, view) };
+    }
+    if ("identity" in verdict) return pass(verdict.identity);
+    return answer<UpgradeRefusal>(verdict, { result: verdict.failure === "rate_limited" ? "rate_limited" : "unauthenticated", refusal: verdict.refusal });
+  }
+
+  return { checkRequest, checkUpgrade };
 }
 
 /**

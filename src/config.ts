@@ -349,6 +349,10 @@ function loadCredentials(raw: Raw, opt: <T>(k: OptionKey, p: Parser<T>, f: T) =>
   const user = opt("user", userName, "operator");
   if (raw.token !== undefined && raw.tokenFile !== undefined) problems.push("token and tokenFile: set one, not both");
   const token = opt("token", nonEmpty, undefined) ?? opt("tokenFile", secretFile, undefined);
+  if (token !== undefined && !token.startsWith("sha256:")) {
+    const problem = weakToken(token, raw.token !== undefined ? "token" : "tokenFile");
+    if (problem !== undefined) problems.push(problem);
+  }
   if (token !== undefined) creds.push(token.startsWith("sha256:") ? { user, tokenSha256: sha256Hex(token, "token") } : { user, token });
   creds.push(...opt("tokensFile", credentialsFile, []));
   // Two users with one token would make the token's owner ambiguous.
@@ -380,6 +384,25 @@ function loadCredentials(raw: Raw, opt: <T>(k: OptionKey, p: Parser<T>, f: T) =>
     }
   });
   return creds;
+}
+
+/**
+ * The shortest plaintext token accepted. A right token passes even while its client address is locked out (behind
+ * docker-proxy or NAT every client shares that address, and someone else's guesses must not lock the owner out), so
+ * the lockout is no longer what stops guessing: the token's own length is. 16 characters is the floor, not the
+ * advice — `openssl rand -hex 32` gives 64 random hex digits. The same rule holds for local mode's token, which is the
+ * gateway's own: the sidecar is the only brake on guessing it there too.
+ */
+export const MIN_TOKEN_LENGTH = 16;
+
+/**
+ * The problem with a plaintext token that is too short, or undefined. The message names where the token is and its
+ * length, never the token itself (the message is printed and logged). A tokenSha256 entry cannot be checked: a digest
+ * hides how long, or how random, its secret was — whoever computed it must have made the secret with the same care.
+ */
+function weakToken(token: string, where: string): string | undefined {
+  if (token.length >= MIN_TOKEN_LENGTH) return undefined;
+  return `${where}: the token is ${token.length} characters; a token must be at least ${MIN_TOKEN_LENGTH} characters (a short one can be guessed): make one with \`openssl rand -hex 32\``;
 }
 
 // ---- value parsers: each throws one sentence naming the option, the value and the rule ----
@@ -640,6 +663,8 @@ function credentialsFile(v: unknown, name: string): Credential[] {
     const hasHash = typeof e.tokenSha256 === "string";
     if (hasToken === hasHash) throw new Error(`${where}: set exactly one of "token" or "tokenSha256"`);
     const scopes = e.scopes === undefined ? undefined : scopeList(e.scopes, `${where} scopes`);
+    const weak = hasToken ? weakToken(String(e.token), `${where} (user ${show(e.user.trim())})`) : undefined;
+    if (weak !== undefined) throw new Error(weak);
     const hash = hasHash ? sha256Hex(`sha256:${String(e.tokenSha256).replace(/^sha256:/, "")}`, where) : undefined;
     return { user: userName(e.user, `${where} user`), ...(hasToken ? { token: String(e.token) } : { tokenSha256: hash }), ...(scopes ? { scopes } : {}) };
   });

@@ -37,7 +37,8 @@ export interface UpgradeContext { client: string; url: string; hold?: ConnectChe
 export type ConnectCheck = (request: ConnectRequest) => ConnectDecision;
 export type ConnectDecision =
   | { ok: true }
-  | { ok: false; result: "unauthenticated" | "rate_limited"; message: string; detailCode: string; authReason: string };
+  // `after`: the refusal is sent once it settles (a wrong token from a locked-out address is answered late).
+  | { ok: false; result: "unauthenticated" | "rate_limited"; message: string; detailCode: string; authReason: string; after?: Promise<void> };
 
 const KEEPALIVE_PROBE_MS = 30_000;
 /** After one side closed cleanly, how long the other may take to flush and close before it is destroyed. */
@@ -92,6 +93,8 @@ export class Tunnel {
   private readonly onDone: (t: Tunnel) => void;
   /** A held upgrade's first client message, until it is complete and judged. */
   private holding: FirstMessageHold | undefined;
+  /** The first message was refused: nothing more from the client goes upstream, even while the answer waits. */
+  private refused = false;
   /** The close the sidecar itself sent (a refused first message). */
   private refusal: { code: number; reason: string } | undefined;
   /** A held upgrade's deadline: cleared once its first message is judged or either side closes. */
@@ -125,6 +128,7 @@ export class Tunnel {
     };
     const toClient = relay(upstream, client, this.fromUpstream, () => (this.firstClose ??= "upstream"), lostGateway);
     const holdStep = (chunk: Buffer): Buffer | undefined => {
+      if (this.refused) return undefined;
       const hold = this.holding;
       if (hold === undefined) return chunk;
       const step = hold.feed(chunk);
@@ -135,7 +139,10 @@ export class Tunnel {
       }
       const decision = (ctx.hold as ConnectCheck)(step.request);
       if (!decision.ok) {
-        this.refuse(1008, decision.message, connectRefusal(step.request.id, decision.message, decision.detailCode, decision.authReason), decision.result);
+        this.refused = true;
+        const refuse = () => this.refuse(1008, decision.message, connectRefusal(step.request.id, decision.message, decision.detailCode, decision.authReason), decision.result);
+        if (decision.after === undefined) refuse();
+        else void decision.after.then(refuse);
         return undefined;
       }
       this.stopHolding();

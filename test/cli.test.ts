@@ -90,6 +90,13 @@ describe("check-config and healthcheck", () => {
     expect(r.stdout).not.toContain("C".repeat(40));
   });
 
+  it("a token shorter than 16 characters is a config error: exit 78, the rule and how to make one", () => {
+    const r = cli(["check-config", "--mode", "identity", "--token", "t0ken"]);
+    expect(r.status).toBe(78);
+    expect(r.stderr).toContain("token: the token is 5 characters; a token must be at least 16 characters (a short one can be guessed): make one with `openssl rand -hex 32`");
+    expect(r.stderr).not.toContain("t0ken");
+  });
+
   it("healthcheck exits 0 against a live admin listener and 1 when nothing listens", async () => {
     const sc = await startTestSidecar({ "--upstream": "http://127.0.0.1:9" });
     try {

@@ -147,19 +147,32 @@ describe("config", () => {
   });
 
   it("loads credentials from a token, a token file and a tokens file", () => {
-    const tokenFile = file("token", "s3cret-token\n");
+    const tokenFile = file("token", "s3cret-token-0123456789\n");
     const tokens = file("tokens.json", JSON.stringify([
-      { user: "alice", token: "a-token", scopes: ["operator.read"] },
+      { user: "alice", token: "alice-token-0123456789", scopes: ["operator.read"] },
       { user: "bob", tokenSha256: "sha256:" + "ab".repeat(32) },
     ]));
     const c = loadConfig({ flags: { "--mode": "identity", "--token-file": tokenFile, "--tokens-file": tokens, "--user": "owner" } });
     expect(c.credentials).toEqual([
-      { user: "owner", token: "s3cret-token" },
-      { user: "alice", token: "a-token", scopes: ["operator.read"] },
+      { user: "owner", token: "s3cret-token-0123456789" },
+      { user: "alice", token: "alice-token-0123456789", scopes: ["operator.read"] },
       { user: "bob", tokenSha256: "ab".repeat(32) },
     ]);
     expect(problems(() => loadConfig({ flags: { "--token": "x", "--token-file": tokenFile } }))).toContain("token and tokenFile: set one, not both");
     const bad = file("bad-tokens.json", JSON.stringify([{ user: "x", token: "a", tokenSha256: "b" }]));
     expect(problems(() => loadConfig({ flags: { "--tokens-file": bad } }))).toEqual(['tokensFile: entry 0: set exactly one of "token" or "tokenSha256"']);
+  });
+
+  it("refuses a plaintext token shorter than 16 characters, wherever it is set; a tokenSha256 cannot be checked", () => {
+    const how = "a token must be at least 16 characters (a short one can be guessed): make one with `openssl rand -hex 32`";
+    for (const mode of ["identity", "local"]) {
+      expect(problems(() => loadConfig({ flags: { "--mode": mode, "--token": "t0ken" } }))).toEqual([`token: the token is 5 characters; ${how}`]);
+    }
+    expect(problems(() => loadConfig({ flags: { "--mode": "identity", "--token-file": file("short-token", "secret\n") } }))).toEqual([`tokenFile: the token is 6 characters; ${how}`]);
+    const short = file("short-tokens.json", JSON.stringify([{ user: "alice", token: "alice-token-0123456789" }, { user: "bob", token: "fifteen-chars-x" }]));
+    expect(problems(() => loadConfig({ flags: { "--mode": "identity", "--tokens-file": short } }))).toContain(`tokensFile: entry 1 (user "bob"): the token is 15 characters; ${how}`);
+    // Exactly 16 passes; so do digests, whatever secret they were made from.
+    expect(loadConfig({ flags: { "--mode": "identity", "--token": "sixteen-chars-xx" } }).credentials).toEqual([{ user: "operator", token: "sixteen-chars-xx" }]);
+    expect(loadConfig({ flags: { "--mode": "identity", "--token": `sha256:${"ab".repeat(32)}` } }).credentials).toEqual([{ user: "operator", tokenSha256: "ab".repeat(32) }]);
   });
 });

@@ -316,22 +316,37 @@ describe("finding 10: hardening", () => {
   const head = (target: string, headers = "") => parseRequestHead(`GET ${target} HTTP/1.1\r\nHost: x\r\n${headers}`.replace(/\r\n$/, ""), { maxHeaderBytes: 16384, maxHeaderCount: 100 });
   const statusFrom = (verdict: unknown) => (typeof verdict === "object" && verdict !== null && "status" in verdict ? (verdict as { status: number }).status : 200);
 
-  it("the failed-login limiter buckets IPv6 clients by /64", () => {
+  it("the failed-login limiter buckets IPv6 clients by /64", async () => {
     const gate = gateFor();
     for (const host of ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:aaaa::3"]) gate.checkRequest(head("/?token=wrong"), view(host));
-    expect(statusFrom(gate.checkRequest(head(`/?token=${TOKEN}`), view("2001:db8:1:2:ffff::9")))).toBe(429);
-    expect(statusFrom(gate.checkRequest(head(`/?token=${TOKEN}`), view("2001:db8:1:3::1")))).toBe(303);
+    expect(statusFrom(await gate.checkRequest(head("/?token=wrong-again"), view("2001:db8:1:2:ffff::9")))).toBe(429);
+    expect(statusFrom(await gate.checkRequest(head("/?token=wrong-again"), view("2001:db8:1:3::1")))).toBe(401);
     // IPv4 stays per address.
     for (let i = 0; i < 3; i++) gate.checkRequest(head("/?token=wrong"), view("10.0.0.1"));
-    expect(statusFrom(gate.checkRequest(head(`/?token=${TOKEN}`), view("10.0.0.2")))).toBe(303);
+    expect(statusFrom(await gate.checkRequest(head("/?token=wrong-again"), view("10.0.0.1")))).toBe(429);
+    expect(statusFrom(await gate.checkRequest(head("/?token=wrong-again"), view("10.0.0.2")))).toBe(401);
   });
 
-  it("a valid session cookie passes during a lockout; only token attempts are refused", async () => {
+  it("a locked-out address's wrong tokens wait LOCKED_ANSWER_DELAY_MS, a bounded number at once; its right token never waits", async () => {
+    const gate = gateFor();
+    for (let i = 0; i < 3; i++) gate.checkRequest(head("/?token=wrong"), view("10.0.0.1"));
+    const answers = Array.from({ length: 300 }, () => gate.checkRequest(head("/a", "Authorization: Bearer wrong\r\n"), view("10.0.0.1")));
+    // 256 wait; past that bound the answer goes at once (a timer each, never an unbounded queue).
+    expect(answers.filter((a) => a instanceof Promise).length).toBe(256);
+    for (const a of answers) expect(statusFrom(await a)).toBe(429);
+    const right = gate.checkRequest(head("/a", `Authorization: Bearer ${TOKEN}\r\n`), view("10.0.0.1"));
+    expect(right).toEqual({ user: "operator" });
+    expect(statusFrom(gate.checkRequest(head(`/?token=${TOKEN}`), view("10.0.0.1")))).toBe(303);
+  });
+
+  it("a valid session cookie, and the right token, pass during a lockout; only wrong tokens are refused", async () => {
     const sc = await identity({ "--auth-max-failures": "3" });
     const cookie = sessionCookie();
     for (let i = 0; i < 3; i++) await fetch(`${sc.url}/?token=wrong-${i}`, { redirect: "manual" });
-    expect((await fetch(`${sc.url}/?token=${TOKEN}`, { redirect: "manual" })).status).toBe(429);
-    expect((await fetch(`${sc.url}/a`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(429);
+    expect((await fetch(`${sc.url}/?token=wrong-3`, { redirect: "manual" })).status).toBe(429);
+    expect((await fetch(`${sc.url}/a`, { headers: { authorization: "Bearer wrong-4" } })).status).toBe(429);
+    expect((await fetch(`${sc.url}/?token=${TOKEN}`, { redirect: "manual" })).status).toBe(303);
+    expect((await fetch(`${sc.url}/a`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
     expect((await fetch(`${sc.url}/a`, { headers: { cookie } })).status).toBe(200);
     const ws = await rawExchange(portOf(sc), upgradeRequest("/", `Cookie: ${cookie}\r\nOrigin: http://127.0.0.1\r\n`).replace("Host: 127.0.0.1", `Host: 127.0.0.1`), 500);
     expect(statusOf(ws)).toBe(101);

@@ -1,7 +1,7 @@
 // Identity and local modes on loopback, against the fake gateway: the sidecar is the authentication point.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { COOKIE_NAME } from "../src/auth-gate.ts";
+import { COOKIE_NAME, LOCKED_ANSWER_DELAY_MS } from "../src/auth-gate.ts";
 import { rawExchange, upgradeRequest } from "./helpers/net.ts";
 import { startTestSidecar, type TestSidecar } from "./helpers/sidecar.ts";
 import { type FakeGateway, startFakeGateway } from "./helpers/upstream.ts";
@@ -132,20 +132,51 @@ describe("identity mode", () => {
     }
   });
 
-  it("20 wrong tokens lock the client out (429), even for the right token, and are counted and logged without the secret", async () => {
+  it("20 wrong tokens lock the address out: wrong tokens are then 429, answered late; counted and logged without the secret", async () => {
     const sc = await startTestSidecar({ ...identityFlags(), "--auth-max-failures": "20" });
     try {
       for (let i = 0; i < 20; i++) {
         const res = await fetch(`${sc.url}/?token=wrong-guess-${i}`, { redirect: "manual" });
         expect(res.status).toBe(401);
       }
-      const locked = await fetch(`${sc.url}/?token=${TOKEN}`, { redirect: "manual" });
-      expect(locked.status).toBe(429);
-      expect(await upgradeWith(sc, { authorization: `Bearer ${TOKEN}` })).toEqual({ opened: false, status: 429 });
+      const late = async (attempt: () => Promise<unknown>) => {
+        const t0 = Date.now();
+        const result = await attempt();
+        expect(Date.now() - t0).toBeGreaterThanOrEqual(LOCKED_ANSWER_DELAY_MS - 50);
+        return result;
+      };
+      expect(await late(async () => (await fetch(`${sc.url}/?token=wrong-guess-link`, { redirect: "manual" })).status)).toBe(429);
+      expect(await late(async () => (await fetch(`${sc.url}/x`, { headers: { authorization: "Bearer wrong-guess-bearer", accept: "application/json" } })).status)).toBe(429);
+      expect(await late(() => upgradeWith(sc, { authorization: "Bearer wrong-guess-upgrade" }))).toEqual({ opened: false, status: 429 });
       expect(await sc.metric("openclaw_sidecar_auth_failures_total", { reason: "bad_token" })).toBe(20);
-      expect(await sc.metric("openclaw_sidecar_auth_failures_total", { reason: "rate_limited" })).toBeGreaterThanOrEqual(2);
+      expect(await sc.metric("openclaw_sidecar_auth_failures_total", { reason: "rate_limited" })).toBe(3);
       expect(sc.rawLogs()).not.toContain("wrong-guess-");
       expect(sc.rawLogs()).not.toContain(TOKEN);
+    } finally {
+      await sc.close();
+    }
+  });
+
+  it("someone else's wrong tokens from the same address never lock the real user out: the right token passes at once (?token=, Bearer, WebSocket)", async () => {
+    const sc = await startTestSidecar({ ...identityFlags(), "--auth-max-failures": "3" });
+    try {
+      // Other clients behind the same docker-proxy/NAT address (here: loopback) guess until the address is locked.
+      for (let i = 0; i < 3; i++) expect((await fetch(`${sc.url}/x`, { headers: { authorization: `Bearer guess-${i}`, accept: "application/json" } })).status).toBe(401);
+      expect((await fetch(`${sc.url}/?token=guess-3`, { redirect: "manual" })).status).toBe(429);
+      const quick = async <T>(attempt: () => Promise<T>): Promise<T> => {
+        const t0 = Date.now();
+        const result = await attempt();
+        expect(Date.now() - t0).toBeLessThan(LOCKED_ANSWER_DELAY_MS);
+        return result;
+      };
+      const { cookie } = await quick(() => login(sc, `/chat?token=${TOKEN}`));
+      expect((await fetch(`${sc.url}/x`, { headers: { cookie } })).status).toBe(200);
+      const before = gw.received.length;
+      expect(await quick(async () => (await fetch(`${sc.url}/tools/invoke`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}` }, body: "{}" })).status)).toBe(200);
+      expect(gw.received[before]?.headers["x-forwarded-user"]).toBe("alice@example.com");
+      expect(await quick(() => upgradeWith(sc, { authorization: `Bearer ${TOKEN}` }))).toEqual({ opened: true });
+      // Still locked for the guessers.
+      expect((await fetch(`${sc.url}/x`, { headers: { authorization: "Bearer guess-4", accept: "application/json" } })).status).toBe(429);
     } finally {
       await sc.close();
     }

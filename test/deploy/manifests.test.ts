@@ -36,7 +36,7 @@ const mebibytes = (q: string | number | undefined): number => {
 
 /** print-gateway-config, the real CLI, as a user would run it; JSON after its comment lines. */
 function printGatewayConfig(flags: string[]): Record<string, unknown> {
-  const r = spawnSync(process.execPath, ["src/cli.ts", "print-gateway-config", "--mode", "identity", "--token", "x", ...flags], { cwd: REPO, encoding: "utf8" });
+  const r = spawnSync(process.execPath, ["src/cli.ts", "print-gateway-config", "--mode", "identity", "--token", "x".repeat(32), ...flags], { cwd: REPO, encoding: "utf8" });
   if (r.status !== 0) throw new Error(`print-gateway-config failed: ${r.stderr}`);
   return parseGatewayConfig(r.stdout);
 }
