@@ -5,7 +5,7 @@
 // so this one is the only brake on guessing. A lockout refuses wrong tokens only: the right one always passes, because
 // behind docker-proxy or NAT every client shares one address and a stranger's guesses must not lock its owner out;
 // what keeps guessing infeasible is the token's length (config.ts MIN_TOKEN_LENGTH) and the late answer a locked
-// address gets for each wrong one.
+// address gets for each wrong one. What the gate consumed or refused is never forwarded (scrub()).
 import { randomBytes } from "node:crypto";
 import {
   type CookieKeys, FailureLimiter, TokenVerifier, bearerToken, limiterKey, parseCookies, signSession, verifySession,
@@ -205,9 +205,37 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
   }
   const pass = (identity: Identity): Identity | undefined => (local ? undefined : identity);
 
+  /**
+   * What the gateway must not receive once the gate let a request through (issue "Identity is data, never syntax"):
+   * the sidecar's session cookie, the proxy's assertion and a machine credential's pair — the sidecar's own
+   * credentials, on every route — and, in identity mode, Authorization except where the sidecar never looks at it
+   * (public paths, self-authenticating routes: the gateway checks it there). Elsewhere it was consumed (a valid
+   * Bearer), refused (a wrong one on the Control UI shell), or ignored because another credential decided (a cookie,
+   * an assertion, a machine credential — possibly someone else's token riding along). Local mode keeps it: its
+   * Bearer is the gateway's own token, checked here first. README "Which client credentials reach the gateway".
+   */
+  function scrub(req: RequestHead, keepAuthorization: boolean): void {
+    const cookies = parseCookies(req.headers.cookie);
+    if (cookies.has(COOKIE_NAME)) stripCookie(req, cookies);
+    if (sso?.assertionHeader !== undefined) delete req.headers[sso.assertionHeader];
+    if (machines.size > 0) {
+      delete req.headers[CLIENT_ID_HEADER];
+      delete req.headers[CLIENT_SECRET_HEADER];
+    }
+    if (!local && !keepAuthorization) delete req.headers.authorization;
+  }
+  /** Scrubs `req` when `verdict` forwards it (an identity, none, or a held upgrade), once the verdict is known. */
+  function scrubbed<Now, Later>(req: RequestHead, keepAuthorization: boolean, verdict: Now | Promise<Later>): Now | Promise<Later> {
+    const then = <T>(v: T): T => {
+      if (v === undefined || (typeof v === "object" && v !== null && !("status" in v) && !("refusal" in v))) scrub(req, keepAuthorization);
+      return v;
+    };
+    return verdict instanceof Promise ? verdict.then(then) : then(verdict);
+  }
+
   function checkRequest(req: RequestHead, view: ClientView): Identity | undefined | Reply | Promise<Identity | undefined | Reply> {
     if (isPublic(req.url)) return undefined;
-    if (isSelfAuthenticating(req.url)) return selfAuthenticating(req);
+    if (isSelfAuthenticating(req.url)) return undefined;
     const single = sso?.checkRequest(req, view);
     if (single !== undefined) return single;
     // A browser's navigation without a usable session goes to the provider's login page.
@@ -215,7 +243,7 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
     if (isShell(req.url) && (req.method === "GET" || req.method === "HEAD") && !req.url.includes("token=")) {
       // The gateway serves its Control UI shell to anyone; with the token-field login it must load before a token
       // exists. A credential that comes along is still checked (its user then reaches the gateway), but a stale one
-      // never keeps the page from loading.
+      // never keeps the page from loading — and is not forwarded either (scrub()).
       if (bearerToken(req.headers.authorization) === undefined && !parseCookies(req.headers.cookie).has(COOKIE_NAME)) return undefined;
       const verdict = verify(req, view);
       return "identity" in verdict ? pass(verdict.identity) : undefined;
@@ -253,7 +281,7 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
     // A proxy's assertion decides alone when it comes along; an upgrade never starts a login.
     const asserted = sso?.checkUpgrade(req, view);
     if (asserted !== undefined) return asserted;
-    if (isSelfAuthenticating(req.url)) return selfAuthenticating(req);
+    if (isSelfAuthenticating(req.url)) return undefined;
     // Public paths never apply to upgrades: the gateway serves its control WebSocket on almost any path, so a
     // public /healthz would be an unauthenticated tunnel (issue 11, finding 2).
     const presented = bearerToken(req.headers.authorization) !== undefined || parseCookies(req.headers.cookie).has(COOKIE_NAME) || req.headers[CLIENT_ID_HEADER] !== undefined;
@@ -267,18 +295,12 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
     return answer<UpgradeRefusal>(verdict, { result: verdict.failure === "rate_limited" ? "rate_limited" : "unauthenticated", refusal: verdict.refusal });
   }
 
-  return { checkRequest, checkUpgrade };
-}
-
-/**
- * A self-authenticating route goes on without an identity, whatever the client holds: the gateway checks the route's
- * own credential (a join code, a worker admission token in Authorization, which is kept). The sidecar's session
- * cookie is never forwarded.
- */
-function selfAuthenticating(req: RequestHead): undefined {
-  const cookies = parseCookies(req.headers.cookie);
-  if (cookies.has(COOKIE_NAME)) stripCookie(req, cookies);
-  return undefined;
+  return {
+    // Authorization is the gateway's business only where the sidecar never reads it (scrub()).
+    checkRequest: (req, view) => scrubbed(req, isPublic(req.url) || isSelfAuthenticating(req.url), checkRequest(req, view)),
+    // Public paths never apply to upgrades (checkUpgrade); self-authenticating ones do, whatever decided.
+    checkUpgrade: (req, view) => scrubbed(req, isSelfAuthenticating(req.url), checkUpgrade(req, view)),
+  };
 }
 
 function respond(req: RequestHead, refusal: Refusal): Reply {

@@ -17,6 +17,8 @@ import { SSO_DEFAULTS } from "./sso-options.ts";
 export interface SsoGate {
   /** OIDC is configured: navigations without a usable session start a login. */
   readonly startsLogins: boolean;
+  /** The request header that carries the proxy's assertion (trustAssertion): never forwarded, on any route. */
+  readonly assertionHeader: string | undefined;
   /** The callback, /logout, or a request carrying the proxy's assertion; undefined when none of them. */
   checkRequest(req: RequestHead, view: ClientView): Promise<Identity | Reply> | undefined;
   /** An upgrade carrying the proxy's assertion; undefined when it carries none. Never starts a login. */
@@ -113,6 +115,7 @@ export function createSsoGate(config: Config, deps: SsoGateDeps): SsoGate | unde
 
   return {
     startsLogins: oidc !== undefined,
+    assertionHeader: assertion?.header,
 
     checkRequest(req, view) {
       if (oidc !== undefined) {

@@ -200,6 +200,17 @@ describe("OIDC login against a real provider", () => {
     expect(again.body).toContain('name="login"');
   });
 
+  it("an OIDC session decides alone: a client's Authorization and the session cookie do not reach the gateway (README table)", async () => {
+    const browser = new Browser();
+    await loginThroughProvider(browser, sc.url, "/", "alice");
+    const cookie = `${COOKIE_NAME}=${browser.cookie(sc.url, COOKIE_NAME)}`;
+    const res = await fetch(`${sc.url}/api/x`, { headers: { cookie: `${cookie}; theme=dark`, authorization: "Basic Ym9iOnB3" } });
+    expect(res.status).toBe(200);
+    expect(lastReceived()?.headers["x-forwarded-user"]).toBe("alice@example.com");
+    expect(lastReceived()?.headers.authorization).toBeUndefined();
+    expect(lastReceived()?.headers.cookie).toBe("theme=dark");
+  });
+
   it("a session from other single sign-on rules (another scope mapping) is not accepted", async () => {
     const browser = new Browser();
     await loginThroughProvider(browser, sc.url, "/", "alice");
