@@ -69,7 +69,12 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
   const local = config.mode === "local";
   const secureCookie = config.tlsCert !== undefined || config.publicOrigin?.protocol === "https:";
   // Single sign-on (issue 12): OIDC login and verified assertions from a proxy in front, when configured.
-  const sso = createSsoGate(config, { keys, logger, metrics, cookieName: COOKIE_NAME, secureCookie, tokenScopes: new Map(config.credentials.map((c) => [c.user, c.scopes])) });
+  const sso = createSsoGate(config, {
+    keys, logger, metrics, cookieName: COOKIE_NAME, secureCookie, tokenScopes: new Map(config.credentials.map((c) => [c.user, c.scopes])),
+    // Same-origin is the scheme and host this client used (never allowedOrigins: those are other sites, trusted for
+    // WebSockets only), or the configured publicOrigin, which is ours by definition.
+    isSameOrigin: (origin, view) => originAllowed(origin, view.proto, view.host, []) || origin === config.publicOrigin?.origin,
+  });
 
   const identityOf = (cred: Credential): Identity => ({ user: cred.user, ...(cred.scopes ? { scopes: cred.scopes } : {}) });
   const unauthorized = (message: string): Refusal => ({ status: 401, type: "unauthorized", message });

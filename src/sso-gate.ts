@@ -1,8 +1,10 @@
 // Single sign-on at the gate: what identity mode does with OIDC login (oidc-login.ts) and with verified assertions
 // from a proxy in front (assertion.ts), as the answers src/auth-gate.ts gives. The callback turns a login into the
 // sidecar's own session cookie (the same signed cookie token logins get, bound to the provider's subject and the
-// scopes it was granted); /logout ends it, and at the provider too when the provider advertises RP-initiated logout.
-// Only an HTTP navigation ever starts a login: a WebSocket without a session is refused as before.
+// scopes it was granted); /logout ends it, and at the provider too when the provider advertises RP-initiated logout —
+// only when the request shows it comes from our own pages or the user's own hand (a cross-site link or form must not
+// sign anyone out: it is asked to confirm instead). Only an HTTP navigation ever starts a login: a WebSocket without a
+// session is refused as before.
 import { type CookieKeys, type SessionSubject, parseCookies, signSession, verifySession } from "./auth.ts";
 import { type AssertionFailure, type AssertionVerifier, createAssertionVerifier } from "./assertion.ts";
 import type { Config } from "./config.ts";
@@ -39,6 +41,8 @@ export interface SsoGateDeps {
   secureCookie: boolean;
   /** The users of token credentials and their scopes (a single sign-on user may not be one with other scopes). */
   tokenScopes: ReadonlyMap<string, string[] | undefined>;
+  /** Whether an Origin header names the origin this client reached the sidecar at. */
+  isSameOrigin(origin: string, view: ClientView): boolean;
 }
 
 export function createSsoGate(config: Config, deps: SsoGateDeps): SsoGate | undefined {
@@ -82,10 +86,32 @@ export function createSsoGate(config: Config, deps: SsoGateDeps): SsoGate | unde
     return { status: 303, headers: { Location: result.returnTo, "Set-Cookie": sessionCookie(session, config.cookieTtlSeconds), "set-cookie": login.clearTxCookie, "Cache-Control": "no-store" }, body: "" };
   }
 
+  /**
+   * Evidence that a logout was asked for on our own pages, or by the user's own hand. An Origin header decides when
+   * there is one (a cross-site form's, or "null", is no evidence). Without one, Sec-Fetch-Site: same-origin (a link or
+   * form on our pages), or none — the browser sends "none" only for a navigation no page started: the address bar, a
+   * bookmark. A site cannot make a browser send it, so it is the user's intent as surely as our own sign-out button.
+   * A client with neither header (an old browser, a script) gets the confirmation page and can press its button.
+   */
+  function sameOriginIntent(req: RequestHead, view: ClientView): boolean {
+    const origin = req.headers.origin;
+    if (typeof origin === "string") return origin !== "null" && deps.isSameOrigin(origin, view);
+    const site = req.headers["sec-fetch-site"];
+    return site === "same-origin" || site === "none";
+  }
+
   async function logout(req: RequestHead, view: ClientView): Promise<Reply> {
     const value = parseCookies(req.headers.cookie).get(deps.cookieName);
     const session = value === undefined ? undefined : verifySession(keys, value, Date.now());
-    const ours = session !== undefined && !("error" in session) && session.credential.startsWith("oidc:") ? session : undefined;
+    const valid = session !== undefined && !("error" in session) ? session : undefined;
+    // Logout is not a cross-site action: a link or form elsewhere neither ends the session nor sends the browser to the
+    // provider. A browser that still has a session is asked; one without is told it is signed out (which is also where
+    // the provider sends it back after an RP-initiated logout, from its own origin).
+    if (!sameOriginIntent(req, view)) {
+      const page = { "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store", ...NOT_FRAMED };
+      return { status: 200, headers: page, body: valid !== undefined ? confirmLogoutPage() : signedOutPage() };
+    }
+    const ours = valid?.credential.startsWith("oidc:") ? valid : undefined;
     const cleared = { "Set-Cookie": sessionCookie("", 0), "Cache-Control": "no-store" };
     if (ours !== undefined) logger.info({ kind: "auth", client: view.clientAddress, user: ours.user }, "logout");
     // Only a browser that still had a session is sent to the provider: it comes back here without one, and is shown
@@ -159,6 +185,22 @@ function returnPath(target: string): string {
   const url = new URL(`http://sidecar${target.startsWith("/") ? target : "/"}`);
   const path = `${url.pathname.replace(/^[/\\]+/, "/")}${url.search}`;
   return path.length > 2000 ? "/" : path;
+}
+
+/** The confirmation page must never be framed: a frame on another site could trick its button into a click. */
+const NOT_FRAMED = { "Content-Security-Policy": "frame-ancestors 'none'", "X-Frame-Options": "DENY" };
+
+/** Asked instead of signing out on a request without same-origin evidence: its button posts from our own page. */
+function confirmLogoutPage(): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>OpenClaw — sign out?</title>
+<style>body{font:16px system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem;color:#222}button{font:inherit;padding:.5rem 1rem}</style></head>
+<body><h1>Sign out?</h1><p>Sign out of the OpenClaw dashboard?</p>
+<form method="post" action="${LOGOUT_PATH}"><button type="submit">Sign out</button></form>
+<p><a href="/">Back to the dashboard</a></p>
+<p><small>Protected by openclaw-sidecar.</small></p></body></html>
+`;
 }
 
 function signedOutPage(): string {

@@ -179,11 +179,11 @@ describe("OIDC login against a real provider", () => {
     expect((await browser.request(callback)).status).toBe(400);
   });
 
-  it("/logout ends the session and the provider's (RP-initiated logout), then shows the signed-out page", async () => {
+  it("a same-origin POST /logout ends the session and the provider's (RP-initiated logout), then shows the signed-out page", async () => {
     const browser = new Browser();
     await loginThroughProvider(browser, sc.url, "/", "alice");
     expect(browser.cookie(sc.url, COOKIE_NAME)).toBeDefined();
-    const out = await browser.request(`${sc.url}/logout`);
+    const out = await browser.request(`${sc.url}/logout`, { method: "POST", headers: { origin } });
     expect(out.status).toBe(303);
     const end = new URL(out.headers.get("location") as string);
     expect(end.href.startsWith(`${provider.issuer}/session/end`)).toBe(true);
@@ -209,6 +209,47 @@ describe("OIDC login against a real provider", () => {
     expect(lastReceived()?.headers["x-forwarded-user"]).toBe("alice@example.com");
     expect(lastReceived()?.headers.authorization).toBeUndefined();
     expect(lastReceived()?.headers.cookie).toBe("theme=dark");
+  });
+
+  it("logout is not a cross-site action: without same-origin evidence the session stays, nobody is sent to the provider, and a Sign out? page asks", async () => {
+    const browser = new Browser();
+    await loginThroughProvider(browser, sc.url, "/", "alice");
+    const session = browser.cookie(sc.url, COOKIE_NAME);
+    expect(session).toBeDefined();
+    for (const [what, init] of [
+      ["a cross-site GET (a link or image elsewhere)", { headers: { "sec-fetch-site": "cross-site" } }],
+      ["a cross-site POST (a form elsewhere)", { method: "POST", headers: { origin: "http://evil.example", "sec-fetch-site": "cross-site" } }],
+      ["a POST from an opaque origin", { method: "POST", headers: { origin: "null" } }],
+      ["a GET with no evidence either way", {}],
+    ] as const) {
+      const page = await browser.request(`${sc.url}/logout`, init);
+      expect([what, page.status, page.headers.get("location"), page.headers.get("set-cookie")]).toEqual([what, 200, null, null]);
+      expect(page.body).toContain("Sign out?");
+      expect(page.body).toContain('<form method="post" action="/logout">');
+      expect(page.headers.get("content-security-policy")).toBe("frame-ancestors 'none'");
+      expect(browser.cookie(sc.url, COOKIE_NAME)).toBe(session);
+    }
+    // The session still works.
+    const res = await fetch(`${sc.url}/api/x`, { headers: { cookie: `${COOKIE_NAME}=${session}` } });
+    expect(res.status).toBe(200);
+    expect(lastReceived()?.headers["x-forwarded-user"]).toBe("alice@example.com");
+    // The page's own button is a same-origin POST: it signs out, and on to the provider.
+    const asked = await browser.request(`${sc.url}/logout`, { headers: { "sec-fetch-site": "cross-site" } });
+    const confirmed = await browser.submit(asked, {});
+    expect(confirmed.hops[0]?.status).toBe(303);
+    expect(confirmed.hops[0]?.location?.startsWith(`${provider.issuer}/session/end`)).toBe(true);
+    expect(browser.cookie(sc.url, COOKIE_NAME)).toBeUndefined();
+  });
+
+  it("a GET /logout the user started (typed, bookmarked: Sec-Fetch-Site none) or from our own page (same-origin) signs out", async () => {
+    for (const site of ["none", "same-origin"]) {
+      const browser = new Browser();
+      await loginThroughProvider(browser, sc.url, "/", "alice");
+      const out = await browser.request(`${sc.url}/logout`, { headers: { "sec-fetch-site": site } });
+      expect([site, out.status]).toEqual([site, 303]);
+      expect(out.headers.get("location")?.startsWith(`${provider.issuer}/session/end`)).toBe(true);
+      expect(browser.cookie(sc.url, COOKIE_NAME)).toBeUndefined();
+    }
   });
 
   it("a session from other single sign-on rules (another scope mapping) is not accepted", async () => {

@@ -125,13 +125,15 @@ export class Browser {
       hops.push({ url: current, status: page.status, location });
       if (hops.length > maxHops) throw new Error(`redirect loop: ${JSON.stringify(hops)}`);
       current = new URL(location, current).href;
-      page = await this.request(current, { headers: init.headers });
+      // A redirected navigation is a GET that no page's form sent: no Origin, as in a browser.
+      const { origin: _origin, ...headers } = init.headers ?? {};
+      page = await this.request(current, { headers });
     }
     hops.push({ url: current, status: page.status });
     return { ...page, url: current, hops };
   }
 
-  /** Submits the first form of `page` with these fields added to its hidden inputs. */
+  /** Submits the first form of `page` with these fields added to its hidden inputs, with the page's Origin (a browser's POST). */
   async submit(page: Page, fields: Record<string, string>): Promise<Page> {
     const tag = /<form([^>]*)>([\s\S]*?)<\/form>/i.exec(page.body);
     const action = tag === null ? undefined : /action="([^"]*)"/.exec(tag[1] as string)?.[1];
@@ -144,7 +146,7 @@ export class Browser {
       if (name !== undefined) body.set(name, value);
     }
     for (const [k, v] of Object.entries(fields)) body.set(k, v);
-    return this.navigate(new URL((form[1] as string).replace(/&amp;/g, "&"), page.url).href, { method: "POST", body: body.toString() });
+    return this.navigate(new URL((form[1] as string).replace(/&amp;/g, "&"), page.url).href, { method: "POST", body: body.toString(), headers: { origin: new URL(page.url).origin } });
   }
 }
 
