@@ -75,6 +75,7 @@ const FORGED: Array<[string, string]> = [
   ["CF-Connecting-IP", "10.9.9.9"], ["x_forwarded_for", "10.9.9.9"], ["X-Forwarded-Host", "evil.example"],
   ["X-Forwarded-Proto", "https"], ["True-Client-IP", "10.9.9.9"], ["X-Auth-Request-User", "mallory"],
   ["Remote-User", "mallory"], ["X-Original-URL", "/admin"], ["x_forwarded_user", "mallory"], ["X-Client-IP", "10.9.9.9"],
+  ["CF-Access-Client-Id", "mallory.access"], ["CF-Access-Client-Secret", "mallory-secret"],
 ];
 const FORGED_VALUES = new Set(FORGED.map(([, v]) => v));
 
@@ -461,6 +462,19 @@ function checkRequest(w: Worker, p: Parsed, exactCase: boolean, identities: Read
     for (const name of names.keys()) {
       if (CLIENT_TRUST_NAMES.test(name) && !["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-user", "x-openclaw-scopes"].includes(name)) fail("written by the sidecar", `${where}: forwarded the client's ${name}`);
     }
+  }
+  // What the sidecar consumed or refused never reaches the gateway (issue 21 §6): its session cookie, an assertion, a
+  // machine credential — and, in identity modes, any Authorization outside a public HTTP path; in local mode the one
+  // Authorization is the gateway's own token.
+  if (values("cookie").some((c) => c.includes(`${COOKIE_NAME}=`))) fail("consumed, not forwarded", `${where}: the sidecar's session cookie reached the gateway`);
+  for (const name of [...(w.mode === "assertion" ? [ASSERTION.header] : []), "cf-access-client-id", "cf-access-client-secret"]) {
+    if (values(name).length > 0) fail("consumed, not forwarded", `${where}: ${name} reached the gateway`);
+  }
+  if ((w.mode === "identity" || w.mode === "token-field" || w.mode === "assertion") && values("authorization").length > 0 && (p.upgrade || !publicForGateway(p.url))) {
+    fail("consumed, not forwarded", `${where}: Authorization ${JSON.stringify(values("authorization"))} reached the gateway`);
+  }
+  if (w.mode === "local" && !(p.upgrade ? false : publicForGateway(p.url)) && JSON.stringify(values("authorization")) !== JSON.stringify([`Bearer ${LOCAL_TOKEN}`])) {
+    fail("consumed, not forwarded", `${where}: local mode forwarded Authorization ${JSON.stringify(values("authorization"))}`);
   }
   const user = values("x-forwarded-user");
   const scopes = values("x-openclaw-scopes");
