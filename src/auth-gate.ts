@@ -283,10 +283,12 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
     if (origin !== undefined && !originAllowed(origin, view.proto, view.host, config.allowedOrigins)) {
       return { result: "origin_not_allowed", refusal: { status: 403, type: "origin_not_allowed", message: `origin ${origin} is not allowed (allowedOrigins)` } };
     }
+    // A self-authenticating route never inherits an identity, whatever else the client holds — an assertion
+    // included (it is scrubbed, never verified there), as for HTTP requests.
+    if (isSelfAuthenticating(req.url)) return undefined;
     // A proxy's assertion decides alone when it comes along; an upgrade never starts a login.
     const asserted = sso?.checkUpgrade(req, view);
     if (asserted !== undefined) return asserted;
-    if (isSelfAuthenticating(req.url)) return undefined;
     // Public paths never apply to upgrades: the gateway serves its control WebSocket on almost any path, so a
     // public /healthz would be an unauthenticated tunnel (issue 11, finding 2).
     const presented = bearerToken(req.headers.authorization) !== undefined || parseCookies(req.headers.cookie).has(COOKIE_NAME) || req.headers[CLIENT_ID_HEADER] !== undefined;

@@ -129,6 +129,10 @@ describe("which client credentials reach the gateway (README table), identity mo
     const worker = await upgrade(sc, "/__openclaw__/worker", `Authorization: Bearer worker-admission-token\r\nCookie: ${cookie}\r\n`);
     expect(worker.status).toBe(101);
     expect(credentials(worker.seen)).toEqual({ ...none, authorization: ["Bearer worker-admission-token"], "x-forwarded-user": [] });
+    // An assertion riding along on the worker WebSocket gives it no identity either (it was verified first, before).
+    const asserted = await upgrade(sc, "/__openclaw__/worker", `Authorization: Bearer worker-admission-token\r\n${ASSERTION_HEADER}: ${await assertion("mallory")}\r\n`);
+    expect(asserted.status).toBe(101);
+    expect(credentials(asserted.seen)).toEqual({ ...none, authorization: ["Bearer worker-admission-token"], "x-forwarded-user": [] });
   });
 
   it("authenticated request: whichever credential decided, no Authorization reaches the gateway — not even someone else's token riding along", async () => {
