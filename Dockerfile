@@ -10,7 +10,7 @@ COPY package.json package-lock.json ./
 # optionalDependencies (the per-platform Node binaries `npm ci` brings along for running from source; the image has
 # its own Node) are also deleted from this stage's package.json first, so that no dev tool's platform-specific
 # packages are even considered. The runtime versions still come from package-lock.json, exactly. Nothing here depends
-# on the architecture: the runtime dependencies are plain JavaScript (test/platforms.test.ts), so the same steps
+# on the architecture: the runtime dependencies are plain JavaScript (test/commands/platforms.test.ts), so the same steps
 # build linux/amd64 and linux/arm64 from the multi-arch node:24-slim.
 # --ignore-scripts: no runtime dependency needs one.
 RUN npm pkg delete devDependencies optionalDependencies \

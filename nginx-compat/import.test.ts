@@ -3,7 +3,7 @@
 import { readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { ConfigError, OPTION_KEYS, loadConfig } from "../src/config.ts";
+import { ConfigError, OPTION_KEYS, loadConfig } from "../src/options/config.ts";
 import { type TestCa, createTestCa } from "../test/helpers/certs.ts";
 import { SEPARATOR, parseCase, runCase } from "./golden.ts";
 

@@ -1,7 +1,7 @@
 // Directives that become sidecar options, or whose verdict depends on their value. Each handler returns the note and
-// records the option through `set`; the option names are the sidecar's config keys (src/config.ts OPTION_KEYS).
+// records the option through `set`; the option names are the sidecar's config keys (src/options/config.ts OPTION_KEYS).
 import ipaddr from "ipaddr.js";
-import { parseCidr } from "../src/config.ts";
+import { parseCidr } from "../src/options/config.ts";
 import type { Verdict } from "./directives.ts";
 import type { Directive } from "./parser.ts";
 import { parseSize, parseTime } from "./values.ts";

@@ -1,7 +1,7 @@
 // Directive tree → sidecar config + one note per directive. Blocks nginx uses only to group (main, events, http, the
 // gateway's server and location) are walked; every other directive gets exactly one note, and a block the sidecar
 // does not reproduce (another site, a static-file location, an `if`) gets one note for the whole block.
-import { OPTION_KEYS } from "../src/config.ts";
+import { OPTION_KEYS } from "../src/options/config.ts";
 import { analyze, expand, type Plan } from "./analyze.ts";
 import { STATIC_VERDICTS, type Verdict } from "./directives.ts";
 import { NginxImportError } from "./errors.ts";

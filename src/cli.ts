@@ -8,11 +8,11 @@
 //   openclaw-sidecar import-nginx <nginx.conf>  translate a hand-written nginx.conf into sidecar config
 //   openclaw-sidecar init [--dry-run] …         add the sidecar to your compose file and patch openclaw.json
 import http from "node:http";
-import { type Config, ConfigError, loadConfig, sidecarAddress as parseSidecarAddress } from "./config.ts";
-import { createLogger } from "./log.ts";
-import { startedByNpmScript, watchParent } from "./parent-watch.ts";
-import { ListenError, startSidecar } from "./server.ts";
-import { probeGatewayAtStartup } from "./startup-probe.ts";
+import { type Config, ConfigError, loadConfig, sidecarAddress as parseSidecarAddress } from "./options/config.ts";
+import { createLogger } from "./ops/log.ts";
+import { startedByNpmScript, watchParent } from "./commands/parent-watch.ts";
+import { ListenError, startSidecar } from "./proxy/server.ts";
+import { probeGatewayAtStartup } from "./setup/startup-probe.ts";
 
 /** Exit codes: 0 ok, 1 failure, 2 usage or bad input, 69 cannot listen (EX_UNAVAILABLE), 78 bad config (EX_CONFIG). */
 export const EXIT = { ok: 0, failure: 1, usage: 2, unavailable: 69, config: 78 } as const;
@@ -54,7 +54,7 @@ Options (flag / env OPENCLAW_SIDECAR_* / config file key) are listed in the READ
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === "init") {
     // Its own flags (booleans such as --dry-run), parsed by init.ts.
-    const { runInit } = await import("./init.ts");
+    const { runInit } = await import("./commands/init.ts");
     return runInit(argv.slice(1), process.stdout, process.stderr);
   }
   let args: ReturnType<typeof parseArgs>;
@@ -99,18 +99,18 @@ async function main(argv: string[]): Promise<number> {
     case "healthcheck":
       return healthcheck(config);
     case "doctor": {
-      const { runDoctor } = await import("./doctor.ts");
+      const { runDoctor } = await import("./commands/doctor.ts");
       return runDoctor(config, process.stdout, sidecarAddress);
     }
     case "print-client-config": {
-      const { clientConfigFor } = await import("./client-config.ts");
+      const { clientConfigFor } = await import("./setup/client-config.ts");
       const printed = clientConfigFor(config);
       if ("error" in printed) process.stderr.write(`openclaw-sidecar: ${printed.error}\n`);
       else process.stdout.write(printed.text);
       return "error" in printed ? EXIT.usage : EXIT.ok;
     }
     case "print-gateway-config": {
-      const { printGatewayConfig } = await import("./gateway-config.ts");
+      const { printGatewayConfig } = await import("./setup/gateway-config.ts");
       const printed = printGatewayConfig(config, sidecarAddress, gatewayVersion);
       if (printed.error !== undefined) process.stderr.write(`openclaw-sidecar: ${printed.error}\n`);
       else process.stdout.write(printed.text);

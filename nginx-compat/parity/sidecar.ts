@@ -4,9 +4,9 @@
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { Writable } from "node:stream";
-import { loadConfig } from "../../src/config.ts";
-import { createLogger } from "../../src/log.ts";
-import { type Sidecar, startSidecar } from "../../src/server.ts";
+import { loadConfig } from "../../src/options/config.ts";
+import { createLogger } from "../../src/ops/log.ts";
+import { type Sidecar, startSidecar } from "../../src/proxy/server.ts";
 
 export interface ImportedSidecar {
   sidecar: Sidecar;

@@ -7,7 +7,7 @@ import type { IDeployment } from "kubernetes-models/apps/v1/Deployment";
 import type { IContainer } from "kubernetes-models/v1/Container";
 import type { IPodSpec } from "kubernetes-models/v1/PodSpec";
 import type { IService } from "kubernetes-models/v1/Service";
-import { type Config, loadConfig } from "../../src/config.ts";
+import { type Config, loadConfig } from "../../src/options/config.ts";
 import type { K8sObject } from "./tools.ts";
 
 export const SIDECAR = "openclaw-sidecar";

@@ -9,7 +9,7 @@ import type { IContainer } from "kubernetes-models/v1/Container";
 import type { INetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicy";
 import type { IService } from "kubernetes-models/v1/Service";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { DEFAULTS, hostPort } from "../../src/config.ts";
+import { DEFAULTS, hostPort } from "../../src/options/config.ts";
 import { startTestSidecar, type TestSidecar } from "../helpers/sidecar.ts";
 import { describeTier } from "../helpers/tier.ts";
 import {

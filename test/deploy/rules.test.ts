@@ -25,7 +25,7 @@ const DOCTOR_SENTENCES: Record<string, string[]> = {
   OpenClawSidecarOriginNotAllowed: ["1008 origin not allowed — add the public origin to the gateway config:"],
 };
 // The doctor's checks live in src/ (doctor.ts and the modules it uses); the sentence must be printed by one of them.
-const doctorSource = readdirSync(`${REPO}src`).filter((f) => f.endsWith(".ts")).map((f) => readFileSync(`${REPO}src/${f}`, "utf8")).join("\n");
+const doctorSource = readdirSync(`${REPO}src`, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".ts")).map((f) => readFileSync(`${REPO}src/${f}`, "utf8")).join("\n");
 
 const temps: string[] = [];
 const tempDir = (): string => {

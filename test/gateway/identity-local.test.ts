@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { controlUiBuildId } from "../../src/doctor.ts";
+import { controlUiBuildId } from "../../src/commands/doctor.ts";
 import { describeTier } from "../helpers/tier.ts";
 import { controlUiPrereqs, launchControlUi } from "./control-ui.ts";
 import { gatewayPrereqs, type RunningGateway, startGateway, trustedProxyGateway } from "./gateway.ts";

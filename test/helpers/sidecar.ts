@@ -1,8 +1,8 @@
 // Starts a real sidecar in-process on 127.0.0.1:0 with its log lines captured as parsed JSON.
 import { Writable } from "node:stream";
-import { type Config, loadConfig } from "../../src/config.ts";
-import { createLogger } from "../../src/log.ts";
-import { type Sidecar, startSidecar } from "../../src/server.ts";
+import { type Config, loadConfig } from "../../src/options/config.ts";
+import { createLogger } from "../../src/ops/log.ts";
+import { type Sidecar, startSidecar } from "../../src/proxy/server.ts";
 
 export interface TestSidecar {
   sidecar: Sidecar;

@@ -1,0 +1,151 @@
+// The CLI's non-serving commands, run as a real process: print-gateway-config, check-config, healthcheck, help.
+import { spawn, spawnSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import { startTestSidecar } from "../helpers/sidecar.ts";
+
+const cli = (args: string[], env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, ["src/cli.ts", ...args], { encoding: "utf8", env: { PATH: process.env.PATH ?? "", ...env }, timeout: 20_000 });
+const json5Body = (text: string) => JSON.parse(text.split("\n").filter((l) => !l.startsWith("//")).join("\n")) as { gateway: Record<string, unknown> };
+
+describe("print-gateway-config", () => {
+  it("attribution: token auth, the sidecar's /32 in trustedProxies, explicit port and origins", () => {
+    const r = cli(["print-gateway-config", "--mode", "attribution", "--sidecar-address", "172.30.0.10", "--upstream", "http://openclaw-gateway:18789"]);
+    expect(r.status).toBe(0);
+    expect(json5Body(r.stdout).gateway).toEqual({
+      bind: "lan",
+      port: 18789,
+      trustedProxies: ["172.30.0.10/32"],
+      auth: { mode: "token", token: "<your gateway token>" },
+      controlUi: { allowedOrigins: ["http://localhost:18789", "http://127.0.0.1:18789"] },
+    });
+  });
+
+  it("--sidecar-address is one address: a mapped one is written as IPv4, IPv6 gets /128; a CIDR or shorthand is refused", () => {
+    const proxies = (address: string) => json5Body(cli(["print-gateway-config", "--mode", "attribution", "--sidecar-address", address]).stdout).gateway.trustedProxies;
+    expect(proxies("::ffff:172.30.0.10")).toEqual(["172.30.0.10/32"]);
+    expect(proxies("fd00::5")).toEqual(["fd00::5/128"]);
+    for (const bad of ["172.30.0.0/24", "172.30.10", "sidecar.internal"]) {
+      const r = cli(["print-gateway-config", "--mode", "attribution", "--sidecar-address", bad]);
+      expect([bad, r.status, r.stdout]).toEqual([bad, 2, ""]);
+      expect(r.stderr).toBe(`openclaw-sidecar: --sidecar-address: ${JSON.stringify(bad)} is not an IP address (the sidecar's own address as the gateway sees it, e.g. 172.30.0.10)\n`);
+    }
+  });
+
+  it("identity: trusted-proxy with the user header, required XFP, the configured users and deviceAutoApprove", () => {
+    const r = cli(["print-gateway-config", "--sidecar-address", "172.30.0.10", "--public-origin", "https://claw.example.com"], {
+      OPENCLAW_SIDECAR_MODE: "identity", OPENCLAW_SIDECAR_TOKEN: "t".repeat(32), OPENCLAW_SIDECAR_USER: "alice@example.com",
+    });
+    expect(r.status).toBe(0);
+    const gw = json5Body(r.stdout).gateway;
+    expect(gw.trustedProxies).toEqual(["172.30.0.10/32"]);
+    expect(gw.auth).toMatchObject({ mode: "trusted-proxy", trustedProxy: { userHeader: "x-forwarded-user", requiredHeaders: ["x-forwarded-proto"], allowUsers: ["alice@example.com"], deviceAutoApprove: { enabled: true } } });
+    expect(gw.controlUi).toEqual({ allowedOrigins: ["https://claw.example.com"] });
+    expect(r.stdout).not.toContain("t".repeat(32));
+  });
+
+  it("local: loopback bind, token auth, and the warning in the header", () => {
+    const r = cli(["print-gateway-config", "--mode", "local", "--token", "x".repeat(32)]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain("LOCAL MODE");
+    expect(json5Body(r.stdout).gateway).toMatchObject({ bind: "loopback", auth: { mode: "token" }, controlUi: { allowedOrigins: ["http://localhost:18789", "http://127.0.0.1:18789", "http://[::1]:18789"] } });
+  });
+
+  it("prints what the other clients need: the pairing publicUrl, identityScopes for admins, the MCP Apps block", () => {
+    const r = cli(["print-gateway-config", "--mode", "identity", "--token", "t".repeat(32), "--user", "alice", "--public-origin", "https://claw.example.com", "--apps-listen", "0.0.0.0:18790", "--apps-public-origin", "https://apps.claw.example.com"]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('plugins: { entries: { "device-pair": { config: { publicUrl: "https://claw.example.com" } } } }');
+    expect(r.stdout).toContain('gateway.auth.identityScopes: { "alice": ["operator.admin"] }');
+    expect(r.stdout).toContain('mcp: { apps: { enabled: true, sandboxOrigin: "https://apps.claw.example.com", sandboxPort: 18790 } }');
+  });
+});
+
+describe("print-client-config", () => {
+  it("identity mode: the CLI's remote block with edgeAuth over wss://, the token from the environment", () => {
+    const r = cli(["print-client-config", "--mode", "identity", "--token", "t".repeat(32), "--public-origin", "https://claw.example.com"]);
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout.split("\n").filter((l) => !l.startsWith("//")).join("\n"))).toEqual({
+      secrets: { providers: { default: { source: "env" } } },
+      gateway: { mode: "remote", auth: { mode: "none" }, remote: { url: "wss://claw.example.com", edgeAuth: { Authorization: { source: "env", provider: "default", id: "OPENCLAW_SIDECAR_BEARER" } } } },
+    });
+    expect(r.stdout).not.toContain("t".repeat(32));
+  });
+
+  it("refuses what the CLI cannot do: another mode, a plain-http public origin", () => {
+    const other = cli(["print-client-config", "--mode", "attribution"]);
+    expect(other.status).toBe(2);
+    expect(other.stderr).toContain('print-client-config is for identity mode (mode is "attribution")');
+    const plain = cli(["print-client-config", "--mode", "identity", "--token", "t".repeat(32), "--public-origin", "http://claw.example.com"]);
+    expect(plain.status).toBe(2);
+    expect(plain.stderr).toContain("the CLI sends edgeAuth headers only over wss://");
+  });
+});
+
+describe("check-config and healthcheck", () => {
+  it("check-config prints the validated config with secrets hidden", () => {
+    const r = cli(["check-config", "--mode", "identity", "--token", "SUPER-SECRET-TOKEN", "--cookie-secret", "C".repeat(40), "--trusted-hops", "10.0.0.0/8"]);
+    expect(r.status).toBe(0);
+    const shown = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(shown.trustedHops).toEqual(["10.0.0.0/8"]);
+    expect(r.stdout).not.toContain("SUPER-SECRET-TOKEN");
+    expect(r.stdout).not.toContain("C".repeat(40));
+  });
+
+  it("a token shorter than 16 characters is a config error: exit 78, the rule and how to make one", () => {
+    const r = cli(["check-config", "--mode", "identity", "--token", "t0ken"]);
+    expect(r.status).toBe(78);
+    expect(r.stderr).toContain("token: the token is 5 characters; a token must be at least 16 characters (a short one can be guessed): make one with `openssl rand -hex 32`");
+    expect(r.stderr).not.toContain("t0ken");
+  });
+
+  it("healthcheck exits 0 against a live admin listener and 1 when nothing listens", async () => {
+    const sc = await startTestSidecar({ "--upstream": "http://127.0.0.1:9" });
+    try {
+      // Asynchronously: the sidecar answering it lives in this process's event loop.
+      const code = await new Promise<number | null>((resolve) => {
+        const child = spawn(process.execPath, ["src/cli.ts", "healthcheck", "--admin-listen", `127.0.0.1:${sc.sidecar.adminAddress.port}`], { stdio: "ignore" });
+        child.once("exit", resolve);
+      });
+      expect(code).toBe(0);
+    } finally {
+      await sc.close();
+    }
+    const down = cli(["healthcheck", "--admin-listen", "127.0.0.1:9"]);
+    expect(down.status).toBe(1);
+  });
+
+  it("help and usage errors", () => {
+    expect(cli(["--help"]).stdout).toMatch(/^usage: openclaw-sidecar/);
+    const r = cli(["run", "--listen"]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("--listen needs a value");
+  });
+});
+
+describe("print-gateway-config --gateway-version", () => {
+  const address = ["--sidecar-address", "172.30.0.10"];
+  it("2026.1.29 (exact-string trustedProxies): the sidecar's exact address, not a /32 that release ignores", () => {
+    const r = cli(["print-gateway-config", "--mode", "attribution", ...address, "--gateway-version", "2026.1.29"]);
+    expect(r.status, r.stderr).toBe(0);
+    const gw = json5Body(r.stdout).gateway;
+    expect(gw.trustedProxies).toEqual(["172.30.0.10"]);
+    expect(gw.controlUi).toBeUndefined(); // an unknown key there: the gateway would refuse to start
+    expect(gw.mode).toBe("local"); // without it, that release refuses to start
+  });
+
+  it.each(["2026.9.6", "2026.5.28"])("%s (CIDR-aware): the /32 and allowedOrigins, as without the flag", (version) => {
+    const r = cli(["print-gateway-config", "--mode", "attribution", ...address, "--gateway-version", version]);
+    const gw = json5Body(r.stdout).gateway;
+    expect(gw.trustedProxies).toEqual(["172.30.0.10/32"]);
+    expect(gw.controlUi).toEqual({ allowedOrigins: ["http://localhost:18789", "http://127.0.0.1:18789"] });
+  });
+
+  it("identity mode on a release before 2026.8.1 is refused with the reason, and a malformed version is a usage error", () => {
+    const old = cli(["print-gateway-config", "--mode", "identity", "--token", "t".repeat(32), ...address, "--gateway-version", "2026.1.29"]);
+    expect(old.status).toBe(2);
+    expect(old.stdout).toBe("");
+    expect(old.stderr).toContain("identity mode needs gateway 2026.8.1 or later");
+    const bad = cli(["print-gateway-config", ...address, "--gateway-version", "latest"]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--gateway-version must be an OpenClaw release such as 2026.9.6 (got "latest")');
+  });
+});
