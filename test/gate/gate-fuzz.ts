@@ -466,7 +466,10 @@ function checkRequest(w: Worker, p: Parsed, exactCase: boolean, identities: Read
   // What the sidecar consumed or refused never reaches the gateway (issue 21 §6): its session cookie, an assertion, a
   // machine credential — and, in identity modes, any Authorization outside a public HTTP path; in local mode the one
   // Authorization is the gateway's own token.
-  if (values("cookie").some((c) => c.includes(`${COOKIE_NAME}=`))) fail("consumed, not forwarded", `${where}: the sidecar's session cookie reached the gateway`);
+  // A cookie by its name, as RFC 6265 parsers read the header: "theme= openclaw_sidecar_session=…" (a client that
+  // dropped its ";") is one cookie named theme, whose value the sidecar rightly leaves alone.
+  const cookieNames = values("cookie").flatMap((c) => c.split(";").map((pair) => pair.split("=")[0]?.trim()));
+  if (cookieNames.includes(COOKIE_NAME)) fail("consumed, not forwarded", `${where}: the sidecar's session cookie reached the gateway`);
   for (const name of [...(w.mode === "assertion" ? [ASSERTION.header] : []), "cf-access-client-id", "cf-access-client-secret"]) {
     if (values(name).length > 0) fail("consumed, not forwarded", `${where}: ${name} reached the gateway`);
   }
