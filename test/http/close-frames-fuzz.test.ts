@@ -11,7 +11,7 @@ import { describe, expect, it } from "vitest";
 import { FrameReader } from "../../src/http/close-frames.ts";
 import { type Rng, rng } from "../helpers/rng.ts";
 
-// ws's Receiver and PerMessageDeflate are internal (not in its "exports"): load them by path, pinned ws 8.23.0.
+// ws's Receiver and PerMessageDeflate are internal (not in its "exports"): load them by path, pinned ws 8.23.1.
 const require = createRequire(import.meta.url);
 const wsLib = path.join(path.dirname(require.resolve("ws")), "lib");
 interface WsReceiver extends Writable {
