@@ -3,10 +3,12 @@
 // with what the sidecar itself does (its config loader, its DEFAULTS, its admin server, print-gateway-config).
 // No cluster is reachable here: nothing is applied.
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { dirname, basename } from "node:path";
+import type { IDeployment } from "kubernetes-models/apps/v1/Deployment";
 import type { IContainer } from "kubernetes-models/v1/Container";
 import type { INetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicy";
+import type { IPodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
 import type { IService } from "kubernetes-models/v1/Service";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { DEFAULTS, hostPort } from "../../src/options/config.ts";
@@ -22,6 +24,10 @@ import { DEPLOY, type K8sObject, REPO, kustomize, missing, yamlDocs } from "./to
 
 const K8S = `${DEPLOY}/kubernetes`;
 const OVERLAYS = ["same-pod", "separate"] as const;
+// Every way in (deploy/kubernetes/ingress): Gateway API first, a generic Ingress, an OpenShift Route. Each file is
+// validated and strictly checked; a new file there is picked up without a change here.
+const EXAMPLES = readdirSync(`${K8S}/ingress`).filter((f) => f.endsWith(".yaml")).sort();
+const example = <T = K8sObject>(file: string): T => yamlDocs(readFileSync(`${K8S}/ingress/${file}`, "utf8"))[0] as T;
 const rendered = Object.fromEntries(OVERLAYS.map((o) => [o, [] as K8sObject[]])) as Record<(typeof OVERLAYS)[number], K8sObject[]>;
 
 // Bench figures (README "Benchmarks"): idle RSS of a fresh sidecar (~100 MiB measured; Node 24 running .ts) and
@@ -79,7 +85,7 @@ describeTier("deploy/kubernetes (kubectl kustomize, Kubernetes schemas)", missin
   });
 
   it("no object has a field its Kubernetes type does not know (as the API server's strict field validation would refuse)", () => {
-    const examples = ["ingress/ingress-nginx.yaml", "ingress/gateway-api.yaml"].map((f) => yamlDocs(readFileSync(`${K8S}/${f}`, "utf8"))[0] as K8sObject);
+    const examples = EXAMPLES.map((f) => example(f));
     const monitor = yamlDocs(readFileSync(`${DEPLOY}/prometheus/podmonitor.yaml`, "utf8"))[0] as K8sObject;
     expect(unknownFields([...rendered["same-pod"], ...rendered.separate, ...examples, monitor])).toEqual([]);
     const typo = structuredClone(rendered.separate.find((o) => o.kind === "Deployment")) as K8sObject & { spec: { template: { spec: { containers: Array<Record<string, unknown>> } } } };
@@ -271,18 +277,101 @@ describeTier("deploy/kubernetes (kubectl kustomize, Kubernetes schemas)", missin
     expect(ports).toEqual([containerPort(sidecar, "proxy"), containerPort(sidecar, "admin")].sort());
   });
 
-  it("the Ingress and HTTPRoute examples validate and point at the sidecar Service's port, with WebSocket-friendly timeouts", () => {
+  it("deploy/kubernetes/ingress holds the three ways in, and each validates against its schema", () => {
+    expect(EXAMPLES).toEqual(["gateway-api.yaml", "ingress.yaml", "openshift-route.yaml"]);
+    expect(EXAMPLES.map((f) => example(f).kind)).toEqual(["HTTPRoute", "Ingress", "Route"]);
+    for (const f of EXAMPLES) expect(() => validateObject(example(f)), f).not.toThrow();
+  });
+
+  it("the Route check can fail: OpenShift's Route is checked against its transcribed types (no model package exists)", () => {
+    const route = example<K8sObject & { spec: Record<string, unknown> & { tls: Record<string, unknown> } }>("openshift-route.yaml");
+    const misspelt = structuredClone(route);
+    misspelt.spec.targetPort = "http";
+    expect(() => validateObject(misspelt)).toThrow(/targetPort"' does not exist in type/);
+    const badEnum = structuredClone(route);
+    badEnum.spec.tls.termination = "Edge";
+    expect(() => validateObject(badEnum)).toThrow(/"Edge"/);
+    const noTarget = structuredClone(route);
+    delete noTarget.spec.to;
+    expect(() => validateObject(noTarget)).toThrow(/'to' is missing/);
+  });
+
+  it("every example points at the sidecar Service's port, with WebSocket-friendly timeouts", () => {
     const service = serviceNamed(rendered.separate, SIDECAR);
     const servicePort = service.spec?.ports?.[0];
-    const [ingress] = yamlDocs(readFileSync(`${K8S}/ingress/ingress-nginx.yaml`, "utf8")) as Array<K8sObject & { metadata: { annotations: Record<string, string> }; spec: { rules: Array<{ http: { paths: Array<{ backend: { service: { name: string; port: { name: string } } } }> } }> } }>;
-    const [route] = yamlDocs(readFileSync(`${K8S}/ingress/gateway-api.yaml`, "utf8")) as Array<K8sObject & { spec: { rules: Array<{ backendRefs: Array<{ name: string; port: number }>; timeouts: { request: string } }> } }>;
-    for (const o of [ingress, route]) expect(() => validateObject(o as K8sObject)).not.toThrow();
-    const backend = ingress?.spec.rules[0]?.http.paths[0]?.backend.service;
+    const route = example<K8sObject & { spec: { rules: Array<{ backendRefs: Array<{ name: string; port: number }>; timeouts: { request: string } }> } }>("gateway-api.yaml");
+    expect(route.spec.rules[0]?.backendRefs).toEqual([{ name: SIDECAR, port: servicePort?.port }]);
+    expect(route.spec.rules[0]?.timeouts.request, "no request timeout to end WebSockets").toBe("0s");
+    const ingress = example<K8sObject & { metadata: { annotations?: Record<string, string> }; spec: { ingressClassName: string; rules: Array<{ http: { paths: Array<{ backend: { service: { name: string; port: { name: string } } } }> } }> } }>("ingress.yaml");
+    const backend = ingress.spec.rules[0]?.http.paths[0]?.backend.service;
     expect(backend?.name).toBe(SIDECAR);
     expect(backend?.port.name).toBe(servicePort?.name);
-    expect(Number(ingress?.metadata.annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"])).toBeGreaterThanOrEqual(3600);
-    expect(route?.spec.rules[0]?.backendRefs).toEqual([{ name: SIDECAR, port: servicePort?.port }]);
-    expect(route?.spec.rules[0]?.timeouts.request).toBe("0s");
+    // Generic: no controller's annotations, and no controller named (the user sets ingressClassName).
+    expect(ingress.metadata.annotations ?? {}).toEqual({});
+    expect(ingress.spec.ingressClassName).not.toMatch(/nginx/i);
+    const openshift = example<K8sObject & { metadata: { annotations: Record<string, string> }; spec: { to: { kind: string; name: string }; port: { targetPort: string }; tls: { termination: string } } }>("openshift-route.yaml");
+    expect(openshift.spec.to).toMatchObject({ kind: "Service", name: SIDECAR });
+    expect(openshift.spec.port.targetPort).toBe(servicePort?.name);
+    expect(openshift.spec.tls.termination, "TLS ends at the router, which then sends X-Forwarded-Proto: https").toBe("edge");
+    const hours = (v: string | undefined) => {
+      const m = /^(\d+)(s|m|h)$/.exec(v ?? "");
+      return m ? Number(m[1]) / { s: 3600, m: 60, h: 1 }[m[2] as "s" | "m" | "h"] : 0;
+    };
+    expect(hours(openshift.metadata.annotations["haproxy.router.openshift.io/timeout"])).toBeGreaterThanOrEqual(1);
+    expect(hours(openshift.metadata.annotations["haproxy.router.openshift.io/timeout-tunnel"])).toBeGreaterThanOrEqual(1);
+    // append (the router's default) or replace: the router writes the client it saw. never / if-none would pass a
+    // client's own X-Forwarded-For through a trusted hop.
+    expect(["append", "replace"]).toContain(openshift.metadata.annotations["haproxy.router.openshift.io/set-forwarded-headers"]);
+  });
+
+  it.each(OVERLAYS)("%s: no NetworkPolicy names an ingress-nginx namespace; the proxy port admits the HTTPRoute's Gateway namespace", (overlay) => {
+    const { sidecar } = sidecarTemplate(rendered[overlay]);
+    const namespaces = byKind<INetworkPolicy>(rendered[overlay], "NetworkPolicy").flatMap((p) => (p.spec?.ingress ?? []).flatMap((r) => (r.from ?? []).flatMap((peer) => [
+      ...Object.values(peer.namespaceSelector?.matchLabels ?? {}),
+      ...(peer.namespaceSelector?.matchExpressions ?? []).flatMap((e) => e.values ?? []),
+    ])));
+    expect(namespaces.length).toBeGreaterThan(0);
+    for (const ns of namespaces) expect(ns).not.toMatch(/ingress-nginx/);
+    const policy = byKind<INetworkPolicy>(rendered[overlay], "NetworkPolicy").find((p) => p.metadata?.name === SIDECAR);
+    const proxyRule = policy?.spec?.ingress?.find((r) => r.ports?.some((p) => p.port === containerPort(sidecar, "proxy")));
+    const route = example<{ spec: { parentRefs: Array<{ namespace: string }> } }>("gateway-api.yaml");
+    expect(proxyRule?.from).toEqual([{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": route.spec.parentRefs[0]?.namespace } } }]);
+  });
+
+  it("nothing under deploy/kubernetes is specific to ingress-nginx (retired March 2026)", () => {
+    const files = readdirSync(K8S, { recursive: true, encoding: "utf8" }).filter((f) => /\.(ya?ml|json5)$/.test(f));
+    expect(files.length).toBeGreaterThan(10);
+    for (const f of files) expect(readFileSync(`${K8S}/${f}`, "utf8"), f).not.toMatch(/ingress-nginx|nginx\.ingress\.kubernetes\.io|ingressClassName: nginx/);
+  });
+
+  it("separate: at least two sidecar replicas, a PodDisruptionBudget that keeps one, rollouts that never go below the replica count, spread over nodes", () => {
+    const objects = rendered.separate;
+    const deployment = byKind<IDeployment>(objects, "Deployment").find((d) => d.metadata?.name === SIDECAR);
+    const replicas = deployment?.spec?.replicas ?? 1;
+    expect(replicas).toBeGreaterThanOrEqual(2);
+    expect(deployment?.spec?.strategy?.rollingUpdate?.maxUnavailable).toBe(0);
+    const { labels, spec } = sidecarTemplate(objects);
+    const budgets = byKind<IPodDisruptionBudget>(objects, "PodDisruptionBudget");
+    expect(budgets).toHaveLength(1);
+    const budget = budgets[0]?.spec;
+    for (const t of podTemplates(objects)) expect(selects(budget?.selector?.matchLabels, t.labels), t.deployment).toBe(t.labels === labels);
+    expect(budget?.minAvailable, "one of the two: maxUnavailable").toBeUndefined();
+    const maxUnavailable = budget?.maxUnavailable;
+    expect(typeof maxUnavailable).toBe("number");
+    expect(maxUnavailable as number, "a drain can evict a replica").toBeGreaterThanOrEqual(1);
+    expect(maxUnavailable as number, "and never all of them").toBeLessThan(replicas);
+    const spread = spec.topologySpreadConstraints?.[0];
+    expect(spread?.topologyKey).toBe("kubernetes.io/hostname");
+    expect(spread?.whenUnsatisfiable, "still schedulable on one node").toBe("ScheduleAnyway");
+    expect(selects(spread?.labelSelector?.matchLabels, labels)).toBe(true);
+    // Replicas share nothing but their Secret: one Secret for every replica (cookie secret, token).
+    expect(spec.volumes?.filter((v) => v.secret).map((v) => v.secret?.secretName)).toEqual(["openclaw-sidecar"]);
+  });
+
+  it("same-pod: one pod (the gateway's state volume is ReadWriteOnce), so no PodDisruptionBudget that could only block drains", () => {
+    const gateway = byKind<IDeployment>(rendered["same-pod"], "Deployment");
+    expect(gateway.map((d) => [d.metadata?.name, d.spec?.replicas])).toEqual([["openclaw-gateway", 1]]);
+    expect(byKind(rendered["same-pod"], "PodDisruptionBudget")).toEqual([]);
   });
 
   it("the openclaw-operator example: a valid sidecar container whose config loads, behind the operator's Service, in front of a loopback gateway", () => {
