@@ -372,8 +372,10 @@ async function startNodeServer() {
   // Node answers an Expect it does not know with 417 and no 'request' but parses on; record those too.
   server.on("checkExpectation", (req: http.IncomingMessage, res: http.ServerResponse) => onRequest(req, res, 417));
   // An upgrade (a listener makes Node take them): the rest of the connection is the new protocol's, counted.
+  // Node 26 sometimes passes an UpgradeStream wrapping the connection's socket instead of the socket itself (three of
+  // this fuzzer's cases; Node 24 never does): the connection is then req.socket's.
   server.on("upgrade", (req: http.IncomingMessage, socket: net.Socket, rest: Buffer) => {
-    const conn = bySocket.get(socket) as NodeConnection;
+    const conn = (bySocket.get(socket) ?? bySocket.get(req.socket)) as NodeConnection;
     const entry: NodeRequest = { method: req.method ?? "", url: req.url ?? "", bytes: rest.length, upgrade: true, complete: true, ended: true, settled: Promise.resolve() };
     conn.requests.push(entry);
     socket.on("data", (d: Buffer) => (entry.bytes += d.length));
