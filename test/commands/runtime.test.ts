@@ -8,9 +8,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, expect, it } from "vitest";
-import { describeTier } from "./helpers/tier.ts";
+import { describeTier } from "../helpers/tier.ts";
 
-const REPO = fileURLToPath(new URL("..", import.meta.url));
+const REPO = fileURLToPath(new URL("../..", import.meta.url));
 const OLD_NODE = "/usr/bin/node";
 const MINIMUM = 24;
 const major = (v: string) => Number(/^v?(\d+)\./.exec(v)?.[1] ?? 0);
