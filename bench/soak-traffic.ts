@@ -21,7 +21,7 @@ const bearer = { authorization: `Bearer ${opts.token}` };
 interface Tally { sent: number; statuses: Record<string, number>; failed: Record<string, number>; events: Array<[number, string]> }
 const http: Record<string, Tally> = {};
 const tally = (kind: string): Tally => (http[kind] ??= { sent: 0, statuses: {}, failed: {}, events: [] });
-const misbehaving = { slowReader: { runs: 0, completed: 0, failed: 0 }, resetMidRequest: { runs: 0 }, resetMidResponse: { runs: 0 }, pipelined: { runs: 0, requests: 0, answered: 0, failed: 0 } };
+const misbehaving = { slowReader: { runs: 0, completed: 0, failed: 0, answered502: 0 }, resetMidRequest: { runs: 0 }, resetMidResponse: { runs: 0 }, pipelined: { runs: 0, requests: 0, answered: 0, failed: 0 } };
 const held: HeldResult[] = [];
 const cliWs: Record<string, number> = {};
 let cookie = "";
@@ -133,6 +133,7 @@ function slowReader(): Promise<void> {
         clearInterval(tick);
         clearTimeout(timer);
         if (/^HTTP\/1\.1 200/.test(got)) misbehaving.slowReader.completed++;
+        else if (/^HTTP\/1\.1 502/.test(got)) misbehaving.slowReader.answered502++;
         else misbehaving.slowReader.failed++;
         resolve();
       });
@@ -179,7 +180,8 @@ function pipelined(): Promise<void> {
     const timer = setTimeout(() => s.destroy(), 15_000);
     s.once("close", () => {
       clearTimeout(timer);
-      const answers = (got.match(/(^|\r\n)HTTP\/1\.1 \d{3} /g) ?? []).length;
+      // A status line follows the previous body directly (no CRLF after a JSON body): count them anywhere.
+      const answers = (got.match(/HTTP\/1\.1 \d{3} /g) ?? []).length;
       misbehaving.pipelined.answered += answers;
       misbehaving.pipelined.failed += 3 - answers;
       resolve();

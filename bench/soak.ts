@@ -174,7 +174,7 @@ try {
     }
     await sleep(500);
   }
-  const trafficCode = await Promise.race([trafficExited, sleep(Math.max(0, untilMs - Date.now()) + 90_000).then(() => "timeout" as const)]);
+  const trafficCode = await Promise.race([trafficExited, new Promise<"timeout">((r) => setTimeout(() => r("timeout"), Math.max(0, untilMs - Date.now()) + 90_000).unref())]);
   clearInterval(sampler);
   sample();
   log(`traffic ended (${trafficCode})`);
@@ -227,8 +227,9 @@ function report(r: ReportInput): string {
   const last = after.at(-1);
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
   const rssMedian = median(after.map((s) => s.rssKiB / 1024));
-  const rssFlat = Math.abs(rssSlope) * 60 < 0.1 * rssMedian; // projected over an hour, under 10% of the level
-  const fdFlat = Math.abs(fdSlope) * 60 < 10;
+  // Flat: no growth that would add 10% of the level (RSS) or 10 descriptors in an hour; a fall is not a leak.
+  const rssFlat = rssSlope * 60 < 0.1 * rssMedian;
+  const fdFlat = fdSlope * 60 < 10;
   const lines: string[] = [];
   const p = (s = "") => lines.push(s);
   p(`# Soak ${new Date(startMs).toISOString()}`);
@@ -289,7 +290,7 @@ function report(r: ReportInput): string {
   const m = result.misbehaving ?? {};
   p("Misbehaving clients (their failures are theirs; what matters is that the sidecar and everyone else carry on):");
   p();
-  p(`- slow readers (4 KiB per 50 ms): ${m.slowReader?.runs} runs, ${m.slowReader?.completed} read a whole 200 answer, ${m.slowReader?.failed} did not`);
+  p(`- slow readers (4 KiB per 50 ms): ${m.slowReader?.runs} runs, ${m.slowReader?.completed} read a whole 200 answer, ${m.slowReader?.answered502} got a 502 (gateway down), ${m.slowReader?.failed} neither`);
   p(`- reset mid-request (half of a 1 MiB upload, then RST): ${m.resetMidRequest?.runs}; reset mid-response (RST after the first bytes of an asset): ${m.resetMidResponse?.runs}`);
   p(`- pipelined (3 requests in one write): ${m.pipelined?.runs} runs, ${m.pipelined?.answered} of ${m.pipelined?.requests} requests answered`);
   p();
