@@ -12,11 +12,11 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import WebSocket from "ws";
-import { eventually, freePort } from "./helpers/net.ts";
-import { Browser, CLIENT_ID, CLIENT_SECRET, type ProviderProcess, loginThroughProvider, signingKey, startProvider } from "./helpers/oidc.ts";
-import { type Child, startSidecarProcess } from "./helpers/processes.ts";
-import { describeTier } from "./helpers/tier.ts";
-import { type FakeGateway, startFakeGateway } from "./helpers/upstream.ts";
+import { eventually, freePort } from "../helpers/net.ts";
+import { Browser, CLIENT_ID, CLIENT_SECRET, type ProviderProcess, loginThroughProvider, signingKey, startProvider } from "../helpers/oidc.ts";
+import { type Child, startSidecarProcess } from "../helpers/processes.ts";
+import { describeTier } from "../helpers/tier.ts";
+import { type FakeGateway, startFakeGateway } from "../helpers/upstream.ts";
 
 const HAPROXY = "/usr/sbin/haproxy";
 const TOKEN = "replica-test-token-0123456789abcdef";
