@@ -88,8 +88,11 @@ if [ "${1:-}" = --undo ]; then
     if [ "$prev" = none ]; then
       docker rmi "$name" >/dev/null && log "undone: removed the tag $name (it did not exist before)"
     else
-      docker tag "$prev" "$name" && log "undone: $name points at image ${prev:7:12} again" ||
+      if docker tag "$prev" "$name"; then
+        log "undone: $name points at image ${prev:7:12} again"
+      else
         log "could not restore $name: image ${prev:7:12} is gone (pull it again)"
+      fi
     fi
   done < <(cat "$changes" 2>/dev/null)
   rm -f "$changes"

@@ -25,7 +25,7 @@ flock 9
 
 # --- 1. Debian packages -------------------------------------------------------------------------------------------
 APT_PACKAGES=(iproute2 chromium nginx-light docker.io docker-compose iptables debootstrap curl wrk openssl
-  prometheus kubectl caddy haproxy pebble strace)
+  prometheus kubectl caddy haproxy pebble strace shellcheck)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$pkg")
