@@ -25,10 +25,16 @@ export interface Contestant {
   stop(): Promise<void>;
 }
 
-export interface Upstream { port: number; pid: number; stop(): Promise<void> }
+export interface Upstream {
+  port: number;
+  pid: number;
+  stop(): Promise<void>;
+}
 
 export async function startUpstream(): Promise<Upstream> {
-  const child = spawnTracked(process.execPath, [path.join(import.meta.dirname, "upstream.ts")], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const child = spawnTracked(process.execPath, [path.join(import.meta.dirname, "upstream.ts")], {
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
   const port = await waitForMessage(child, (m) => (m as { port?: number }).port, READY_TIMEOUT_MS, "upstream");
   return { port, pid: child.pid as number, stop: () => stopChild(child) };
 }
@@ -94,56 +100,99 @@ http {
 }
 
 export async function startNginx(name: string, upstreamPort: number, tuned: boolean): Promise<Contestant> {
-  return withPortRetry(async (port) => {
-    const prefix = mkdtempSync(path.join(tmpdir(), "bench-nginx-"));
-    trackTempDir(prefix);
-    chmodSync(prefix, 0o755); // workers run as nobody when the master is root
-    writeFileSync(path.join(prefix, "nginx.conf"), nginxConfig(prefix, port, upstreamPort, tuned));
-    const child = spawnTracked(NGINX, ["-p", prefix, "-c", path.join(prefix, "nginx.conf"), "-e", path.join(prefix, "error.log")], { stdio: ["ignore", "inherit", "inherit"] });
-    const stop = async () => {
-      await stopChild(child);
-      removeTempDir(prefix);
-    };
-    return { child, contestant: { name, base: `http://127.0.0.1:${port}`, pids: [], stop } };
-  }, (c) => {
-    c.pids = withChildren(c.pids[0] ?? 0);
-  });
+  return withPortRetry(
+    async (port) => {
+      const prefix = mkdtempSync(path.join(tmpdir(), "bench-nginx-"));
+      trackTempDir(prefix);
+      chmodSync(prefix, 0o755); // workers run as nobody when the master is root
+      writeFileSync(path.join(prefix, "nginx.conf"), nginxConfig(prefix, port, upstreamPort, tuned));
+      const child = spawnTracked(
+        NGINX,
+        ["-p", prefix, "-c", path.join(prefix, "nginx.conf"), "-e", path.join(prefix, "error.log")],
+        { stdio: ["ignore", "inherit", "inherit"] },
+      );
+      const stop = async () => {
+        await stopChild(child);
+        removeTempDir(prefix);
+      };
+      return { child, contestant: { name, base: `http://127.0.0.1:${port}`, pids: [], stop } };
+    },
+    (c) => {
+      c.pids = withChildren(c.pids[0] ?? 0);
+    },
+  );
 }
 
-export async function startSidecar(name: string, upstreamPort: number, logLevel: "info" | "warn", extraArgs: readonly string[] = []): Promise<Contestant> {
-  return withPortRetry(async (port) => {
-    const adminPort = await freePort();
-    const args = [
-      ...extraArgs,
-      // BENCH_SIDECAR_SRC: another checkout's src/ (a before/after comparison of the hot path, run interleaved).
-      path.join(process.env.BENCH_SIDECAR_SRC ?? path.join(REPO, "src"), "cli.ts"),
-      "--listen", `127.0.0.1:${port}`,
-      "--admin-listen", `127.0.0.1:${adminPort}`,
-      "--upstream", `http://127.0.0.1:${upstreamPort}`,
-      "--mode", "attribution",
-      "--log-level", logLevel,
-    ];
-    // stdout (one JSON line per request at info) goes to /dev/null: the cost of formatting and writing it is counted,
-    // the cost of a log shipper is not.
-    const child = spawnTracked(process.execPath, args, { stdio: ["ignore", "ignore", "inherit"], cwd: REPO });
-    return { child, contestant: { name, base: `http://127.0.0.1:${port}`, pids: [], stop: () => stopChild(child, 6000) } };
-  }, () => {});
+export async function startSidecar(
+  name: string,
+  upstreamPort: number,
+  logLevel: "info" | "warn",
+  extraArgs: readonly string[] = [],
+): Promise<Contestant> {
+  return withPortRetry(
+    async (port) => {
+      const adminPort = await freePort();
+      const args = [
+        ...extraArgs,
+        // BENCH_SIDECAR_SRC: another checkout's src/ (a before/after comparison of the hot path, run interleaved).
+        path.join(process.env.BENCH_SIDECAR_SRC ?? path.join(REPO, "src"), "cli.ts"),
+        "--listen",
+        `127.0.0.1:${port}`,
+        "--admin-listen",
+        `127.0.0.1:${adminPort}`,
+        "--upstream",
+        `http://127.0.0.1:${upstreamPort}`,
+        "--mode",
+        "attribution",
+        "--log-level",
+        logLevel,
+      ];
+      // stdout (one JSON line per request at info) goes to /dev/null: the cost of formatting and writing it is counted,
+      // the cost of a log shipper is not.
+      const child = spawnTracked(process.execPath, args, { stdio: ["ignore", "ignore", "inherit"], cwd: REPO });
+      return {
+        child,
+        contestant: { name, base: `http://127.0.0.1:${port}`, pids: [], stop: () => stopChild(child, 6000) },
+      };
+    },
+    () => {},
+  );
 }
 
 /** The reference Node proxy (node-floor.ts): what node:http alone costs. */
 export async function startNodeFloor(upstreamPort: number): Promise<Contestant> {
-  return withPortRetry(async (port) => {
-    const child = spawnTracked(process.execPath, [path.join(import.meta.dirname, "node-floor.ts"), String(port), String(upstreamPort)], { stdio: ["ignore", "ignore", "inherit"] });
-    return { child, contestant: { name: "node-floor", base: `http://127.0.0.1:${port}`, pids: [], stop: () => stopChild(child) } };
-  }, () => {});
+  return withPortRetry(
+    async (port) => {
+      const child = spawnTracked(
+        process.execPath,
+        [path.join(import.meta.dirname, "node-floor.ts"), String(port), String(upstreamPort)],
+        { stdio: ["ignore", "ignore", "inherit"] },
+      );
+      return {
+        child,
+        contestant: { name: "node-floor", base: `http://127.0.0.1:${port}`, pids: [], stop: () => stopChild(child) },
+      };
+    },
+    () => {},
+  );
 }
 
 /** The true Node floor (tcp-relay.ts): a raw TCP relay, no HTTP. */
 export async function startTcpRelay(upstreamPort: number, extraArgs: readonly string[] = []): Promise<Contestant> {
-  return withPortRetry(async (port) => {
-    const child = spawnTracked(process.execPath, [...extraArgs, path.join(import.meta.dirname, "tcp-relay.ts"), String(port), String(upstreamPort)], { stdio: ["ignore", "ignore", "inherit"] });
-    return { child, contestant: { name: "tcp-relay", base: `http://127.0.0.1:${port}`, pids: [], stop: () => stopChild(child) } };
-  }, () => {});
+  return withPortRetry(
+    async (port) => {
+      const child = spawnTracked(
+        process.execPath,
+        [...extraArgs, path.join(import.meta.dirname, "tcp-relay.ts"), String(port), String(upstreamPort)],
+        { stdio: ["ignore", "ignore", "inherit"] },
+      );
+      return {
+        child,
+        contestant: { name: "tcp-relay", base: `http://127.0.0.1:${port}`, pids: [], stop: () => stopChild(child) },
+      };
+    },
+    () => {},
+  );
 }
 
 /**
@@ -169,19 +218,32 @@ http://127.0.0.1:${port} {
 }
 
 export async function startCaddy(upstreamPort: number): Promise<Contestant> {
-  return withPortRetry(async (port) => {
-    const dir = mkdtempSync(path.join(tmpdir(), "bench-caddy-"));
-    trackTempDir(dir);
-    const file = path.join(dir, "Caddyfile");
-    writeFileSync(file, caddyConfig(dir, port, upstreamPort));
-    const env = { ...process.env, GOMAXPROCS: "1", HOME: dir, XDG_DATA_HOME: path.join(dir, "data"), XDG_CONFIG_HOME: path.join(dir, "config") };
-    const child = spawnTracked(CADDY, ["run", "--config", file, "--adapter", "caddyfile"], { stdio: ["ignore", "ignore", "ignore"], env, cwd: dir });
-    const stop = async () => {
-      await stopChild(child);
-      removeTempDir(dir);
-    };
-    return { child, contestant: { name: "caddy", base: `http://127.0.0.1:${port}`, pids: [], stop } };
-  }, () => {});
+  return withPortRetry(
+    async (port) => {
+      const dir = mkdtempSync(path.join(tmpdir(), "bench-caddy-"));
+      trackTempDir(dir);
+      const file = path.join(dir, "Caddyfile");
+      writeFileSync(file, caddyConfig(dir, port, upstreamPort));
+      const env = {
+        ...process.env,
+        GOMAXPROCS: "1",
+        HOME: dir,
+        XDG_DATA_HOME: path.join(dir, "data"),
+        XDG_CONFIG_HOME: path.join(dir, "config"),
+      };
+      const child = spawnTracked(CADDY, ["run", "--config", file, "--adapter", "caddyfile"], {
+        stdio: ["ignore", "ignore", "ignore"],
+        env,
+        cwd: dir,
+      });
+      const stop = async () => {
+        await stopChild(child);
+        removeTempDir(dir);
+      };
+      return { child, contestant: { name: "caddy", base: `http://127.0.0.1:${port}`, pids: [], stop } };
+    },
+    () => {},
+  );
 }
 
 /**
@@ -214,19 +276,22 @@ backend gateway
 }
 
 export async function startHaproxy(upstreamPort: number): Promise<Contestant> {
-  return withPortRetry(async (port) => {
-    const dir = mkdtempSync(path.join(tmpdir(), "bench-haproxy-"));
-    trackTempDir(dir);
-    const file = path.join(dir, "haproxy.cfg");
-    writeFileSync(file, haproxyConfig(port, upstreamPort));
-    // -db: stay in the foreground, no daemon, no master-worker: one process, the one measured.
-    const child = spawnTracked(HAPROXY, ["-db", "-f", file], { stdio: ["ignore", "ignore", "inherit"], cwd: dir });
-    const stop = async () => {
-      await stopChild(child);
-      removeTempDir(dir);
-    };
-    return { child, contestant: { name: "haproxy", base: `http://127.0.0.1:${port}`, pids: [], stop } };
-  }, () => {});
+  return withPortRetry(
+    async (port) => {
+      const dir = mkdtempSync(path.join(tmpdir(), "bench-haproxy-"));
+      trackTempDir(dir);
+      const file = path.join(dir, "haproxy.cfg");
+      writeFileSync(file, haproxyConfig(port, upstreamPort));
+      // -db: stay in the foreground, no daemon, no master-worker: one process, the one measured.
+      const child = spawnTracked(HAPROXY, ["-db", "-f", file], { stdio: ["ignore", "ignore", "inherit"], cwd: dir });
+      const stop = async () => {
+        await stopChild(child);
+        removeTempDir(dir);
+      };
+      return { child, contestant: { name: "haproxy", base: `http://127.0.0.1:${port}`, pids: [], stop } };
+    },
+    () => {},
+  );
 }
 
 /** nginx cannot listen on port 0 and report it, so we pick a free port and retry if someone took it meanwhile. */
@@ -250,7 +315,6 @@ async function withPortRetry(
   throw new Error(`could not start a contestant: ${lastError?.message}`);
 }
 
-
 /** Polls GET /1k through the contestant until it answers 200 (bounded by READY_TIMEOUT_MS). */
 async function waitReady(base: string, child: ChildProcess): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
@@ -269,4 +333,3 @@ async function waitReady(base: string, child: ChildProcess): Promise<void> {
   }
   throw new Error(`${base}: not ready within ${READY_TIMEOUT_MS} ms`);
 }
-

@@ -14,14 +14,25 @@
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 
-export const CONTROL_UI_ROOT = path.resolve(import.meta.dirname, "..", ".cache", "openclaw", "node_modules", "openclaw", "dist", "control-ui");
+export const CONTROL_UI_ROOT = path.resolve(
+  import.meta.dirname,
+  "..",
+  ".cache",
+  "openclaw",
+  "node_modules",
+  "openclaw",
+  "dist",
+  "control-ui",
+);
 
 export function controlUiAvailable(): boolean {
   return existsSync(path.join(CONTROL_UI_ROOT, "index.html"));
 }
 
 /** What the browser asks for, in phases: each phase starts when the previous one has arrived. */
-export interface UiLoadPlan { phases: string[][] }
+export interface UiLoadPlan {
+  phases: string[][];
+}
 
 const STATIC_IMPORT = /(?:\bfrom\s*|\bimport\s*)["'`]\.\/([^"'`]+\.js)["'`]/g;
 

@@ -10,10 +10,13 @@ const [listenPort, upstreamPort] = process.argv.slice(2).map(Number);
 const agent = new http.Agent({ keepAlive: true, maxFreeSockets: 256, scheduling: "lifo" });
 
 const server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => {
-  const proxyReq = http.request({ host: "127.0.0.1", port: upstreamPort, method: req.method, path: req.url, headers: req.headers, agent }, (proxyRes) => {
-    res.writeHead(proxyRes.statusCode ?? 502, proxyRes.headers);
-    proxyRes.pipe(res);
-  });
+  const proxyReq = http.request(
+    { host: "127.0.0.1", port: upstreamPort, method: req.method, path: req.url, headers: req.headers, agent },
+    (proxyRes) => {
+      res.writeHead(proxyRes.statusCode ?? 502, proxyRes.headers);
+      proxyRes.pipe(res);
+    },
+  );
   proxyReq.on("error", () => res.destroy());
   req.pipe(proxyReq);
 });

@@ -76,7 +76,12 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
 }
 
 /** Resolves with the first IPC message matching `pick`, or rejects at the deadline or if the child exits first. */
-export function waitForMessage<T>(child: ChildProcess, pick: (m: unknown) => T | undefined, timeoutMs: number, what: string): Promise<T> {
+export function waitForMessage<T>(
+  child: ChildProcess,
+  pick: (m: unknown) => T | undefined,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
   return new Promise((resolve, reject) => {
     const cleanup = () => {
       clearTimeout(timer);

@@ -18,7 +18,10 @@ function statFields(pid: number): string[] {
   return text.slice(text.lastIndexOf(")") + 2).split(" ");
 }
 
-export interface CpuTimes { user: number; system: number }
+export interface CpuTimes {
+  user: number;
+  system: number;
+}
 
 /**
  * utime and stime in seconds; fields 14 and 15 of stat(5), i.e. indexes 11 and 12 after the name. Kept apart because

@@ -3,8 +3,16 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 
-interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }
-interface Profile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+}
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
 
 const [file, topArg] = process.argv.slice(2);
 if (!file) {
@@ -24,15 +32,29 @@ profile.samples.forEach((id, i) => {
   totalUs += dt;
   if (!node) return;
   const { functionName, url, lineNumber } = node.callFrame;
-  const where = url ? `${url.includes("node_modules") ? url.slice(url.lastIndexOf("node_modules/") + 13) : path.basename(url)}:${lineNumber + 1}` : "(native)";
+  const where = url
+    ? `${url.includes("node_modules") ? url.slice(url.lastIndexOf("node_modules/") + 13) : path.basename(url)}:${lineNumber + 1}`
+    : "(native)";
   const key = `${functionName || "(anonymous)"}  ${where}`;
   selfUs.set(key, (selfUs.get(key) ?? 0) + dt);
-  const origin = !url ? "(native, GC, idle)" : url.includes("node_modules/") ? url.slice(url.lastIndexOf("node_modules/") + 13).split("/")[0] ?? url : url.startsWith("node:") || !url.includes("/") ? "node internals" : `src/${path.basename(url)}`;
+  const origin = !url
+    ? "(native, GC, idle)"
+    : url.includes("node_modules/")
+      ? (url.slice(url.lastIndexOf("node_modules/") + 13).split("/")[0] ?? url)
+      : url.startsWith("node:") || !url.includes("/")
+        ? "node internals"
+        : `src/${path.basename(url)}`;
   byOrigin.set(origin, (byOrigin.get(origin) ?? 0) + dt);
 });
 const rows = [...selfUs.entries()].sort((a, b) => b[1] - a[1]).slice(0, Number(topArg ?? 30));
 process.stdout.write(`total ${(totalUs / 1e6).toFixed(2)} s sampled\n`);
 process.stdout.write("by origin:\n");
-for (const [key, us] of [...byOrigin.entries()].sort((a, b) => b[1] - a[1]).slice(0, 12)) process.stdout.write(`${((us / totalUs) * 100).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(6)} ms  ${key}\n`);
+for (const [key, us] of [...byOrigin.entries()].sort((a, b) => b[1] - a[1]).slice(0, 12))
+  process.stdout.write(
+    `${((us / totalUs) * 100).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(6)} ms  ${key}\n`,
+  );
 process.stdout.write("top frames by self time:\n");
-for (const [key, us] of rows) process.stdout.write(`${((us / totalUs) * 100).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(6)} ms  ${key}\n`);
+for (const [key, us] of rows)
+  process.stdout.write(
+    `${((us / totalUs) * 100).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(6)} ms  ${key}\n`,
+  );

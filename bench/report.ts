@@ -2,7 +2,12 @@
 // markdown table. Pure functions: run.ts does the I/O.
 import type { IdleSample, Sample } from "./scenarios.ts";
 
-export interface Stat { median: number; min: number; max: number; n: number }
+export interface Stat {
+  median: number;
+  min: number;
+  max: number;
+  n: number;
+}
 export interface Cell {
   value: Stat;
   p50Us?: Stat;
@@ -16,22 +21,36 @@ export interface Cell {
   vsCaddy?: number;
   vsHaproxy?: number;
 }
-export interface IdleCell { kibPerConn: Stat; held: number; count: number; failed: number }
+export interface IdleCell {
+  kibPerConn: Stat;
+  held: number;
+  count: number;
+  failed: number;
+}
 export interface Summary {
   scenarios: { id: string; title: string; unit: string; cells: Record<string, Cell> }[];
   idle: Record<string, IdleCell>;
   hold: IdleSample | undefined;
 }
-export interface Target { what: string; need: string; got: string; met: boolean | undefined }
+export interface Target {
+  what: string;
+  need: string;
+  got: string;
+  met: boolean | undefined;
+}
 
 export function stat(values: readonly number[]): Stat {
   const s = [...values].sort((a, b) => a - b);
   const n = s.length;
-  const median = n === 0 ? NaN : n % 2 ? (s[(n - 1) / 2] as number) : ((s[n / 2 - 1] as number) + (s[n / 2] as number)) / 2;
+  const median =
+    n === 0 ? NaN : n % 2 ? (s[(n - 1) / 2] as number) : ((s[n / 2 - 1] as number) + (s[n / 2] as number)) / 2;
   return { median, min: s[0] ?? NaN, max: s[n - 1] ?? NaN, n };
 }
 
-function optionalStat(samples: readonly Sample[], key: "p50Us" | "p99Us" | "cpuUsPerOp" | "userUsPerOp"): Stat | undefined {
+function optionalStat(
+  samples: readonly Sample[],
+  key: "p50Us" | "p99Us" | "cpuUsPerOp" | "userUsPerOp",
+): Stat | undefined {
   const values = samples.map((s) => s[key]).filter((v): v is number => v !== undefined);
   return values.length ? stat(values) : undefined;
 }
@@ -52,8 +71,12 @@ export function summarize(
       const cpuUsPerOp = optionalStat(list, "cpuUsPerOp");
       const userUsPerOp = optionalStat(list, "userUsPerOp");
       cells[name] = {
-        value: stat(list.map((s) => s.value)), failed: list.reduce((a, s) => a + s.failed, 0),
-        ...(p50Us ? { p50Us } : {}), ...(p99Us ? { p99Us } : {}), ...(cpuUsPerOp ? { cpuUsPerOp } : {}), ...(userUsPerOp ? { userUsPerOp } : {}),
+        value: stat(list.map((s) => s.value)),
+        failed: list.reduce((a, s) => a + s.failed, 0),
+        ...(p50Us ? { p50Us } : {}),
+        ...(p99Us ? { p99Us } : {}),
+        ...(cpuUsPerOp ? { cpuUsPerOp } : {}),
+        ...(userUsPerOp ? { userUsPerOp } : {}),
       };
     }
     for (const cell of Object.values(cells)) {
@@ -90,18 +113,34 @@ export function judgeTargets(s: Summary, sidecar: string): Target[] {
   // CPU split into user (the proxy's own code) and system (the kernel's socket work), sidecar vs the reference.
   const split = (id: string, ref: string) => {
     const [x, y] = [cell(id, sidecar), cell(id, ref)];
-    if (x?.userUsPerOp === undefined || y?.userUsPerOp === undefined || x.cpuUsPerOp === undefined || y.cpuUsPerOp === undefined) return "";
+    if (
+      x?.userUsPerOp === undefined ||
+      y?.userUsPerOp === undefined ||
+      x.cpuUsPerOp === undefined ||
+      y.cpuUsPerOp === undefined
+    )
+      return "";
     const [xu, yu] = [x.userUsPerOp.median, y.userUsPerOp.median];
     return ` (user ${fmt(xu)} vs ${fmt(yu)}, system ${fmt(x.cpuUsPerOp.median - xu)} vs ${fmt(y.cpuUsPerOp.median - yu)})`;
   };
-  const ratioTarget = (what: string, id: string, ref: string, need: number, key: "value" | "cpuUsPerOp" | "p50Us" = "value", atMost = false) => {
+  const ratioTarget = (
+    what: string,
+    id: string,
+    ref: string,
+    need: number,
+    key: "value" | "cpuUsPerOp" | "p50Us" = "value",
+    atMost = false,
+  ) => {
     const a = cell(id, sidecar)?.[key]?.median;
     const b = cell(id, ref)?.[key]?.median;
     const r = a !== undefined && b !== undefined ? a / b : undefined;
     targets.push({
       what,
       need: `${atMost ? "≤" : "≥"} ${need}× ${ref}`,
-      got: r === undefined ? "not measured" : `${key === "p50Us" ? us(cell(id, sidecar)?.p50Us) : fmt(a as number)} vs ${key === "p50Us" ? us(cell(id, ref)?.p50Us) : fmt(b as number)} = ${r.toFixed(2)}×${key === "cpuUsPerOp" ? split(id, ref) : ""}`,
+      got:
+        r === undefined
+          ? "not measured"
+          : `${key === "p50Us" ? us(cell(id, sidecar)?.p50Us) : fmt(a as number)} vs ${key === "p50Us" ? us(cell(id, ref)?.p50Us) : fmt(b as number)} = ${r.toFixed(2)}×${key === "cpuUsPerOp" ? split(id, ref) : ""}`,
       met: r === undefined ? undefined : atMost ? r <= need : r >= need,
     });
   };
@@ -145,21 +184,39 @@ export function fmt(n: number): string {
   return n.toFixed(2);
 }
 
-const range = (s: Stat | undefined, unit = "") => (s === undefined ? "–" : s.n > 1 ? `${fmt(s.median)}${unit} (${fmt(s.min)}–${fmt(s.max)})` : `${fmt(s.median)}${unit}`);
+const range = (s: Stat | undefined, unit = "") =>
+  s === undefined ? "–" : s.n > 1 ? `${fmt(s.median)}${unit} (${fmt(s.min)}–${fmt(s.max)})` : `${fmt(s.median)}${unit}`;
 const times = (r: number | undefined) => (r === undefined ? "–" : `${r.toFixed(2)}×`);
-const us = (s: Stat | undefined) => (s === undefined ? "–" : s.median >= 1000 ? `${(s.median / 1000).toFixed(2)} ms` : `${fmt(s.median)} µs`);
+const us = (s: Stat | undefined) =>
+  s === undefined ? "–" : s.median >= 1000 ? `${(s.median / 1000).toFixed(2)} ms` : `${fmt(s.median)} µs`;
 
 export function markdown(s: Summary, targets: readonly Target[], header: readonly string[]): string {
-  const lines = [...header, "", "| test | contestant | median (min–max) | × direct | × nginx | × nginx-tuned | × caddy | × haproxy | p50 | p99 | proxy CPU µs/op (min–max) | of it user µs/op | errors |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"];
+  const lines = [
+    ...header,
+    "",
+    "| test | contestant | median (min–max) | × direct | × nginx | × nginx-tuned | × caddy | × haproxy | p50 | p99 | proxy CPU µs/op (min–max) | of it user µs/op | errors |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+  ];
   for (const sc of s.scenarios) {
     for (const [name, c] of Object.entries(sc.cells)) {
-      lines.push(`| ${sc.title} | ${name} | ${range(c.value)} ${sc.unit} | ${times(c.vsDirect)} | ${times(c.vsNginx)} | ${times(c.vsNginxTuned)} | ${times(c.vsCaddy)} | ${times(c.vsHaproxy)} | ${us(c.p50Us)} | ${us(c.p99Us)} | ${range(c.cpuUsPerOp)} | ${c.userUsPerOp === undefined ? "–" : fmt(c.userUsPerOp.median)} | ${c.failed} |`);
+      lines.push(
+        `| ${sc.title} | ${name} | ${range(c.value)} ${sc.unit} | ${times(c.vsDirect)} | ${times(c.vsNginx)} | ${times(c.vsNginxTuned)} | ${times(c.vsCaddy)} | ${times(c.vsHaproxy)} | ${us(c.p50Us)} | ${us(c.p99Us)} | ${range(c.cpuUsPerOp)} | ${c.userUsPerOp === undefined ? "–" : fmt(c.userUsPerOp.median)} | ${c.failed} |`,
+      );
     }
   }
-  lines.push("", "| idle WebSockets | contestant | RSS per connection, KiB, median (min–max) | held |", "| --- | --- | --- | --- |");
-  for (const [name, c] of Object.entries(s.idle)) lines.push(`| ${c.count.toLocaleString("en-US")} open | ${name} | ${range(c.kibPerConn)} | ${c.held}/${c.count} |`);
-  if (s.hold) lines.push(`| ${s.hold.count.toLocaleString("en-US")} open (hold check) | sidecar | ${fmt(s.hold.kibPerConn)} | ${s.hold.held}/${s.hold.count} |`);
+  lines.push(
+    "",
+    "| idle WebSockets | contestant | RSS per connection, KiB, median (min–max) | held |",
+    "| --- | --- | --- | --- |",
+  );
+  for (const [name, c] of Object.entries(s.idle))
+    lines.push(`| ${c.count.toLocaleString("en-US")} open | ${name} | ${range(c.kibPerConn)} | ${c.held}/${c.count} |`);
+  if (s.hold)
+    lines.push(
+      `| ${s.hold.count.toLocaleString("en-US")} open (hold check) | sidecar | ${fmt(s.hold.kibPerConn)} | ${s.hold.held}/${s.hold.count} |`,
+    );
   lines.push("", "| target (issue 6 §2, issue 17) | needed | measured | met |", "| --- | --- | --- | --- |");
-  for (const t of targets) lines.push(`| ${t.what} | ${t.need} | ${t.got} | ${t.met === undefined ? "–" : t.met ? "yes" : "**NO**"} |`);
+  for (const t of targets)
+    lines.push(`| ${t.what} | ${t.need} | ${t.got} | ${t.met === undefined ? "–" : t.met ? "yes" : "**NO**"} |`);
   return `${lines.join("\n")}\n`;
 }

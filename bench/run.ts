@@ -1,13 +1,26 @@
 // `npm run bench [-- --quick] [--rounds N] [--duration S] [--only a,b] [--floor] [--hold] [--cpu-prof]`
 // Starts the upstream, the contestants (direct, nginx as hand-written, nginx tuned, Caddy, HAProxy, the sidecar at
-// info and at warn log level, and with --floor the two Node references) and the load generators, all on 127.0.0.1; runs every scenario in rounds with the contestant order
-// rotated each round; writes bench/results/latest.{md,json} and prints the table. Every child is killed at the end,
-// on an error and on Ctrl-C; a hard deadline ends a run that hangs.
+// info and at warn log level, and with --floor the two Node references) and the load generators, all on 127.0.0.1; runs
+// every scenario in rounds with the contestant order rotated each round; writes bench/results/latest.{md,json} and
+// prints the table. Every child is killed at the end, on an error and on Ctrl-C; a hard deadline ends a run that hangs.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { CADDY, type Contestant, HAPROXY, NGINX, direct, startCaddy, startHaproxy, startNginx, startNodeFloor, startSidecar, startTcpRelay, startUpstream } from "./contestants.ts";
+import {
+  CADDY,
+  type Contestant,
+  HAPROXY,
+  NGINX,
+  direct,
+  startCaddy,
+  startHaproxy,
+  startNginx,
+  startNodeFloor,
+  startSidecar,
+  startTcpRelay,
+  startUpstream,
+} from "./contestants.ts";
 import { CONTROL_UI_ROOT, controlUiAvailable, uiLoadBytes, uiLoadPlan } from "./control-ui.ts";
 import { killAllNow, stopAll } from "./processes.ts";
 import { machineInfo } from "./procstat.ts";
@@ -45,13 +58,16 @@ const HARD_DEADLINE_MS = (quick ? 240 : 60 * 60) * 1000;
 function bounded(raw: string | undefined, fallback: number, min: number, max: number, name: string): number {
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name} must be an integer from ${min} to ${max}, got ${raw}`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new Error(`${name} must be an integer from ${min} to ${max}, got ${raw}`);
   return n;
 }
 
 function controlUiVersion(): string {
   try {
-    return (JSON.parse(readFileSync(path.join(CONTROL_UI_ROOT, "..", "..", "package.json"), "utf8")) as { version: string }).version;
+    return (
+      JSON.parse(readFileSync(path.join(CONTROL_UI_ROOT, "..", "..", "package.json"), "utf8")) as { version: string }
+    ).version;
   } catch {
     return "?";
   }
@@ -67,7 +83,8 @@ function version(cmd: string, args: string[]): string {
 }
 
 async function main(): Promise<void> {
-  if (Number(process.versions.node.split(".")[0]) < 24) throw new Error(`Node ${process.versions.node}: run with Node 24 (npm run bench)`);
+  if (Number(process.versions.node.split(".")[0]) < 24)
+    throw new Error(`Node ${process.versions.node}: run with Node 24 (npm run bench)`);
   if (version(WRK, ["-v"]) === "missing") throw new Error("wrk is not installed");
   const haveNginx = existsSync(NGINX);
   if (!haveNginx) log(`${NGINX} not found: nginx contestants skipped`);
@@ -75,7 +92,10 @@ async function main(): Promise<void> {
   const haveHaproxy = existsSync(HAPROXY);
   if (!haveCaddy) log(`${CADDY} not found: caddy skipped`);
   if (!haveHaproxy) log(`${HAPROXY} not found: haproxy skipped`);
-  if (!controlUiAvailable()) throw new Error("the pinned openclaw package is not in .cache/openclaw: run scripts/install-prereqs.sh (the Control UI scenario needs its assets)");
+  if (!controlUiAvailable())
+    throw new Error(
+      "the pinned openclaw package is not in .cache/openclaw: run scripts/install-prereqs.sh (the Control UI scenario needs its assets)",
+    );
   const started = new Date();
 
   const upstream = await startUpstream();
@@ -84,12 +104,16 @@ async function main(): Promise<void> {
   const wanted = (name: string) => only === undefined || only.includes(name);
   // Factories, so the idle phase can start each proxy afresh (see measureIdle).
   const factories: { name: string; start: () => Promise<Contestant> }[] = [];
-  if (haveNginx && wanted("nginx")) factories.push({ name: "nginx", start: () => startNginx("nginx", upstream.port, false) });
-  if (haveNginx && wanted("nginx-tuned")) factories.push({ name: "nginx-tuned", start: () => startNginx("nginx-tuned", upstream.port, true) });
+  if (haveNginx && wanted("nginx"))
+    factories.push({ name: "nginx", start: () => startNginx("nginx", upstream.port, false) });
+  if (haveNginx && wanted("nginx-tuned"))
+    factories.push({ name: "nginx-tuned", start: () => startNginx("nginx-tuned", upstream.port, true) });
   if (haveCaddy && wanted("caddy")) factories.push({ name: "caddy", start: () => startCaddy(upstream.port) });
   if (haveHaproxy && wanted("haproxy")) factories.push({ name: "haproxy", start: () => startHaproxy(upstream.port) });
-  if (wanted(SIDECAR)) factories.push({ name: SIDECAR, start: () => startSidecar(SIDECAR, upstream.port, "info", profArgs) });
-  if (wanted("sidecar-warn")) factories.push({ name: "sidecar-warn", start: () => startSidecar("sidecar-warn", upstream.port, "warn") });
+  if (wanted(SIDECAR))
+    factories.push({ name: SIDECAR, start: () => startSidecar(SIDECAR, upstream.port, "info", profArgs) });
+  if (wanted("sidecar-warn"))
+    factories.push({ name: "sidecar-warn", start: () => startSidecar("sidecar-warn", upstream.port, "warn") });
   if (floor && wanted("node-floor")) factories.push({ name: "node-floor", start: () => startNodeFloor(upstream.port) });
   if (floor && wanted("tcp-relay")) factories.push({ name: "tcp-relay", start: () => startTcpRelay(upstream.port) });
   const contestants: Contestant[] = [direct(upstream.port)];
@@ -99,7 +123,14 @@ async function main(): Promise<void> {
   // Warm-up: V8 compiles the sidecar's hot paths during the first thousands of requests; nginx needs none.
   for (const c of contestants.filter((x) => x.name.startsWith("sidecar"))) {
     await runWrk({ url: `${c.base}/1k`, connections: 50, threads: 1, durationS: 1 });
-    await load.run({ op: "echo", url: `${c.base.replace("http:", "ws:")}/ws`, conns: 50, size: 100, durationMs: 500, warmupMs: 0 });
+    await load.run({
+      op: "echo",
+      url: `${c.base.replace("http:", "ws:")}/ws`,
+      conns: 50,
+      size: 100,
+      durationMs: 500,
+      warmupMs: 0,
+    });
   }
 
   const samples: Record<string, Record<string, Sample[]>> = {};
@@ -120,9 +151,13 @@ async function main(): Promise<void> {
   // Idle memory is measured on freshly started proxies: a process that just served the throughput tests has heap
   // and buffer slack that new connections fill without growing RSS, which would flatter whoever has the most slack.
   const idle: Record<string, IdleSample[]> = {};
-  const idleFactories = factories.filter((f) => f.name !== "sidecar-warn" && f.name !== "node-floor" && f.name !== "tcp-relay");
+  const idleFactories = factories.filter(
+    (f) => f.name !== "sidecar-warn" && f.name !== "node-floor" && f.name !== "tcp-relay",
+  );
   for (let round = 0; round < idleRounds; round++) {
-    for (const f of idleFactories.map((_, i) => idleFactories[(i + round) % idleFactories.length] as (typeof factories)[number])) {
+    for (const f of idleFactories.map(
+      (_, i) => idleFactories[(i + round) % idleFactories.length] as (typeof factories)[number],
+    )) {
       log(`idle ${IDLE_COUNT} WebSockets: ${f.name} (fresh process)`);
       const c = await f.start();
       try {
@@ -166,7 +201,9 @@ async function main(): Promise<void> {
     `${rounds} round(s) × ${durationS} s per test, contestant order rotated each round; idle: ${idleRounds} round(s) of ${IDLE_COUNT.toLocaleString("en-US")}. ` +
       "Everything (upstream, proxy, load generators) shares the same cores: compare ratios and CPU per op, not absolute rates.",
     `sidecar = metrics on, attribution mode, log level info (one JSON line per request, stdout to /dev/null); sidecar-warn = the same without request logs.` +
-      (floor ? " node-floor = a reference, not a product: node:http + keep-alive agent + pipes (raw relay for WebSockets); tcp-relay = the true Node floor: a raw TCP relay, no HTTP at all (net.Socket pipes, one upstream connection per client connection)." : ""),
+      (floor
+        ? " node-floor = a reference, not a product: node:http + keep-alive agent + pipes (raw relay for WebSockets); tcp-relay = the true Node floor: a raw TCP relay, no HTTP at all (net.Socket pipes, one upstream connection per client connection)."
+        : ""),
   ];
   const table = markdown(summary, targets, header);
   mkdirSync(RESULTS, { recursive: true });
@@ -176,7 +213,9 @@ async function main(): Promise<void> {
     `${JSON.stringify({ started: started.toISOString(), finished: new Date().toISOString(), mode: quick ? "quick" : "full", rounds, durationS, machine, versions, contestants: contestants.map((c) => c.name), summary, targets, samples, idle }, null, 2)}\n`,
   );
   process.stdout.write(table);
-  log(`wrote ${path.relative(process.cwd(), path.join(RESULTS, "latest.md"))} and latest.json in ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s`);
+  log(
+    `wrote ${path.relative(process.cwd(), path.join(RESULTS, "latest.md"))} and latest.json in ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s`,
+  );
   await upstream.stop();
 }
 

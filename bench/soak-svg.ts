@@ -1,7 +1,11 @@
 // The soak report's plots: a tiny SVG line chart (one series over time, shaded intervals such as gateway restarts),
 // written by hand so the soak needs no charting dependency.
 
-export interface Series { label: string; points: Array<[number, number]>; unit: string }
+export interface Series {
+  label: string;
+  points: Array<[number, number]>;
+  unit: string;
+}
 
 const esc = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
@@ -16,7 +20,12 @@ function niceStep(span: number, n: number): number {
  * An SVG line chart of `series` (x in seconds since the start). `bands` are [from, to] x intervals drawn shaded
  * (the gateway being down), `marks` x positions drawn as thin vertical lines (a certificate rewrite).
  */
-export function lineChart(title: string, series: Series, bands: Array<[number, number]> = [], marks: number[] = []): string {
+export function lineChart(
+  title: string,
+  series: Series,
+  bands: Array<[number, number]> = [],
+  marks: number[] = [],
+): string {
   const W = 720;
   const H = 300;
   const pad = { l: 70, r: 20, t: 34, b: 42 };
@@ -32,18 +41,29 @@ export function lineChart(title: string, series: Series, bands: Array<[number, n
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="${W / 2}" y="18" text-anchor="middle" font-size="14">${esc(title)}</text>`,
   ];
-  for (const [a, b] of bands) out.push(`<rect x="${sx(a).toFixed(1)}" y="${pad.t}" width="${Math.max(1, sx(b) - sx(a)).toFixed(1)}" height="${H - pad.t - pad.b}" fill="#f4cccc"/>`);
-  for (const m of marks) out.push(`<line x1="${sx(m).toFixed(1)}" x2="${sx(m).toFixed(1)}" y1="${pad.t}" y2="${H - pad.b}" stroke="#9fc5e8" stroke-dasharray="3,3"/>`);
+  for (const [a, b] of bands)
+    out.push(
+      `<rect x="${sx(a).toFixed(1)}" y="${pad.t}" width="${Math.max(1, sx(b) - sx(a)).toFixed(1)}" height="${H - pad.t - pad.b}" fill="#f4cccc"/>`,
+    );
+  for (const m of marks)
+    out.push(
+      `<line x1="${sx(m).toFixed(1)}" x2="${sx(m).toFixed(1)}" y1="${pad.t}" y2="${H - pad.b}" stroke="#9fc5e8" stroke-dasharray="3,3"/>`,
+    );
   const yStep = niceStep(yHi - yLo, 5);
   for (let y = Math.ceil(yLo / yStep) * yStep; y <= yHi; y += yStep) {
     out.push(`<line x1="${pad.l}" x2="${W - pad.r}" y1="${sy(y).toFixed(1)}" y2="${sy(y).toFixed(1)}" stroke="#eee"/>`);
     out.push(`<text x="${pad.l - 6}" y="${(sy(y) + 4).toFixed(1)}" text-anchor="end">${Number(y.toFixed(2))}</text>`);
   }
   const xStep = niceStep(xMax, 8);
-  for (let x = 0; x <= xMax; x += xStep) out.push(`<text x="${sx(x).toFixed(1)}" y="${H - pad.b + 16}" text-anchor="middle">${x}</text>`);
+  for (let x = 0; x <= xMax; x += xStep)
+    out.push(`<text x="${sx(x).toFixed(1)}" y="${H - pad.b + 16}" text-anchor="middle">${x}</text>`);
   out.push(`<text x="${(pad.l + W - pad.r) / 2}" y="${H - 8}" text-anchor="middle">seconds since start</text>`);
-  out.push(`<text x="14" y="${(pad.t + H - pad.b) / 2}" text-anchor="middle" transform="rotate(-90 14 ${(pad.t + H - pad.b) / 2})">${esc(`${series.label} (${series.unit})`)}</text>`);
-  out.push(`<line x1="${pad.l}" x2="${pad.l}" y1="${pad.t}" y2="${H - pad.b}" stroke="#444"/><line x1="${pad.l}" x2="${W - pad.r}" y1="${H - pad.b}" y2="${H - pad.b}" stroke="#444"/>`);
+  out.push(
+    `<text x="14" y="${(pad.t + H - pad.b) / 2}" text-anchor="middle" transform="rotate(-90 14 ${(pad.t + H - pad.b) / 2})">${esc(`${series.label} (${series.unit})`)}</text>`,
+  );
+  out.push(
+    `<line x1="${pad.l}" x2="${pad.l}" y1="${pad.t}" y2="${H - pad.b}" stroke="#444"/><line x1="${pad.l}" x2="${W - pad.r}" y1="${H - pad.b}" y2="${H - pad.b}" stroke="#444"/>`,
+  );
   const d = series.points.map(([x, y], i) => `${i === 0 ? "M" : "L"}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(" ");
   out.push(`<path d="${d}" fill="none" stroke="#1f5fa8" stroke-width="1.5"/>`);
   out.push("</svg>");

@@ -12,16 +12,30 @@ import tls from "node:tls";
 import { connectGateway } from "../test/gateway/protocol-client.ts";
 import { type HeldResult, holdWebSocket } from "./soak-ws.ts";
 
-interface Options { base: string; token: string; untilMs: number }
+interface Options {
+  base: string;
+  token: string;
+  untilMs: number;
+}
 const opts = JSON.parse(process.argv[2] ?? "{}") as Options;
 const base = new URL(opts.base);
 const bearer = { authorization: `Bearer ${opts.token}` };
 
 /** Per kind of request: how many were sent, answered (by status), or got no answer (by reason); and when. */
-interface Tally { sent: number; statuses: Record<string, number>; failed: Record<string, number>; events: Array<[number, string]> }
+interface Tally {
+  sent: number;
+  statuses: Record<string, number>;
+  failed: Record<string, number>;
+  events: Array<[number, string]>;
+}
 const http: Record<string, Tally> = {};
 const tally = (kind: string): Tally => (http[kind] ??= { sent: 0, statuses: {}, failed: {}, events: [] });
-const misbehaving = { slowReader: { runs: 0, completed: 0, failed: 0, answered502: 0 }, resetMidRequest: { runs: 0 }, resetMidResponse: { runs: 0 }, pipelined: { runs: 0, requests: 0, answered: 0, failed: 0 } };
+const misbehaving = {
+  slowReader: { runs: 0, completed: 0, failed: 0, answered502: 0 },
+  resetMidRequest: { runs: 0 },
+  resetMidResponse: { runs: 0 },
+  pipelined: { runs: 0, requests: 0, answered: 0, failed: 0 },
+};
 const held: HeldResult[] = [];
 const cliWs: Record<string, number> = {};
 let cookie = "";
@@ -63,7 +77,10 @@ async function every(ms: number, body: () => Promise<void>): Promise<void> {
 
 async function login(): Promise<void> {
   const res = await request("login", `/?token=${opts.token}`, { headers: { accept: "text/html" } });
-  const set = res?.headers.getSetCookie().map((c) => c.split(";")[0]).join("; ");
+  const set = res?.headers
+    .getSetCookie()
+    .map((c) => c.split(";")[0])
+    .join("; ");
   if (set) cookie = set;
 }
 
@@ -75,7 +92,9 @@ async function controlUi(): Promise<void> {
   if (res === undefined) return;
   // The body was consumed by request(); fetch the page once more only when the asset list is unknown.
   if (assets.length === 0 && res.status === 200) {
-    const html = await fetch(new URL("/", base), { headers: { accept: "text/html", cookie } }).then((r) => r.text()).catch(() => "");
+    const html = await fetch(new URL("/", base), { headers: { accept: "text/html", cookie } })
+      .then((r) => r.text())
+      .catch(() => "");
     buildId = /data-openclaw-control-ui-build-id="([^"]+)"/.exec(html)?.[1]?.replace(/-[0-9a-f]{64}$/, "") ?? "";
     assets = [...html.matchAll(/(?:src|href)="\.?\/?((?:assets|favicon)[^"]*)"/g)].map((m) => `/${m[1]}`);
   }
@@ -83,11 +102,25 @@ async function controlUi(): Promise<void> {
 }
 
 const MiB = Buffer.alloc(1 << 20, 0x5a);
-const upload = () => request("upload", "/soak/upload", { method: "POST", body: MiB, headers: { ...bearer, "content-type": "application/octet-stream" } }).then(() => undefined);
-const cliHttp = () => request("cli", "/health", { headers: { ...bearer, accept: "application/json" } }).then(() => undefined);
+const upload = () =>
+  request("upload", "/soak/upload", {
+    method: "POST",
+    body: MiB,
+    headers: { ...bearer, "content-type": "application/octet-stream" },
+  }).then(() => undefined);
+const cliHttp = () =>
+  request("cli", "/health", { headers: { ...bearer, accept: "application/json" } }).then(() => undefined);
 
 async function cliConnect(): Promise<void> {
-  const r = await connectGateway({ url: `${opts.base.replace("https", "wss")}/`, headers: bearer, origin: opts.base, clientId: "openclaw-control-ui", buildId, scopes: ["operator.read"], timeoutMs: 15_000 });
+  const r = await connectGateway({
+    url: `${opts.base.replace("https", "wss")}/`,
+    headers: bearer,
+    origin: opts.base,
+    clientId: "openclaw-control-ui",
+    buildId,
+    scopes: ["operator.read"],
+    timeoutMs: 15_000,
+  });
   const key = r.kind === "close" ? `close ${r.code}` : r.kind === "http" ? `http ${r.status}` : r.kind;
   cliWs[key] = (cliWs[key] ?? 0) + 1;
 }
@@ -107,7 +140,9 @@ async function heldSlot(): Promise<void> {
 function rawTls(): tls.TLSSocket & { tcp: net.Socket } {
   const tcp = net.connect(Number(base.port), base.hostname);
   tcp.on("error", () => {});
-  const s = tls.connect({ socket: tcp, host: base.hostname, servername: undefined }) as tls.TLSSocket & { tcp: net.Socket };
+  const s = tls.connect({ socket: tcp, host: base.hostname, servername: undefined }) as tls.TLSSocket & {
+    tcp: net.Socket;
+  };
   s.tcp = tcp;
   s.on("error", () => {});
   return s;
@@ -148,7 +183,9 @@ function resetMidRequest(): Promise<void> {
   return new Promise((resolve) => {
     const s = rawTls();
     s.once("secureConnect", () => {
-      s.write(`POST /soak/upload HTTP/1.1\r\nHost: ${base.host}\r\nAuthorization: Bearer ${opts.token}\r\nContent-Length: ${1 << 20}\r\n\r\n`);
+      s.write(
+        `POST /soak/upload HTTP/1.1\r\nHost: ${base.host}\r\nAuthorization: Bearer ${opts.token}\r\nContent-Length: ${1 << 20}\r\n\r\n`,
+      );
       s.write(MiB.subarray(0, 512 << 10), () => setTimeout(() => s.tcp.resetAndDestroy(), 20));
     });
     s.once("close", () => resolve());
@@ -160,7 +197,9 @@ function resetMidResponse(): Promise<void> {
   misbehaving.resetMidResponse.runs++;
   return new Promise((resolve) => {
     const s = rawTls();
-    s.once("secureConnect", () => s.write(`GET ${assets.at(-1) ?? "/"} HTTP/1.1\r\nHost: ${base.host}\r\nCookie: ${cookie}\r\n\r\n`));
+    s.once("secureConnect", () =>
+      s.write(`GET ${assets.at(-1) ?? "/"} HTTP/1.1\r\nHost: ${base.host}\r\nCookie: ${cookie}\r\n\r\n`),
+    );
     s.once("data", () => s.tcp.resetAndDestroy());
     s.once("close", () => resolve());
     setTimeout(() => s.destroy(), 10_000);
@@ -174,7 +213,8 @@ function pipelined(): Promise<void> {
   return new Promise((resolve) => {
     const s = rawTls();
     let got = "";
-    const req = (last: boolean) => `GET /healthz HTTP/1.1\r\nHost: ${base.host}\r\nAuthorization: Bearer ${opts.token}\r\n${last ? "Connection: close\r\n" : ""}\r\n`;
+    const req = (last: boolean) =>
+      `GET /healthz HTTP/1.1\r\nHost: ${base.host}\r\nAuthorization: Bearer ${opts.token}\r\n${last ? "Connection: close\r\n" : ""}\r\n`;
     s.once("secureConnect", () => s.write(req(false) + req(false) + req(true)));
     s.on("data", (d: Buffer) => (got += d.toString("latin1")));
     const timer = setTimeout(() => s.destroy(), 15_000);
@@ -203,5 +243,7 @@ await Promise.all([
   every(3000, resetMidResponse),
   every(2000, pipelined),
 ]);
-process.stdout.write(`${JSON.stringify({ http, misbehaving, held, cliWs, assets: assets.length, crashes: crashes.slice(0, 20) })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ http, misbehaving, held, cliWs, assets: assets.length, crashes: crashes.slice(0, 20) })}\n`,
+);
 process.exit(0);

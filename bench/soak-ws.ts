@@ -22,18 +22,42 @@ export interface HeldResult {
 const CLIENT_ID = "openclaw-control-ui";
 const MODE = "webchat";
 
-interface Frame { type?: string; event?: string; id?: string; ok?: boolean; payload?: { nonce?: string; ts?: number } }
+interface Frame {
+  type?: string;
+  event?: string;
+  id?: string;
+  ok?: boolean;
+  payload?: { nonce?: string; ts?: number };
+}
 
 function signature(identity: DeviceIdentity, f: { role: string; scopes: string[]; ts: number; nonce: string }): string {
-  const payload = ["v3", identity.deviceId, CLIENT_ID, MODE, f.role, f.scopes.join(","), String(f.ts), "", f.nonce, "linux", ""].join("|");
+  const payload = [
+    "v3",
+    identity.deviceId,
+    CLIENT_ID,
+    MODE,
+    f.role,
+    f.scopes.join(","),
+    String(f.ts),
+    "",
+    f.nonce,
+    "linux",
+    "",
+  ].join("|");
   return crypto.sign(null, Buffer.from(payload), crypto.createPrivateKey(identity.privateKeyPem)).toString("base64url");
 }
 
 /**
  * Opens one held connection. `stop()` closes it with 1000; the promise resolves when it is closed, whoever closed it.
- * `headers` carry the sidecar's credential (a Bearer) and the Origin; `buildId` is the Control UI's (its index.html says it).
+ * `headers` carry the sidecar's credential (a Bearer) and the Origin; `buildId` is the Control UI's (its index.html
+ * says it).
  */
-export function holdWebSocket(url: string, headers: Record<string, string>, everyMs: number, buildId: string): { done: Promise<HeldResult>; stop(): void } {
+export function holdWebSocket(
+  url: string,
+  headers: Record<string, string>,
+  everyMs: number,
+  buildId: string,
+): { done: Promise<HeldResult>; stop(): void } {
   const identity = createDeviceIdentity();
   const scopes = ["operator.read"];
   const result: HeldResult = { handshake: "error", requests: 0, answers: 0, openedAt: Date.now(), closedAt: 0 };
@@ -66,9 +90,22 @@ export function holdWebSocket(url: string, headers: Record<string, string>, ever
       if (msg.type === "event" && msg.event === "connect.challenge") {
         const nonce = String(msg.payload?.nonce);
         const ts = Number(msg.payload?.ts);
-        const device = { id: identity.deviceId, publicKey: identity.publicKey, signature: signature(identity, { role: "operator", scopes, ts, nonce }), signedAt: ts, nonce };
+        const device = {
+          id: identity.deviceId,
+          publicKey: identity.publicKey,
+          signature: signature(identity, { role: "operator", scopes, ts, nonce }),
+          signedAt: ts,
+          nonce,
+        };
         const client = { id: CLIENT_ID, version: "2026.9.6", platform: "linux", mode: MODE, buildId };
-        ws.send(JSON.stringify({ type: "req", id: "connect-1", method: "connect", params: { minProtocol: 4, maxProtocol: 4, client, role: "operator", scopes, caps: [], auth: {}, device } }));
+        ws.send(
+          JSON.stringify({
+            type: "req",
+            id: "connect-1",
+            method: "connect",
+            params: { minProtocol: 4, maxProtocol: 4, client, role: "operator", scopes, caps: [], auth: {}, device },
+          }),
+        );
         return;
       }
       if (msg.type !== "res") return;

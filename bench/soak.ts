@@ -8,12 +8,33 @@
 // Output: bench/results/soak-<timestamp>/report.md with rss.svg and fds.svg beside it, plus the sidecar's log.
 // Pending, not faked: reloading credentials (tokensFile on SIGHUP) does not exist yet.
 import { type ChildProcess } from "node:child_process";
-import { copyFileSync, createWriteStream, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  createWriteStream,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createTestCa } from "../test/helpers/certs.ts";
-import { NODE24, type RunningGateway, gatewayPrereqs, startGateway, trustedProxyGateway } from "../test/gateway/gateway.ts";
-import { cleanupStaleNetworks, createTestNetwork, netnsPrereqs, nsExec, nsSpawn, type TestNetwork } from "../test/gateway/netns.ts";
+import {
+  NODE24,
+  type RunningGateway,
+  gatewayPrereqs,
+  startGateway,
+  trustedProxyGateway,
+} from "../test/gateway/gateway.ts";
+import {
+  cleanupStaleNetworks,
+  createTestNetwork,
+  netnsPrereqs,
+  nsExec,
+  nsSpawn,
+  type TestNetwork,
+} from "../test/gateway/netns.ts";
 import { lineChart, slope } from "./soak-svg.ts";
 import type { HeldResult } from "./soak-ws.ts";
 
@@ -30,14 +51,18 @@ const argMinutes = process.argv.indexOf("--minutes");
 const minutes = argMinutes === -1 ? 30 : Number(process.argv[argMinutes + 1]);
 if (!(minutes > 0)) throw new Error("--minutes N: a positive number");
 const durationMs = minutes * 60_000;
-/** A gateway restart every third of the run, between one and five minutes apart; a certificate rewrite twice as often. */
+/**
+ * A gateway restart every third of the run, between one and five minutes apart; a certificate rewrite twice as often.
+ */
 const restartEveryMs = Math.min(300_000, Math.max(60_000, durationMs / 3));
 const rewriteEveryMs = Math.min(120_000, Math.max(30_000, durationMs / 6));
 const warmupMs = Math.min(300_000, Math.max(60_000, durationMs / 10));
 
 const missing = [...netnsPrereqs(), ...gatewayPrereqs()];
 if (missing.length > 0) {
-  console.error(`soak: prerequisites missing:\n  - ${missing.join("\n  - ")}\n  (run: bash scripts/install-prereqs.sh)`);
+  console.error(
+    `soak: prerequisites missing:\n  - ${missing.join("\n  - ")}\n  (run: bash scripts/install-prereqs.sh)`,
+  );
   process.exit(2);
 }
 
@@ -65,7 +90,9 @@ try {
   await cleanupStaleNetworks();
   net = await createTestNetwork();
   const origin = `https://${net.sidecar.ip}:${SC_PORT}`;
-  const gatewayConfig = { gateway: trustedProxyGateway(GW_PORT, net.sidecar.ip, [USER], { controlUi: { allowedOrigins: [origin] } }) };
+  const gatewayConfig = {
+    gateway: trustedProxyGateway(GW_PORT, net.sidecar.ip, [USER], { controlUi: { allowedOrigins: [origin] } }),
+  };
   const gatewayHost = net.gateway;
   const startOurGateway = () => startGateway({ host: gatewayHost, port: GW_PORT, config: gatewayConfig });
 
@@ -91,13 +118,43 @@ try {
   log(`gateway ready in ${gateway.startupMs} ms`);
 
   const sidecarLog = createWriteStream(path.join(out, "sidecar.log"));
-  const counts = { requests: {} as Record<string, number>, tlsReloads: 0, tlsReloadFailures: 0, websockets: {} as Record<string, number>, errors: 0, warnings: 0 };
+  const counts = {
+    requests: {} as Record<string, number>,
+    tlsReloads: 0,
+    tlsReloadFailures: 0,
+    websockets: {} as Record<string, number>,
+    errors: 0,
+    warnings: 0,
+  };
   let pending = "";
-  sidecar = nsSpawn(net.sidecar.ns, NODE24, [
-    path.join(REPO, "src/cli.ts"), "--listen", `${net.sidecar.ip}:${SC_PORT}`, "--admin-listen", ADMIN, "--upstream", gateway.url,
-    "--mode", "identity", "--token", TOKEN, "--user", USER, "--cookie-secret", SECRET, "--public-origin", origin,
-    "--tls-cert", certPath, "--tls-key", keyPath,
-  ], { env: { PATH: process.env.PATH ?? "" }, stdio: ["ignore", "pipe", "pipe"] });
+  sidecar = nsSpawn(
+    net.sidecar.ns,
+    NODE24,
+    [
+      path.join(REPO, "src/cli.ts"),
+      "--listen",
+      `${net.sidecar.ip}:${SC_PORT}`,
+      "--admin-listen",
+      ADMIN,
+      "--upstream",
+      gateway.url,
+      "--mode",
+      "identity",
+      "--token",
+      TOKEN,
+      "--user",
+      USER,
+      "--cookie-secret",
+      SECRET,
+      "--public-origin",
+      origin,
+      "--tls-cert",
+      certPath,
+      "--tls-key",
+      keyPath,
+    ],
+    { env: { PATH: process.env.PATH ?? "" }, stdio: ["ignore", "pipe", "pipe"] },
+  );
   const listening = new Promise<void>((resolve, reject) => {
     sidecar?.once("exit", (code) => reject(new Error(`the sidecar exited ${code}`)));
     sidecar?.stdout?.on("data", (d: Buffer) => {
@@ -113,8 +170,11 @@ try {
         } catch {
           continue;
         }
-        if (entry.kind === "http" && entry.status !== undefined) counts.requests[entry.status] = (counts.requests[entry.status] ?? 0) + 1;
-        if (entry.kind === "websocket") counts.websockets[`${entry.result ?? ""} ${entry.code ?? ""}`.trim()] = (counts.websockets[`${entry.result ?? ""} ${entry.code ?? ""}`.trim()] ?? 0) + 1;
+        if (entry.kind === "http" && entry.status !== undefined)
+          counts.requests[entry.status] = (counts.requests[entry.status] ?? 0) + 1;
+        if (entry.kind === "websocket")
+          counts.websockets[`${entry.result ?? ""} ${entry.code ?? ""}`.trim()] =
+            (counts.websockets[`${entry.result ?? ""} ${entry.code ?? ""}`.trim()] ?? 0) + 1;
         if (entry.msg === "TLS certificate reloaded") counts.tlsReloads++;
         if (entry.msg?.startsWith("TLS certificate reload failed")) counts.tlsReloadFailures++;
         if ((entry.level ?? 0) >= 50) counts.errors++;
@@ -143,13 +203,21 @@ try {
 
   const untilMs = t0 + durationMs;
   let trafficOut = "";
-  traffic = nsSpawn(net.client.ns, NODE24, [path.join(REPO, "bench/soak-traffic.ts"), JSON.stringify({ base: origin, token: TOKEN, untilMs })], {
-    env: { PATH: process.env.PATH ?? "", NODE_EXTRA_CA_CERTS: ca.caCert }, stdio: ["ignore", "pipe", "pipe"],
-  });
+  traffic = nsSpawn(
+    net.client.ns,
+    NODE24,
+    [path.join(REPO, "bench/soak-traffic.ts"), JSON.stringify({ base: origin, token: TOKEN, untilMs })],
+    {
+      env: { PATH: process.env.PATH ?? "", NODE_EXTRA_CA_CERTS: ca.caCert },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   traffic.stdout?.on("data", (d: Buffer) => (trafficOut += d.toString()));
   traffic.stderr?.on("data", (d: Buffer) => process.stderr.write(`[traffic] ${d.toString()}`));
   const trafficExited = new Promise<number | null>((r) => traffic?.once("exit", (code) => r(code)));
-  log(`traffic from ${net.client.ip} for ${minutes} min; gateway restart every ${restartEveryMs / 1000} s, certificate rewrite every ${rewriteEveryMs / 1000} s`);
+  log(
+    `traffic from ${net.client.ip} for ${minutes} min; gateway restart every ${restartEveryMs / 1000} s, certificate rewrite every ${rewriteEveryMs / 1000} s`,
+  );
 
   // Faults, on schedule until the deadline.
   const downWindows: Array<[number, number]> = [];
@@ -174,19 +242,32 @@ try {
     }
     await sleep(500);
   }
-  const trafficCode = await Promise.race([trafficExited, new Promise<"timeout">((r) => setTimeout(() => r("timeout"), Math.max(0, untilMs - Date.now()) + 90_000).unref())]);
+  const trafficCode = await Promise.race([
+    trafficExited,
+    new Promise<"timeout">((r) => setTimeout(() => r("timeout"), Math.max(0, untilMs - Date.now()) + 90_000).unref()),
+  ]);
   clearInterval(sampler);
   sample();
   log(`traffic ended (${trafficCode})`);
 
-  const metrics = await nsExec(net.sidecar.ns, "curl", ["-s", "-m", "5", `http://${ADMIN}/metrics`], { timeoutMs: 10_000 });
+  const metrics = await nsExec(net.sidecar.ns, "curl", ["-s", "-m", "5", `http://${ADMIN}/metrics`], {
+    timeoutMs: 10_000,
+  });
   writeFileSync(path.join(out, "metrics.txt"), metrics.stdout);
   const sidecarAlive = sidecar.exitCode === null && sidecar.signalCode === null;
 
   const lastLine = trafficOut.trim().split("\n").pop() ?? "";
   if (!lastLine.startsWith("{")) throw new Error(`the traffic process ended (${trafficCode}) without its tallies`);
   const result = JSON.parse(lastLine) as {
-    http: Record<string, { sent: number; statuses: Record<string, number>; failed: Record<string, number>; events: Array<[number, string]> }>;
+    http: Record<
+      string,
+      {
+        sent: number;
+        statuses: Record<string, number>;
+        failed: Record<string, number>;
+        events: Array<[number, string]>;
+      }
+    >;
     misbehaving: Record<string, Record<string, number>>;
     held: HeldResult[];
     cliWs: Record<string, number>;
@@ -194,9 +275,28 @@ try {
     crashes: string[];
   };
   writeFileSync(path.join(out, "traffic.json"), JSON.stringify(result, null, 1));
-  writeFileSync(path.join(out, "report.md"), report({ samples, downWindows, rewrites, result, counts, metrics: metrics.stdout, sidecarAlive, origin }));
-  writeFileSync(path.join(out, "rss.svg"), lineChart("sidecar RSS (shaded: gateway down; dashed: certificate rewritten)", { label: "RSS", unit: "MiB", points: samples.map((s) => [s.t, s.rssKiB / 1024]) }, downWindows, rewrites));
-  writeFileSync(path.join(out, "fds.svg"), lineChart("sidecar open file descriptors", { label: "open fds", unit: "count", points: samples.map((s) => [s.t, s.fds]) }, downWindows, rewrites));
+  writeFileSync(
+    path.join(out, "report.md"),
+    report({ samples, downWindows, rewrites, result, counts, metrics: metrics.stdout, sidecarAlive, origin }),
+  );
+  writeFileSync(
+    path.join(out, "rss.svg"),
+    lineChart(
+      "sidecar RSS (shaded: gateway down; dashed: certificate rewritten)",
+      { label: "RSS", unit: "MiB", points: samples.map((s) => [s.t, s.rssKiB / 1024]) },
+      downWindows,
+      rewrites,
+    ),
+  );
+  writeFileSync(
+    path.join(out, "fds.svg"),
+    lineChart(
+      "sidecar open file descriptors",
+      { label: "open fds", unit: "count", points: samples.map((s) => [s.t, s.fds]) },
+      downWindows,
+      rewrites,
+    ),
+  );
   sidecarLog.end();
   console.log(readFileSync(path.join(out, "report.md"), "utf8"));
   log(`report: ${path.relative(REPO, path.join(out, "report.md"))}`);
@@ -208,8 +308,30 @@ interface ReportInput {
   samples: Array<{ t: number; rssKiB: number; fds: number }>;
   downWindows: Array<[number, number]>;
   rewrites: number[];
-  result: { http: Record<string, { sent: number; statuses: Record<string, number>; failed: Record<string, number>; events: Array<[number, string]> }>; misbehaving: Record<string, Record<string, number>>; held: HeldResult[]; cliWs: Record<string, number>; assets: number; crashes: string[] };
-  counts: { requests: Record<string, number>; tlsReloads: number; tlsReloadFailures: number; websockets: Record<string, number>; errors: number; warnings: number };
+  result: {
+    http: Record<
+      string,
+      {
+        sent: number;
+        statuses: Record<string, number>;
+        failed: Record<string, number>;
+        events: Array<[number, string]>;
+      }
+    >;
+    misbehaving: Record<string, Record<string, number>>;
+    held: HeldResult[];
+    cliWs: Record<string, number>;
+    assets: number;
+    crashes: string[];
+  };
+  counts: {
+    requests: Record<string, number>;
+    tlsReloads: number;
+    tlsReloadFailures: number;
+    websockets: Record<string, number>;
+    errors: number;
+    warnings: number;
+  };
   metrics: string;
   sidecarAlive: boolean;
   origin: string;
@@ -219,7 +341,8 @@ function report(r: ReportInput): string {
   const { samples, downWindows, result } = r;
   const startMs = t0;
   /** Whether `atMs` (epoch) falls in a gateway-down window, with 3 s of slack after it (the sidecar's next try). */
-  const whileDown = (atMs: number): boolean => downWindows.some(([a, b]) => atMs >= startMs + a * 1000 - 500 && atMs <= startMs + b * 1000 + 3000);
+  const whileDown = (atMs: number): boolean =>
+    downWindows.some(([a, b]) => atMs >= startMs + a * 1000 - 500 && atMs <= startMs + b * 1000 + 3000);
   const after = samples.filter((s) => s.t * 1000 >= warmupMs);
   const rssSlope = slope(after.map((s) => [s.t / 60, s.rssKiB / 1024])); // MiB per minute
   const fdSlope = slope(after.map((s) => [s.t / 60, s.fds]));
@@ -234,17 +357,25 @@ function report(r: ReportInput): string {
   const p = (s = "") => lines.push(s);
   p(`# Soak ${new Date(startMs).toISOString()}`);
   p();
-  p(`${((samples.at(-1)?.t ?? 0) / 60).toFixed(1)} min of mixed traffic from the client namespace to the sidecar at ${r.origin} (identity mode, TLS) in front of the real OpenClaw gateway; ${downWindows.length} gateway restart(s), ${r.rewrites.length} certificate rewrite(s). Node ${process.version}, ${readFileSync("/proc/cpuinfo", "utf8").match(/^processor/gm)?.length ?? "?"} cores. The sidecar ${r.sidecarAlive ? "was still running at the end" : "**was not running at the end**"}.`);
+  p(
+    `${((samples.at(-1)?.t ?? 0) / 60).toFixed(1)} min of mixed traffic from the client namespace to the sidecar at ${r.origin} (identity mode, TLS) in front of the real OpenClaw gateway; ${downWindows.length} gateway restart(s), ${r.rewrites.length} certificate rewrite(s). Node ${process.version}, ${readFileSync("/proc/cpuinfo", "utf8").match(/^processor/gm)?.length ?? "?"} cores. The sidecar ${r.sidecarAlive ? "was still running at the end" : "**was not running at the end**"}.`,
+  );
   p();
   p("## Memory and descriptors");
   p();
-  p(`Sampled every ${SAMPLE_MS / 1000} s from /proc/<pid>/status (VmRSS) and /proc/<pid>/fd; warm-up ${warmupMs / 1000} s excluded from the slopes.`);
+  p(
+    `Sampled every ${SAMPLE_MS / 1000} s from /proc/<pid>/status (VmRSS) and /proc/<pid>/fd; warm-up ${warmupMs / 1000} s excluded from the slopes.`,
+  );
   p();
   p("| | at warm-up end | at the end | min–max after warm-up | slope after warm-up | flat? |");
   p("| --- | --- | --- | --- | --- | --- |");
   if (first && last) {
-    p(`| RSS (MiB) | ${(first.rssKiB / 1024).toFixed(1)} | ${(last.rssKiB / 1024).toFixed(1)} | ${(Math.min(...after.map((s) => s.rssKiB)) / 1024).toFixed(1)}–${(Math.max(...after.map((s) => s.rssKiB)) / 1024).toFixed(1)} | ${rssSlope >= 0 ? "+" : ""}${rssSlope.toFixed(3)} MiB/min | ${rssFlat ? "yes" : "**no**"} (an hour at this slope: ${(rssSlope * 60).toFixed(1)} MiB) |`);
-    p(`| open fds | ${first.fds} | ${last.fds} | ${Math.min(...after.map((s) => s.fds))}–${Math.max(...after.map((s) => s.fds))} | ${fdSlope >= 0 ? "+" : ""}${fdSlope.toFixed(3)} /min | ${fdFlat ? "yes" : "**no**"} |`);
+    p(
+      `| RSS (MiB) | ${(first.rssKiB / 1024).toFixed(1)} | ${(last.rssKiB / 1024).toFixed(1)} | ${(Math.min(...after.map((s) => s.rssKiB)) / 1024).toFixed(1)}–${(Math.max(...after.map((s) => s.rssKiB)) / 1024).toFixed(1)} | ${rssSlope >= 0 ? "+" : ""}${rssSlope.toFixed(3)} MiB/min | ${rssFlat ? "yes" : "**no**"} (an hour at this slope: ${(rssSlope * 60).toFixed(1)} MiB) |`,
+    );
+    p(
+      `| open fds | ${first.fds} | ${last.fds} | ${Math.min(...after.map((s) => s.fds))}–${Math.max(...after.map((s) => s.fds))} | ${fdSlope >= 0 ? "+" : ""}${fdSlope.toFixed(3)} /min | ${fdFlat ? "yes" : "**no**"} |`,
+    );
   }
   p();
   p("![RSS over time](rss.svg)");
@@ -253,30 +384,49 @@ function report(r: ReportInput): string {
   p();
   p("## Faults");
   p();
-  p(`Gateway down (stop → ready again), seconds since start: ${downWindows.map(([a, b]) => `${a.toFixed(0)}–${b.toFixed(0)}`).join(", ") || "none"}.`);
-  p(`Certificate files rewritten at ${r.rewrites.map((t) => t.toFixed(0)).join(", ") || "never"} s; the sidecar logged ${r.counts.tlsReloads} reload(s) and ${r.counts.tlsReloadFailures} failed reload(s).`);
-  p("Credentials reload (tokensFile on SIGHUP): pending — the sidecar does not have it yet, so the soak does not exercise it.");
+  p(
+    `Gateway down (stop → ready again), seconds since start: ${downWindows.map(([a, b]) => `${a.toFixed(0)}–${b.toFixed(0)}`).join(", ") || "none"}.`,
+  );
+  p(
+    `Certificate files rewritten at ${r.rewrites.map((t) => t.toFixed(0)).join(", ") || "never"} s; the sidecar logged ${r.counts.tlsReloads} reload(s) and ${r.counts.tlsReloadFailures} failed reload(s).`,
+  );
+  p(
+    "Credentials reload (tokensFile on SIGHUP): pending — the sidecar does not have it yet, so the soak does not exercise it.",
+  );
   p();
   p("## HTTP: nothing lost");
   p();
-  p("Sent = requests the clients started; answered = an HTTP status came back (any); failed = no answer (by reason). Non-2xx/3xx answers are split by whether they came while the gateway was down.");
+  p(
+    "Sent = requests the clients started; answered = an HTTP status came back (any); failed = no answer (by reason). Non-2xx/3xx answers are split by whether they came while the gateway was down.",
+  );
   p();
-  p("| kind | sent | answered | 2xx/3xx | 4xx/5xx while the gateway was down | 4xx/5xx otherwise | failed (no answer) |");
+  p(
+    "| kind | sent | answered | 2xx/3xx | 4xx/5xx while the gateway was down | 4xx/5xx otherwise | failed (no answer) |",
+  );
   p("| --- | --- | --- | --- | --- | --- | --- |");
   let totalSent = 0;
   let totalAnswered = 0;
   let totalLost = 0;
   for (const [kind, t] of Object.entries(result.http ?? {})) {
     const answered = Object.values(t.statuses).reduce((a, b) => a + b, 0);
-    const good = Object.entries(t.statuses).filter(([s]) => Number(s) < 400).reduce((a, [, n]) => a + n, 0);
+    const good = Object.entries(t.statuses)
+      .filter(([s]) => Number(s) < 400)
+      .reduce((a, [, n]) => a + n, 0);
     const badEvents = t.events.filter(([, what]) => /^\d{3}$/.test(what));
     const badDown = badEvents.filter(([at]) => whileDown(at));
     const badOther = badEvents.filter(([at]) => !whileDown(at));
-    const failed = Object.entries(t.failed).map(([why, n]) => `${n} ${why}`).join(", ") || "0";
+    const failed =
+      Object.entries(t.failed)
+        .map(([why, n]) => `${n} ${why}`)
+        .join(", ") || "0";
     const describe = (evs: Array<[number, string]>) => {
       const by: Record<string, number> = {};
       for (const [, s] of evs) by[s] = (by[s] ?? 0) + 1;
-      return evs.length === 0 ? "0" : `${evs.length} (${Object.entries(by).map(([s, n]) => `${n}×${s}`).join(", ")})`;
+      return evs.length === 0
+        ? "0"
+        : `${evs.length} (${Object.entries(by)
+            .map(([s, n]) => `${n}×${s}`)
+            .join(", ")})`;
     };
     p(`| ${kind} | ${t.sent} | ${answered} | ${good} | ${describe(badDown)} | ${describe(badOther)} | ${failed} |`);
     totalSent += t.sent;
@@ -285,14 +435,22 @@ function report(r: ReportInput): string {
   }
   p(`| **all** | **${totalSent}** | **${totalAnswered}** | | | | **${totalLost}** |`);
   p();
-  p("The gateway has no upload route: `upload` (1 MiB POST with a Bearer) is answered with the gateway's own 404 (the sidecar relays the body; what the gateway does with it is its own).");
+  p(
+    "The gateway has no upload route: `upload` (1 MiB POST with a Bearer) is answered with the gateway's own 404 (the sidecar relays the body; what the gateway does with it is its own).",
+  );
   p();
   const m = result.misbehaving ?? {};
   p("Misbehaving clients (their failures are theirs; what matters is that the sidecar and everyone else carry on):");
   p();
-  p(`- slow readers (4 KiB per 50 ms): ${m.slowReader?.runs} runs, ${m.slowReader?.completed} read a whole 200 answer, ${m.slowReader?.answered502} got a 502 (gateway down), ${m.slowReader?.failed} neither`);
-  p(`- reset mid-request (half of a 1 MiB upload, then RST): ${m.resetMidRequest?.runs}; reset mid-response (RST after the first bytes of an asset): ${m.resetMidResponse?.runs}`);
-  p(`- pipelined (3 requests in one write): ${m.pipelined?.runs} runs, ${m.pipelined?.answered} of ${m.pipelined?.requests} requests answered`);
+  p(
+    `- slow readers (4 KiB per 50 ms): ${m.slowReader?.runs} runs, ${m.slowReader?.completed} read a whole 200 answer, ${m.slowReader?.answered502} got a 502 (gateway down), ${m.slowReader?.failed} neither`,
+  );
+  p(
+    `- reset mid-request (half of a 1 MiB upload, then RST): ${m.resetMidRequest?.runs}; reset mid-response (RST after the first bytes of an asset): ${m.resetMidResponse?.runs}`,
+  );
+  p(
+    `- pipelined (3 requests in one write): ${m.pipelined?.runs} runs, ${m.pipelined?.answered} of ${m.pipelined?.requests} requests answered`,
+  );
   p();
   p("## WebSockets");
   p();
@@ -308,27 +466,49 @@ function report(r: ReportInput): string {
     const key = `| ${h.closeCode ?? "—"} | ${h.handshake} | ${classify(h)} |`;
     table.set(key, (table.get(key) ?? 0) + 1);
   }
-  p(`${held.length} held WebSockets (6 slots, each reconnecting a second after a close; a \`health\` request every 3 s): ${held.reduce((a, h) => a + h.requests, 0)} requests, ${held.reduce((a, h) => a + h.answers, 0)} answers. Close codes the clients saw:`);
+  p(
+    `${held.length} held WebSockets (6 slots, each reconnecting a second after a close; a \`health\` request every 3 s): ${held.reduce((a, h) => a + h.requests, 0)} requests, ${held.reduce((a, h) => a + h.answers, 0)} answers. Close codes the clients saw:`,
+  );
   p();
   p("| close code | handshake | when | count |");
   p("| --- | --- | --- | --- |");
   for (const [key, n] of [...table].sort()) p(`${key} ${n} |`);
   p();
-  const reasons = [...new Set(held.filter((h) => classify(h) !== "the soak ended (client's 1000)").map((h) => `${h.closeCode} ${h.closeReason ?? ""}`.replace(/\(requestId: [^)]*\)/, "(requestId: …)").trim()))].slice(0, 12);
+  const reasons = [
+    ...new Set(
+      held
+        .filter((h) => classify(h) !== "the soak ended (client's 1000)")
+        .map((h) => `${h.closeCode} ${h.closeReason ?? ""}`.replace(/\(requestId: [^)]*\)/, "(requestId: …)").trim()),
+    ),
+  ].slice(0, 12);
   if (reasons.length > 0) p(`Close reasons seen: ${reasons.map((x) => `\`${x}\``).join(", ")}.`);
   p();
-  p(`Short WebSocket connects (test/gateway/protocol-client.ts: Bearer, connect, hello-ok, close): ${Object.entries(result.cliWs ?? {}).map(([k, n]) => `${n} ${k}`).join(", ")}.`);
+  p(
+    `Short WebSocket connects (test/gateway/protocol-client.ts: Bearer, connect, hello-ok, close): ${Object.entries(
+      result.cliWs ?? {},
+    )
+      .map(([k, n]) => `${n} ${k}`)
+      .join(", ")}.`,
+  );
   p();
-  if ((result.crashes ?? []).length > 0) p(`Client-side exceptions (the soak's own code): ${result.crashes.map((c) => `\`${c}\``).join(", ")}.`);
+  if ((result.crashes ?? []).length > 0)
+    p(`Client-side exceptions (the soak's own code): ${result.crashes.map((c) => `\`${c}\``).join(", ")}.`);
   p();
   p("## Errors by kind (the sidecar's view)");
   p();
-  p(`Access log statuses: ${Object.entries(r.counts.requests).map(([s, n]) => `${n}×${s}`).join(", ")}. Log lines at warn: ${r.counts.warnings}, error: ${r.counts.errors}.`);
+  p(
+    `Access log statuses: ${Object.entries(r.counts.requests)
+      .map(([s, n]) => `${n}×${s}`)
+      .join(", ")}. Log lines at warn: ${r.counts.warnings}, error: ${r.counts.errors}.`,
+  );
   p();
   p("| metric | labels | value |");
   p("| --- | --- | --- |");
   for (const line of r.metrics.split("\n")) {
-    const mm = /^openclaw_sidecar_(upstream_errors_total|client_errors_total|auth_failures_total|websocket_closes_total|websocket_upgrades_total|connections_refused_total)(?:\{([^}]*)\})? (\S+)$/.exec(line);
+    const mm =
+      /^openclaw_sidecar_(upstream_errors_total|client_errors_total|auth_failures_total|websocket_closes_total|websocket_upgrades_total|connections_refused_total)(?:\{([^}]*)\})? (\S+)$/.exec(
+        line,
+      );
     if (mm && Number(mm[3]) > 0) p(`| ${mm[1]} | ${mm[2] ?? ""} | ${mm[3]} |`);
   }
   p();

@@ -16,20 +16,41 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { type Contestant, startCaddy, startHaproxy, startSidecar, startTcpRelay, startUpstream } from "./contestants.ts";
+import {
+  type Contestant,
+  startCaddy,
+  startHaproxy,
+  startSidecar,
+  startTcpRelay,
+  startUpstream,
+} from "./contestants.ts";
 import { killAllNow, stopAll, track } from "./processes.ts";
 import { cpuTimes } from "./procstat.ts";
 import { runWrk } from "./wrk.ts";
 
-const { values: flags } = parseArgs({ options: { only: { type: "string" }, tests: { type: "string" }, duration: { type: "string" } } });
+const { values: flags } = parseArgs({
+  options: { only: { type: "string" }, tests: { type: "string" }, duration: { type: "string" } },
+});
 const names = (flags.only ?? "sidecar,tcp-relay,caddy,haproxy").split(",");
 const durationS = Number(flags.duration ?? 3);
 const RESULTS = path.join(import.meta.dirname, "results");
 
-interface Test { id: string; title: string; path: string; connections: number; postBytes: number }
+interface Test {
+  id: string;
+  title: string;
+  path: string;
+  connections: number;
+  postBytes: number;
+}
 const TESTS: Test[] = [
   { id: "http_1m", title: "HTTP GET 1 MiB, 10 connections", path: "/1m", connections: 10, postBytes: 0 },
-  { id: "http_post_64k", title: "HTTP POST 64 KiB echo, 10 connections", path: "/echo", connections: 10, postBytes: 64 * 1024 },
+  {
+    id: "http_post_64k",
+    title: "HTTP POST 64 KiB echo, 10 connections",
+    path: "/echo",
+    connections: 10,
+    postBytes: 64 * 1024,
+  },
   { id: "http_1k", title: "HTTP GET 1 KiB, 50 connections", path: "/1k", connections: 50, postBytes: 0 },
 ];
 const tests = TESTS.filter((t) => (flags.tests ?? "http_1m,http_post_64k").split(",").includes(t.id));
@@ -45,7 +66,9 @@ function counters(pid: number): { minflt: number; ctxt: number } {
   for (const tid of threads(pid)) {
     try {
       const status = readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8");
-      ctxt += Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0) + Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      ctxt +=
+        Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0) +
+        Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0);
     } catch {
       // thread gone
     }
@@ -53,17 +76,35 @@ function counters(pid: number): { minflt: number; ctxt: number } {
   return { minflt, ctxt };
 }
 
-interface Row { name: string; requests: number; cpuUs: number; userUs: number; minflt: number; ctxt: number; syscalls: Map<string, number>; straceRequests: number; profile: string }
+interface Row {
+  name: string;
+  requests: number;
+  cpuUs: number;
+  userUs: number;
+  minflt: number;
+  ctxt: number;
+  syscalls: Map<string, number>;
+  straceRequests: number;
+  profile: string;
+}
 
 function start(name: string, upstreamPort: number, extraArgs: readonly string[]): Promise<Contestant> {
-  if (name === "sidecar" || name === "sidecar-warn") return startSidecar(name, upstreamPort, name === "sidecar" ? "info" : "warn", extraArgs);
+  if (name === "sidecar" || name === "sidecar-warn")
+    return startSidecar(name, upstreamPort, name === "sidecar" ? "info" : "warn", extraArgs);
   if (name === "tcp-relay") return startTcpRelay(upstreamPort, extraArgs);
   if (name === "caddy") return startCaddy(upstreamPort);
   if (name === "haproxy") return startHaproxy(upstreamPort);
   throw new Error(`unknown contestant ${name}`);
 }
 
-const load = (c: Contestant, test: Test, s: number) => runWrk({ url: `${c.base}${test.path}`, connections: test.connections, threads: 1, durationS: s, postBytes: test.postBytes });
+const load = (c: Contestant, test: Test, s: number) =>
+  runWrk({
+    url: `${c.base}${test.path}`,
+    connections: test.connections,
+    threads: 1,
+    durationS: s,
+    postBytes: test.postBytes,
+  });
 
 async function measure(name: string, test: Test, upstreamPort: number): Promise<Row> {
   const dir = mkdtempSync(path.join(tmpdir(), "bench-syscalls-"));
@@ -80,7 +121,9 @@ async function measure(name: string, test: Test, upstreamPort: number): Promise<
       const t1 = cpuTimes([pid]);
       const k1 = counters(pid);
       const out = path.join(dir, "strace.txt");
-      const strace = spawn("strace", ["-c", "-f", "-o", out, "-p", String(pid)], { stdio: ["ignore", "ignore", "ignore"] });
+      const strace = spawn("strace", ["-c", "-f", "-o", out, "-p", String(pid)], {
+        stdio: ["ignore", "ignore", "ignore"],
+      });
       track(strace);
       await new Promise((res) => setTimeout(res, 500)); // attached to every thread
       const rs = await load(c, test, durationS);
@@ -115,7 +158,12 @@ async function measure(name: string, test: Test, upstreamPort: number): Promise<
         await p.stop();
       }
       const file = readdirSync(dir).find((x) => x.endsWith(".cpuprofile"));
-      if (file) row.profile = execFileSync(process.execPath, [path.join(import.meta.dirname, "profile-top.ts"), path.join(dir, file), "12"], { encoding: "utf8" });
+      if (file)
+        row.profile = execFileSync(
+          process.execPath,
+          [path.join(import.meta.dirname, "profile-top.ts"), path.join(dir, file), "12"],
+          { encoding: "utf8" },
+        );
     }
     return row;
   } finally {
@@ -127,19 +175,42 @@ const f = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.t
 
 async function main(): Promise<void> {
   const upstream = await startUpstream();
-  const out: string[] = [`## Syscalls and profiles — ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC`, "", `Fresh process per contestant and test; ${durationS} s clean window, then ${durationS} s under \`strace -c -f\`. Per request (1 MiB GET: per MiB).`, ""];
+  const out: string[] = [
+    `## Syscalls and profiles — ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC`,
+    "",
+    `Fresh process per contestant and test; ${durationS} s clean window, then ${durationS} s under \`strace -c -f\`. Per request (1 MiB GET: per MiB).`,
+    "",
+  ];
   for (const test of tests) {
     const rows: Row[] = [];
     for (const name of names) {
       process.stderr.write(`[syscalls] ${test.id} ${name}\n`);
       rows.push(await measure(name, test, upstream.port));
     }
-    out.push(`### ${test.title}`, "", "| contestant | CPU µs/req | user µs/req | minor faults/req | context switches/req | syscalls/req (under strace) |", "| --- | --- | --- | --- | --- | --- |");
-    for (const r of rows) out.push(`| ${r.name} | ${f(r.cpuUs)} | ${f(r.userUs)} | ${f(r.minflt)} | ${f(r.ctxt)} | ${f([...r.syscalls.values()].reduce((a, b) => a + b, 0) / r.straceRequests)} |`);
-    const all = [...new Set(rows.flatMap((r) => [...r.syscalls.entries()].filter(([, n]) => n / r.straceRequests >= 0.05).map(([k]) => k)))].sort();
-    out.push("", `| syscall per request | ${rows.map((r) => r.name).join(" | ")} |`, `| --- | ${rows.map(() => "---").join(" | ")} |`);
-    for (const sc of all) out.push(`| ${sc} | ${rows.map((r) => f((r.syscalls.get(sc) ?? 0) / r.straceRequests)).join(" | ")} |`);
-    for (const r of rows) if (r.profile) out.push("", `${r.name} --cpu-prof (${test.id}):`, "", "```", r.profile.trimEnd(), "```");
+    out.push(
+      `### ${test.title}`,
+      "",
+      "| contestant | CPU µs/req | user µs/req | minor faults/req | context switches/req | syscalls/req (under strace) |",
+      "| --- | --- | --- | --- | --- | --- |",
+    );
+    for (const r of rows)
+      out.push(
+        `| ${r.name} | ${f(r.cpuUs)} | ${f(r.userUs)} | ${f(r.minflt)} | ${f(r.ctxt)} | ${f([...r.syscalls.values()].reduce((a, b) => a + b, 0) / r.straceRequests)} |`,
+      );
+    const all = [
+      ...new Set(
+        rows.flatMap((r) => [...r.syscalls.entries()].filter(([, n]) => n / r.straceRequests >= 0.05).map(([k]) => k)),
+      ),
+    ].sort();
+    out.push(
+      "",
+      `| syscall per request | ${rows.map((r) => r.name).join(" | ")} |`,
+      `| --- | ${rows.map(() => "---").join(" | ")} |`,
+    );
+    for (const sc of all)
+      out.push(`| ${sc} | ${rows.map((r) => f((r.syscalls.get(sc) ?? 0) / r.straceRequests)).join(" | ")} |`);
+    for (const r of rows)
+      if (r.profile) out.push("", `${r.name} --cpu-prof (${test.id}):`, "", "```", r.profile.trimEnd(), "```");
     out.push("");
   }
   const text = `${out.join("\n")}\n`;

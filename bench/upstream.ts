@@ -24,7 +24,10 @@ const server = http.createServer({ keepAliveTimeout: 120_000, requestTimeout: 0 
   }
   if (req.method === "POST" && req.url === "/echo") {
     const length = req.headers["content-length"];
-    res.writeHead(200, { "content-type": "application/octet-stream", ...(length !== undefined ? { "content-length": length } : {}) });
+    res.writeHead(200, {
+      "content-type": "application/octet-stream",
+      ...(length !== undefined ? { "content-length": length } : {}),
+    });
     req.pipe(res);
     return;
   }
@@ -41,9 +44,17 @@ const server = http.createServer({ keepAliveTimeout: 120_000, requestTimeout: 0 
 // result, so we compress once). Files are read once and kept in memory, as the OS page cache would have them.
 const COMPRESSIBLE = new Set([".css", ".html", ".js", ".json", ".svg", ".txt", ".wasm", ".webmanifest"]);
 const TYPES: Record<string, string> = {
-  ".html": "text/html; charset=utf-8", ".js": "application/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
-  ".json": "application/json; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png", ".webp": "image/webp",
-  ".ico": "image/x-icon", ".txt": "text/plain; charset=utf-8", ".webmanifest": "application/manifest+json; charset=utf-8", ".woff2": "font/woff2",
+  ".html": "text/html; charset=utf-8",
+  ".js": "application/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".json": "application/json; charset=utf-8",
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+  ".webp": "image/webp",
+  ".ico": "image/x-icon",
+  ".txt": "text/plain; charset=utf-8",
+  ".webmanifest": "application/manifest+json; charset=utf-8",
+  ".woff2": "font/woff2",
 };
 function csp(scriptHashes: string[], host: string | undefined): string {
   const connect = ["'self'", "ws:", "wss:", "data:", "https://api.openai.com", "https://tweakcn.com"];
@@ -52,9 +63,17 @@ function csp(scriptHashes: string[], host: string | undefined): string {
     connect.push(`http://${hostname}:*`, `https://${hostname}:*`);
   }
   return [
-    "default-src 'self'", "base-uri 'none'", "object-src 'none'", "frame-ancestors 'none'", "frame-src 'self' http: https:",
-    `script-src ${["'self'", ...scriptHashes.map((h) => `'${h}'`)].join(" ")}`, "style-src 'self' 'unsafe-inline' https://fonts.googleapis.com",
-    "img-src 'self' data: blob: https:", "media-src 'self' data: blob:", "font-src 'self' https://fonts.gstatic.com", "worker-src 'self'",
+    "default-src 'self'",
+    "base-uri 'none'",
+    "object-src 'none'",
+    "frame-ancestors 'none'",
+    "frame-src 'self' http: https:",
+    `script-src ${["'self'", ...scriptHashes.map((h) => `'${h}'`)].join(" ")}`,
+    "style-src 'self' 'unsafe-inline' https://fonts.googleapis.com",
+    "img-src 'self' data: blob: https:",
+    "media-src 'self' data: blob:",
+    "font-src 'self' https://fonts.gstatic.com",
+    "worker-src 'self'",
     `connect-src ${connect.join(" ")}`,
   ].join("; ");
 }
@@ -86,8 +105,19 @@ function lastModified(rel: string): string {
 let index: { html: string; br: Buffer; hashes: string[] } | undefined;
 function indexHtml(): NonNullable<typeof index> {
   if (index) return index;
-  const html = (file("index.html") as Buffer).toString("utf8").replaceAll('src="./assets/', 'src="/assets/').replaceAll('href="./assets/', 'href="/assets/').replace("<html", '<html data-openclaw-control-ui-base-path="" data-openclaw-control-ui-terminal-enabled="false"');
-  const hashes = [...html.matchAll(/<script(?:\s[^>]*)?>([^]*?)<\/script>/gi)].filter((m) => !/\ssrc=/.test((m[0] as string).slice(0, (m[0] as string).indexOf(">"))) && m[1]).map((m) => `sha256-${createHash("sha256").update(m[1] as string).digest("base64")}`);
+  const html = (file("index.html") as Buffer)
+    .toString("utf8")
+    .replaceAll('src="./assets/', 'src="/assets/')
+    .replaceAll('href="./assets/', 'href="/assets/')
+    .replace("<html", '<html data-openclaw-control-ui-base-path="" data-openclaw-control-ui-terminal-enabled="false"');
+  const hashes = [...html.matchAll(/<script(?:\s[^>]*)?>([^]*?)<\/script>/gi)]
+    .filter((m) => !/\ssrc=/.test((m[0] as string).slice(0, (m[0] as string).indexOf(">"))) && m[1])
+    .map(
+      (m) =>
+        `sha256-${createHash("sha256")
+          .update(m[1] as string)
+          .digest("base64")}`,
+    );
   index = { html, br: brotliCompressSync(Buffer.from(html), { params: { [zlib.BROTLI_PARAM_QUALITY]: 4 } }), hashes };
   return index;
 }

@@ -105,7 +105,9 @@ async function setup(cmd: Extract<LoadCommand, { op: "setup" }>): Promise<LoadRe
 }
 
 async function echo(cmd: Extract<LoadCommand, { op: "echo" }>): Promise<LoadResult> {
-  const sockets = (await Promise.all(Array.from({ length: cmd.conns }, () => connect(cmd.url)))).filter((s) => s !== undefined);
+  const sockets = (await Promise.all(Array.from({ length: cmd.conns }, () => connect(cmd.url)))).filter(
+    (s) => s !== undefined,
+  );
   const failedConnects = cmd.conns - sockets.length;
   const payload = Buffer.alloc(cmd.size, "e");
   const samples = new Float64Array(MAX_SAMPLES);
@@ -146,7 +148,8 @@ async function echo(cmd: Extract<LoadCommand, { op: "echo" }>): Promise<LoadResu
   await Promise.race([Promise.all(finished), new Promise((r) => setTimeout(r, ATTEMPT_TIMEOUT_MS))]);
   for (const ws of sockets) ws.terminate();
   const sorted = samples.subarray(0, sampled).sort();
-  const pct = (p: number) => (sampled === 0 ? 0 : Math.round((sorted[Math.min(sampled - 1, Math.floor(p * sampled))] ?? 0) * 1000));
+  const pct = (p: number) =>
+    sampled === 0 ? 0 : Math.round((sorted[Math.min(sampled - 1, Math.floor(p * sampled))] ?? 0) * 1000);
   return { ok, failed: failedConnects, elapsedMs, p50Us: pct(0.5), p99Us: pct(0.99) };
 }
 
@@ -179,7 +182,10 @@ async function closeAll(cmd: Extract<LoadCommand, { op: "closeAll" }>): Promise<
         ws.close(1000);
       }),
   );
-  const done = await Promise.race([Promise.all(closing), new Promise<boolean[]>((r) => setTimeout(() => r([]), cmd.timeoutMs))]);
+  const done = await Promise.race([
+    Promise.all(closing),
+    new Promise<boolean[]>((r) => setTimeout(() => r([]), cmd.timeoutMs)),
+  ]);
   const ok = done.filter(Boolean).length;
   return { ok, failed: closing.length - ok, elapsedMs: performance.now() - started };
 }
@@ -220,7 +226,8 @@ class BrowserConnection {
       const head = buf.toString("latin1", 0, end);
       const status = Number(head.slice(9, 12));
       const length = /\r\ncontent-length:\s*(\d+)/i.exec(head);
-      if (status !== 200 || !length) return this.#fail(new Error(status !== 200 ? `status ${status}` : "no content-length"));
+      if (status !== 200 || !length)
+        return this.#fail(new Error(status !== 200 ? `status ${status}` : "no content-length"));
       this.#need = Number(length[1]);
       this.#bodyBytes = this.#need;
       buf = buf.subarray(end + 4);
@@ -239,16 +246,37 @@ const CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like 
 function browserHeaders(host: string, file: string): string {
   const common = `Host: ${host}\r\nConnection: keep-alive\r\nsec-ch-ua: "Chromium";v="142", "Not_A Brand";v="99"\r\nsec-ch-ua-mobile: ?0\r\nsec-ch-ua-platform: "Linux"\r\nUser-Agent: ${CHROME}\r\n`;
   const tail = "Accept-Encoding: gzip, deflate, br, zstd\r\nAccept-Language: en-US,en;q=0.9\r\n";
-  if (file === "") return `${common}Upgrade-Insecure-Requests: 1\r\nAccept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8\r\nSec-Fetch-Site: none\r\nSec-Fetch-Mode: navigate\r\nSec-Fetch-User: ?1\r\nSec-Fetch-Dest: document\r\n${tail}`;
+  if (file === "")
+    return `${common}Upgrade-Insecure-Requests: 1\r\nAccept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8\r\nSec-Fetch-Site: none\r\nSec-Fetch-Mode: navigate\r\nSec-Fetch-User: ?1\r\nSec-Fetch-Dest: document\r\n${tail}`;
   const referer = `Referer: http://${host}/\r\n`;
-  if (file.endsWith(".js")) return `${common}Origin: http://${host}\r\nAccept: */*\r\nSec-Fetch-Site: same-origin\r\nSec-Fetch-Mode: cors\r\nSec-Fetch-Dest: script\r\n${referer}${tail}`;
-  if (file.endsWith(".css")) return `${common}Accept: text/css,*/*;q=0.1\r\nSec-Fetch-Site: same-origin\r\nSec-Fetch-Mode: no-cors\r\nSec-Fetch-Dest: style\r\n${referer}${tail}`;
-  if (file.endsWith(".webmanifest")) return `${common}Accept: */*\r\nSec-Fetch-Site: same-origin\r\nSec-Fetch-Mode: cors\r\nSec-Fetch-Dest: manifest\r\n${referer}${tail}`;
+  if (file.endsWith(".js"))
+    return `${common}Origin: http://${host}\r\nAccept: */*\r\nSec-Fetch-Site: same-origin\r\nSec-Fetch-Mode: cors\r\nSec-Fetch-Dest: script\r\n${referer}${tail}`;
+  if (file.endsWith(".css"))
+    return `${common}Accept: text/css,*/*;q=0.1\r\nSec-Fetch-Site: same-origin\r\nSec-Fetch-Mode: no-cors\r\nSec-Fetch-Dest: style\r\n${referer}${tail}`;
+  if (file.endsWith(".webmanifest"))
+    return `${common}Accept: */*\r\nSec-Fetch-Site: same-origin\r\nSec-Fetch-Mode: cors\r\nSec-Fetch-Dest: manifest\r\n${referer}${tail}`;
   return `${common}Accept: image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8\r\nSec-Fetch-Site: same-origin\r\nSec-Fetch-Mode: no-cors\r\nSec-Fetch-Dest: image\r\n${referer}${tail}`;
 }
 
 /** The first message a Control UI sends on its WebSocket: a connect request of about this size. */
-const CONNECT_FRAME = Buffer.from(JSON.stringify({ type: "req", id: "0f9d3c1e-6a4b-4c1d-9e2f-1a2b3c4d5e6f", method: "connect", params: { minProtocol: 4, maxProtocol: 4, client: { id: "openclaw-control-ui", version: "2026.9.6", platform: "Linux x86_64", mode: "webchat" }, role: "operator", scopes: ["operator.admin", "operator.approvals", "operator.pairing"], caps: [], auth: { token: "x".repeat(48) }, userAgent: CHROME, locale: "en-US" } }));
+const CONNECT_FRAME = Buffer.from(
+  JSON.stringify({
+    type: "req",
+    id: "0f9d3c1e-6a4b-4c1d-9e2f-1a2b3c4d5e6f",
+    method: "connect",
+    params: {
+      minProtocol: 4,
+      maxProtocol: 4,
+      client: { id: "openclaw-control-ui", version: "2026.9.6", platform: "Linux x86_64", mode: "webchat" },
+      role: "operator",
+      scopes: ["operator.admin", "operator.approvals", "operator.pairing"],
+      caps: [],
+      auth: { token: "x".repeat(48) },
+      userAgent: CHROME,
+      locale: "en-US",
+    },
+  }),
+);
 
 /** One cold load; resolves with the time its WebSocket's first answer arrived (the load is done), after the close. */
 async function oneUiLoad(base: URL, phases: string[][], connections: number): Promise<number> {
@@ -268,7 +296,11 @@ async function oneUiLoad(base: URL, phases: string[][], connections: number): Pr
       await Promise.all(Array.from({ length: Math.min(connections, phase.length) }, (_, i) => worker(i)));
     }
     return await new Promise<number>((resolve, reject) => {
-      const ws = new WebSocket(`ws://${host}/ws`, { ...CLIENT_OPTIONS, origin: `http://${host}`, headers: { "User-Agent": CHROME } });
+      const ws = new WebSocket(`ws://${host}/ws`, {
+        ...CLIENT_OPTIONS,
+        origin: `http://${host}`,
+        headers: { "User-Agent": CHROME },
+      });
       let answered = 0;
       const timer = setTimeout(() => ws.terminate(), ATTEMPT_TIMEOUT_MS);
       ws.once("open", () => ws.send(CONNECT_FRAME));
@@ -310,13 +342,25 @@ async function uiload(cmd: Extract<LoadCommand, { op: "uiload" }>): Promise<Load
   }
   const elapsedMs = performance.now() - started;
   samples.sort((a, b) => a - b);
-  const pct = (p: number) => (samples.length === 0 ? 0 : Math.round((samples[Math.min(samples.length - 1, Math.floor(p * samples.length))] ?? 0) * 1000));
+  const pct = (p: number) =>
+    samples.length === 0
+      ? 0
+      : Math.round((samples[Math.min(samples.length - 1, Math.floor(p * samples.length))] ?? 0) * 1000);
   return { ok: samples.length, failed, elapsedMs, p50Us: pct(0.5), p99Us: pct(0.99) };
 }
 
 process.on("message", (cmd: LoadCommand) => {
   reasons = {};
-  const run = cmd.op === "setup" ? setup(cmd) : cmd.op === "echo" ? echo(cmd) : cmd.op === "open" ? open(cmd) : cmd.op === "uiload" ? uiload(cmd) : closeAll(cmd);
+  const run =
+    cmd.op === "setup"
+      ? setup(cmd)
+      : cmd.op === "echo"
+        ? echo(cmd)
+        : cmd.op === "open"
+          ? open(cmd)
+          : cmd.op === "uiload"
+            ? uiload(cmd)
+            : closeAll(cmd);
   run.then(
     (result) => process.send?.({ result: Object.keys(reasons).length ? { ...result, reasons } : result }),
     (err: Error) => process.send?.({ error: err.message }),

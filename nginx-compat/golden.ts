@@ -10,7 +10,11 @@ import type { ImportResult } from "./notes.ts";
 
 export const SEPARATOR = "----------";
 
-export interface GoldenCase { files: Map<string, string>; input: string; expected: string }
+export interface GoldenCase {
+  files: Map<string, string>;
+  input: string;
+  expected: string;
+}
 
 export function parseCase(text: string): GoldenCase {
   const at = text.indexOf(`\n${SEPARATOR}\n`);
@@ -34,7 +38,12 @@ export function parseCase(text: string): GoldenCase {
 }
 
 /** Writes the case's files into a fresh directory, imports nginx.conf, and prints the result as the case expects it. */
-export function runCase(c: GoldenCase): { output: string; result: ImportResult | undefined; dir: string; cleanup: () => void } {
+export function runCase(c: GoldenCase): {
+  output: string;
+  result: ImportResult | undefined;
+  dir: string;
+  cleanup: () => void;
+} {
   const dir = mkdtempSync(join(tmpdir(), "nginx-case-"));
   const cleanup = () => rmSync(dir, { recursive: true, force: true });
   for (const [name, content] of c.files) {

@@ -11,7 +11,8 @@ const SAME_HOST = new Set(["$host", "$http_host"]);
 export function proxySetHeader(d: Directive): Verdict {
   const name = (d.args[0]?.text ?? "").toLowerCase();
   const value = d.args[1]?.text;
-  if (d.args.length !== 2 || value === undefined) return { kind: "unsupported", message: "expected a header name and a value" };
+  if (d.args.length !== 2 || value === undefined)
+    return { kind: "unsupported", message: "expected a header name and a value" };
   const shown = `"${value}"`;
   switch (name) {
     case "upgrade":
@@ -20,14 +21,18 @@ export function proxySetHeader(d: Directive): Verdict {
         kind: "not_needed",
         message:
           "the sidecar passes Upgrade and Connection through on WebSocket handshakes and keeps plain requests on pooled keep-alive connections" +
-          (name === "connection" && value.toLowerCase() === "upgrade" ? ' (a fixed "upgrade" here also marked every plain request as an upgrade)' : ""),
+          (name === "connection" && value.toLowerCase() === "upgrade"
+            ? ' (a fixed "upgrade" here also marked every plain request as an upgrade)'
+            : ""),
       };
     case "host":
-      if (value === "$http_host") return { kind: "translated", message: "the sidecar keeps the client's Host header unchanged (its default)" };
+      if (value === "$http_host")
+        return { kind: "translated", message: "the sidecar keeps the client's Host header unchanged (its default)" };
       if (value === "$host") {
         return {
           kind: "translated",
-          message: "the sidecar keeps the client's Host header unchanged (its default); unlike nginx's $host it keeps the port, as $http_host does",
+          message:
+            "the sidecar keeps the client's Host header unchanged (its default); unlike nginx's $host it keeps the port, as $http_host does",
         };
       }
       return {
@@ -47,7 +52,11 @@ export function proxySetHeader(d: Directive): Verdict {
           "not forwarded: the sidecar strips X-Real-IP. The gateway takes the client address only from X-Forwarded-For and counts any X-Real-IP as proxy evidence (403 proxy_attribution_required unless the sender is in gateway.trustedProxies); a second address header only invites the two to disagree",
       };
     case "x-forwarded-for":
-      if (value === "$remote_addr") return { kind: "translated", message: "the sidecar overwrites X-Forwarded-For with the connecting peer's address (its default)" };
+      if (value === "$remote_addr")
+        return {
+          kind: "translated",
+          message: "the sidecar overwrites X-Forwarded-For with the connecting peer's address (its default)",
+        };
       if (value.includes("$proxy_add_x_forwarded_for") || value.includes("$http_x_forwarded_for")) {
         return {
           kind: "insecure",
@@ -55,29 +64,52 @@ export function proxySetHeader(d: Directive): Verdict {
             "this appends to the X-Forwarded-For the client sent, so a client can put any address (127.0.0.1) into the chain the gateway reads; the sidecar overwrites X-Forwarded-For with the real peer, and walks a received chain only from peers in trustedHops",
         };
       }
-      return { kind: "unsupported", message: `X-Forwarded-For ${shown}: the sidecar always sends the real peer address (or the trustedHops-resolved client)` };
+      return {
+        kind: "unsupported",
+        message: `X-Forwarded-For ${shown}: the sidecar always sends the real peer address (or the trustedHops-resolved client)`,
+      };
     case "x-forwarded-proto":
       if (value === "$scheme" || value === "$http_x_forwarded_proto") {
-        return { kind: "translated", message: "the sidecar sets X-Forwarded-Proto from its own listener (https with tlsCert), or from a trustedHops peer's X-Forwarded-Proto" };
+        return {
+          kind: "translated",
+          message:
+            "the sidecar sets X-Forwarded-Proto from its own listener (https with tlsCert), or from a trustedHops peer's X-Forwarded-Proto",
+        };
       }
-      return { kind: "unsupported", message: `X-Forwarded-Proto ${shown}: the sidecar derives it from its listener or from a trustedHops peer` };
+      return {
+        kind: "unsupported",
+        message: `X-Forwarded-Proto ${shown}: the sidecar derives it from its listener or from a trustedHops peer`,
+      };
     case "x-forwarded-host":
-      if (SAME_HOST.has(value) || value === "$server_name") return { kind: "translated", message: "the sidecar sets X-Forwarded-Host to the client's Host (its default)" };
+      if (SAME_HOST.has(value) || value === "$server_name")
+        return { kind: "translated", message: "the sidecar sets X-Forwarded-Host to the client's Host (its default)" };
       return { kind: "unsupported", message: `X-Forwarded-Host ${shown}: the sidecar sets it to the client's Host` };
     case "forwarded":
-      return { kind: "unsupported", message: "the sidecar strips Forwarded (RFC 7239) and sends X-Forwarded-For/-Proto/-Host, which the gateway reads" };
+      return {
+        kind: "unsupported",
+        message:
+          "the sidecar strips Forwarded (RFC 7239) and sends X-Forwarded-For/-Proto/-Host, which the gateway reads",
+      };
     case "x-forwarded-user":
     case "x-remote-user":
     case "remote-user":
     case "x-auth-request-user":
       return {
         kind: "unsupported",
-        message: 'identity headers: use mode "identity", where the sidecar checks a token itself and only then injects identityHeader (always stripped from clients)',
+        message:
+          'identity headers: use mode "identity", where the sidecar checks a token itself and only then injects identityHeader (always stripped from clients)',
       };
     default:
       if (name.startsWith("x-forwarded-")) {
-        return { kind: "unsupported", message: "the sidecar sends X-Forwarded-For/-Proto/-Host only, and strips every other X-Forwarded-* header a client sent" };
+        return {
+          kind: "unsupported",
+          message:
+            "the sidecar sends X-Forwarded-For/-Proto/-Host only, and strips every other X-Forwarded-* header a client sent",
+        };
       }
-      return { kind: "unsupported", message: `${d.args[0]?.text} ${shown}: the sidecar adds no custom request headers` };
+      return {
+        kind: "unsupported",
+        message: `${d.args[0]?.text} ${shown}: the sidecar adds no custom request headers`,
+      };
   }
 }

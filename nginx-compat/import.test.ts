@@ -9,7 +9,9 @@ import { SEPARATOR, parseCase, runCase } from "./golden.ts";
 
 const CASES = join(import.meta.dirname, "cases");
 const update = process.env.UPDATE_GOLDEN === "1";
-const names = readdirSync(CASES).filter((f) => f.endsWith(".case")).sort();
+const names = readdirSync(CASES)
+  .filter((f) => f.endsWith(".case"))
+  .sort();
 const cleanups: (() => void)[] = [];
 afterAll(() => cleanups.forEach((c) => c()));
 let ca: TestCa | undefined;
@@ -24,8 +26,19 @@ const testPair = () => {
 
 describe("golden cases", () => {
   it("has the cases the importer promises", () => {
-    for (const name of ["seed", "reference", "tls-redirect", "map-upgrade", "upstream-keepalive", "auth-request", "include",
-      "error-unbalanced-brace", "error-unterminated-quote", "error-missing-semicolon", "unknown-directive"]) {
+    for (const name of [
+      "seed",
+      "reference",
+      "tls-redirect",
+      "map-upgrade",
+      "upstream-keepalive",
+      "auth-request",
+      "include",
+      "error-unbalanced-brace",
+      "error-unterminated-quote",
+      "error-missing-semicolon",
+      "unknown-directive",
+    ]) {
       expect(names).toContain(`${name}.case`);
     }
   });

@@ -20,7 +20,10 @@ export interface Note {
   message: string;
 }
 
-export interface ImportResult { config: Record<string, unknown>; notes: Note[] }
+export interface ImportResult {
+  config: Record<string, unknown>;
+  notes: Note[];
+}
 
 /** A path as shown to people: relative to `base` when it lies under it. */
 export function displayPath(file: string, base: string): string {
@@ -39,7 +42,8 @@ export function formatNotes(notes: Note[], base: string): string {
   lines.push(
     `summary: ${count("translated")} translated, ${count("not_needed")} not needed, ${count("unsupported")} unsupported, ${count("insecure")} insecure in the original`,
   );
-  if (count("unsupported") > 0) lines.push("review every \"unsupported\" line before switching: that behaviour is not carried over");
+  if (count("unsupported") > 0)
+    lines.push('review every "unsupported" line before switching: that behaviour is not carried over');
   return `${lines.join("\n")}\n`;
 }
 

@@ -19,7 +19,10 @@ type Handler = (d: Directive, cx: OptionContext) => Verdict;
 
 const arg = (d: Directive, i = 0): string => d.args[i]?.text ?? "";
 const clamp = (n: number, min: number, max: number) => Math.min(max, Math.max(min, n));
-const bad = (d: Directive, what: string): Verdict => ({ kind: "unsupported", message: `cannot read ${JSON.stringify(d.args.map((a) => a.text).join(" "))} as ${what}` });
+const bad = (d: Directive, what: string): Verdict => ({
+  kind: "unsupported",
+  message: `cannot read ${JSON.stringify(d.args.map((a) => a.text).join(" "))} as ${what}`,
+});
 
 function timeout(key: string, min: number, max: number, explain: string): Handler {
   return (d, cx) => {
@@ -27,7 +30,10 @@ function timeout(key: string, min: number, max: number, explain: string): Handle
     if (ms === undefined || d.args.length !== 1) return bad(d, "a time");
     const value = clamp(ms, min, max);
     cx.set(key, value);
-    return { kind: "translated", message: `${key}: ${value}${value !== ms ? ` (clamped from ${ms})` : ""}; ${explain}` };
+    return {
+      kind: "translated",
+      message: `${key}: ${value}${value !== ms ? ` (clamped from ${ms})` : ""}; ${explain}`,
+    };
   };
 }
 
@@ -61,7 +67,12 @@ export const OPTION_HANDLERS: Readonly<Record<string, Handler>> = {
     600_000,
     "the sidecar has no separate connect timeout: connecting and receiving the gateway's 101 must fit in upgradeTimeoutMs (plain requests: upstreamTimeoutMs)",
   ),
-  client_header_timeout: timeout("headersTimeoutMs", 1, 600_000, "time allowed for a client's request headers (slowloris); 408 after that"),
+  client_header_timeout: timeout(
+    "headersTimeoutMs",
+    1,
+    600_000,
+    "time allowed for a client's request headers (slowloris); 408 after that",
+  ),
   large_client_header_buffers: (d, cx) => {
     const count = Number(arg(d, 0));
     const size = parseSize(arg(d, 1));
@@ -81,7 +92,8 @@ export const OPTION_HANDLERS: Readonly<Record<string, Handler>> = {
   set_real_ip_from: (d, cx) => {
     const text = arg(d);
     const ok = text.includes("/") ? ipaddr.isValidCIDR(text) : ipaddr.isValid(text);
-    if (!ok) return { kind: "unsupported", message: `${JSON.stringify(text)}: trustedHops takes IP addresses and CIDRs only` };
+    if (!ok)
+      return { kind: "unsupported", message: `${JSON.stringify(text)}: trustedHops takes IP addresses and CIDRs only` };
     // Read as the sidecar reads it at startup: an entry it would refuse (a mapped prefix under /96, bits past the
     // prefix, which nginx only warns about) is not carried over into a config that could not start.
     try {
@@ -90,12 +102,21 @@ export const OPTION_HANDLERS: Readonly<Record<string, Handler>> = {
       return { kind: "unsupported", message: (err as Error).message };
     }
     cx.trustHop(text);
-    return { kind: "translated", message: `trustedHops += ${text}: X-Forwarded-For/-Proto/-Host from this proxy are believed` };
+    return {
+      kind: "translated",
+      message: `trustedHops += ${text}: X-Forwarded-For/-Proto/-Host from this proxy are believed`,
+    };
   },
   real_ip_header: (d) =>
     arg(d).toLowerCase() === "x-forwarded-for"
-      ? { kind: "translated", message: "the sidecar reads X-Forwarded-For from trustedHops peers (its only client-address header)" }
-      : { kind: "unsupported", message: `${arg(d)}: the sidecar reads the client address from X-Forwarded-For only, and only from trustedHops peers` },
+      ? {
+          kind: "translated",
+          message: "the sidecar reads X-Forwarded-For from trustedHops peers (its only client-address header)",
+        }
+      : {
+          kind: "unsupported",
+          message: `${arg(d)}: the sidecar reads the client address from X-Forwarded-For only, and only from trustedHops peers`,
+        },
   real_ip_recursive: (d) => ({
     kind: "translated",
     message:
@@ -104,27 +125,50 @@ export const OPTION_HANDLERS: Readonly<Record<string, Handler>> = {
   }),
   add_header: (d, cx) => {
     if (arg(d).toLowerCase() !== "strict-transport-security") {
-      return { kind: "unsupported", message: `${arg(d)}: the sidecar adds no custom response headers (only HSTS, with hsts: true)` };
+      return {
+        kind: "unsupported",
+        message: `${arg(d)}: the sidecar adds no custom response headers (only HSTS, with hsts: true)`,
+      };
     }
-    if (!cx.tls) return { kind: "not_needed", message: "HSTS only means something over TLS, and this server does not terminate TLS" };
+    if (!cx.tls)
+      return {
+        kind: "not_needed",
+        message: "HSTS only means something over TLS, and this server does not terminate TLS",
+      };
     cx.set("hsts", true);
-    return { kind: "translated", message: `hsts: true; the sidecar sends "max-age=31536000; includeSubDomains" (this line: "${arg(d, 1)}")` };
+    return {
+      kind: "translated",
+      message: `hsts: true; the sidecar sends "max-age=31536000; includeSubDomains" (this line: "${arg(d, 1)}")`,
+    };
   },
   ssl_protocols: (d) => {
     const old = d.args.map((a) => a.text).filter((p) => /^(SSLv2|SSLv3|TLSv1|TLSv1\.1)$/.test(p));
     if (old.length > 0) {
-      return { kind: "insecure", message: `${old.join(", ")} enabled here are deprecated and broken; the sidecar accepts TLS 1.2 and 1.3 only (Node.js defaults)` };
+      return {
+        kind: "insecure",
+        message: `${old.join(", ")} enabled here are deprecated and broken; the sidecar accepts TLS 1.2 and 1.3 only (Node.js defaults)`,
+      };
     }
     return { kind: "not_needed", message: "the sidecar accepts TLS 1.2 and 1.3 (Node.js defaults)" };
   },
   proxy_redirect: (d) =>
     arg(d) === "off" || arg(d) === "default"
-      ? { kind: "not_needed", message: "the sidecar never rewrites Location (and the gateway sees the client's own Host, so it has nothing to fix)" }
+      ? {
+          kind: "not_needed",
+          message:
+            "the sidecar never rewrites Location (and the gateway sees the client's own Host, so it has nothing to fix)",
+        }
       : { kind: "unsupported", message: "the sidecar never rewrites Location headers" },
   auth_request: auth,
   auth_basic: auth,
-  auth_basic_user_file: () => ({ kind: "unsupported", message: 'htpasswd files are not read: give each user a token in tokensFile (mode "identity")' }),
-  auth_request_set: () => ({ kind: "unsupported", message: 'the sidecar calls no auth service; mode "identity" injects identityHeader itself' }),
+  auth_basic_user_file: () => ({
+    kind: "unsupported",
+    message: 'htpasswd files are not read: give each user a token in tokensFile (mode "identity")',
+  }),
+  auth_request_set: () => ({
+    kind: "unsupported",
+    message: 'the sidecar calls no auth service; mode "identity" injects identityHeader itself',
+  }),
   satisfy: () => ({ kind: "unsupported", message: 'the sidecar has one authentication check (mode "identity")' }),
   server_name: (d, cx) => {
     const names = d.args.map((a) => a.text).filter((n) => n !== "_" && n !== "" && n !== "localhost");
@@ -132,7 +176,9 @@ export const OPTION_HANDLERS: Readonly<Record<string, Handler>> = {
       kind: "not_needed",
       message:
         "the sidecar serves one site and forwards Host unchanged" +
-        (names.length > 0 ? `; add the public origin (e.g. ${publicOrigin(names[0] as string, cx.tls)}) to the gateway's controlUi.allowedOrigins` : ""),
+        (names.length > 0
+          ? `; add the public origin (e.g. ${publicOrigin(names[0] as string, cx.tls)}) to the gateway's controlUi.allowedOrigins`
+          : ""),
     };
   },
 };

@@ -5,7 +5,11 @@ import { basename, dirname, isAbsolute, resolve } from "node:path";
 import { NginxImportError } from "./errors.ts";
 import { type Token, tokenize } from "./tokenizer.ts";
 
-export interface Arg { text: string; quoted: boolean; line: number }
+export interface Arg {
+  text: string;
+  quoted: boolean;
+  line: number;
+}
 
 export interface Directive {
   name: string;
@@ -30,7 +34,10 @@ export function parseConfig(path: string): Directive[] {
   return parseFile(main, { prefix: dirname(main), stack: [] }, undefined);
 }
 
-interface Context { prefix: string; stack: string[] }
+interface Context {
+  prefix: string;
+  stack: string[];
+}
 
 function readText(file: string, from: Directive | undefined): string {
   try {
@@ -38,14 +45,25 @@ function readText(file: string, from: Directive | undefined): string {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
     // The argument as written, not the resolved path: that is what the user can find in the file.
-    if (from) throw new NginxImportError(from.file, from.line, `include ${from.args[0]?.text}: cannot read it (${code}; relative names are resolved against the directory of the main nginx.conf)`);
+    if (from)
+      throw new NginxImportError(
+        from.file,
+        from.line,
+        `include ${from.args[0]?.text}: cannot read it (${code}; relative names are resolved against the directory of the main nginx.conf)`,
+      );
     throw new NginxImportError(file, 0, `cannot read it (${code})`);
   }
 }
 
 function parseFile(file: string, ctx: Context, from: Directive | undefined): Directive[] {
-  if (ctx.stack.includes(file)) throw new NginxImportError(from?.file ?? file, from?.line ?? 0, `include cycle: ${[...ctx.stack, file].join(" → ")}`);
-  if (ctx.stack.length >= MAX_INCLUDE_DEPTH) throw new NginxImportError(from?.file ?? file, from?.line ?? 0, "includes nested too deeply");
+  if (ctx.stack.includes(file))
+    throw new NginxImportError(
+      from?.file ?? file,
+      from?.line ?? 0,
+      `include cycle: ${[...ctx.stack, file].join(" → ")}`,
+    );
+  if (ctx.stack.length >= MAX_INCLUDE_DEPTH)
+    throw new NginxImportError(from?.file ?? file, from?.line ?? 0, "includes nested too deeply");
   const tokens = tokenize(readText(file, from), file);
   const inner: Context = { prefix: ctx.prefix, stack: [...ctx.stack, file] };
   const state = { pos: 0 };
@@ -54,7 +72,13 @@ function parseFile(file: string, ctx: Context, from: Directive | undefined): Dir
 }
 
 /** Parses directives until the matching "}" (when `open` is the block being read) or the end of the file. */
-function parseList(tokens: Token[], state: { pos: number }, file: string, ctx: Context, open: Directive | undefined): Directive[] {
+function parseList(
+  tokens: Token[],
+  state: { pos: number },
+  file: string,
+  ctx: Context,
+  open: Directive | undefined,
+): Directive[] {
   const out: Directive[] = [];
   let words: Token[] = [];
   const pending = () => {
@@ -71,12 +95,17 @@ function parseList(tokens: Token[], state: { pos: number }, file: string, ctx: C
     if (tok.kind === "}") {
       if (words.length > 0) {
         const { first, last } = pending();
-        throw new NginxImportError(file, last.line, `missing ";" after "${first.text}" (line ${first.line}) before "}" on line ${tok.line}`);
+        throw new NginxImportError(
+          file,
+          last.line,
+          `missing ";" after "${first.text}" (line ${first.line}) before "}" on line ${tok.line}`,
+        );
       }
       if (open === undefined) throw new NginxImportError(file, tok.line, 'unexpected "}": no block is open here');
       return out;
     }
-    if (words.length === 0) throw new NginxImportError(file, tok.line, `unexpected "${tok.kind}": no directive before it`);
+    if (words.length === 0)
+      throw new NginxImportError(file, tok.line, `unexpected "${tok.kind}": no directive before it`);
     const [name, ...args] = words;
     const d: Directive = {
       name: (name as Token).text,
@@ -91,15 +120,25 @@ function parseList(tokens: Token[], state: { pos: number }, file: string, ctx: C
   }
   if (words.length > 0) {
     const { first, last } = pending();
-    throw new NginxImportError(file, last.line, `unexpected end of file: missing ";" after "${first.text}" (line ${first.line})`);
+    throw new NginxImportError(
+      file,
+      last.line,
+      `unexpected end of file: missing ";" after "${first.text}" (line ${first.line})`,
+    );
   }
-  if (open !== undefined) throw new NginxImportError(file, open.line, `unexpected end of file: the "{" of "${open.name}" is never closed (missing "}")`);
+  if (open !== undefined)
+    throw new NginxImportError(
+      file,
+      open.line,
+      `unexpected end of file: the "{" of "${open.name}" is never closed (missing "}")`,
+    );
   return out;
 }
 
 function resolveInclude(d: Directive, ctx: Context): void {
   const arg = d.args[0];
-  if (d.args.length !== 1 || arg === undefined) throw new NginxImportError(d.file, d.line, `"include" takes exactly one file name, got ${d.args.length}`);
+  if (d.args.length !== 1 || arg === undefined)
+    throw new NginxImportError(d.file, d.line, `"include" takes exactly one file name, got ${d.args.length}`);
   d.block = [];
   d.included = [];
   // The MIME table nginx ships (include mime.types) is not ours to read: the gateway sets its own Content-Type, and
@@ -109,7 +148,10 @@ function resolveInclude(d: Directive, ctx: Context): void {
   let files: string[];
   if (/[*?[]/.test(arg.text)) {
     // A glob that matches nothing is fine for nginx too; matches are read in sorted order, like nginx's ngx_glob.
-    files = globSync(pattern).map((f) => resolve(f)).filter((f) => statSync(f).isFile()).sort();
+    files = globSync(pattern)
+      .map((f) => resolve(f))
+      .filter((f) => statSync(f).isFile())
+      .sort();
   } else {
     files = [pattern];
   }

@@ -69,12 +69,17 @@ export function tokenize(text: string, file: string): Token[] {
         if (text[j] === "\n") line++;
         j++;
       }
-      if (j >= n) throw new NginxImportError(file, start, `unterminated ${ch === '"' ? "double" : "single"}-quoted string`);
+      if (j >= n)
+        throw new NginxImportError(file, start, `unterminated ${ch === '"' ? "double" : "single"}-quoted string`);
       tokens.push({ kind: "word", text: decode(text.slice(i + 1, j)), quoted: true, line: start });
       i = j + 1;
       const next = text[i];
       if (next !== undefined && !SPACE.has(next) && next !== ";" && next !== "{") {
-        throw new NginxImportError(file, line, `unexpected "${next}" right after a quoted string (nginx needs a space, ";" or "{")`);
+        throw new NginxImportError(
+          file,
+          line,
+          `unexpected "${next}" right after a quoted string (nginx needs a space, ";" or "{")`,
+        );
       }
       continue;
     }

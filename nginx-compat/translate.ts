@@ -12,8 +12,19 @@ import type { Directive } from "./parser.ts";
 
 // Handled below by name (structure and planned verdicts) rather than by a table.
 const STRUCTURAL = [
-  "events", "http", "server", "location", "upstream", "map", "include", "listen", "return", "proxy_pass",
-  "proxy_set_header", "ssl_certificate", "ssl_certificate_key",
+  "events",
+  "http",
+  "server",
+  "location",
+  "upstream",
+  "map",
+  "include",
+  "listen",
+  "return",
+  "proxy_pass",
+  "proxy_set_header",
+  "ssl_certificate",
+  "ssl_certificate_key",
 ];
 
 export function isKnownDirective(name: string): boolean {
@@ -33,7 +44,11 @@ function checkMissingSemicolons(list: Directive[]): void {
     let previous = d.line;
     for (const a of d.args) {
       if (a.line > d.line && !a.quoted && isKnownDirective(a.text)) {
-        throw new NginxImportError(d.file, previous, `missing ";" after "${d.name}" (line ${d.line}): "${a.text}" on line ${a.line} reads as one of its arguments`);
+        throw new NginxImportError(
+          d.file,
+          previous,
+          `missing ";" after "${d.name}" (line ${d.line}): "${a.text}" on line ${a.line} reads as one of its arguments`,
+        );
       }
       previous = a.line;
     }
@@ -41,11 +56,17 @@ function checkMissingSemicolons(list: Directive[]): void {
   }
 }
 
-const contains = (block: Directive, target: Directive): boolean => expand(block.block).some((d) => d === target || (d.block !== undefined && contains(d, target)));
+const contains = (block: Directive, target: Directive): boolean =>
+  expand(block.block).some((d) => d === target || (d.block !== undefined && contains(d, target)));
 
 function locationVerdict(d: Directive, plan: Plan): Verdict | "walk-same" | "walk-chosen" {
   if (contains(d, plan.chosen)) return "walk-chosen";
-  const proxies = (b: Directive): boolean => expand(b.block).some((x) => (x.name === "proxy_pass" && plan.planned.get(x)?.kind === "not_needed") || (x.name === "location" && proxies(x)));
+  const proxies = (b: Directive): boolean =>
+    expand(b.block).some(
+      (x) =>
+        (x.name === "proxy_pass" && plan.planned.get(x)?.kind === "not_needed") ||
+        (x.name === "location" && proxies(x)),
+    );
   if (proxies(d)) return "walk-same";
   return otherLocation(d);
 }
@@ -61,21 +82,30 @@ function otherLocation(d: Directive): Verdict {
   }
   const elsewhere = kids.find((x) => x.name === "proxy_pass");
   const what = elsewhere ? `proxy_pass ${elsewhere.args[0]?.text}` : kids.map((x) => x.name).join(", ") || "nothing";
-  return { kind: "unsupported", message: `this location (${what}) is not reproduced: the sidecar sends every path to the gateway` };
+  return {
+    kind: "unsupported",
+    message: `this location (${what}) is not reproduced: the sidecar sends every path to the gateway`,
+  };
 }
 
 // In the redirect server, `location /` only holds the planned return; other locations (ACME) are reported whole.
 function redirectLocation(d: Directive, plan: Plan): Verdict | "walk-chosen" {
-  return expand(d.block).some((x) => plan.planned.get(x)?.kind === "translated" && x.name === "return") ? "walk-chosen" : otherLocation(d);
+  return expand(d.block).some((x) => plan.planned.get(x)?.kind === "translated" && x.name === "return")
+    ? "walk-chosen"
+    : otherLocation(d);
 }
 
 function locationMessage(d: Directive): string {
   const args = d.args.map((a) => a.text);
-  if (args.length === 1 && args[0] === "/") return "the sidecar forwards every path, and WebSocket upgrades on any path, to the gateway";
+  if (args.length === 1 && args[0] === "/")
+    return "the sidecar forwards every path, and WebSocket upgrades on any path, to the gateway";
   return `the sidecar forwards every path to the gateway, not only those matching "${args.join(" ")}"`;
 }
 
-interface Ctx { role: "main" | "gateway" | "redirect" | "upstream"; depth: number }
+interface Ctx {
+  role: "main" | "gateway" | "redirect" | "upstream";
+  depth: number;
+}
 
 export function translate(tree: Directive[], mainFile: string): ImportResult {
   checkMissingSemicolons(tree);
@@ -94,7 +124,8 @@ export function translate(tree: Directive[], mainFile: string): ImportResult {
     },
     tls: plan.tls,
   };
-  const note = (d: Directive, v: Verdict) => notes.push({ file: d.file, line: d.line, directive: d.name, kind: v.kind, message: v.message });
+  const note = (d: Directive, v: Verdict) =>
+    notes.push({ file: d.file, line: d.line, directive: d.name, kind: v.kind, message: v.message });
 
   const walk = (list: Directive[], ctx: Ctx): void => {
     for (const d of list) {
@@ -109,7 +140,12 @@ export function translate(tree: Directive[], mainFile: string): ImportResult {
         case "include":
           if (d.included?.length === 0) {
             const mime = d.block?.length === 0 && /(^|\/)mime\.types$/.test(d.args[0]?.text ?? "");
-            note(d, { kind: "not_needed", message: mime ? "MIME types: the gateway sets Content-Type itself" : "matched no file (nginx accepts that too)" });
+            note(d, {
+              kind: "not_needed",
+              message: mime
+                ? "MIME types: the gateway sets Content-Type itself"
+                : "matched no file (nginx accepts that too)",
+            });
           }
           walk(d.block ?? [], ctx);
           continue;
@@ -124,8 +160,13 @@ export function translate(tree: Directive[], mainFile: string): ImportResult {
           } else if (plan.redirectServers.has(d)) {
             walk(d.block ?? [], { role: "redirect", depth: inner.depth });
           } else {
-            const names = expand(d.block).filter((x) => x.name === "listen" || x.name === "server_name").map((x) => `${x.name} ${x.args.map((a) => a.text).join(" ")}`);
-            note(d, { kind: "unsupported", message: `another virtual server (${names.join("; ") || "no listen"}) is not reproduced: the sidecar serves the gateway only` });
+            const names = expand(d.block)
+              .filter((x) => x.name === "listen" || x.name === "server_name")
+              .map((x) => `${x.name} ${x.args.map((a) => a.text).join(" ")}`);
+            note(d, {
+              kind: "unsupported",
+              message: `another virtual server (${names.join("; ") || "no listen"}) is not reproduced: the sidecar serves the gateway only`,
+            });
           }
           continue;
         case "upstream":
@@ -133,24 +174,40 @@ export function translate(tree: Directive[], mainFile: string): ImportResult {
           else note(d, { kind: "not_needed", message: "not used by the proxy_pass that reaches the gateway" });
           continue;
         case "location": {
-          const v = ctx.role === "gateway" ? locationVerdict(d, plan) : ctx.role === "redirect" ? redirectLocation(d, plan) : otherLocation(d);
+          const v =
+            ctx.role === "gateway"
+              ? locationVerdict(d, plan)
+              : ctx.role === "redirect"
+                ? redirectLocation(d, plan)
+                : otherLocation(d);
           if (typeof v !== "string") {
             note(d, v);
             continue;
           }
-          if (ctx.role === "redirect") note(d, { kind: "translated", message: "every plain-HTTP path is redirected (httpsRedirectListen)" });
+          if (ctx.role === "redirect")
+            note(d, { kind: "translated", message: "every plain-HTTP path is redirected (httpsRedirectListen)" });
           else if (v === "walk-chosen") note(d, { kind: "translated", message: locationMessage(d) });
-          else note(d, { kind: "not_needed", message: "also proxies to the gateway: the sidecar forwards this path too" });
+          else
+            note(d, { kind: "not_needed", message: "also proxies to the gateway: the sidecar forwards this path too" });
           walk(d.block ?? [], inner);
           continue;
         }
         case "map":
-          note(d, d.args[0]?.text === "$http_upgrade"
-            ? { kind: "not_needed", message: "the sidecar handles Upgrade/Connection for WebSocket handshakes itself" }
-            : { kind: "unsupported", message: "variables: the sidecar forwards every request the same way" });
+          note(
+            d,
+            d.args[0]?.text === "$http_upgrade"
+              ? {
+                  kind: "not_needed",
+                  message: "the sidecar handles Upgrade/Connection for WebSocket handshakes itself",
+                }
+              : { kind: "unsupported", message: "variables: the sidecar forwards every request the same way" },
+          );
           continue;
         case "return":
-          note(d, { kind: "unsupported", message: "fixed responses are not reproduced: the sidecar forwards every request to the gateway" });
+          note(d, {
+            kind: "unsupported",
+            message: "fixed responses are not reproduced: the sidecar forwards every request to the gateway",
+          });
           continue;
         case "server_name":
           if (ctx.role !== "gateway") {
@@ -170,7 +227,11 @@ export function translate(tree: Directive[], mainFile: string): ImportResult {
       const fixed = STATIC_VERDICTS[d.name];
       if (handler) note(d, handler(d, cx));
       else if (fixed) note(d, fixed);
-      else note(d, { kind: "unsupported", message: `unknown directive${d.block ? ` (a block of ${d.block.length})` : ""}: not translated; check whether the sidecar needs an equivalent` });
+      else
+        note(d, {
+          kind: "unsupported",
+          message: `unknown directive${d.block ? ` (a block of ${d.block.length})` : ""}: not translated; check whether the sidecar needs an equivalent`,
+        });
     }
   };
   walk(tree, { role: "main", depth: 0 });

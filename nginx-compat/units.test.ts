@@ -17,7 +17,7 @@ const words = (text: string) => tokenize(text, "t.conf").map((t) => (t.kind === 
 describe("tokenizer (ngx_conf_read_token rules)", () => {
   it.each([
     ["a b;", ["a", "b", ";"]],
-    ['a "b c" \'d\';', ["a", "b c", "d", ";"]],
+    ["a \"b c\" 'd';", ["a", "b c", "d", ";"]],
     ['a "x\\"y\\\\z\\n";', ["a", 'x"y\\z\n', ";"]],
     ["a b\\;c;", ["a", "b\\;c", ";"]], // an escaped ";" does not end the word, and nginx keeps the backslash
     ["a \\d;", ["a", "\\d", ";"]], // unknown escapes are kept as written
@@ -32,7 +32,12 @@ describe("tokenizer (ngx_conf_read_token rules)", () => {
 
   it("counts lines inside quoted strings and marks quoted words", () => {
     const toks = tokenize('a "x\ny"\nb;', "t.conf");
-    expect(toks.map((t) => [t.text, t.line, t.quoted])).toEqual([["a", 1, false], ["x\ny", 1, true], ["b", 3, false], ["", 3, false]]);
+    expect(toks.map((t) => [t.text, t.line, t.quoted])).toEqual([
+      ["a", 1, false],
+      ["x\ny", 1, true],
+      ["b", 3, false],
+      ["", 3, false],
+    ]);
   });
 
   it("refuses a character glued to a closing quote, as nginx does", () => {
@@ -41,11 +46,23 @@ describe("tokenizer (ngx_conf_read_token rules)", () => {
 });
 
 describe("values", () => {
-  it.each([["86400", 86_400_000], ["60s", 60_000], ["1m30s", 90_000], ["500ms", 500], ["1d", 86_400_000], ["1h", 3_600_000], ["5x", undefined], ["", undefined]])(
-    "time %j",
-    (text, ms) => expect(parseTime(text)).toBe(ms),
-  );
-  it.each([["512", 512], ["8k", 8192], ["1M", 1_048_576], ["1g", 1024 ** 3], ["8kb", undefined]])("size %j", (text, bytes) => expect(parseSize(text)).toBe(bytes));
+  it.each([
+    ["86400", 86_400_000],
+    ["60s", 60_000],
+    ["1m30s", 90_000],
+    ["500ms", 500],
+    ["1d", 86_400_000],
+    ["1h", 3_600_000],
+    ["5x", undefined],
+    ["", undefined],
+  ])("time %j", (text, ms) => expect(parseTime(text)).toBe(ms));
+  it.each([
+    ["512", 512],
+    ["8k", 8192],
+    ["1M", 1_048_576],
+    ["1g", 1024 ** 3],
+    ["8kb", undefined],
+  ])("size %j", (text, bytes) => expect(parseSize(text)).toBe(bytes));
   it.each([
     [["80"], { host: "0.0.0.0", port: 80, ssl: false, dropped: [] }],
     [["*:8080", "default_server"], { host: "0.0.0.0", port: 8080, ssl: false, dropped: [] }],
@@ -60,7 +77,9 @@ describe("values", () => {
 
 describe("every directive gets exactly one note, or is a container", () => {
   const CONTAINERS = new Set(["events", "http", "server", "upstream", "include"]);
-  const cases = readdirSync(join(import.meta.dirname, "cases")).filter((f) => f.endsWith(".case") && !f.startsWith("error-"));
+  const cases = readdirSync(join(import.meta.dirname, "cases")).filter(
+    (f) => f.endsWith(".case") && !f.startsWith("error-"),
+  );
   const cleanups: (() => void)[] = [];
   afterAll(() => cleanups.forEach((c) => c()));
 
@@ -70,7 +89,8 @@ describe("every directive gets exactly one note, or is a container", () => {
     const notes = run.result?.notes ?? [];
     const key = (file: string, line: number, directive: string) => `${file}:${line}:${directive}`;
     const byKey = new Map<string, Note[]>();
-    for (const n of notes) byKey.set(key(n.file, n.line, n.directive), [...(byKey.get(key(n.file, n.line, n.directive)) ?? []), n]);
+    for (const n of notes)
+      byKey.set(key(n.file, n.line, n.directive), [...(byKey.get(key(n.file, n.line, n.directive)) ?? []), n]);
     for (const [k, list] of byKey) expect(list.length, k).toBe(1);
     const noted = (d: Directive) => byKey.has(key(d.file, d.line, d.name));
     const anyNoted = (list: Directive[] = []): boolean => list.some((d) => noted(d) || anyNoted(d.block));
@@ -103,7 +123,11 @@ describe("runImportNginx", () => {
     const out = new Sink();
     const err = new Sink();
     expect(runImportNginx([seed], out, err)).toBe(0);
-    expect(JSON.parse(out.text)).toEqual({ listen: "0.0.0.0:80", upstream: "http://gateway:18789", mode: "attribution" });
+    expect(JSON.parse(out.text)).toEqual({
+      listen: "0.0.0.0:80",
+      upstream: "http://gateway:18789",
+      mode: "attribution",
+    });
     expect(err.text).toMatch(/seed\.nginx\.conf:18 {2}proxy_set_header {2}insecure {2}this appends/);
     expect(err.text).toMatch(/^summary: 4 translated, 6 not needed, 0 unsupported, 2 insecure in the original$/m);
   });

@@ -1,7 +1,16 @@
 // nginx value syntax: times ("86400", "60s", "1m30s", "500ms"), sizes ("8k", "1m"), and listen addresses.
 // Each parser returns undefined for text it does not understand; the caller reports that with the directive's line.
 
-const TIME_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000, M: 2_592_000_000, y: 31_536_000_000 };
+const TIME_UNITS: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+  M: 2_592_000_000,
+  y: 31_536_000_000,
+};
 
 /** Milliseconds. A bare number is seconds, as in nginx. */
 export function parseTime(text: string): number | undefined {
@@ -34,7 +43,8 @@ export interface ListenAddress {
 }
 
 // Parameters that only tune the socket or pick the default server: nothing to carry over.
-const HARMLESS = /^(default_server|default|http2|reuseport|deferred|bind|fastopen=.*|backlog=.*|rcvbuf=.*|sndbuf=.*|so_keepalive=.*|ipv6only=.*|setfib=.*|accept_filter=.*)$/;
+const HARMLESS =
+  /^(default_server|default|http2|reuseport|deferred|bind|fastopen=.*|backlog=.*|rcvbuf=.*|sndbuf=.*|so_keepalive=.*|ipv6only=.*|setfib=.*|accept_filter=.*)$/;
 
 /** `listen` arguments → address, or undefined for what the sidecar cannot listen on (unix sockets, bad syntax). */
 export function parseListen(args: string[]): ListenAddress | undefined {
@@ -61,4 +71,5 @@ export function parseListen(args: string[]): ListenAddress | undefined {
   return { host, port, ssl, dropped };
 }
 
-export const formatListen = (a: { host: string; port: number }): string => (a.host.includes(":") ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`);
+export const formatListen = (a: { host: string; port: number }): string =>
+  a.host.includes(":") ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;

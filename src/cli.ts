@@ -4,7 +4,7 @@
 //   openclaw-sidecar healthcheck                exit 0 when the admin /healthz answers (the Docker HEALTHCHECK)
 //   openclaw-sidecar doctor                     diagnose the gateway and print the gateway config to paste
 //   openclaw-sidecar print-gateway-config       print the gateway config for --mode [--gateway-version V]
-//   openclaw-sidecar print-client-config        print the CLI/TUI config for a gateway behind the sidecar (identity mode)
+// openclaw-sidecar print-client-config print the CLI/TUI config for a gateway behind the sidecar (identity mode)
 //   openclaw-sidecar import-nginx <nginx.conf>  translate a hand-written nginx.conf into sidecar config
 //   openclaw-sidecar init [--dry-run] …         add the sidecar to your compose file and patch openclaw.json
 import http from "node:http";
@@ -17,9 +17,24 @@ import { probeGatewayAtStartup } from "./setup/startup-probe.ts";
 /** Exit codes: 0 ok, 1 failure, 2 usage or bad input, 69 cannot listen (EX_UNAVAILABLE), 78 bad config (EX_CONFIG). */
 export const EXIT = { ok: 0, failure: 1, usage: 2, unavailable: 69, config: 78 } as const;
 
-const COMMANDS = ["run", "check-config", "healthcheck", "doctor", "print-gateway-config", "print-client-config", "import-nginx", "init", "help"];
+const COMMANDS = [
+  "run",
+  "check-config",
+  "healthcheck",
+  "doctor",
+  "print-gateway-config",
+  "print-client-config",
+  "import-nginx",
+  "init",
+  "help",
+];
 
-export function parseArgs(argv: string[]): { command: string; flags: Record<string, string>; positional: string[]; file?: string } {
+export function parseArgs(argv: string[]): {
+  command: string;
+  flags: Record<string, string>;
+  positional: string[];
+  file?: string;
+} {
   const flags: Record<string, string> = {};
   const positional: string[] = [];
   let command = "run";
@@ -74,7 +89,8 @@ async function main(argv: string[]): Promise<number> {
   }
   // Flags that belong to a command, not to the configuration.
   const { "--sidecar-address": sidecarAddressFlag, "--gateway-version": gatewayVersion, ...configFlags } = args.flags;
-  // The address goes into the gateway's trustedProxies: it must be exactly one address, in the form the gateway matches.
+  // The address goes into the gateway's trustedProxies: it must be exactly one address, in the form the gateway
+  // matches.
   let sidecarAddress: string | undefined;
   try {
     sidecarAddress = sidecarAddressFlag === undefined ? undefined : parseSidecarAddress(sidecarAddressFlag);
@@ -84,7 +100,11 @@ async function main(argv: string[]): Promise<number> {
   }
   let config: Config;
   try {
-    config = loadConfig({ env: process.env, flags: configFlags, ...(args.file !== undefined ? { file: args.file } : {}) });
+    config = loadConfig({
+      env: process.env,
+      flags: configFlags,
+      ...(args.file !== undefined ? { file: args.file } : {}),
+    });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`openclaw-sidecar: ${err.message}\n`);
@@ -130,7 +150,11 @@ export function describeConfig(config: Config): Record<string, unknown> {
     trustedHops: config.trustedHops.map(([addr, bits]) => `${addr.toString()}/${bits}`),
     credentials: config.credentials.map((c) => ({ user: c.user, token: "[REDACTED]", scopes: c.scopes })),
     cookieSecrets: config.cookieSecrets.map(() => "[REDACTED]"),
-    oidc: config.oidc && { ...config.oidc, issuer: config.oidc.issuer.href, clientSecret: config.oidc.clientSecret === undefined ? undefined : "[REDACTED]" },
+    oidc: config.oidc && {
+      ...config.oidc,
+      issuer: config.oidc.issuer.href,
+      clientSecret: config.oidc.clientSecret === undefined ? undefined : "[REDACTED]",
+    },
   };
 }
 
@@ -170,7 +194,8 @@ async function run(config: Config): Promise<number> {
 
 /** GET http://<admin>/healthz; exit 0 on 200. Used by the image's HEALTHCHECK (no curl in the image). */
 function healthcheck(config: Config): Promise<number> {
-  const host = config.adminListen.host === "0.0.0.0" || config.adminListen.host === "::" ? "127.0.0.1" : config.adminListen.host;
+  const host =
+    config.adminListen.host === "0.0.0.0" || config.adminListen.host === "::" ? "127.0.0.1" : config.adminListen.host;
   return new Promise((resolve) => {
     const req = http.get({ host, port: config.adminListen.port, path: "/healthz", timeout: 2000 }, (res) => {
       res.resume();

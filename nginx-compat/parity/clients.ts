@@ -4,7 +4,11 @@ import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import https from "node:https";
 import { WebSocket } from "ws";
 
-export interface Reply { status: number; headers: IncomingHttpHeaders; body: Buffer }
+export interface Reply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
 
 export interface RequestSpec {
   method?: string;
@@ -21,15 +25,27 @@ export function httpsRequest(port: number, ca: Buffer, spec: RequestSpec): Promi
     // A keep-alive agent, as browsers: the client sends "Connection: keep-alive", not Node's agent-less "close".
     const agent = new https.Agent({ keepAlive: true });
     // servername: the certificate names localhost; without it Node would check it against the Host header.
-    const req = https.request({ host: "127.0.0.1", port, method: spec.method ?? "GET", path: spec.path, headers, ca, servername: "localhost", agent }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        agent.destroy();
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
-      });
-      res.on("error", reject);
-    });
+    const req = https.request(
+      {
+        host: "127.0.0.1",
+        port,
+        method: spec.method ?? "GET",
+        path: spec.path,
+        headers,
+        ca,
+        servername: "localhost",
+        agent,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          agent.destroy();
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
+        });
+        res.on("error", reject);
+      },
+    );
     req.on("error", (err) => {
       agent.destroy();
       reject(err);
@@ -52,7 +68,10 @@ function writeChunks(req: import("node:http").ClientRequest, chunks: Buffer[]): 
   next(0);
 }
 
-export interface Message { data: Buffer; isBinary: boolean }
+export interface Message {
+  data: Buffer;
+  isBinary: boolean;
+}
 
 export interface OpenWebSocket {
   ws: WebSocket;
@@ -63,7 +82,13 @@ export interface OpenWebSocket {
   closed: Promise<{ code: number; reason: string }>;
 }
 
-export function openWebSocket(port: number, ca: Buffer, path: string, protocol: string, headers: Record<string, string> = {}): Promise<OpenWebSocket> {
+export function openWebSocket(
+  port: number,
+  ca: Buffer,
+  path: string,
+  protocol: string,
+  headers: Record<string, string> = {},
+): Promise<OpenWebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`wss://127.0.0.1:${port}${path}`, protocol, { ca, headers, handshakeTimeout: 5000 });
     const queue: Message[] = [];
@@ -74,24 +99,28 @@ export function openWebSocket(port: number, ca: Buffer, path: string, protocol: 
       if (waiter) waiter(m);
       else queue.push(m);
     });
-    const closed = new Promise<{ code: number; reason: string }>((r) => ws.once("close", (code, reason) => r({ code, reason: reason.toString() })));
+    const closed = new Promise<{ code: number; reason: string }>((r) =>
+      ws.once("close", (code, reason) => r({ code, reason: reason.toString() })),
+    );
     ws.once("upgrade", (upgrade) => {
-      ws.once("open", () => resolve({
-        ws,
-        upgrade,
-        closed,
-        next(ms = 3000) {
-          const queued = queue.shift();
-          if (queued) return Promise.resolve(queued);
-          return new Promise((res, rej) => {
-            const timer = setTimeout(() => rej(new Error(`no WebSocket message within ${ms} ms`)), ms);
-            waiting.push((m) => {
-              clearTimeout(timer);
-              res(m);
+      ws.once("open", () =>
+        resolve({
+          ws,
+          upgrade,
+          closed,
+          next(ms = 3000) {
+            const queued = queue.shift();
+            if (queued) return Promise.resolve(queued);
+            return new Promise((res, rej) => {
+              const timer = setTimeout(() => rej(new Error(`no WebSocket message within ${ms} ms`)), ms);
+              waiting.push((m) => {
+                clearTimeout(timer);
+                res(m);
+              });
             });
-          });
-        },
-      }));
+          },
+        }),
+      );
     });
     ws.on("error", reject); // after open a no-op: the close event carries the outcome
   });

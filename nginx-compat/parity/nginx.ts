@@ -59,20 +59,32 @@ export async function startNginx(opts: NginxOptions): Promise<RunningNginx> {
     const [port, redirectPort] = [await freePort(), await freePort()];
     const prefix = mkdtempSync(path.join(tmpdir(), "parity-nginx-"));
     chmodSync(prefix, 0o755); // the master runs as root, its workers as nobody: they must reach the temp dirs
-    const config = placeReference(opts.reference, { port, redirectPort, prefix, upstreamPort: opts.upstreamPort, cert: opts.cert, key: opts.key, http2Directive, proxyReadTimeout: opts.proxyReadTimeout });
+    const config = placeReference(opts.reference, {
+      port,
+      redirectPort,
+      prefix,
+      upstreamPort: opts.upstreamPort,
+      cert: opts.cert,
+      key: opts.key,
+      http2Directive,
+      proxyReadTimeout: opts.proxyReadTimeout,
+    });
     const file = path.join(prefix, "nginx.conf");
     writeFileSync(file, config);
     // -e: errors before the config's error_log is open (a bad config) also land in the prefix.
     const args = ["-p", prefix, "-c", file, "-e", path.join(prefix, "error.log"), "-g", "daemon off;"];
     // setpriv (util-linux, always present on Debian) execs nginx with a parent-death signal: when a test run is killed
     // before its cleanup, the master still gets SIGTERM and takes its workers down with it.
-    const [command, argv] = existsSync(SETPRIV) ? [SETPRIV, ["--pdeathsig", "TERM", "--", NGINX, ...args]] : [NGINX, args];
+    const [command, argv] = existsSync(SETPRIV)
+      ? [SETPRIV, ["--pdeathsig", "TERM", "--", NGINX, ...args]]
+      : [NGINX, args];
     const child = spawn(command, argv, { stdio: ["ignore", "ignore", "pipe"], detached: true });
     running.add(child);
     child.once("exit", () => running.delete(child));
     let stderr = "";
     child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
-    const errorLog = () => stderr + (existsSync(path.join(prefix, "error.log")) ? readFileSync(path.join(prefix, "error.log"), "utf8") : "");
+    const errorLog = () =>
+      stderr + (existsSync(path.join(prefix, "error.log")) ? readFileSync(path.join(prefix, "error.log"), "utf8") : "");
     const stop = async () => {
       await stopChild(child);
       rmSync(prefix, { recursive: true, force: true });
@@ -104,10 +116,12 @@ async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   child.kill("SIGTERM");
-  const timedOut = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), 3000))]);
+  const timedOut = await Promise.race([
+    exited.then(() => false),
+    new Promise<boolean>((r) => setTimeout(() => r(true), 3000)),
+  ]);
   if (timedOut) {
     killGroup(child.pid); // detached: the group is this master and its workers only
     await exited;
   }
 }
-

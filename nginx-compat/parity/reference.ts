@@ -25,11 +25,19 @@ export function replaceLine(text: string, line: string, replacement: string): st
   const lines = text.split("\n");
   const hits = lines.flatMap((l, i) => (l.trim() === line ? [i] : []));
   if (hits.length !== 1) {
-    throw new Error(`reference.nginx.conf: expected exactly one line "${line}", found ${hits.length}; update nginx-compat/parity/reference.ts`);
+    throw new Error(
+      `reference.nginx.conf: expected exactly one line "${line}", found ${hits.length}; update nginx-compat/parity/reference.ts`,
+    );
   }
   const i = hits[0] as number;
   const indent = /^\s*/.exec(lines[i] as string)?.[0] ?? "";
-  lines[i] = replacement === "" ? `${indent}# (parity: removed "${line}")` : replacement.split("\n").map((r) => indent + r).join("\n");
+  lines[i] =
+    replacement === ""
+      ? `${indent}# (parity: removed "${line}")`
+      : replacement
+          .split("\n")
+          .map((r) => indent + r)
+          .join("\n");
   return lines.join("\n");
 }
 
@@ -38,14 +46,17 @@ export function placeReference(reference: string, p: ReferencePlacement): string
     ["error_log /var/log/nginx/error.log warn;", `error_log ${p.prefix}/error.log warn;`],
     ["pid /var/run/nginx.pid;", `pid ${p.prefix}/nginx.pid;`],
     // Temp paths: nginx buffers request bodies to disk (proxy_request_buffering is on by default).
-    ["access_log /var/log/nginx/access.log;", [
-      `access_log ${p.prefix}/access.log;`,
-      `client_body_temp_path ${p.prefix}/client_body;`,
-      `proxy_temp_path ${p.prefix}/proxy;`,
-      `fastcgi_temp_path ${p.prefix}/fastcgi;`,
-      `uwsgi_temp_path ${p.prefix}/uwsgi;`,
-      `scgi_temp_path ${p.prefix}/scgi;`,
-    ].join("\n")],
+    [
+      "access_log /var/log/nginx/access.log;",
+      [
+        `access_log ${p.prefix}/access.log;`,
+        `client_body_temp_path ${p.prefix}/client_body;`,
+        `proxy_temp_path ${p.prefix}/proxy;`,
+        `fastcgi_temp_path ${p.prefix}/fastcgi;`,
+        `uwsgi_temp_path ${p.prefix}/uwsgi;`,
+        `scgi_temp_path ${p.prefix}/scgi;`,
+      ].join("\n"),
+    ],
     ["server openclaw-gateway:18789;", `server 127.0.0.1:${p.upstreamPort};`],
     // Tests bind loopback only: each server keeps one listener, on 127.0.0.1.
     ["listen 80;", `listen 127.0.0.1:${p.redirectPort};`],
@@ -56,7 +67,8 @@ export function placeReference(reference: string, p: ReferencePlacement): string
     ["ssl_certificate_key /etc/nginx/certs/privkey.pem;", `ssl_certificate_key ${p.key};`],
   ];
   if (!p.http2Directive) rewrites.push(["http2 on;", ""]);
-  if (p.proxyReadTimeout !== undefined) rewrites.push(["proxy_read_timeout 3600s;", `proxy_read_timeout ${p.proxyReadTimeout};`]);
+  if (p.proxyReadTimeout !== undefined)
+    rewrites.push(["proxy_read_timeout 3600s;", `proxy_read_timeout ${p.proxyReadTimeout};`]);
   return rewrites.reduce((text, [line, replacement]) => replaceLine(text, line, replacement), reference);
 }
 

@@ -17,10 +17,18 @@ export interface ImportedSidecar {
   close(): Promise<void>;
 }
 
-export async function startImportedSidecar(imported: Record<string, unknown>, dir: string, overrides: Record<string, string>): Promise<ImportedSidecar> {
+export async function startImportedSidecar(
+  imported: Record<string, unknown>,
+  dir: string,
+  overrides: Record<string, string>,
+): Promise<ImportedSidecar> {
   const file = path.join(dir, "sidecar.json");
   writeFileSync(file, JSON.stringify(imported, null, 2));
-  const config = loadConfig({ file, env: {}, flags: { "--listen": "127.0.0.1:0", "--admin-listen": "127.0.0.1:0", "--drain-timeout-ms": "200", ...overrides } });
+  const config = loadConfig({
+    file,
+    env: {},
+    flags: { "--listen": "127.0.0.1:0", "--admin-listen": "127.0.0.1:0", "--drain-timeout-ms": "200", ...overrides },
+  });
   let raw = "";
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -29,7 +37,8 @@ export async function startImportedSidecar(imported: Record<string, unknown>, di
     },
   });
   const sidecar = await startSidecar(config, { logger: createLogger(config.logLevel, sink) });
-  if (sidecar.redirectAddress === undefined) throw new Error("the imported config has no httpsRedirectListen (the reference has a redirect server)");
+  if (sidecar.redirectAddress === undefined)
+    throw new Error("the imported config has no httpsRedirectListen (the reference has a redirect server)");
   return {
     sidecar,
     port: sidecar.proxyAddress.port,

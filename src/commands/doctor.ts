@@ -5,7 +5,13 @@
 import { certificateFindings } from "../setup/certificate-checks.ts";
 import { type Config, trustedProxyEntry } from "../options/config.ts";
 import { type ConnectResult, connectGateway } from "../setup/gateway-client.ts";
-import { checkGatewayHttp, forwardingHeaders, isLegacyRelease, type Mark, oldReleaseAdvice } from "../setup/gateway-checks.ts";
+import {
+  checkGatewayHttp,
+  forwardingHeaders,
+  isLegacyRelease,
+  type Mark,
+  oldReleaseAdvice,
+} from "../setup/gateway-checks.ts";
 import { gatewayConfigFor, ownAddress } from "../setup/gateway-config.ts";
 
 export { controlUiBuildId, versionAtLeast } from "../setup/gateway-checks.ts";
@@ -23,10 +29,18 @@ export function testOrigin(config: Config): { origin: string; from: string } {
   if (config.publicOrigin) return { origin: config.publicOrigin.origin, from: "publicOrigin" };
   const first = config.allowedOrigins[0];
   if (first !== undefined) return { origin: first, from: "allowedOrigins" };
-  return { origin: `http://localhost:${config.listen.port}`, from: "the listen port; set --public-origin to the origin your users open" };
+  return {
+    origin: `http://localhost:${config.listen.port}`,
+    from: "the listen port; set --public-origin to the origin your users open",
+  };
 }
 
-export async function runDoctor(config: Config, out: NodeJS.WritableStream, sidecarAddress?: string, opts: DoctorOptions = {}): Promise<number> {
+export async function runDoctor(
+  config: Config,
+  out: NodeJS.WritableStream,
+  sidecarAddress?: string,
+  opts: DoctorOptions = {},
+): Promise<number> {
   const timeoutMs = opts.timeoutMs ?? 5000;
   const upstream = config.upstream;
   const self = sidecarAddress ?? opts.sidecarAddress ?? ownAddress() ?? "<sidecar address>";
@@ -36,7 +50,9 @@ export async function runDoctor(config: Config, out: NodeJS.WritableStream, side
     if (mark === "FAIL") ok = false;
     out.write(`[${mark}] ${text}\n`);
   };
-  out.write(`openclaw-sidecar doctor: mode ${config.mode}, gateway ${upstream.origin}, this sidecar at ${self}, test Origin ${origin} (from ${from})\n\n`);
+  out.write(
+    `openclaw-sidecar doctor: mode ${config.mode}, gateway ${upstream.origin}, this sidecar at ${self}, test Origin ${origin} (from ${from})\n\n`,
+  );
 
   // 0. The certificate served and, with automatic HTTPS, the ACME status (certificate-checks.ts).
   for (const f of await certificateFindings(config)) say(f.mark, f.text);
@@ -50,7 +66,8 @@ export async function runDoctor(config: Config, out: NodeJS.WritableStream, side
 
   // 4. A test handshake as the Control UI would make it through the sidecar.
   const wsUrl = `${upstream.protocol === "https:" ? "wss" : "ws"}://${upstream.host}/`;
-  const token = config.mode === "local" ? config.credentials[0]?.token : (opts.gatewayToken ?? process.env.OPENCLAW_GATEWAY_TOKEN);
+  const token =
+    config.mode === "local" ? config.credentials[0]?.token : (opts.gatewayToken ?? process.env.OPENCLAW_GATEWAY_TOKEN);
   const result = await connectGateway({
     url: wsUrl,
     clientId: "openclaw-control-ui",
@@ -74,57 +91,114 @@ export async function runDoctor(config: Config, out: NodeJS.WritableStream, side
       out.write(`\nGateway config for ${config.mode} mode (paste into openclaw.json and restart the gateway):\n\n`);
       out.write(gatewayConfigFor(config, self === "<sidecar address>" ? undefined : self, { legacy }));
     }
-    out.write(passed ? `\nRESULT: ${config.mode} mode will work.\n` : `\nRESULT: ${config.mode} mode will NOT work yet: fix the [FAIL] lines above.\n`);
+    out.write(
+      passed
+        ? `\nRESULT: ${config.mode} mode will work.\n`
+        : `\nRESULT: ${config.mode} mode will NOT work yet: fix the [FAIL] lines above.\n`,
+    );
     return passed ? 0 : 1;
   }
 }
 
-interface HandshakeVerdict { mark: Mark; text: string; oldProtocol?: boolean; evidence?: string }
+interface HandshakeVerdict {
+  mark: Mark;
+  text: string;
+  oldProtocol?: boolean;
+  evidence?: string;
+}
 
-function explainHandshake(result: ConnectResult, config: Config, self: string, origin: string, hadToken: boolean): HandshakeVerdict {
+function explainHandshake(
+  result: ConnectResult,
+  config: Config,
+  self: string,
+  origin: string,
+  hadToken: boolean,
+): HandshakeVerdict {
   const verdict = (mark: Mark, text: string): HandshakeVerdict => ({ mark, text: `test handshake: ${text}` });
   if (result.kind === "hello-ok") return verdict("ok", `hello-ok (scopes ${result.scopes.join(",") || "none"})`);
   if (result.kind === "http") {
-    if (result.status === 403 && result.body.includes("proxy_attribution_required")) return verdict("FAIL", `403 proxy_attribution_required (add "${trustedProxyEntry(self)}" to gateway.trustedProxies)`);
+    if (result.status === 403 && result.body.includes("proxy_attribution_required"))
+      return verdict(
+        "FAIL",
+        `403 proxy_attribution_required (add "${trustedProxyEntry(self)}" to gateway.trustedProxies)`,
+      );
     return verdict("FAIL", `the gateway answered the upgrade with HTTP ${result.status}`);
   }
-  if (result.kind !== "close") return verdict("FAIL", result.kind === "timeout" ? `no answer (stage ${result.stage})` : result.message);
+  if (result.kind !== "close")
+    return verdict("FAIL", result.kind === "timeout" ? `no answer (stage ${result.stage})` : result.message);
   const reason = result.reason;
   const authReason = String(result.error?.details?.authReason ?? "");
   if (/^protocol mismatch/.test(reason)) {
     // 2026.8.x+: the device was paired, then the gateway asked this client (which sent no build id) to reload.
-    if (result.code === 1008 && /Control UI updated/.test(reason)) return verdict("ok", "authenticated and paired (the gateway then asked this test client to reload)");
+    if (result.code === 1008 && /Control UI updated/.test(reason))
+      return verdict("ok", "authenticated and paired (the gateway then asked this test client to reload)");
     // Anything else is a gateway that does not speak protocol 4: 2026.1.29 closes 1002 with details.expectedProtocol 3.
     const expected = result.error?.details?.expectedProtocol;
     const evidence = `closed ${result.code} "${reason}"${expected !== undefined ? `, the gateway speaks protocol ${String(expected)}` : ""}`;
-    return { ...verdict("FAIL", `${evidence}, not 4: the gateway is a release older than 2026.8.1, which this sidecar does not support: ${oldReleaseAdvice(config.mode, self)}. Upgrade the gateway`), oldProtocol: true, evidence };
+    return {
+      ...verdict(
+        "FAIL",
+        `${evidence}, not 4: the gateway is a release older than 2026.8.1, which this sidecar does not support: ${oldReleaseAdvice(config.mode, self)}. Upgrade the gateway`,
+      ),
+      oldProtocol: true,
+      evidence,
+    };
   }
   // Identity mode first: a gateway that asks for its own token or password is not in trusted-proxy mode at all.
   const sharedSecret = /gateway (token|password) (missing|mismatch)/.exec(reason);
   if (config.mode === "identity" && sharedSecret) {
-    return verdict("FAIL", `${result.code} ${reason.split(" (")[0]} — the gateway is in auth.mode "${sharedSecret[1]}", but identity mode needs auth.mode "trusted-proxy". Replace gateway.auth with the block printed below (it keeps a password for internal clients) and restart the gateway`);
+    return verdict(
+      "FAIL",
+      `${result.code} ${reason.split(" (")[0]} — the gateway is in auth.mode "${sharedSecret[1]}", but identity mode needs auth.mode "trusted-proxy". Replace gateway.auth with the block printed below (it keeps a password for internal clients) and restart the gateway`,
+    );
   }
   if (/^pairing required/.test(reason)) {
-    if (config.mode === "attribution") return verdict("warn", "1008 pairing required — expected in attribution mode: each new browser is approved once with `openclaw devices approve <requestId>` (or use identity mode)");
-    if (config.mode === "identity") return verdict("FAIL", "1008 pairing required — enable gateway.auth.trustedProxy.deviceAutoApprove: { enabled: true }");
-    return verdict("FAIL", "1008 pairing required — the gateway does not see this sidecar as local: it must share the gateway's network namespace and dial 127.0.0.1 with no forwarding headers");
+    if (config.mode === "attribution")
+      return verdict(
+        "warn",
+        "1008 pairing required — expected in attribution mode: each new browser is approved once with `openclaw devices approve <requestId>` (or use identity mode)",
+      );
+    if (config.mode === "identity")
+      return verdict(
+        "FAIL",
+        "1008 pairing required — enable gateway.auth.trustedProxy.deviceAutoApprove: { enabled: true }",
+      );
+    return verdict(
+      "FAIL",
+      "1008 pairing required — the gateway does not see this sidecar as local: it must share the gateway's network namespace and dial 127.0.0.1 with no forwarding headers",
+    );
   }
-  if (/^origin not allowed/.test(reason)) return verdict("FAIL", `1008 origin not allowed — add the public origin to the gateway config:\n       gateway.controlUi.allowedOrigins: ["${origin}"]`);
-  if (/token mismatch/.test(reason)) return verdict("FAIL", "1008 unauthorized: gateway token mismatch — the token does not match gateway.auth.token");
+  if (/^origin not allowed/.test(reason))
+    return verdict(
+      "FAIL",
+      `1008 origin not allowed — add the public origin to the gateway config:\n       gateway.controlUi.allowedOrigins: ["${origin}"]`,
+    );
+  if (/token mismatch/.test(reason))
+    return verdict("FAIL", "1008 unauthorized: gateway token mismatch — the token does not match gateway.auth.token");
   if (/token missing/.test(reason)) {
-    if (!hadToken) return verdict("warn", "the gateway wants its token; run doctor with OPENCLAW_GATEWAY_TOKEN set to check it");
+    if (!hadToken)
+      return verdict("warn", "the gateway wants its token; run doctor with OPENCLAW_GATEWAY_TOKEN set to check it");
     return verdict("FAIL", "1008 unauthorized: gateway token missing");
   }
   if (authReason.startsWith("trusted_proxy_")) {
     const hints: Record<string, string> = {
       trusted_proxy_untrusted_source: `this sidecar (${self}) is not in gateway.trustedProxies`,
-      trusted_proxy_loopback_source: "the sidecar dials the gateway over loopback: set gateway.auth.trustedProxy.allowLoopback: true (shared namespace only)",
-      trusted_proxy_local_interface_source: "the sidecar dials one of the gateway's own interface addresses: dial 127.0.0.1 in a shared namespace, or give the sidecar its own container",
+      trusted_proxy_loopback_source:
+        "the sidecar dials the gateway over loopback: set gateway.auth.trustedProxy.allowLoopback: true (shared namespace only)",
+      trusted_proxy_local_interface_source:
+        "the sidecar dials one of the gateway's own interface addresses: dial 127.0.0.1 in a shared namespace, or give the sidecar its own container",
       trusted_proxy_user_not_allowed: `the user is not in gateway.auth.trustedProxy.allowUsers`,
       trusted_proxy_no_proxies_configured: "gateway.trustedProxies is empty",
     };
-    return verdict("FAIL", `1008 unauthorized (${authReason}) — ${hints[authReason] ?? "check gateway.auth.trustedProxy"}`);
+    return verdict(
+      "FAIL",
+      `1008 unauthorized (${authReason}) — ${hints[authReason] ?? "check gateway.auth.trustedProxy"}`,
+    );
   }
-  if (/^unauthorized/.test(reason) && config.mode === "identity") return verdict("FAIL", `${reason} — is the gateway in auth.mode "trusted-proxy" with userHeader "${config.identityHeader}"?`);
+  if (/^unauthorized/.test(reason) && config.mode === "identity")
+    return verdict(
+      "FAIL",
+      `${reason} — is the gateway in auth.mode "trusted-proxy" with userHeader "${config.identityHeader}"?`,
+    );
   return verdict("FAIL", `closed ${result.code} ${reason}`);
 }

@@ -16,7 +16,21 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { createTwoFilesPatch } from "diff";
-import { ComposeFile, type YAMLMap, appendWithComment, commandLine, commandOption, isMap, isScalar, isSeq, joinNetwork, keyOf, parsePort, removeEnvironment, addEnvFile } from "../setup/compose-edit.ts";
+import {
+  ComposeFile,
+  type YAMLMap,
+  appendWithComment,
+  commandLine,
+  commandOption,
+  isMap,
+  isScalar,
+  isSeq,
+  joinNetwork,
+  keyOf,
+  parsePort,
+  removeEnvironment,
+  addEnvFile,
+} from "../setup/compose-edit.ts";
 import { type Variables, composeVariables, interpolate } from "../setup/compose-variables.ts";
 import { ConfigError, type Mode, MODES, loadConfig } from "../options/config.ts";
 import { type NewSecret, commit } from "../setup/file-transaction.ts";
@@ -67,7 +81,8 @@ const hex = (bytes = 32): string => randomBytes(bytes).toString("hex");
 /** Reads both files and works out every change. Throws InitRefusal on anything it cannot do safely; writes nothing. */
 export function planInit(opts: InitOptions): InitPlan {
   const composeFile = path.resolve(opts.compose);
-  if (!existsSync(composeFile)) throw new InitRefusal(`${composeFile} does not exist; point --compose at your docker-compose.yml.`);
+  if (!existsSync(composeFile))
+    throw new InitRefusal(`${composeFile} does not exist; point --compose at your docker-compose.yml.`);
   const composeDir = path.dirname(composeFile);
   const vars = composeVariables(path.join(composeDir, ".env"), opts.env);
   const composeBefore = readFileSync(composeFile, "utf8");
@@ -77,21 +92,35 @@ export function planInit(opts: InitOptions): InitPlan {
 
   const gw = compose.service(gwName, "--gateway-service");
   if (compose.serviceNames().includes(SIDECAR_SERVICE)) {
-    throw new InitRefusal(`${composeFile} already has a service "${SIDECAR_SERVICE}": init has been run on it (its backups end in .bak-…). Restore a backup to run it again.`);
+    throw new InitRefusal(
+      `${composeFile} already has a service "${SIDECAR_SERVICE}": init has been run on it (its backups end in .bak-…). Restore a backup to run it again.`,
+    );
   }
   const networkMode = compose.editable(gw, gwName, "network_mode");
   if (networkMode !== undefined) {
-    throw new InitRefusal(`${composeFile}: services.${gwName} has network_mode: ${String(isScalar(networkMode) ? networkMode.value : networkMode)}; init needs the gateway on compose networks (remove network_mode first).`);
+    throw new InitRefusal(
+      `${composeFile}: services.${gwName} has network_mode: ${String(isScalar(networkMode) ? networkMode.value : networkMode)}; init needs the gateway on compose networks (remove network_mode first).`,
+    );
   }
-  const cli = compose.serviceNames().includes(opts.cliService) ? compose.service(opts.cliService, "--cli-service") : undefined;
-  if (cli === undefined) notes.push(`no service "${opts.cliService}" in the compose file: no CLI service changed (--cli-service NAME names yours).`);
+  const cli = compose.serviceNames().includes(opts.cliService)
+    ? compose.service(opts.cliService, "--cli-service")
+    : undefined;
+  if (cli === undefined)
+    notes.push(
+      `no service "${opts.cliService}" in the compose file: no CLI service changed (--cli-service NAME names yours).`,
+    );
 
   // The gateway's own port, from its command line (the official file: `--port 18789`) or its config.
   const command = commandLine(gw, compose, gwName);
   const portOption = command ? commandOption(command, "--port") : undefined;
 
-  const gatewayConfigFile = path.resolve(opts.gatewayConfig ?? gatewayConfigFromVolumes(compose, gw, gwName, vars, composeDir));
-  if (!existsSync(gatewayConfigFile)) throw new InitRefusal(`the gateway config ${gatewayConfigFile} does not exist; pass --gateway-config FILE (your openclaw.json).`);
+  const gatewayConfigFile = path.resolve(
+    opts.gatewayConfig ?? gatewayConfigFromVolumes(compose, gw, gwName, vars, composeDir),
+  );
+  if (!existsSync(gatewayConfigFile))
+    throw new InitRefusal(
+      `the gateway config ${gatewayConfigFile} does not exist; pass --gateway-config FILE (your openclaw.json).`,
+    );
   const configBefore = readFileSync(gatewayConfigFile, "utf8");
   const config = new GatewayConfigFile(configBefore, gatewayConfigFile);
   const authMode = config.get(["gateway", "auth", "mode"]);
@@ -105,23 +134,34 @@ export function planInit(opts: InitOptions): InitPlan {
   let gatewayPort = 18789;
   if (portOption !== undefined) {
     const value = interpolate(portOption.value, vars);
-    if (value === undefined || !/^\d+$/.test(value)) throw new InitRefusal(`${composeFile}: cannot tell the gateway's port from \`--port ${portOption.value}\` in services.${gwName}.command.`);
+    if (value === undefined || !/^\d+$/.test(value))
+      throw new InitRefusal(
+        `${composeFile}: cannot tell the gateway's port from \`--port ${portOption.value}\` in services.${gwName}.command.`,
+      );
     gatewayPort = Number(value);
-  } else if (typeof config.get(["gateway", "port"]) === "number") gatewayPort = config.get(["gateway", "port"]) as number;
+  } else if (typeof config.get(["gateway", "port"]) === "number")
+    gatewayPort = config.get(["gateway", "port"]) as number;
 
   // The host port users open today (the official file: ${OPENCLAW_GATEWAY_PORT:-18789}) moves to the sidecar.
   const portsNode = compose.editable(gw, gwName, "ports");
   const mappings = isSeq(portsNode) ? portsNode.items.map((item) => ({ item, mapping: parsePort(item) })) : [];
-  const main = mappings.find((m) => m.mapping !== undefined && interpolate(m.mapping.containerPort, vars) === String(gatewayPort))?.mapping;
+  const main = mappings.find(
+    (m) => m.mapping !== undefined && interpolate(m.mapping.containerPort, vars) === String(gatewayPort),
+  )?.mapping;
   const hostPortText = main?.hostPort ?? String(gatewayPort);
   const hostPort = interpolate(hostPortText, vars);
   if (hostPort === undefined || !/^\d+$/.test(hostPort)) {
-    throw new InitRefusal(`${composeFile}: cannot tell the host port from "${hostPortText}" in services.${gwName}.ports (a variable without a value?); set it in the environment or in ${path.join(composeDir, ".env")}.`);
+    throw new InitRefusal(
+      `${composeFile}: cannot tell the host port from "${hostPortText}" in services.${gwName}.ports (a variable without a value?); set it in the environment or in ${path.join(composeDir, ".env")}.`,
+    );
   }
-  const removedPorts = mappings.map((m) => (isScalar(m.item) ? String(m.item.value) : JSON.stringify((m.item as YAMLMap).toJSON())));
+  const removedPorts = mappings.map((m) =>
+    isScalar(m.item) ? String(m.item.value) : JSON.stringify((m.item as YAMLMap).toJSON()),
+  );
 
   // The gateway block, exactly as print-gateway-config prints it for a validated sidecar configuration.
-  const origins = opts.publicOrigin !== undefined ? [] : [`http://localhost:${hostPort}`, `http://127.0.0.1:${hostPort}`];
+  const origins =
+    opts.publicOrigin !== undefined ? [] : [`http://localhost:${hostPort}`, `http://127.0.0.1:${hostPort}`];
   const sidecarPort = opts.mode === "local" ? (gatewayPort === 18790 ? 18791 : 18790) : SIDECAR_PORT;
   const userToken = hex();
   const cookieSecret = hex();
@@ -135,7 +175,9 @@ export function planInit(opts: InitOptions): InitPlan {
         "--upstream": opts.mode === "local" ? `http://127.0.0.1:${gatewayPort}` : `http://${gwName}:${gatewayPort}`,
         "--token": userToken,
         "--cookie-secret": cookieSecret,
-        ...(opts.publicOrigin !== undefined ? { "--public-origin": opts.publicOrigin } : { "--allowed-origins": origins.join(",") }),
+        ...(opts.publicOrigin !== undefined
+          ? { "--public-origin": opts.publicOrigin }
+          : { "--allowed-origins": origins.join(",") }),
       },
     });
   } catch (err) {
@@ -156,12 +198,19 @@ export function planInit(opts: InitOptions): InitPlan {
   if (block.trustedProxies !== undefined) {
     const before = config.get(["gateway", "trustedProxies"]);
     if (Array.isArray(before) && JSON.stringify(before) !== JSON.stringify(block.trustedProxies)) {
-      notes.push(`gateway.trustedProxies ${JSON.stringify(before)} replaced by ${JSON.stringify(block.trustedProxies)}: only the sidecar's pinned address may claim client addresses.`);
+      notes.push(
+        `gateway.trustedProxies ${JSON.stringify(before)} replaced by ${JSON.stringify(block.trustedProxies)}: only the sidecar's pinned address may claim client addresses.`,
+      );
     }
     config.set(["gateway", "trustedProxies"], block.trustedProxies);
   }
   const existingOrigins = config.get(["gateway", "controlUi", "allowedOrigins"]);
-  const allowedOrigins = [...new Set([...(Array.isArray(existingOrigins) ? existingOrigins.map(String) : []), ...block.controlUi.allowedOrigins])];
+  const allowedOrigins = [
+    ...new Set([
+      ...(Array.isArray(existingOrigins) ? existingOrigins.map(String) : []),
+      ...block.controlUi.allowedOrigins,
+    ]),
+  ];
   config.set(["gateway", "controlUi", "allowedOrigins"], allowedOrigins);
 
   // ---- the compose file ----
@@ -184,7 +233,8 @@ export function planInit(opts: InitOptions): InitPlan {
     // Liveness probes reach the gateway's /healthz without a login; it answers status only.
     OPENCLAW_SIDECAR_PUBLIC_PATHS: "/healthz",
   };
-  if (opts.publicOrigin !== undefined) sidecarEnv.OPENCLAW_SIDECAR_PUBLIC_ORIGIN = sidecarConfig.publicOrigin?.origin ?? opts.publicOrigin;
+  if (opts.publicOrigin !== undefined)
+    sidecarEnv.OPENCLAW_SIDECAR_PUBLIC_ORIGIN = sidecarConfig.publicOrigin?.origin ?? opts.publicOrigin;
   const sidecarVolumes: string[] = [];
   const owner = { uid: SIDECAR_UID, gid: SIDECAR_UID };
   const mountSecret = (name: string, content: string, envName: string): void => {
@@ -204,8 +254,14 @@ export function planInit(opts: InitOptions): InitPlan {
     config.set(["gateway", "auth", "mode"], "trusted-proxy");
     config.set(["gateway", "auth", "password"], "${OPENCLAW_GATEWAY_PASSWORD}");
     config.set(["gateway", "auth", "trustedProxy"], block.auth.trustedProxy as never);
-    for (const [service, name, env] of [[gw, gwName, gwEnv], ...(cli ? [[cli, opts.cliService, cliEnv] as const] : [])] as const) {
-      if (removeEnvironment(env, "OPENCLAW_GATEWAY_TOKEN")) notes.push(`services.${name}.environment: OPENCLAW_GATEWAY_TOKEN removed (trusted-proxy auth refuses a shared token).`);
+    for (const [service, name, env] of [
+      [gw, gwName, gwEnv],
+      ...(cli ? [[cli, opts.cliService, cliEnv] as const] : []),
+    ] as const) {
+      if (removeEnvironment(env, "OPENCLAW_GATEWAY_TOKEN"))
+        notes.push(
+          `services.${name}.environment: OPENCLAW_GATEWAY_TOKEN removed (trusted-proxy auth refuses a shared token).`,
+        );
       addEnvFile(compose, service, name, rel("gateway.env"));
     }
   }
@@ -240,9 +296,12 @@ export function planInit(opts: InitOptions): InitPlan {
     const networks = compose.topLevel("networks");
     for (const p of networks.items) {
       const name = keyOf(p);
-      if (name === INTERNAL_NETWORK || name === PUBLIC_NETWORK) throw new InitRefusal(`${composeFile} already defines a network "${name}"; init adds it. Remove it first.`);
-      if (JSON.stringify(isMap(p.value) ? p.value.toJSON() : p.value ?? null).includes(`"${INTERNAL_SUBNET}"`)) {
-        throw new InitRefusal(`${composeFile}: network "${name}" already uses ${INTERNAL_SUBNET}, the subnet init pins the sidecar in.`);
+      if (name === INTERNAL_NETWORK || name === PUBLIC_NETWORK)
+        throw new InitRefusal(`${composeFile} already defines a network "${name}"; init adds it. Remove it first.`);
+      if (JSON.stringify(isMap(p.value) ? p.value.toJSON() : (p.value ?? null)).includes(`"${INTERNAL_SUBNET}"`)) {
+        throw new InitRefusal(
+          `${composeFile}: network "${name}" already uses ${INTERNAL_SUBNET}, the subnet init pins the sidecar in.`,
+        );
       }
     }
     networks.set(INTERNAL_NETWORK, compose.node({ internal: true, ipam: { config: [{ subnet: INTERNAL_SUBNET }] } }));
@@ -266,7 +325,9 @@ export function planInit(opts: InitOptions): InitPlan {
     };
   }
   if (removedPorts.length > 0) {
-    notes.push(`services.${gwName}.ports ${removedPorts.join(", ")} ${opts.mode === "local" ? `replaced by 127.0.0.1:${hostPortText}:${sidecarPort} (the sidecar, in the gateway's namespace)` : "removed: only the sidecar is published"}.`);
+    notes.push(
+      `services.${gwName}.ports ${removedPorts.join(", ")} ${opts.mode === "local" ? `replaced by 127.0.0.1:${hostPortText}:${sidecarPort} (the sidecar, in the gateway's namespace)` : "removed: only the sidecar is published"}.`,
+    );
   }
   const sidecarNode = compose.node(sidecar) as YAMLMap;
   for (const key of ["depends_on", "tmpfs", "cap_drop", "security_opt"]) {
@@ -296,30 +357,45 @@ export function planInit(opts: InitOptions): InitPlan {
     if (cliMode === undefined) {
       for (const key of ["networks", "ports"]) {
         if (compose.editable(cli, opts.cliService, key) !== undefined) {
-          throw new InitRefusal(`${composeFile}: services.${opts.cliService} has ${key}:, which cannot be combined with network_mode: ${want} (how the CLI reaches the gateway once its port is not published). Remove it, or pass --cli-service for another service.`);
+          throw new InitRefusal(
+            `${composeFile}: services.${opts.cliService} has ${key}:, which cannot be combined with network_mode: ${want} (how the CLI reaches the gateway once its port is not published). Remove it, or pass --cli-service for another service.`,
+          );
         }
       }
       cli.set("network_mode", want);
       notes.push(`services.${opts.cliService}: network_mode ${want} (the CLI reaches the gateway on its loopback).`);
     } else if (!(isScalar(cliMode) && cliMode.value === want)) {
-      notes.push(`services.${opts.cliService} keeps network_mode ${String(isScalar(cliMode) ? cliMode.value : cliMode)}: the CLI must reach the gateway some other way than its loopback.`);
+      notes.push(
+        `services.${opts.cliService} keeps network_mode ${String(isScalar(cliMode) ? cliMode.value : cliMode)}: the CLI must reach the gateway some other way than its loopback.`,
+      );
     }
   }
   const plan: InitPlan = {
     compose: { file: composeFile, before: composeBefore, after: compose.toString() },
     gatewayConfig: { file: gatewayConfigFile, before: configBefore, after: config.toString() },
     notes,
-    url: opts.publicOrigin !== undefined ? `${sidecarConfig.publicOrigin?.origin ?? opts.publicOrigin}/` : `http://localhost:${hostPort}/`,
+    url:
+      opts.publicOrigin !== undefined
+        ? `${sidecarConfig.publicOrigin?.origin ?? opts.publicOrigin}/`
+        : `http://localhost:${hostPort}/`,
   };
   if (secrets.length > 0) plan.secretsDir = { dir: secretsDir, secrets };
   if (plan.secretsDir !== undefined && existsSync(secretsDir)) {
-    throw new InitRefusal(`${secretsDir} already exists; init writes new secrets there and will not overwrite any. Move it away first.`);
+    throw new InitRefusal(
+      `${secretsDir} already exists; init writes new secrets there and will not overwrite any. Move it away first.`,
+    );
   }
   return plan;
 }
 
 /** Where the gateway config is: `<host dir mounted at /home/node/.openclaw>/openclaw.json`. */
-function gatewayConfigFromVolumes(compose: ComposeFile, gw: YAMLMap, gwName: string, vars: Variables, composeDir: string): string {
+function gatewayConfigFromVolumes(
+  compose: ComposeFile,
+  gw: YAMLMap,
+  gwName: string,
+  vars: Variables,
+  composeDir: string,
+): string {
   const volumes = compose.editable(gw, gwName, "volumes");
   const items = isSeq(volumes) ? volumes.items : [];
   for (const item of items) {
@@ -339,48 +415,73 @@ function gatewayConfigFromVolumes(compose: ComposeFile, gw: YAMLMap, gwName: str
     if (target?.replace(/\/$/, "") !== "/home/node/.openclaw" || source === undefined) continue;
     const dir = interpolate(source, vars);
     if (dir === undefined || dir === "") {
-      throw new InitRefusal(`cannot tell where the gateway config is: services.${gwName}.volumes mounts "${source}", which has no value here (set it in the environment or in ${path.join(composeDir, ".env")}), or pass --gateway-config FILE.`);
+      throw new InitRefusal(
+        `cannot tell where the gateway config is: services.${gwName}.volumes mounts "${source}", which has no value here (set it in the environment or in ${path.join(composeDir, ".env")}), or pass --gateway-config FILE.`,
+      );
     }
     const expanded = dir.startsWith("~/") ? path.join(os.homedir(), dir.slice(2)) : dir;
     return path.join(path.resolve(composeDir, expanded), "openclaw.json");
   }
-  throw new InitRefusal(`cannot tell where the gateway config is: services.${gwName} mounts nothing at /home/node/.openclaw; pass --gateway-config FILE (your openclaw.json).`);
+  throw new InitRefusal(
+    `cannot tell where the gateway config is: services.${gwName} mounts nothing at /home/node/.openclaw; pass --gateway-config FILE (your openclaw.json).`,
+  );
 }
 
 /** In local mode the sidecar checks the gateway's own token: from the same variable, or (a literal) from a new file. */
-function localTokenSource(config: GatewayConfigFile, _gw: YAMLMap, gwEnv: unknown): { kind: "literal"; value: string } | { kind: "variable"; name: string } {
+function localTokenSource(
+  config: GatewayConfigFile,
+  _gw: YAMLMap,
+  gwEnv: unknown,
+): { kind: "literal"; value: string } | { kind: "variable"; name: string } {
   const token = config.get(["gateway", "auth", "token"]);
   if (typeof token === "string") {
     const m = /^\$\{([A-Z_][A-Z0-9_]*)\}$/.exec(token);
     return m ? { kind: "variable", name: m[1] as string } : { kind: "literal", value: token };
   }
-  if (token !== null && typeof token === "object" && (token as Record<string, unknown>).source === "env") return { kind: "variable", name: String((token as Record<string, unknown>).id) };
+  if (token !== null && typeof token === "object" && (token as Record<string, unknown>).source === "env")
+    return { kind: "variable", name: String((token as Record<string, unknown>).id) };
   if (token === undefined) {
     const env = gwEnv as { toJSON?: () => unknown } | undefined;
     const json = JSON.stringify(env?.toJSON?.() ?? null);
     if (json.includes("OPENCLAW_GATEWAY_TOKEN")) return { kind: "variable", name: "OPENCLAW_GATEWAY_TOKEN" };
   }
-  throw new InitRefusal(`${config.file}: cannot tell the gateway token (gateway.auth.token is ${JSON.stringify(token)}); local mode needs the sidecar to check the same token. Use a literal, "\${VAR}" or an env SecretRef.`);
+  throw new InitRefusal(
+    `${config.file}: cannot tell the gateway token (gateway.auth.token is ${JSON.stringify(token)}); local mode needs the sidecar to check the same token. Use a literal, "\${VAR}" or an env SecretRef.`,
+  );
 }
 
 /** The unified diff of a plan (what --dry-run prints). */
 export function planDiff(plan: InitPlan): string {
   const patch = (f: { file: string; before: string; after: string }): string =>
-    f.before === f.after ? "" : createTwoFilesPatch(f.file, f.file, f.before, f.after, "before init", "after init", { context: 3 });
+    f.before === f.after
+      ? ""
+      : createTwoFilesPatch(f.file, f.file, f.before, f.after, "before init", "after init", { context: 3 });
   return patch(plan.compose) + patch(plan.gatewayConfig);
 }
 
 /** Backup suffix for a moment: `.bak-20261124T101500Z`. */
-export const backupSuffix = (now: Date): string => `.bak-${now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}`;
+export const backupSuffix = (now: Date): string =>
+  `.bak-${now
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z")}`;
 
 const USAGE = `usage: openclaw-sidecar init [--compose FILE] [--gateway-config FILE] [--mode identity|attribution|local] [--public-origin URL] [--dry-run]
                              [--gateway-service NAME] [--cli-service NAME] [--sidecar-image IMAGE] [--sidecar-build DIR|none]
 Adds openclaw-sidecar to your compose file and patches the gateway's openclaw.json for the mode (default identity).`;
 
-interface Writable { write(s: string): unknown }
+interface Writable {
+  write(s: string): unknown;
+}
 
 /** The command: 0 done (or dry run printed), 1 refused (nothing written), 2 usage. */
-export function runInit(argv: string[], stdout: Writable, stderr: Writable, env: Variables = process.env, now = new Date()): number {
+export function runInit(
+  argv: string[],
+  stdout: Writable,
+  stderr: Writable,
+  env: Variables = process.env,
+  now = new Date(),
+): number {
   let values;
   try {
     ({ values } = parseArgs({
@@ -412,7 +513,10 @@ export function runInit(argv: string[], stdout: Writable, stderr: Writable, env:
     stderr.write(`openclaw-sidecar init: --mode must be one of ${MODES.join(", ")} (got "${values.mode}")\n`);
     return 2;
   }
-  const compose = values.compose ?? ["docker-compose.yml", "docker-compose.yaml", "compose.yaml", "compose.yml"].find((f) => existsSync(f)) ?? "docker-compose.yml";
+  const compose =
+    values.compose ??
+    ["docker-compose.yml", "docker-compose.yaml", "compose.yaml", "compose.yml"].find((f) => existsSync(f)) ??
+    "docker-compose.yml";
   let plan: InitPlan;
   try {
     plan = planInit({
@@ -433,7 +537,9 @@ export function runInit(argv: string[], stdout: Writable, stderr: Writable, env:
     }
     throw err;
   }
-  const secretLines = (plan.secretsDir?.secrets ?? []).map((s) => `  ${path.join(plan.secretsDir!.dir, s.name)} (0600)`);
+  const secretLines = (plan.secretsDir?.secrets ?? []).map(
+    (s) => `  ${path.join(plan.secretsDir!.dir, s.name)} (0600)`,
+  );
   if (values["dry-run"]) {
     stdout.write(planDiff(plan));
     if (secretLines.length > 0) stdout.write(`\nwould create, with new random secrets:\n${secretLines.join("\n")}\n`);
@@ -443,7 +549,9 @@ export function runInit(argv: string[], stdout: Writable, stderr: Writable, env:
   let done;
   try {
     done = commit({
-      changes: [plan.compose, plan.gatewayConfig].filter((f) => f.before !== f.after).map((f) => ({ file: f.file, content: f.after })),
+      changes: [plan.compose, plan.gatewayConfig]
+        .filter((f) => f.before !== f.after)
+        .map((f) => ({ file: f.file, content: f.after })),
       ...(plan.secretsDir !== undefined ? { secretsDir: plan.secretsDir } : {}),
       backupSuffix: backupSuffix(now),
     });
@@ -459,10 +567,18 @@ export function runInit(argv: string[], stdout: Writable, stderr: Writable, env:
   ];
   const uid = process.getuid?.();
   if (plan.secretsDir?.secrets.some((s) => s.owner) && uid !== 0 && uid !== SIDECAR_UID) {
-    out.push(`  the sidecar runs as uid ${SIDECAR_UID} and must read its secrets: sudo chown ${SIDECAR_UID} ${plan.secretsDir.secrets.filter((s) => s.owner).map((s) => path.join(plan.secretsDir!.dir, s.name)).join(" ")}`);
+    out.push(
+      `  the sidecar runs as uid ${SIDECAR_UID} and must read its secrets: sudo chown ${SIDECAR_UID} ${plan.secretsDir.secrets
+        .filter((s) => s.owner)
+        .map((s) => path.join(plan.secretsDir!.dir, s.name))
+        .join(" ")}`,
+    );
   }
   out.push(`next: docker compose up -d   (in ${path.dirname(plan.compose.file)}; Compose v1: docker-compose up -d)`);
-  if (values.mode === "identity") out.push(`then open the dashboard once with your token: ${plan.url}?token=$(cat ${path.join(plan.secretsDir?.dir ?? SECRETS_DIR, "token")})`);
+  if (values.mode === "identity")
+    out.push(
+      `then open the dashboard once with your token: ${plan.url}?token=$(cat ${path.join(plan.secretsDir?.dir ?? SECRETS_DIR, "token")})`,
+    );
   stdout.write(`${out.join("\n")}\n`);
   return 0;
 }

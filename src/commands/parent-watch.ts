@@ -7,7 +7,8 @@
 // cmd.exe.)
 
 /** True when an npm script started this process (npm sets npm_lifecycle_event for the script's environment). */
-export const startedByNpmScript = (env: NodeJS.ProcessEnv = process.env): boolean => env.npm_lifecycle_event !== undefined;
+export const startedByNpmScript = (env: NodeJS.ProcessEnv = process.env): boolean =>
+  env.npm_lifecycle_event !== undefined;
 
 /** Calls `onGone` once when this process's parent changes. Returns a function that stops watching. */
 export function watchParent(onGone: () => void, intervalMs = 500): () => void {

@@ -29,9 +29,14 @@ export interface Peer {
 }
 
 /** Identity established by the sidecar (identity mode only). */
-export interface Identity { user: string; scopes?: string[] }
+export interface Identity {
+  user: string;
+  scopes?: string[];
+}
 
-/** Parses an address as a client would write it in a header: plain, [v6], v4:port, [v6]:port; normalises v4-mapped v6. */
+/**
+ * Parses an address as a client would write it in a header: plain, [v6], v4:port, [v6]:port; normalises v4-mapped v6.
+ */
 export function parseAddress(text: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
   let s = text.trim();
   if (s.startsWith("[")) {
@@ -64,7 +69,12 @@ function lastValue(header: string | string[] | undefined): string | undefined {
   return last ? last : undefined;
 }
 
-interface PeerInfo { address: ipaddr.IPv4 | ipaddr.IPv6 | undefined; trustedHop: boolean; clientAddress: string; forwardedFor: string }
+interface PeerInfo {
+  address: ipaddr.IPv4 | ipaddr.IPv6 | undefined;
+  trustedHop: boolean;
+  clientAddress: string;
+  forwardedFor: string;
+}
 
 /** Peer addresses seen recently, per policy: parsing and range checks are done once per address, not per request. */
 const peerCache = new WeakMap<TrustPolicy, Map<string, PeerInfo>>();
@@ -111,7 +121,12 @@ export function resolveClient(peer: Peer, headers: IncomingHttpHeaders, policy: 
   const known = peerInfo(peer.address, policy);
   if (!known.trustedHop) {
     // The common case, one lookup: a direct client, whose address alone decides everything but Host.
-    return { forwardedFor: known.forwardedFor, proto: peer.encrypted ? "https" : "http", host: headers.host, clientAddress: known.clientAddress };
+    return {
+      forwardedFor: known.forwardedFor,
+      proto: peer.encrypted ? "https" : "http",
+      host: headers.host,
+      clientAddress: known.clientAddress,
+    };
   }
   let client = known.address;
   let fromTrustedHop = false;
@@ -132,7 +147,8 @@ export function resolveClient(peer: Peer, headers: IncomingHttpHeaders, policy: 
   const loopback = client === undefined || client.range() === "loopback" || client.range() === "unspecified";
   return {
     forwardedFor: loopback ? policy.loopbackSubstitute : clientAddress,
-    proto: (fromTrustedHop && lastValue(headers["x-forwarded-proto"])?.toLowerCase()) || (peer.encrypted ? "https" : "http"),
+    proto:
+      (fromTrustedHop && lastValue(headers["x-forwarded-proto"])?.toLowerCase()) || (peer.encrypted ? "https" : "http"),
     host: (fromTrustedHop && lastValue(headers["x-forwarded-host"])) || headers.host,
     clientAddress,
   };
@@ -160,10 +176,30 @@ export function isGatewayTrustHeader(name: string, identityHeader: string): bool
  * names it. Exact names, then prefixes.
  */
 const COMMON_IDENTITY_HEADERS = new Set([
-  "cf-connecting-ip", "cf-connecting-ipv6", "cf-ipcountry", "true-client-ip", "x-client-ip", "x-cluster-client-ip",
-  "fastly-client-ip", "x-original-forwarded-for", "forwarded-for", "x-forwarded", "x-remote-addr", "x-remote-ip",
-  "x-proxyuser-ip", "x-envoy-external-address", "x-original-url", "x-original-uri", "x-rewrite-url",
-  "remote-user", "remote-groups", "remote-email", "remote-name", "x-user", "x-email", "x-authenticated-user",
+  "cf-connecting-ip",
+  "cf-connecting-ipv6",
+  "cf-ipcountry",
+  "true-client-ip",
+  "x-client-ip",
+  "x-cluster-client-ip",
+  "fastly-client-ip",
+  "x-original-forwarded-for",
+  "forwarded-for",
+  "x-forwarded",
+  "x-remote-addr",
+  "x-remote-ip",
+  "x-proxyuser-ip",
+  "x-envoy-external-address",
+  "x-original-url",
+  "x-original-uri",
+  "x-rewrite-url",
+  "remote-user",
+  "remote-groups",
+  "remote-email",
+  "remote-name",
+  "x-user",
+  "x-email",
+  "x-authenticated-user",
 ]);
 const COMMON_IDENTITY_PREFIXES = ["x-remote-", "x-auth-request-", "x-authentik-", "x-pomerium-", "cf-access-"];
 
@@ -192,9 +228,28 @@ export function isForbiddenClientHeader(name: string, policy: TrustPolicy): bool
  * relayed untouched, so such a field is refused (400) before any byte of it leaves (issue 11, finding 6).
  */
 const NEVER_TRAILERS = new Set([
-  "content-length", "transfer-encoding", "host", "authorization", "proxy-authorization", "cookie", "connection",
-  "keep-alive", "proxy-connection", "upgrade", "te", "trailer", "expect", "origin", "content-type", "content-encoding",
-  "content-range", "range", "sec-websocket-key", "sec-websocket-version", "sec-websocket-protocol", "sec-websocket-extensions",
+  "content-length",
+  "transfer-encoding",
+  "host",
+  "authorization",
+  "proxy-authorization",
+  "cookie",
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "upgrade",
+  "te",
+  "trailer",
+  "expect",
+  "origin",
+  "content-type",
+  "content-encoding",
+  "content-range",
+  "range",
+  "sec-websocket-key",
+  "sec-websocket-version",
+  "sec-websocket-protocol",
+  "sec-websocket-extensions",
 ]);
 
 export function isForbiddenTrailerField(name: string, policy: TrustPolicy): boolean {
@@ -218,7 +273,8 @@ export function stripHopByHop(headers: IncomingHttpHeaders, upgrade: boolean): v
     for (const token of connection.split(",")) {
       const name = token.trim().toLowerCase();
       // Never let a client make us drop what identifies the request to the gateway.
-      if (name !== "" && name !== "host" && name !== "origin" && !name.startsWith("sec-websocket-")) delete headers[name];
+      if (name !== "" && name !== "host" && name !== "origin" && !name.startsWith("sec-websocket-"))
+        delete headers[name];
     }
   }
   for (const name of HOP_BY_HOP) delete headers[name];
@@ -253,7 +309,8 @@ export function rewriteHeaders(
   if (view.host !== undefined) headers["x-forwarded-host"] = view.host;
   if (identity !== undefined) {
     headers[policy.identityHeader] = identity.user;
-    if (identity.scopes !== undefined && identity.scopes.length > 0) headers["x-openclaw-scopes"] = identity.scopes.join(",");
+    if (identity.scopes !== undefined && identity.scopes.length > 0)
+      headers["x-openclaw-scopes"] = identity.scopes.join(",");
   }
   return headers;
 }

@@ -8,7 +8,14 @@
 // address gets for each wrong one. What the gate consumed or refused is never forwarded (scrub()).
 import { randomBytes } from "node:crypto";
 import {
-  type CookieKeys, FailureLimiter, TokenVerifier, bearerToken, limiterKey, parseCookies, signSession, verifySession,
+  type CookieKeys,
+  FailureLimiter,
+  TokenVerifier,
+  bearerToken,
+  limiterKey,
+  parseCookies,
+  signSession,
+  verifySession,
 } from "./credentials.ts";
 import type { Config, Credential } from "../options/config.ts";
 import type { ConnectRequest } from "../http/connect-frame.ts";
@@ -35,13 +42,19 @@ export const LOCKED_ANSWER_DELAY_MS = 1000;
 const MAX_LATE_ANSWERS = 256;
 
 /** An upgrade the gate refuses: the outcome to count and the response to write. */
-export interface UpgradeRefusal { result: UpgradeResult; refusal: Refusal }
+export interface UpgradeRefusal {
+  result: UpgradeResult;
+  refusal: Refusal;
+}
 
 /**
  * An upgrade without a session, forwarded with `held`'s identity while its first message is held until `check`
  * finds a valid sidecar token in it (the Control UI's token field and `#token=` links: connect-frame.ts).
  */
-export interface HeldUpgrade { held: Identity; check(request: ConnectRequest): ConnectDecision }
+export interface HeldUpgrade {
+  held: Identity;
+  check(request: ConnectRequest): ConnectDecision;
+}
 
 /**
  * Decides, before anything is forwarded, whether a request may pass. Returns the identity to inject (identity mode),
@@ -49,8 +62,14 @@ export interface HeldUpgrade { held: Identity; check(request: ConnectRequest): C
  * redirect, refused upgrade); failures are counted here. Consumed credentials are removed from `head.headers`.
  */
 export interface AuthGate {
-  checkRequest(head: RequestHead, view: ClientView): Identity | undefined | Reply | Promise<Identity | undefined | Reply>;
-  checkUpgrade(head: RequestHead, view: ClientView): Identity | undefined | UpgradeRefusal | HeldUpgrade | Promise<Identity | UpgradeRefusal>;
+  checkRequest(
+    head: RequestHead,
+    view: ClientView,
+  ): Identity | undefined | Reply | Promise<Identity | undefined | Reply>;
+  checkUpgrade(
+    head: RequestHead,
+    view: ClientView,
+  ): Identity | undefined | UpgradeRefusal | HeldUpgrade | Promise<Identity | UpgradeRefusal>;
 }
 
 type Refused = { failure: AuthFailure; refusal: Refusal };
@@ -61,22 +80,41 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
   const machines = new MachineCredentials(config.credentials);
   const secrets = config.cookieSecrets.length > 0 ? config.cookieSecrets : [randomBytes(32).toString("hex")];
   if (config.cookieSecrets.length === 0) {
-    logger.warn("no cookieSecret configured: using a random one; sessions end when the sidecar restarts and replicas do not share them");
+    logger.warn(
+      "no cookieSecret configured: using a random one; sessions end when the sidecar restarts and replicas do not share them",
+    );
   }
-  const keys: CookieKeys = { current: Buffer.from(secrets[0] as string), previous: secrets.slice(1).map((s) => Buffer.from(s)) };
-  const limiter = new FailureLimiter({ maxFailures: config.authMaxFailures, windowMs: config.authWindowMs, lockoutMs: config.authLockoutMs, maxKeys: 100_000 });
+  const keys: CookieKeys = {
+    current: Buffer.from(secrets[0] as string),
+    previous: secrets.slice(1).map((s) => Buffer.from(s)),
+  };
+  const limiter = new FailureLimiter({
+    maxFailures: config.authMaxFailures,
+    windowMs: config.authWindowMs,
+    lockoutMs: config.authLockoutMs,
+    maxKeys: 100_000,
+  });
   const ttlMs = config.cookieTtlSeconds * 1000;
   const local = config.mode === "local";
   const secureCookie = config.tlsCert !== undefined || config.publicOrigin?.protocol === "https:";
   // Single sign-on (issue 12): OIDC login and verified assertions from a proxy in front, when configured.
   const sso = createSsoGate(config, {
-    keys, logger, metrics, cookieName: COOKIE_NAME, secureCookie, tokenScopes: new Map(config.credentials.map((c) => [c.user, c.scopes])),
+    keys,
+    logger,
+    metrics,
+    cookieName: COOKIE_NAME,
+    secureCookie,
+    tokenScopes: new Map(config.credentials.map((c) => [c.user, c.scopes])),
     // Same-origin is the scheme and host this client used (never allowedOrigins: those are other sites, trusted for
     // WebSockets only), or the configured publicOrigin, which is ours by definition.
-    isSameOrigin: (origin, view) => originAllowed(origin, view.proto, view.host, []) || origin === config.publicOrigin?.origin,
+    isSameOrigin: (origin, view) =>
+      originAllowed(origin, view.proto, view.host, []) || origin === config.publicOrigin?.origin,
   });
 
-  const identityOf = (cred: Credential): Identity => ({ user: cred.user, ...(cred.scopes ? { scopes: cred.scopes } : {}) });
+  const identityOf = (cred: Credential): Identity => ({
+    user: cred.user,
+    ...(cred.scopes ? { scopes: cred.scopes } : {}),
+  });
   const unauthorized = (message: string): Refusal => ({ status: 401, type: "unauthorized", message });
 
   function fail(view: ClientView, failure: AuthFailure, what: string): Refused {
@@ -98,8 +136,16 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
   function lockedOut(view: ClientView): Refusal | undefined {
     if (!limiter.isLocked(limiterKey(view.clientAddress), Date.now())) return undefined;
     metrics.authFailures.inc({ reason: "rate_limited" });
-    logger.info({ kind: "auth", client: view.clientAddress, reason: "rate_limited" }, "authentication failed: a wrong token from a locked-out address");
-    return { status: 429, type: "rate_limited", message: "too many failed attempts; try again later", headers: { "retry-after": String(Math.ceil(config.authLockoutMs / 1000)) } };
+    logger.info(
+      { kind: "auth", client: view.clientAddress, reason: "rate_limited" },
+      "authentication failed: a wrong token from a locked-out address",
+    );
+    return {
+      status: 429,
+      type: "rate_limited",
+      message: "too many failed attempts; try again later",
+      headers: { "retry-after": String(Math.ceil(config.authLockoutMs / 1000)) },
+    };
   }
 
   /** A wrong token: refused as rate-limited while the address is locked out, else counted towards the lockout. */
@@ -156,18 +202,31 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
     if (session !== undefined) {
       stripCookie(req, cookies);
       const result = verifySession(keys, session, Date.now());
-      if ("error" in result) return fail(view, result.error === "expired" ? "expired_cookie" : "bad_cookie", `the session cookie is ${result.error === "expired" ? "expired" : "not valid"}`);
+      if ("error" in result)
+        return fail(
+          view,
+          result.error === "expired" ? "expired_cookie" : "bad_cookie",
+          `the session cookie is ${result.error === "expired" ? "expired" : "not valid"}`,
+        );
       if (sso?.ownsSession(result)) {
         const identity = sso.sessionIdentity(result);
-        return identity !== undefined ? { identity } : fail(view, "bad_cookie", "the single sign-on settings changed since this session began: sign in again");
+        return identity !== undefined
+          ? { identity }
+          : fail(view, "bad_cookie", "the single sign-on settings changed since this session began: sign in again");
       }
       // The credential the session was issued for, with its own scopes; a retired token has ended its sessions.
       const cred = verifier.byCredentialId(result.credential);
-      if (cred === undefined || cred.user !== result.user) return fail(view, "bad_cookie", "the session's credential is no longer configured");
+      if (cred === undefined || cred.user !== result.user)
+        return fail(view, "bad_cookie", "the session's credential is no longer configured");
       return { identity: identityOf(cred) };
     }
     metrics.authFailures.inc({ reason: "missing" });
-    return { failure: "missing", refusal: unauthorized("authentication required: open the dashboard link with ?token=…, or send Authorization: Bearer") };
+    return {
+      failure: "missing",
+      refusal: unauthorized(
+        "authentication required: open the dashboard link with ?token=…, or send Authorization: Bearer",
+      ),
+    };
   }
 
   /** A Bearer (checked later), or a session cookie that verifies and names a credential still configured. */
@@ -176,33 +235,65 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
     const value = parseCookies(req.headers.cookie).get(COOKIE_NAME);
     const session = value === undefined ? undefined : verifySession(keys, value, Date.now());
     if (session === undefined || "error" in session) return false;
-    return sso?.ownsSession(session) ? sso.sessionIdentity(session) !== undefined : verifier.byCredentialId(session.credential)?.user === session.user;
+    return sso?.ownsSession(session)
+      ? sso.sessionIdentity(session) !== undefined
+      : verifier.byCredentialId(session.credential)?.user === session.user;
   }
 
   const isPublic = createPublicPathMatcher(config.publicPaths);
   // The token-field login: the Control UI's shell loads without a session, and a session-less upgrade is held for its
   // connect frame. One user only: the identity goes on the upgrade, before the frame can say whose token it is.
-  const tokenFieldUser = config.controlUiTokenLogin ? config.credentials.find((c) => c.clientId === undefined) : undefined;
+  const tokenFieldUser = config.controlUiTokenLogin
+    ? config.credentials.find((c) => c.clientId === undefined)
+    : undefined;
   // Join links, the worker WebSocket and worker artifacts carry credentials of their own (selfAuthenticatingRoutes).
-  const isSelfAuthenticating = createPublicPathMatcher(config.selfAuthenticatingRoutes ? SELF_AUTHENTICATING_PATHS : []);
+  const isSelfAuthenticating = createPublicPathMatcher(
+    config.selfAuthenticatingRoutes ? SELF_AUTHENTICATING_PATHS : [],
+  );
   const isShell = createPublicPathMatcher(tokenFieldUser !== undefined ? CONTROL_UI_SHELL_PATHS : []);
 
   /** Judges a held upgrade's first message, with the same limiter and counters as every other token attempt. */
   function checkConnect(request: ConnectRequest, view: ClientView): ConnectDecision {
-    const refuse = (result: "unauthenticated" | "rate_limited", message: string, detailCode: string, authReason: string): ConnectDecision => ({ ok: false, result, message, detailCode, authReason });
+    const refuse = (
+      result: "unauthenticated" | "rate_limited",
+      message: string,
+      detailCode: string,
+      authReason: string,
+    ): ConnectDecision => ({ ok: false, result, message, detailCode, authReason });
     if (!request.isConnect || request.token === undefined) {
       metrics.authFailures.inc({ reason: "missing" });
-      logger.info({ kind: "auth", client: view.clientAddress, reason: "missing" }, "authentication failed: the first WebSocket message carried no token");
-      return refuse("unauthenticated", "unauthorized: gateway token missing (open the dashboard link with #token=<the sidecar's token>, or paste the sidecar's token in Control UI settings)", "AUTH_TOKEN_MISSING", "token_missing");
+      logger.info(
+        { kind: "auth", client: view.clientAddress, reason: "missing" },
+        "authentication failed: the first WebSocket message carried no token",
+      );
+      return refuse(
+        "unauthenticated",
+        "unauthorized: gateway token missing (open the dashboard link with #token=<the sidecar's token>, or paste the sidecar's token in Control UI settings)",
+        "AUTH_TOKEN_MISSING",
+        "token_missing",
+      );
     }
     const cred = verifier.verify(request.token);
     if (cred === undefined || cred.user !== tokenFieldUser?.user) {
       const verdict = wrong(view, "the token in the connect frame is not valid");
       if (verdict.failure === "rate_limited") {
         const after = throttle();
-        return { ...refuse("rate_limited", "unauthorized: too many failed authentication attempts (retry later)", "AUTH_RATE_LIMITED", "rate_limited"), ...(after !== undefined ? { after } : {}) };
+        return {
+          ...refuse(
+            "rate_limited",
+            "unauthorized: too many failed authentication attempts (retry later)",
+            "AUTH_RATE_LIMITED",
+            "rate_limited",
+          ),
+          ...(after !== undefined ? { after } : {}),
+        };
       }
-      return refuse("unauthenticated", "unauthorized: gateway token mismatch (open the dashboard URL and paste the sidecar's token in Control UI settings)", "AUTH_TOKEN_MISMATCH", "token_mismatch");
+      return refuse(
+        "unauthenticated",
+        "unauthorized: gateway token mismatch (open the dashboard URL and paste the sidecar's token in Control UI settings)",
+        "AUTH_TOKEN_MISMATCH",
+        "token_mismatch",
+      );
     }
     limiter.recordSuccess(limiterKey(view.clientAddress));
     logger.info({ kind: "auth", client: view.clientAddress, user: cred.user }, "login (connect frame)");
@@ -230,15 +321,23 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
     if (!local && !keepAuthorization) delete req.headers.authorization;
   }
   /** Scrubs `req` when `verdict` forwards it (an identity, none, or a held upgrade), once the verdict is known. */
-  function scrubbed<Now, Later>(req: RequestHead, keepAuthorization: boolean, verdict: Now | Promise<Later>): Now | Promise<Later> {
+  function scrubbed<Now, Later>(
+    req: RequestHead,
+    keepAuthorization: boolean,
+    verdict: Now | Promise<Later>,
+  ): Now | Promise<Later> {
     const then = <T>(v: T): T => {
-      if (v === undefined || (typeof v === "object" && v !== null && !("status" in v) && !("refusal" in v))) scrub(req, keepAuthorization);
+      if (v === undefined || (typeof v === "object" && v !== null && !("status" in v) && !("refusal" in v)))
+        scrub(req, keepAuthorization);
       return v;
     };
     return verdict instanceof Promise ? verdict.then(then) : then(verdict);
   }
 
-  function checkRequest(req: RequestHead, view: ClientView): Identity | undefined | Reply | Promise<Identity | undefined | Reply> {
+  function checkRequest(
+    req: RequestHead,
+    view: ClientView,
+  ): Identity | undefined | Reply | Promise<Identity | undefined | Reply> {
     if (isPublic(req.url)) return undefined;
     if (isSelfAuthenticating(req.url)) return undefined;
     const single = sso?.checkRequest(req, view);
@@ -249,7 +348,8 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
       // The gateway serves its Control UI shell to anyone; with the token-field login it must load before a token
       // exists. A credential that comes along is still checked (its user then reaches the gateway), but a stale one
       // never keeps the page from loading — and is not forwarded either (scrub()).
-      if (bearerToken(req.headers.authorization) === undefined && !parseCookies(req.headers.cookie).has(COOKIE_NAME)) return undefined;
+      if (bearerToken(req.headers.authorization) === undefined && !parseCookies(req.headers.cookie).has(COOKIE_NAME))
+        return undefined;
       const verdict = verify(req, view);
       return "identity" in verdict ? pass(verdict.identity) : undefined;
     }
@@ -260,7 +360,12 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
       const cred = verifier.verify(login);
       if (cred === undefined) {
         const verdict = wrong(view, "the token in the link is not valid");
-        return answer(verdict, verdict.failure === "rate_limited" ? refusalReply(verdict.refusal, wantsHtml(req.headers)) : respond(req, verdict.refusal));
+        return answer(
+          verdict,
+          verdict.failure === "rate_limited"
+            ? refusalReply(verdict.refusal, wantsHtml(req.headers))
+            : respond(req, verdict.refusal),
+        );
       }
       limiter.recordSuccess(limiterKey(view.clientAddress));
       url.searchParams.delete("token");
@@ -270,18 +375,36 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
       const session = signSession(keys, { user: cred.user, credential: verifier.idOf(cred) }, Date.now(), ttlMs);
       const cookie = `${COOKIE_NAME}=${session}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${config.cookieTtlSeconds}${secureCookie ? "; Secure" : ""}`;
       logger.info({ kind: "auth", client: view.clientAddress, user: cred.user }, "login");
-      return { status: 303, headers: { Location: `${sameOriginPath(url.pathname)}${url.search}${fragment}`, "Set-Cookie": cookie, "Cache-Control": "no-store" }, body: "" };
+      return {
+        status: 303,
+        headers: {
+          Location: `${sameOriginPath(url.pathname)}${url.search}${fragment}`,
+          "Set-Cookie": cookie,
+          "Cache-Control": "no-store",
+        },
+        body: "",
+      };
     }
     const verdict = verify(req, view);
     if ("identity" in verdict) return pass(verdict.identity);
     return answer(verdict, respond(req, verdict.refusal));
   }
 
-  function checkUpgrade(req: RequestHead, view: ClientView): Identity | undefined | UpgradeRefusal | HeldUpgrade | Promise<Identity | UpgradeRefusal> {
+  function checkUpgrade(
+    req: RequestHead,
+    view: ClientView,
+  ): Identity | undefined | UpgradeRefusal | HeldUpgrade | Promise<Identity | UpgradeRefusal> {
     // Cross-site WebSocket hijacking: a page elsewhere must not ride the user's cookie into the gateway.
     const origin = req.headers.origin;
     if (origin !== undefined && !originAllowed(origin, view.proto, view.host, config.allowedOrigins)) {
-      return { result: "origin_not_allowed", refusal: { status: 403, type: "origin_not_allowed", message: `origin ${origin} is not allowed (allowedOrigins)` } };
+      return {
+        result: "origin_not_allowed",
+        refusal: {
+          status: 403,
+          type: "origin_not_allowed",
+          message: `origin ${origin} is not allowed (allowedOrigins)`,
+        },
+      };
     }
     // A self-authenticating route never inherits an identity, whatever else the client holds — an assertion
     // included (it is scrubbed, never verified there), as for HTTP requests.
@@ -291,20 +414,32 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
     if (asserted !== undefined) return asserted;
     // Public paths never apply to upgrades: the gateway serves its control WebSocket on almost any path, so a
     // public /healthz would be an unauthenticated tunnel (issue 11, finding 2).
-    const presented = bearerToken(req.headers.authorization) !== undefined || parseCookies(req.headers.cookie).has(COOKIE_NAME) || req.headers[CLIENT_ID_HEADER] !== undefined;
-    if (!presented && tokenFieldUser !== undefined) return { held: identityOf(tokenFieldUser), check: (request) => checkConnect(request, view) };
+    const presented =
+      bearerToken(req.headers.authorization) !== undefined ||
+      parseCookies(req.headers.cookie).has(COOKIE_NAME) ||
+      req.headers[CLIENT_ID_HEADER] !== undefined;
+    if (!presented && tokenFieldUser !== undefined)
+      return { held: identityOf(tokenFieldUser), check: (request) => checkConnect(request, view) };
     const verdict = verify(req, view);
     // A stale session (rotated secret, expired) falls back to the token field rather than locking the page out.
-    if ("failure" in verdict && tokenFieldUser !== undefined && (verdict.failure === "bad_cookie" || verdict.failure === "expired_cookie")) {
+    if (
+      "failure" in verdict &&
+      tokenFieldUser !== undefined &&
+      (verdict.failure === "bad_cookie" || verdict.failure === "expired_cookie")
+    ) {
       return { held: identityOf(tokenFieldUser), check: (request) => checkConnect(request, view) };
     }
     if ("identity" in verdict) return pass(verdict.identity);
-    return answer<UpgradeRefusal>(verdict, { result: verdict.failure === "rate_limited" ? "rate_limited" : "unauthenticated", refusal: verdict.refusal });
+    return answer<UpgradeRefusal>(verdict, {
+      result: verdict.failure === "rate_limited" ? "rate_limited" : "unauthenticated",
+      refusal: verdict.refusal,
+    });
   }
 
   return {
     // Authorization is the gateway's business only where the sidecar never reads it (scrub()).
-    checkRequest: (req, view) => scrubbed(req, isPublic(req.url) || isSelfAuthenticating(req.url), checkRequest(req, view)),
+    checkRequest: (req, view) =>
+      scrubbed(req, isPublic(req.url) || isSelfAuthenticating(req.url), checkRequest(req, view)),
     // Public paths never apply to upgrades (checkUpgrade); self-authenticating ones do, whatever decided.
     checkUpgrade: (req, view) => scrubbed(req, isSelfAuthenticating(req.url), checkUpgrade(req, view)),
   };
@@ -312,7 +447,11 @@ export function createAuthGate(config: Config, logger: Logger, metrics: Metrics)
 
 function respond(req: RequestHead, refusal: Refusal): Reply {
   if (refusal.status === 401 && wantsHtml(req.headers) && (req.method === "GET" || req.method === "HEAD")) {
-    return { status: 401, headers: { "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store" }, body: loginPage(refusal.message) };
+    return {
+      status: 401,
+      headers: { "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store" },
+      body: loginPage(refusal.message),
+    };
   }
   return refusalReply(refusal, false);
 }

@@ -23,7 +23,10 @@ export class TokenVerifier {
     this.entries = creds.map((cred, i) => {
       const digest = credentialDigest(cred, i);
       const key = digest.toString("hex");
-      if (seen.has(key)) throw new Error(`credential ${i} (user ${JSON.stringify(cred.user)}): its token is already used by another credential`);
+      if (seen.has(key))
+        throw new Error(
+          `credential ${i} (user ${JSON.stringify(cred.user)}): its token is already used by another credential`,
+        );
       seen.add(key);
       return { digest, cred };
     });
@@ -63,20 +66,25 @@ function credentialId(digest: Buffer): string {
 
 function credentialDigest(cred: Credential, i: number): Buffer {
   const where = `credential ${i} (user ${JSON.stringify(cred.user)})`;
-  if ((cred.token === undefined) === (cred.tokenSha256 === undefined)) throw new Error(`${where}: set exactly one of token or tokenSha256`);
+  if ((cred.token === undefined) === (cred.tokenSha256 === undefined))
+    throw new Error(`${where}: set exactly one of token or tokenSha256`);
   if (cred.token !== undefined) {
     if (cred.token === "") throw new Error(`${where}: the token is empty`);
     return sha256(cred.token);
   }
   const hex = (cred.tokenSha256 as string).replace(/^sha256:/i, "").toLowerCase();
-  if (!/^[0-9a-f]{64}$/.test(hex)) throw new Error(`${where}: tokenSha256 must be 64 hex digits, optionally prefixed "sha256:"`);
+  if (!/^[0-9a-f]{64}$/.test(hex))
+    throw new Error(`${where}: tokenSha256 must be 64 hex digits, optionally prefixed "sha256:"`);
   return Buffer.from(hex, "hex");
 }
 
 // ---- session cookie ----
 
 /** HMAC keys for session cookies. New cookies are signed with `current`; cookies signed with any key are accepted. */
-export interface CookieKeys { current: Buffer; previous: Buffer[] }
+export interface CookieKeys {
+  current: Buffer;
+  previous: Buffer[];
+}
 
 export type SessionError = "malformed" | "bad_signature" | "expired";
 
@@ -96,23 +104,38 @@ function mac(key: Buffer, payload: string): Buffer {
 
 /**
  * Who a session is: the user, and the id of the credential it was issued for (TokenVerifier.idOf). A session from a
- * single sign-on login (src/gate/sso/oidc-login.ts) also carries the provider's subject and the scopes it was granted, and its
- * credential id (prefixed "oidc:", which a token's id never is) is derived from both; token sessions carry neither.
+ * single sign-on login (src/gate/sso/oidc-login.ts) also carries the provider's subject and the scopes it was granted,
+ * and its credential id (prefixed "oidc:", which a token's id never is) is derived from both; token sessions carry
+ * neither.
  */
-export interface SessionSubject { user: string; credential: string; sub?: string; scopes?: string[] }
+export interface SessionSubject {
+  user: string;
+  credential: string;
+  sub?: string;
+  scopes?: string[];
+}
 
 /**
- * A stateless session: base64url(JSON {v, user, cid, [sub, scopes,] exp}) + "." + base64url(HMAC-SHA256 of the first part). `exp` is
- * in milliseconds since the epoch. Any replica holding the same keys accepts it; nothing is stored server-side, so a
- * session ends when it expires, its key is retired, or its credential is no longer configured.
+ * A stateless session: base64url(JSON {v, user, cid, [sub, scopes,] exp}) + "." + base64url(HMAC-SHA256 of the first
+ * part). `exp` is in milliseconds since the epoch. Any replica holding the same keys accepts it; nothing is stored
+ * server-side, so a session ends when it expires, its key is retired, or its credential is no longer configured.
  */
 export function signSession(keys: CookieKeys, subject: SessionSubject, nowMs: number, ttlMs: number): string {
-  const extra = { ...(subject.sub !== undefined ? { sub: subject.sub } : {}), ...(subject.scopes !== undefined ? { scopes: subject.scopes } : {}) };
-  const payload = Buffer.from(JSON.stringify({ v: SESSION_VERSION, user: subject.user, cid: subject.credential, ...extra, exp: nowMs + ttlMs })).toString("base64url");
+  const extra = {
+    ...(subject.sub !== undefined ? { sub: subject.sub } : {}),
+    ...(subject.scopes !== undefined ? { scopes: subject.scopes } : {}),
+  };
+  const payload = Buffer.from(
+    JSON.stringify({ v: SESSION_VERSION, user: subject.user, cid: subject.credential, ...extra, exp: nowMs + ttlMs }),
+  ).toString("base64url");
   return `${payload}.${mac(keys.current, payload).toString("base64url")}`;
 }
 
-export function verifySession(keys: CookieKeys, value: string, nowMs: number): (SessionSubject & { expiresAt: number }) | { error: SessionError } {
+export function verifySession(
+  keys: CookieKeys,
+  value: string,
+  nowMs: number,
+): (SessionSubject & { expiresAt: number }) | { error: SessionError } {
   if (typeof value !== "string" || value.length > MAX_SESSION_LENGTH) return { error: "malformed" };
   const dot = value.indexOf(".");
   const payload = value.slice(0, dot);
@@ -134,14 +157,28 @@ export function verifySession(keys: CookieKeys, value: string, nowMs: number): (
     return { error: "malformed" };
   }
   const { v, user, cid, exp, sub, scopes } = (parsed ?? {}) as Record<string, unknown>;
-  if (v !== SESSION_VERSION || typeof user !== "string" || user === "" || typeof cid !== "string" || typeof exp !== "number" || !Number.isFinite(exp)) {
+  if (
+    v !== SESSION_VERSION ||
+    typeof user !== "string" ||
+    user === "" ||
+    typeof cid !== "string" ||
+    typeof exp !== "number" ||
+    !Number.isFinite(exp)
+  ) {
     return { error: "malformed" };
   }
   // The optional single sign-on fields (no version change: a sidecar that predates them finds no such credential id).
   if (sub !== undefined && (typeof sub !== "string" || sub === "")) return { error: "malformed" };
-  if (scopes !== undefined && (!Array.isArray(scopes) || !scopes.every((s) => typeof s === "string" && s !== ""))) return { error: "malformed" };
+  if (scopes !== undefined && (!Array.isArray(scopes) || !scopes.every((s) => typeof s === "string" && s !== "")))
+    return { error: "malformed" };
   if (exp <= nowMs) return { error: "expired" };
-  return { user, credential: cid, ...(sub !== undefined ? { sub } : {}), ...(scopes !== undefined ? { scopes: scopes as string[] } : {}), expiresAt: exp };
+  return {
+    user,
+    credential: cid,
+    ...(sub !== undefined ? { sub } : {}),
+    ...(scopes !== undefined ? { scopes: scopes as string[] } : {}),
+    expiresAt: exp,
+  };
 }
 
 // ---- failed-attempt limiter ----
@@ -157,7 +194,11 @@ export interface FailureLimiterOptions {
   maxKeys: number;
 }
 
-interface Attempts { failures: number; windowStart: number; lockedUntil: number }
+interface Attempts {
+  failures: number;
+  windowStart: number;
+  lockedUntil: number;
+}
 
 /**
  * Per-key (client address) failure counting with lockout, like the gateway's own (10 failures in 60 s → 5 minutes).
@@ -173,7 +214,8 @@ export class FailureLimiter {
 
   constructor(opts: FailureLimiterOptions) {
     for (const name of ["maxFailures", "windowMs", "lockoutMs", "maxKeys"] as const) {
-      if (!Number.isInteger(opts[name]) || opts[name] < 1) throw new Error(`FailureLimiter: ${name} must be a positive integer, got ${opts[name]}`);
+      if (!Number.isInteger(opts[name]) || opts[name] < 1)
+        throw new Error(`FailureLimiter: ${name} must be a positive integer, got ${opts[name]}`);
     }
     this.opts = { ...opts };
   }

@@ -46,8 +46,10 @@ export function canonicalEmail(value: string): { email: string } | { problem: st
   const at = email.indexOf("@");
   if (at === -1) return { problem: "has no @" };
   if (email.indexOf("@", at + 1) !== -1) return { problem: "has more than one @" };
-  if (!LOCAL_PART.test(email.slice(0, at))) return { problem: "has a local part (before the @) that is not a plain address" };
-  if (email.length > 254 || !DOMAIN.test(email.slice(at + 1))) return { problem: "has a domain (after the @) that is not a domain name" };
+  if (!LOCAL_PART.test(email.slice(0, at)))
+    return { problem: "has a local part (before the @) that is not a plain address" };
+  if (email.length > 254 || !DOMAIN.test(email.slice(at + 1)))
+    return { problem: "has a domain (after the @) that is not a domain name" };
   return { email };
 }
 
@@ -70,10 +72,16 @@ export function ssoIdentity(claims: Record<string, unknown>, claim: string): { u
   const shown = JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
   if (claim === "email") {
     const email = canonicalEmail(value);
-    return "email" in email ? { user: email.email } : { problem: `the "email" claim ${shown} ${email.problem} (an identity is an email address in ${IDENTITY_RULE})` };
+    return "email" in email
+      ? { user: email.email }
+      : {
+          problem: `the "email" claim ${shown} ${email.problem} (an identity is an email address in ${IDENTITY_RULE})`,
+        };
   }
   const problem = identityProblem(value);
-  return problem === undefined ? { user: value } : { problem: `the "${claim}" claim ${shown} ${problem} (an identity is ${IDENTITY_RULE})` };
+  return problem === undefined
+    ? { user: value }
+    : { problem: `the "${claim}" claim ${shown} ${problem} (an identity is ${IDENTITY_RULE})` };
 }
 
 /**
@@ -93,5 +101,7 @@ const SCOPE_NAME = /^[A-Za-z0-9._:-]{1,100}$/;
 
 /** Why `value` cannot be a scope name, or undefined when it can. */
 export function scopeProblem(value: string): string | undefined {
-  return SCOPE_NAME.test(value) ? undefined : "is not a scope name (letters, digits and . _ : -, such as operator.read)";
+  return SCOPE_NAME.test(value)
+    ? undefined
+    : "is not a scope name (letters, digits and . _ : -, such as operator.read)";
 }

@@ -12,7 +12,11 @@ export class MachineCredentials {
   private readonly byId: ReadonlyMap<string, { digest: Buffer; cred: Credential }>;
 
   constructor(creds: readonly Credential[]) {
-    this.byId = new Map(creds.filter((c) => c.clientId !== undefined).map((c) => [c.clientId as string, { digest: Buffer.from(c.clientSecretSha256 as string, "hex"), cred: c }]));
+    this.byId = new Map(
+      creds
+        .filter((c) => c.clientId !== undefined)
+        .map((c) => [c.clientId as string, { digest: Buffer.from(c.clientSecretSha256 as string, "hex"), cred: c }]),
+    );
   }
 
   get size(): number {

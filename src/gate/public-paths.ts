@@ -13,9 +13,24 @@
  * login, where the page must load before it has a token. Its config (`/control-ui-config.json`) is not among them.
  */
 export const CONTROL_UI_SHELL_PATHS: readonly string[] = [
-  "/", "/index.html", "/assets/", "/fonts/", "/themes/", "/provider-icons/", "/cloud-provider-icons/", "/file-icons/",
-  "/app-art/", "/community-art/", "/favicon.ico", "/favicon.svg", "/favicon-32.png", "/apple-touch-icon.png",
-  "/manifest.webmanifest", "/sw.js", "/social-card.png", "/asset-manifest.json",
+  "/",
+  "/index.html",
+  "/assets/",
+  "/fonts/",
+  "/themes/",
+  "/provider-icons/",
+  "/cloud-provider-icons/",
+  "/file-icons/",
+  "/app-art/",
+  "/community-art/",
+  "/favicon.ico",
+  "/favicon.svg",
+  "/favicon-32.png",
+  "/apple-touch-icon.png",
+  "/manifest.webmanifest",
+  "/sw.js",
+  "/social-card.png",
+  "/asset-manifest.json",
 ];
 
 /**
@@ -23,7 +38,12 @@ export const CONTROL_UI_SHELL_PATHS: readonly string[] = [
  * identity-aware proxies to exempt (selfAuthenticatingRoutes): join links (`/j/<code>`: single use, TTL, rate-limited,
  * opaque 404), the worker WebSocket and the worker bootstrap artifacts (their own expiring Authorization).
  */
-export const SELF_AUTHENTICATING_PATHS: readonly string[] = ["/j", "/j/", "/__openclaw__/worker", "/__openclaw__/worker-bootstrap/artifacts/"];
+export const SELF_AUTHENTICATING_PATHS: readonly string[] = [
+  "/j",
+  "/j/",
+  "/__openclaw__/worker",
+  "/__openclaw__/worker-bootstrap/artifacts/",
+];
 
 /** A path that may be public, as the gateway resolves it; undefined when it is ambiguous (never public). */
 export function resolvedPath(target: string): string | undefined {
@@ -34,7 +54,9 @@ export function resolvedPath(target: string): string | undefined {
     return undefined;
   }
   if (/%(2f|5c|00)/i.test(pathname)) return undefined;
-  const path = pathname.replace(/%(4[1-9a-f]|5[0-9a]|6[1-9a-f]|7[0-9a]|3[0-9]|2d|2e|5f|7e)/gi, (escape) => String.fromCharCode(Number.parseInt(escape.slice(1), 16)));
+  const path = pathname.replace(/%(4[1-9a-f]|5[0-9a]|6[1-9a-f]|7[0-9a]|3[0-9]|2d|2e|5f|7e)/gi, (escape) =>
+    String.fromCharCode(Number.parseInt(escape.slice(1), 16)),
+  );
   for (const segment of path.split("/")) {
     if (segment.startsWith(".;") || segment.startsWith("..;")) return undefined;
   }

@@ -20,8 +20,19 @@ import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import { TLSSocket } from "node:tls";
 import {
-  type BodyFraming, ChunkedScanner, HttpError, MAX_RESPONSE_HEAD_BYTES, type ParseLimits, type RequestHead, type ResponseHead,
-  chunkedResponseError, findHeadEnd, hasToken, parseRequestHead, responseFraming, takeResponseHead,
+  type BodyFraming,
+  ChunkedScanner,
+  HttpError,
+  MAX_RESPONSE_HEAD_BYTES,
+  type ParseLimits,
+  type RequestHead,
+  type ResponseHead,
+  chunkedResponseError,
+  findHeadEnd,
+  hasToken,
+  parseRequestHead,
+  responseFraming,
+  takeResponseHead,
 } from "./http1.ts";
 import { type Reply, refusalReply } from "./responses.ts";
 import { setReader } from "./socket-reads.ts";
@@ -197,7 +208,11 @@ export class ClientConnection {
    */
   private readonly onClientRead = (chunk: Buffer): boolean => {
     this.onClientData(chunk);
-    return this.restHandedOver || (this.buf !== undefined && this.buf.buffer === chunk.buffer) || (this.up !== undefined && this.up.writableLength > 0);
+    return (
+      this.restHandedOver ||
+      (this.buf !== undefined && this.buf.buffer === chunk.buffer) ||
+      (this.up !== undefined && this.up.writableLength > 0)
+    );
   };
 
   private onClientData(chunk: Buffer): void {
@@ -305,7 +320,12 @@ export class ClientConnection {
 
   /** Reads from the client unless the gateway is not keeping up or pipelined bytes pile up behind an exchange. */
   private updateReading(): void {
-    const shouldPause = this.upstreamBlocked || (this.phase !== Phase.Head && this.phase !== Phase.Body && this.buf !== undefined && this.buf.length > this.opts.limits.maxHeaderBytes);
+    const shouldPause =
+      this.upstreamBlocked ||
+      (this.phase !== Phase.Head &&
+        this.phase !== Phase.Body &&
+        this.buf !== undefined &&
+        this.buf.length > this.opts.limits.maxHeaderBytes);
     if (shouldPause === this.readingPaused) return;
     this.readingPaused = shouldPause;
     if (shouldPause) this.socket.pause();
@@ -342,7 +362,8 @@ export class ClientConnection {
         this.destroy();
       }
     } else if (this.deadlineKind === "headers") {
-      if (this.buf === undefined) this.destroy(); // connected and said nothing
+      if (this.buf === undefined)
+        this.destroy(); // connected and said nothing
       else this.badRequest(new HttpError(408, "ERR_HTTP_REQUEST_TIMEOUT", "request headers not received in time"));
     } else {
       this.upstreamFailed(new UpstreamTimeoutError(this.opts.upstreamTimeoutMs));
@@ -362,7 +383,17 @@ export class ClientConnection {
     this.up = undefined;
     if (ex !== undefined) ex.error = "request_body_timeout";
     if (ex !== undefined && this.res === undefined) {
-      this.reply(ex, refusalReply({ status: 408, type: "request_body_timeout", message: `no request body bytes for ${this.opts.bodyTimeoutMs} ms` }, false));
+      this.reply(
+        ex,
+        refusalReply(
+          {
+            status: 408,
+            type: "request_body_timeout",
+            message: `no request body bytes for ${this.opts.bodyTimeoutMs} ms`,
+          },
+          false,
+        ),
+      );
     } else {
       abort(this.socket);
     }
@@ -434,12 +465,14 @@ export class ClientConnection {
       }
     }
     if (take > 0 && this.up !== undefined) this.write(this.up, take === chunk.length ? chunk : chunk.subarray(0, take));
-    const bodyDone = this.reqFraming.kind === "length" ? this.reqRemaining === 0 : (this.reqChunks as ChunkedScanner).done;
+    const bodyDone =
+      this.reqFraming.kind === "length" ? this.reqRemaining === 0 : (this.reqChunks as ChunkedScanner).done;
     if (bodyDone) {
       this.reqChunks = undefined;
       if (this.deadlineKind === "body") this.deadline = NO_DEADLINE;
       if (this.phase === Phase.Body) this.phase = Phase.Awaiting;
-      if (this.exchange !== undefined && this.res === undefined) this.setDeadline("response", this.opts.upstreamTimeoutMs);
+      if (this.exchange !== undefined && this.res === undefined)
+        this.setDeadline("response", this.opts.upstreamTimeoutMs);
       // The response may already be complete (the gateway answered before reading the whole body).
       if (this.exchange === undefined) this.afterExchange();
     }
@@ -600,9 +633,14 @@ export class ClientConnection {
         this.responseDone(buf);
         return EMPTY;
       }
-      if (head.status === 101) throw chunkedResponseError("101 Switching Protocols to a request that did not ask for it");
+      if (head.status === 101)
+        throw chunkedResponseError("101 Switching Protocols to a request that did not ask for it");
       // 100 Continue, 103 Early Hints: pass them on (HTTP/1.0 clients do not know them).
-      if (ex.head.minor === 1) this.socket.write(`HTTP/1.1 ${head.status} ${head.reason}\r\n${head.lines.map((l) => `${l}\r\n`).join("")}\r\n`, "latin1");
+      if (ex.head.minor === 1)
+        this.socket.write(
+          `HTTP/1.1 ${head.status} ${head.reason}\r\n${head.lines.map((l) => `${l}\r\n`).join("")}\r\n`,
+          "latin1",
+        );
     }
   }
 
@@ -640,7 +678,8 @@ export class ClientConnection {
     // pays for the receiver's wake-up).
     this.headOut = text;
     if (this.resFraming.kind === "length") this.resRemaining = this.resFraming.length;
-    else if (this.resFraming.kind === "chunked") this.resChunks = new ChunkedScanner(MAX_RESPONSE_HEAD_BYTES, chunkedResponseError);
+    else if (this.resFraming.kind === "chunked")
+      this.resChunks = new ChunkedScanner(MAX_RESPONSE_HEAD_BYTES, chunkedResponseError);
   }
 
   /** Writes a held-back response head on its own (no body bytes came with it). */
@@ -689,7 +728,12 @@ export class ClientConnection {
       }
     }
     if (!ok) this.clientBlocked();
-    const done = this.resFraming.kind === "length" ? this.resRemaining === 0 : this.resFraming.kind === "chunked" ? (this.resChunks as ChunkedScanner).done : false;
+    const done =
+      this.resFraming.kind === "length"
+        ? this.resRemaining === 0
+        : this.resFraming.kind === "chunked"
+          ? (this.resChunks as ChunkedScanner).done
+          : false;
     if (done) this.responseDone(chunk.subarray(take));
   }
 
@@ -727,14 +771,22 @@ export class ClientConnection {
     }
     // A reused connection that closed before answering an idempotent request without a body: the gateway closed it
     // as we sent (the keep-alive race). Send it again on a fresh connection, once — never a POST (RFC 9110 §9.2.2).
-    if (this.resBytes === 0 && this.upUsed > 1 && this.upUsed !== Number.POSITIVE_INFINITY && ex.head.body.kind === "none" && RETRYABLE.has(ex.head.method)) {
+    if (
+      this.resBytes === 0 &&
+      this.upUsed > 1 &&
+      this.upUsed !== Number.POSITIVE_INFINITY &&
+      ex.head.body.kind === "none" &&
+      RETRYABLE.has(ex.head.method)
+    ) {
       const up2 = this.upstream();
       this.upUsed = 1; // a retried request is not retried twice
       ex.sentUpstream++;
       this.write(up2, this.sentUpstreamHead, "latin1");
       return;
     }
-    this.upstreamFailed(this.upError ?? Object.assign(new Error("the gateway closed the connection"), { code: "ECONNRESET" }));
+    this.upstreamFailed(
+      this.upError ?? Object.assign(new Error("the gateway closed the connection"), { code: "ECONNRESET" }),
+    );
   }
 
   /** The gateway failed this exchange: answer it if nothing was sent yet, otherwise abort the client. */
@@ -783,5 +835,3 @@ export function httpDate(): string {
   }
   return dateText;
 }
-
-

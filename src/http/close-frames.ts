@@ -9,12 +9,29 @@
 import { isUtf8 } from "node:buffer";
 
 /** Bounded label set for metrics: never a raw reason text. */
-export type CloseReasonClass = "pairing_required" | "unauthorized" | "origin_not_allowed" | "device_identity_required"
-  | "protocol_mismatch" | "payload_too_large" | "going_away" | "normal" | "other" | "none";
+export type CloseReasonClass =
+  | "pairing_required"
+  | "unauthorized"
+  | "origin_not_allowed"
+  | "device_identity_required"
+  | "protocol_mismatch"
+  | "payload_too_large"
+  | "going_away"
+  | "normal"
+  | "other"
+  | "none";
 
 export const CLOSE_REASON_CLASSES: readonly CloseReasonClass[] = [
-  "pairing_required", "unauthorized", "origin_not_allowed", "device_identity_required", "protocol_mismatch",
-  "payload_too_large", "going_away", "normal", "other", "none",
+  "pairing_required",
+  "unauthorized",
+  "origin_not_allowed",
+  "device_identity_required",
+  "protocol_mismatch",
+  "payload_too_large",
+  "going_away",
+  "normal",
+  "other",
+  "none",
 ];
 
 export interface CloseFrame {
@@ -27,9 +44,18 @@ export interface CloseFrame {
 
 /** Why a reader stopped parsing; stable strings, usable as a log field. Mirrors ws's WS_ERR_* codes. */
 export type FrameError =
-  | "rsv2_rsv3_set" | "unexpected_rsv1" | "invalid_opcode" | "unexpected_continuation" | "expected_continuation"
-  | "fragmented_control_frame" | "invalid_control_payload_length" | "expected_mask" | "unexpected_mask"
-  | "payload_length_too_large" | "invalid_close_code" | "invalid_utf8_close_reason";
+  | "rsv2_rsv3_set"
+  | "unexpected_rsv1"
+  | "invalid_opcode"
+  | "unexpected_continuation"
+  | "expected_continuation"
+  | "fragmented_control_frame"
+  | "invalid_control_payload_length"
+  | "expected_mask"
+  | "unexpected_mask"
+  | "payload_length_too_large"
+  | "invalid_close_code"
+  | "invalid_utf8_close_reason";
 
 // Gateway reason prefixes (openclaw-gateway-trust.md §1 "Close codes and reasons"), matched case-insensitively at the
 // start of the reason; the rest of the text (hints, request ids) varies and is ignored.
@@ -52,18 +78,25 @@ export function classifyCloseReason(code: number, reason: string): CloseReasonCl
     for (const [prefix, cls] of REASON_PREFIXES) if (text.startsWith(prefix)) return cls;
   }
   switch (code) {
-    case 1000: return "normal";
-    case 1001: return "going_away";
-    case 1009: return "payload_too_large";
+    case 1000:
+      return "normal";
+    case 1001:
+      return "going_away";
+    case 1009:
+      return "payload_too_large";
     case 1005:
-    case 1006: return "none";
-    default: return "other";
+    case 1006:
+      return "none";
+    default:
+      return "other";
   }
 }
 
 /** The codes a close frame may carry on the wire (RFC 6455 §7.4; same rule as ws validation.js isValidStatusCode). */
 function isValidCloseCode(code: number): boolean {
-  return (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999);
+  return (
+    (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999)
+  );
 }
 
 // Parser states. Plain numbers (no enum: erasableSyntaxOnly).
@@ -91,13 +124,23 @@ export class FrameReader {
   private err: FrameError | undefined = undefined;
 
   /** Bytes fed so far, including any after the close frame or an error. */
-  get bytes(): number { return this.nBytes; }
+  get bytes(): number {
+    return this.nBytes;
+  }
   /** Complete frames seen (header and whole payload), up to and including the first close frame. */
-  get frames(): number { return this.nFrames; }
+  get frames(): number {
+    return this.nFrames;
+  }
   /** The first close frame, once its whole payload has passed. */
-  get close(): CloseFrame | undefined { return this.closeFrame; }
-  /** Set when the stream breaks the framing rules; parsing then stops (the bytes still pass: that is the relay's job). */
-  get error(): FrameError | undefined { return this.err; }
+  get close(): CloseFrame | undefined {
+    return this.closeFrame;
+  }
+  /**
+   * Set when the stream breaks the framing rules; parsing then stops (the bytes still pass: that is the relay's job).
+   */
+  get error(): FrameError | undefined {
+    return this.err;
+  }
 
   private readonly masked: boolean;
   private state = FIRST_BYTE;

@@ -94,7 +94,8 @@ export function readFirstMessage(buf: Buffer, deflate: boolean): Read {
     } else if (!started ? opcode !== 0x1 && opcode !== 0x2 : opcode !== 0x0) {
       return { error: started ? "expected a continuation frame" : "unexpected continuation frame", code: 1002 };
     }
-    if (rsv1 && (opcode !== 0x1 && opcode !== 0x2 || !deflate)) return { error: "unexpected compressed frame", code: 1002 };
+    if (rsv1 && ((opcode !== 0x1 && opcode !== 0x2) || !deflate))
+      return { error: "unexpected compressed frame", code: 1002 };
     if (total + length > MAX_FIRST_MESSAGE_BYTES) return { error: "preauth payload too large", code: 1009 };
     const end = at + head + 4 + length;
     if (buf.length < end) return undefined;
@@ -117,7 +118,12 @@ function parseConnect(payload: Buffer, compressed: boolean): ConnectRequest {
   let text: string;
   try {
     // RFC 7692 §7.2.2: the sender dropped the sync-flush tail; the stream goes on, so it is not finished here either.
-    const raw = compressed ? inflateRawSync(Buffer.concat([payload, Buffer.from([0, 0, 0xff, 0xff])]), { finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: 4 * MAX_FIRST_MESSAGE_BYTES }) : payload;
+    const raw = compressed
+      ? inflateRawSync(Buffer.concat([payload, Buffer.from([0, 0, 0xff, 0xff])]), {
+          finishFlush: constants.Z_SYNC_FLUSH,
+          maxOutputLength: 4 * MAX_FIRST_MESSAGE_BYTES,
+        })
+      : payload;
     text = raw.toString("utf8");
   } catch {
     return none;
@@ -130,8 +136,15 @@ function parseConnect(payload: Buffer, compressed: boolean): ConnectRequest {
   }
   if (frame === null || typeof frame !== "object") return none;
   const { type, method, id, params } = frame as Record<string, unknown>;
-  const auth = (params !== null && typeof params === "object" ? (params as Record<string, unknown>).auth : undefined) as Record<string, unknown> | undefined;
-  const secret = auth !== null && typeof auth === "object" ? (typeof auth.token === "string" && auth.token !== "" ? auth.token : auth.password) : undefined;
+  const auth = (
+    params !== null && typeof params === "object" ? (params as Record<string, unknown>).auth : undefined
+  ) as Record<string, unknown> | undefined;
+  const secret =
+    auth !== null && typeof auth === "object"
+      ? typeof auth.token === "string" && auth.token !== ""
+        ? auth.token
+        : auth.password
+      : undefined;
   return {
     id: typeof id === "string" ? id : undefined,
     isConnect: type === "req" && method === "connect",
@@ -143,7 +156,12 @@ function parseConnect(payload: Buffer, compressed: boolean): ConnectRequest {
 export function textFrame(text: string): Buffer {
   const payload = Buffer.from(text, "utf8");
   const n = payload.length;
-  const head = n < 126 ? Buffer.from([0x81, n]) : n < 65536 ? Buffer.from([0x81, 126, n >> 8, n & 0xff]) : Buffer.concat([Buffer.from([0x81, 127, 0, 0, 0, 0]), uint32(n)]);
+  const head =
+    n < 126
+      ? Buffer.from([0x81, n])
+      : n < 65536
+        ? Buffer.from([0x81, 126, n >> 8, n & 0xff])
+        : Buffer.concat([Buffer.from([0x81, 127, 0, 0, 0, 0]), uint32(n)]);
   return Buffer.concat([head, payload]);
 }
 
@@ -154,9 +172,27 @@ const uint32 = (n: number): Buffer => {
 };
 
 /** The gateway's answer to a refused connect (message-handler: sendHandshakeErrorResponse), as a text frame. */
-export function connectRefusal(id: string | undefined, message: string, detailCode: string, authReason: string): Buffer {
-  return textFrame(JSON.stringify({
-    type: "res", id: id ?? "", ok: false,
-    error: { code: "INVALID_REQUEST", message, details: { code: detailCode, authReason, canRetryWithDeviceToken: false, recommendedNextStep: "update_auth_credentials" } },
-  }));
+export function connectRefusal(
+  id: string | undefined,
+  message: string,
+  detailCode: string,
+  authReason: string,
+): Buffer {
+  return textFrame(
+    JSON.stringify({
+      type: "res",
+      id: id ?? "",
+      ok: false,
+      error: {
+        code: "INVALID_REQUEST",
+        message,
+        details: {
+          code: detailCode,
+          authReason,
+          canRetryWithDeviceToken: false,
+          recommendedNextStep: "update_auth_credentials",
+        },
+      },
+    }),
+  );
 }

@@ -11,7 +11,14 @@ import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { FrameReader, type CloseReasonClass, classifyCloseReason } from "./close-frames.ts";
 import { type ConnectRequest, FirstMessageHold, connectRefusal } from "./connect-frame.ts";
-import { ChunkedScanner, type RequestHead, type ResponseHead, responseFraming, responseHeader, takeResponseHead } from "./http1.ts";
+import {
+  ChunkedScanner,
+  type RequestHead,
+  type ResponseHead,
+  responseFraming,
+  responseHeader,
+  takeResponseHead,
+} from "./http1.ts";
 import type { Logger } from "../ops/log.ts";
 import { createLineWriter, redactUrl } from "../ops/log.ts";
 import { type CloseInitiator, type Metrics, type UpgradeResult, closeCodeLabel } from "../ops/metrics.ts";
@@ -31,14 +38,25 @@ export interface UpgradeForwarderOptions {
 }
 
 /** What one upgrade is known by in logs; `hold` when its first message must prove a credential (connect-frame.ts). */
-export interface UpgradeContext { client: string; url: string; hold?: ConnectCheck }
+export interface UpgradeContext {
+  client: string;
+  url: string;
+  hold?: ConnectCheck;
+}
 
 /** Decides a held upgrade's first message (identity mode: the gate checks the token, and counts failures). */
 export type ConnectCheck = (request: ConnectRequest) => ConnectDecision;
 export type ConnectDecision =
   | { ok: true }
   // `after`: the refusal is sent once it settles (a wrong token from a locked-out address is answered late).
-  | { ok: false; result: "unauthenticated" | "rate_limited"; message: string; detailCode: string; authReason: string; after?: Promise<void> };
+  | {
+      ok: false;
+      result: "unauthenticated" | "rate_limited";
+      message: string;
+      detailCode: string;
+      authReason: string;
+      after?: Promise<void>;
+    };
 
 const KEEPALIVE_PROBE_MS = 30_000;
 /** After one side closed cleanly, how long the other may take to flush and close before it is destroyed. */
@@ -57,10 +75,16 @@ export function checkUpgradeRequest(req: RequestHead): Refusal | undefined {
   if (req.method !== "GET") return bad("a WebSocket upgrade must use GET");
   // Bytes after the head are the tunnel's: a body would reach the gateway as WebSocket frames.
   if (req.body.kind !== "none") return bad("a WebSocket upgrade must not have a body");
-  if (!/(^|,)\s*websocket\s*(,|$)/i.test(req.headers.upgrade ?? "")) return bad("only WebSocket upgrades are supported");
+  if (!/(^|,)\s*websocket\s*(,|$)/i.test(req.headers.upgrade ?? ""))
+    return bad("only WebSocket upgrades are supported");
   const version = req.headers["sec-websocket-version"];
   if (version !== "13") {
-    return { status: 426, type: "unsupported_websocket_version", message: "Sec-WebSocket-Version must be 13", headers: { "Sec-WebSocket-Version": "13" } };
+    return {
+      status: 426,
+      type: "unsupported_websocket_version",
+      message: "Sec-WebSocket-Version must be 13",
+      headers: { "Sec-WebSocket-Version": "13" },
+    };
   }
   const key = (req.headers["sec-websocket-key"] as string | undefined) ?? "";
   if (!/^[A-Za-z0-9+/]{22}==$/.test(key.trim())) return bad("Sec-WebSocket-Key must be 16 bytes in base64");
@@ -105,7 +129,15 @@ export class Tunnel {
    * `upstreamHead` and `clientHead` are bytes that arrived together with the handshake (the gateway's
    * connect.challenge, or a close frame sent at once, may be among them): they pass first, and are watched too.
    */
-  constructor(ctx: UpgradeContext, client: Duplex, upstream: Socket, upstreamHead: Buffer, clientHead: Buffer, onDone: (t: Tunnel) => void, opts: { deflate: boolean; heldTimeoutMs: number; onReleased?: () => void }) {
+  constructor(
+    ctx: UpgradeContext,
+    client: Duplex,
+    upstream: Socket,
+    upstreamHead: Buffer,
+    clientHead: Buffer,
+    onDone: (t: Tunnel) => void,
+    opts: { deflate: boolean; heldTimeoutMs: number; onReleased?: () => void },
+  ) {
     this.ctx = ctx;
     this.client = client;
     this.upstream = upstream;
@@ -140,7 +172,13 @@ export class Tunnel {
       const decision = (ctx.hold as ConnectCheck)(step.request);
       if (!decision.ok) {
         this.refused = true;
-        const refuse = () => this.refuse(1008, decision.message, connectRefusal(step.request.id, decision.message, decision.detailCode, decision.authReason), decision.result);
+        const refuse = () =>
+          this.refuse(
+            1008,
+            decision.message,
+            connectRefusal(step.request.id, decision.message, decision.detailCode, decision.authReason),
+            decision.result,
+          );
         if (decision.after === undefined) refuse();
         else void decision.after.then(refuse);
         return undefined;
@@ -150,7 +188,14 @@ export class Tunnel {
       onReleased?.();
       return step.bytes;
     };
-    const toUpstream = relay(client, upstream, this.fromClient, () => (this.firstClose ??= "client"), () => undefined, holdStep);
+    const toUpstream = relay(
+      client,
+      upstream,
+      this.fromClient,
+      () => (this.firstClose ??= "client"),
+      () => undefined,
+      holdStep,
+    );
     if (upstreamHead.length > 0) toClient(upstreamHead);
     if (clientHead.length > 0) toUpstream(clientHead);
     client.on("close", (hadError: boolean | undefined) => {
@@ -212,9 +257,20 @@ export class Tunnel {
 
   /** The first close frame seen, in either direction; none means the TCP stream simply ended (1006). */
   outcome(): { code: number; initiator: CloseInitiator; reasonClass: CloseReasonClass } {
-    const frame = this.firstClose === "upstream" ? this.fromUpstream.close : this.firstClose === "client" ? this.fromClient.close : undefined;
-    if (frame !== undefined && this.firstClose !== undefined) return { code: frame.code, initiator: this.firstClose, reasonClass: frame.reasonClass };
-    if (this.refusal !== undefined) return { code: this.refusal.code, initiator: "sidecar", reasonClass: classifyCloseReason(this.refusal.code, this.refusal.reason) };
+    const frame =
+      this.firstClose === "upstream"
+        ? this.fromUpstream.close
+        : this.firstClose === "client"
+          ? this.fromClient.close
+          : undefined;
+    if (frame !== undefined && this.firstClose !== undefined)
+      return { code: frame.code, initiator: this.firstClose, reasonClass: frame.reasonClass };
+    if (this.refusal !== undefined)
+      return {
+        code: this.refusal.code,
+        initiator: "sidecar",
+        reasonClass: classifyCloseReason(this.refusal.code, this.refusal.reason),
+      };
     if (this.firstClose === "sidecar") return { code: 1001, initiator: "sidecar", reasonClass: "going_away" };
     return { code: 1006, initiator: "none", reasonClass: "none" };
   }
@@ -225,8 +281,10 @@ export class Tunnel {
    */
   goAway(): void {
     this.firstClose ??= "sidecar";
-    if (this.fromUpstream.atFrameBoundary && this.fromUpstream.close === undefined) this.client.write(closeFrame(1001, "sidecar shutting down", false));
-    if (this.fromClient.atFrameBoundary && this.fromClient.close === undefined) this.upstream.write(closeFrame(1001, "", true));
+    if (this.fromUpstream.atFrameBoundary && this.fromUpstream.close === undefined)
+      this.client.write(closeFrame(1001, "sidecar shutting down", false));
+    if (this.fromClient.atFrameBoundary && this.fromClient.close === undefined)
+      this.upstream.write(closeFrame(1001, "", true));
     this.client.end();
     this.upstream.end();
   }
@@ -243,7 +301,14 @@ export class Tunnel {
  * ends, `to` is ended too, after the bytes `lastWords()` may supply. `hold`, when given, sees each chunk first and
  * returns what to pass on (undefined: nothing yet).
  */
-function relay(from: Duplex, to: Duplex, reader: FrameReader, onCloseFrame: () => void, lastWords: () => Buffer | undefined, hold?: (chunk: Buffer) => Buffer | undefined): (chunk: Buffer) => boolean {
+function relay(
+  from: Duplex,
+  to: Duplex,
+  reader: FrameReader,
+  onCloseFrame: () => void,
+  lastWords: () => Buffer | undefined,
+  hold?: (chunk: Buffer) => Buffer | undefined,
+): (chunk: Buffer) => boolean {
   // True when something still refers to the chunk afterwards (socket-reads.ts): held, or a write to `to` that the
   // kernel did not take in full (Node finishes it later from these very bytes).
   const pass = (chunk: Buffer): boolean => {
@@ -311,7 +376,19 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
   const line = createLineWriter(logger);
   const logRefused = (ctx: UpgradeContext, result: UpgradeResult, status: number, started: number, error?: string) => {
     metrics.upgrades.inc({ result });
-    line({ kind: "websocket", client: ctx.client, url: redactUrl(ctx.url), result, status, durationMs: Date.now() - started, error, sentUpstream: 1 }, "websocket refused");
+    line(
+      {
+        kind: "websocket",
+        client: ctx.client,
+        url: redactUrl(ctx.url),
+        result,
+        status,
+        durationMs: Date.now() - started,
+        error,
+        sentUpstream: 1,
+      },
+      "websocket refused",
+    );
   };
 
   function onTunnelDone(t: Tunnel): void {
@@ -324,13 +401,32 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
     metrics.wsCloses.inc({ code: closeCodeLabel(code), initiator, reason_class: reasonClass });
     metrics.wsDuration.observe(seconds);
     // "pairing required … (requestId: …)": the one close a person must act on; the line says how (never a label).
-    const requestId = reasonClass === "pairing_required" ? /requestId: ([A-Za-z0-9-]+)/.exec(t.fromUpstream.close?.reason ?? "")?.[1] : undefined;
-    line({
-      kind: "websocket", client: t.ctx.client, url: redactUrl(t.ctx.url), result: t.result, status: 101, sentUpstream: 1, code, initiator,
-      reasonClass, durationMs: Date.now() - t.openedAt, bytesFromClient: t.fromClient.bytes, bytesToClient: t.fromUpstream.bytes,
-      ...(requestId !== undefined ? { requestId, approve: `openclaw devices approve ${requestId}` } : {}),
-    }, requestId !== undefined ? `websocket closed: pairing required; approve the device on the gateway with: openclaw devices approve ${requestId}`
-      : t.result === "held_timeout" ? `websocket closed: no connect frame within heldUpgradeTimeoutMs (${heldUpgradeTimeoutMs} ms)` : "websocket closed");
+    const requestId =
+      reasonClass === "pairing_required"
+        ? /requestId: ([A-Za-z0-9-]+)/.exec(t.fromUpstream.close?.reason ?? "")?.[1]
+        : undefined;
+    line(
+      {
+        kind: "websocket",
+        client: t.ctx.client,
+        url: redactUrl(t.ctx.url),
+        result: t.result,
+        status: 101,
+        sentUpstream: 1,
+        code,
+        initiator,
+        reasonClass,
+        durationMs: Date.now() - t.openedAt,
+        bytesFromClient: t.fromClient.bytes,
+        bytesToClient: t.fromUpstream.bytes,
+        ...(requestId !== undefined ? { requestId, approve: `openclaw devices approve ${requestId}` } : {}),
+      },
+      requestId !== undefined
+        ? `websocket closed: pairing required; approve the device on the gateway with: openclaw devices approve ${requestId}`
+        : t.result === "held_timeout"
+          ? `websocket closed: no connect frame within heldUpgradeTimeoutMs (${heldUpgradeTimeoutMs} ms)`
+          : "websocket closed",
+    );
   }
 
   function forward(upstreamHead: string, socket: Socket, clientRest: Buffer, ctx: UpgradeContext): void {
@@ -351,7 +447,9 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
     private remaining = 0;
     private chunks: ChunkedScanner | undefined;
     private closeDelimited = false;
-    /** What the client sent after its head, before the gateway's answer: relayed behind the 101 (issue 11, finding 9). */
+    /**
+     * What the client sent after its head, before the gateway's answer: relayed behind the 101 (issue 11, finding 9).
+     */
     private early: Buffer[] = [];
     private earlyBytes = 0;
 
@@ -419,7 +517,8 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
       if (this.head !== undefined && this.closeDelimited) this.relayRefusal();
       else this.fail(Object.assign(new Error("the gateway closed the connection"), { code: "ECONNRESET" }));
     };
-    private readonly onClose = (): void => this.fail(Object.assign(new Error("the gateway closed the connection"), { code: "ECONNRESET" }));
+    private readonly onClose = (): void =>
+      this.fail(Object.assign(new Error("the gateway closed the connection"), { code: "ECONNRESET" }));
 
     private fail(err: unknown): void {
       if (!this.settle()) return;
@@ -484,7 +583,11 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
       if (this.chunks !== undefined) body = dechunk(body);
       const status = head.status;
       const result: UpgradeResult =
-        status === 403 && body.includes("proxy_attribution_required") ? "proxy_attribution_required" : status >= 500 ? "upstream_5xx" : "upstream_4xx";
+        status === 403 && body.includes("proxy_attribution_required")
+          ? "proxy_attribution_required"
+          : status >= 500
+            ? "upstream_5xx"
+            : "upstream_4xx";
       logRefused(this.ctx, result, status, this.started);
       const socket = this.socket;
       if (socket.destroyed) return;
@@ -514,7 +617,13 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
       this.early = [];
       const deflate = /permessage-deflate/i.test(responseHeader(head, "sec-websocket-extensions") ?? "");
       const onReleased = () => upgradedOk.inc();
-      tunnels.add(new Tunnel(this.ctx, socket, up, upstreamRest, clientRest, onTunnelDone, { deflate, onReleased, heldTimeoutMs: heldUpgradeTimeoutMs }));
+      tunnels.add(
+        new Tunnel(this.ctx, socket, up, upstreamRest, clientRest, onTunnelDone, {
+          deflate,
+          onReleased,
+          heldTimeoutMs: heldUpgradeTimeoutMs,
+        }),
+      );
       socket.uncork();
     }
   }

@@ -105,9 +105,22 @@ const DIGITS = /^[0-9]+$/;
 
 /** Repeated headers Node keeps only the first of (see IncomingMessage._addHeaderLine); we do the same. */
 const SINGLETONS = new Set([
-  "age", "authorization", "content-type", "etag", "expires", "from", "if-modified-since",
-  "if-unmodified-since", "last-modified", "location", "max-forwards", "proxy-authorization", "referer", "retry-after",
-  "server", "user-agent",
+  "age",
+  "authorization",
+  "content-type",
+  "etag",
+  "expires",
+  "from",
+  "if-modified-since",
+  "if-unmodified-since",
+  "last-modified",
+  "location",
+  "max-forwards",
+  "proxy-authorization",
+  "referer",
+  "retry-after",
+  "server",
+  "user-agent",
 ]);
 
 const bad = (message: string) => new HttpError(400, "bad_request", message);
@@ -126,7 +139,8 @@ export function parseRequestHead(text: string, limits: ParseLimits): RequestHead
   const version = requestLine.slice(sp2 + 1);
   if (!TOKEN.test(method)) throw bad("malformed method");
   if (version !== "HTTP/1.1" && version !== "HTTP/1.0") {
-    if (/^HTTP\/\d(\.\d)?$/.test(version)) throw new HttpError(505, "http_version_not_supported", `${version} is not supported; use HTTP/1.1`);
+    if (/^HTTP\/\d(\.\d)?$/.test(version))
+      throw new HttpError(505, "http_version_not_supported", `${version} is not supported; use HTTP/1.1`);
     throw bad("malformed request line");
   }
   const minor = version === "HTTP/1.1" ? 1 : 0;
@@ -162,7 +176,12 @@ export function parseRequestHead(text: string, limits: ParseLimits): RequestHead
       throw bad(c === 32 || c === 9 ? "obsolete line folding is not accepted" : "malformed header line");
     }
     const rawName = line.slice(0, colon);
-    if (!TOKEN.test(rawName)) throw bad(rawName.charCodeAt(0) === 32 || rawName.charCodeAt(0) === 9 ? "obsolete line folding is not accepted" : "malformed header name");
+    if (!TOKEN.test(rawName))
+      throw bad(
+        rawName.charCodeAt(0) === 32 || rawName.charCodeAt(0) === 9
+          ? "obsolete line folding is not accepted"
+          : "malformed header name",
+      );
     const rawValue = line.slice(colon + 1);
     if (!FIELD_VALUE.test(rawValue)) throw bad("malformed header value");
     const value = trimOws(rawValue);
@@ -197,7 +216,12 @@ export function parseRequestHead(text: string, limits: ParseLimits): RequestHead
     if (minor === 0) throw bad("Transfer-Encoding in an HTTP/1.0 request");
     const codings = transferEncoding.split(",").map((c) => trimOws(c).toLowerCase());
     if (codings[codings.length - 1] !== "chunked") throw bad("Transfer-Encoding must end with chunked");
-    if (codings.length > 1) throw new HttpError(501, "not_implemented", `transfer coding ${codings.slice(0, -1).join(", ")} is not supported`);
+    if (codings.length > 1)
+      throw new HttpError(
+        501,
+        "not_implemented",
+        `transfer coding ${codings.slice(0, -1).join(", ")} is not supported`,
+      );
     headers["transfer-encoding"] = "chunked";
     body = { kind: "chunked" };
     framing = "Transfer-Encoding: chunked\r\n";
@@ -214,12 +238,20 @@ export function parseRequestHead(text: string, limits: ParseLimits): RequestHead
   // (issue 11, finding 1). RFC 9110 §7.6.1 lets a proxy refuse the request instead, and it does.
   if (connection !== undefined) {
     for (const field of ["content-length", "transfer-encoding", "host"]) {
-      if (hasToken(connection, field)) throw new HttpError(400, "connection_names_framing_field", `the Connection header must not name ${field}`);
+      if (hasToken(connection, field))
+        throw new HttpError(400, "connection_names_framing_field", `the Connection header must not name ${field}`);
     }
   }
   // An empty Upgrade names no protocol: not an upgrade (Node's parser agrees), so never a tunnel.
-  const upgrade = headers.upgrade !== undefined && headers.upgrade !== "" && connection !== undefined && hasToken(connection, "upgrade");
-  const keepAlive = minor === 1 ? !(connection !== undefined && hasToken(connection, "close")) : connection !== undefined && hasToken(connection, "keep-alive");
+  const upgrade =
+    headers.upgrade !== undefined &&
+    headers.upgrade !== "" &&
+    connection !== undefined &&
+    hasToken(connection, "upgrade");
+  const keepAlive =
+    minor === 1
+      ? !(connection !== undefined && hasToken(connection, "close"))
+      : connection !== undefined && hasToken(connection, "keep-alive");
   return { method, url, minor, headers, headerCount: lines.length - 1, body, framing, keepAlive, upgrade };
 }
 
@@ -268,14 +300,22 @@ export function serializeRequestHead(head: RequestHead): string {
 }
 
 const unsafe = (what: string, text: string, pattern: RegExp) =>
-  new HttpError(500, "unsafe_request_head", `${what} holds ${text === "" ? "nothing" : unsafeAt(text, pattern)}, which would not reach the gateway as decided`);
+  new HttpError(
+    500,
+    "unsafe_request_head",
+    `${what} holds ${text === "" ? "nothing" : unsafeAt(text, pattern)}, which would not reach the gateway as decided`,
+  );
 
 /** True when the comma-separated, lower-cased `list` contains `token`. */
 export function hasToken(list: string, token: string): boolean {
   let i = list.indexOf(token);
   while (i !== -1) {
     const afterAt = i + token.length;
-    if ((i === 0 || isListEdge(list.charCodeAt(i - 1))) && (afterAt === list.length || isListEdge(list.charCodeAt(afterAt)))) return true;
+    if (
+      (i === 0 || isListEdge(list.charCodeAt(i - 1))) &&
+      (afterAt === list.length || isListEdge(list.charCodeAt(afterAt)))
+    )
+      return true;
     i = list.indexOf(token, i + 1);
   }
   return false;
@@ -319,7 +359,8 @@ const RESPONSE_LIMITS: ParseLimits = { maxHeaderBytes: MAX_RESPONSE_HEAD_BYTES, 
  */
 export function takeResponseHead(buf: Buffer): { head: ResponseHead; rest: Buffer } | undefined {
   const end = buf.indexOf(CRLFCRLF);
-  if (end === -1 ? buf.length - 3 > MAX_RESPONSE_HEAD_BYTES : end > MAX_RESPONSE_HEAD_BYTES) throw badGateway("response head too large");
+  if (end === -1 ? buf.length - 3 > MAX_RESPONSE_HEAD_BYTES : end > MAX_RESPONSE_HEAD_BYTES)
+    throw badGateway("response head too large");
   if (end === -1) return undefined;
   return { head: parseResponseHead(buf.toString("latin1", 0, end), RESPONSE_LIMITS), rest: buf.subarray(end + 4) };
 }
@@ -363,12 +404,26 @@ export function responseFraming(head: ResponseHead, method: string): BodyFraming
   return { kind: "close" };
 }
 
-const Chunk = { Size: 0, Ext: 1, SizeLf: 2, Data: 3, DataCr: 4, DataLf: 5, TrailerStart: 6, TrailerName: 7, TrailerValue: 8, TrailerLf: 9, EndLf: 10, Done: 11 } as const;
+const Chunk = {
+  Size: 0,
+  Ext: 1,
+  SizeLf: 2,
+  Data: 3,
+  DataCr: 4,
+  DataLf: 5,
+  TrailerStart: 6,
+  TrailerName: 7,
+  TrailerValue: 8,
+  TrailerLf: 9,
+  EndLf: 10,
+  Done: 11,
+} as const;
 type Chunk = (typeof Chunk)[keyof typeof Chunk];
 
 // RFC 9110 §5.6.2 tchar, by byte.
 const TCHAR = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TCHAR[c.charCodeAt(0)] = 1;
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+  TCHAR[c.charCodeAt(0)] = 1;
 
 /**
  * Follows a chunked body as its bytes pass, without changing them, to learn where it ends. `scan` returns how many
@@ -392,7 +447,11 @@ export class ChunkedScanner {
    * `isForbiddenTrailer` (lower-case name → true) refuses a trailer field before any byte of it is passed on: header
    * hygiene applies to trailers as much as to heads (issue 11, finding 6).
    */
-  constructor(maxTrailerBytes: number, makeError: (message: string) => HttpError = bad, isForbiddenTrailer?: (name: string) => boolean) {
+  constructor(
+    maxTrailerBytes: number,
+    makeError: (message: string) => HttpError = bad,
+    isForbiddenTrailer?: (name: string) => boolean,
+  ) {
     this.maxTrailerBytes = maxTrailerBytes;
     this.makeError = makeError;
     this.isForbiddenTrailer = isForbiddenTrailer;
@@ -459,7 +518,8 @@ export class ChunkedScanner {
           else if (c === 32 || c === 9) throw this.makeError("obsolete line folding in trailer");
           else if (TCHAR[c] === 1) {
             this.state = Chunk.TrailerName;
-            if (this.isForbiddenTrailer !== undefined) this.trailerName = String.fromCharCode(c | (c >= 65 && c <= 90 ? 32 : 0));
+            if (this.isForbiddenTrailer !== undefined)
+              this.trailerName = String.fromCharCode(c | (c >= 65 && c <= 90 ? 32 : 0));
           } else throw this.makeError("malformed trailer field name");
           this.trailerBytes++;
           break;
@@ -469,18 +529,25 @@ export class ChunkedScanner {
           if (c === 58 /* : */) {
             this.state = Chunk.TrailerValue;
             if (this.isForbiddenTrailer?.(this.trailerName)) {
-              throw new HttpError(400, "forbidden_trailer_field", `the trailer field ${this.trailerName} is not allowed`);
+              throw new HttpError(
+                400,
+                "forbidden_trailer_field",
+                `the trailer field ${this.trailerName} is not allowed`,
+              );
             }
           } else if (TCHAR[c] !== 1) throw this.makeError("malformed trailer field name");
-          else if (this.isForbiddenTrailer !== undefined) this.trailerName += String.fromCharCode(c | (c >= 65 && c <= 90 ? 32 : 0));
-          if (++this.trailerBytes > this.maxTrailerBytes) throw new HttpError(431, "headers_too_large", "trailer section too large");
+          else if (this.isForbiddenTrailer !== undefined)
+            this.trailerName += String.fromCharCode(c | (c >= 65 && c <= 90 ? 32 : 0));
+          if (++this.trailerBytes > this.maxTrailerBytes)
+            throw new HttpError(431, "headers_too_large", "trailer section too large");
           break;
         }
         case Chunk.TrailerValue: {
           const c = buf[i] as number;
           if (c === 13) this.state = Chunk.TrailerLf;
           else if ((c < 32 && c !== 9) || c === 127) throw this.makeError("malformed trailer field value");
-          if (++this.trailerBytes > this.maxTrailerBytes) throw new HttpError(431, "headers_too_large", "trailer section too large");
+          if (++this.trailerBytes > this.maxTrailerBytes)
+            throw new HttpError(431, "headers_too_large", "trailer section too large");
           break;
         }
         case Chunk.TrailerLf:

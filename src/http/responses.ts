@@ -5,10 +5,19 @@ import type { IncomingHttpHeaders } from "node:http";
 import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 
-export interface Refusal { status: number; type: string; message: string; headers?: Record<string, string> }
+export interface Refusal {
+  status: number;
+  type: string;
+  message: string;
+  headers?: Record<string, string>;
+}
 
 /** A complete response the sidecar writes itself (the connection adds Content-Length and Connection). */
-export interface Reply { status: number; headers: Record<string, string>; body: string }
+export interface Reply {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
 
 const escapeHtml = (s: string): string =>
   s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] as string);
@@ -33,7 +42,11 @@ export function renderRefusal(refusal: Refusal, html: boolean): { contentType: s
 
 export function refusalReply(refusal: Refusal, html: boolean): Reply {
   const { contentType, body } = renderRefusal(refusal, html);
-  return { status: refusal.status, headers: { "Content-Type": contentType, "Cache-Control": "no-store", ...refusal.headers }, body };
+  return {
+    status: refusal.status,
+    headers: { "Content-Type": contentType, "Cache-Control": "no-store", ...refusal.headers },
+    body,
+  };
 }
 
 /** Writes a complete HTTP/1.1 response on a raw socket and destroys it once flushed. */
@@ -43,7 +56,9 @@ export function refuseSocket(socket: Duplex, refusal: Refusal, html = false): vo
     return;
   }
   const { contentType, body } = renderRefusal(refusal, html);
-  const extra = Object.entries(refusal.headers ?? {}).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+  const extra = Object.entries(refusal.headers ?? {})
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join("");
   socket.end(
     `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ""}\r\nConnection: close\r\nContent-Type: ${contentType}\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\n${extra}\r\n${body}`,

@@ -44,7 +44,10 @@ class OwnBuffers {
   }
 
   /** Called when the socket is set up and after every read: the buffer the next read goes to. */
-  readonly next = (): Buffer => (this.buffer ??= this.large ? (pool.pop() ?? Buffer.allocUnsafeSlow(LARGE_BYTES)) : Buffer.allocUnsafeSlow(SMALL_BYTES));
+  readonly next = (): Buffer =>
+    (this.buffer ??= this.large
+      ? (pool.pop() ?? Buffer.allocUnsafeSlow(LARGE_BYTES))
+      : Buffer.allocUnsafeSlow(SMALL_BYTES));
 
   readonly onRead = (n: number, buf: Uint8Array): boolean => {
     const reader = this.reader;
@@ -52,7 +55,8 @@ class OwnBuffers {
     // A read that filled its buffer: the next one may need more room. One a small buffer would have held: back to
     // small. In between (a large buffer, part-filled): stay, or every medium-sized message would take two reads.
     const large = n === buf.length || (n > SMALL_BYTES && this.large);
-    if (kept) this.buffer = undefined; // it belongs to its holders now
+    if (kept)
+      this.buffer = undefined; // it belongs to its holders now
     else if (large !== this.large) this.letGo();
     this.large = large;
     return true; // reading is paused with socket.pause(), as for any socket
@@ -117,16 +121,29 @@ export function connectReusingBuffers(options: net.TcpNetConnectOpts, large: boo
  * server's `connection` event, `maxConnections` and connection count are not used (the sidecar counts its own). Returns
  * false, leaving the server as it was, where the handle is not what this expects (then "data" events are used).
  */
-export function acceptReusingBuffers(server: net.Server, onSocket: (socket: Socket) => void, onAcceptError: (err: Error) => void): boolean {
+export function acceptReusingBuffers(
+  server: net.Server,
+  onSocket: (socket: Socket) => void,
+  onAcceptError: (err: Error) => void,
+): boolean {
   const handle = (server as unknown as { _handle?: { onconnection?: unknown } })._handle;
   if (handle === undefined || handle === null || typeof handle.onconnection !== "function") return false;
   handle.onconnection = (status: number, clientHandle: unknown): void => {
     if (status < 0 || clientHandle === undefined) {
-      onAcceptError(Object.assign(new Error(`accept failed: ${status < 0 ? getSystemErrorName(status) : "no handle"}`), { errno: status }));
+      onAcceptError(
+        Object.assign(new Error(`accept failed: ${status < 0 ? getSystemErrorName(status) : "no handle"}`), {
+          errno: status,
+        }),
+      );
       return;
     }
     const { state, onread } = ownBuffers();
-    const socket = new net.Socket({ handle: clientHandle, readable: true, writable: true, onread } as net.SocketConstructorOpts);
+    const socket = new net.Socket({
+      handle: clientHandle,
+      readable: true,
+      writable: true,
+      onread,
+    } as net.SocketConstructorOpts);
     socket.setNoDelay(true);
     onSocket(adopt(socket, state));
   };

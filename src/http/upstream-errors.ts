@@ -21,7 +21,17 @@ export class UpstreamTimeoutError extends Error {
   }
 }
 
-const KNOWN = new Set<string>(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "EPIPE", "UPSTREAM_TIMEOUT"]);
+const KNOWN = new Set<string>([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EPIPE",
+  "UPSTREAM_TIMEOUT",
+]);
 
 export function upstreamErrorCode(err: unknown): UpstreamErrorCode {
   if (err instanceof HttpError) return "BAD_RESPONSE";
@@ -36,29 +46,64 @@ export function describeUpstreamFailure(err: unknown, upstream: URL): UpstreamFa
   const at = `the OpenClaw gateway at ${upstream.host}`;
   switch (code) {
     case "ECONNREFUSED":
-      return { status: 502, code, result: "upstream_refused", type: "upstream_refused",
-        message: `${at} refused the connection. Is it running, and bound to an address the sidecar can reach (gateway.bind: "lan" in a separate container; "loopback" only with network_mode: service:<gateway>)?` };
+      return {
+        status: 502,
+        code,
+        result: "upstream_refused",
+        type: "upstream_refused",
+        message: `${at} refused the connection. Is it running, and bound to an address the sidecar can reach (gateway.bind: "lan" in a separate container; "loopback" only with network_mode: service:<gateway>)?`,
+      };
     case "ENOTFOUND":
     case "EAI_AGAIN":
-      return { status: 502, code, result: "upstream_unreachable", type: "upstream_unresolvable",
-        message: `${at} cannot be resolved (${code}). Are the sidecar and the gateway on the same compose network, and is the service name right?` };
+      return {
+        status: 502,
+        code,
+        result: "upstream_unreachable",
+        type: "upstream_unresolvable",
+        message: `${at} cannot be resolved (${code}). Are the sidecar and the gateway on the same compose network, and is the service name right?`,
+      };
     case "EHOSTUNREACH":
     case "ENETUNREACH":
     case "ETIMEDOUT":
-      return { status: 504, code, result: "upstream_unreachable", type: "upstream_unreachable",
-        message: `${at} cannot be reached (${code}). Check the compose network.` };
+      return {
+        status: 504,
+        code,
+        result: "upstream_unreachable",
+        type: "upstream_unreachable",
+        message: `${at} cannot be reached (${code}). Check the compose network.`,
+      };
     case "UPSTREAM_TIMEOUT":
-      return { status: 504, code, result: "upstream_timeout", type: "upstream_timeout",
-        message: `${at} accepted the connection but did not answer in time.` };
+      return {
+        status: 504,
+        code,
+        result: "upstream_timeout",
+        type: "upstream_timeout",
+        message: `${at} accepted the connection but did not answer in time.`,
+      };
     case "BAD_RESPONSE":
-      return { status: 502, code, result: "upstream_reset", type: "bad_upstream_response",
-        message: `${at} sent a response the sidecar cannot forward safely: ${(err as Error).message}` };
+      return {
+        status: 502,
+        code,
+        result: "upstream_reset",
+        type: "bad_upstream_response",
+        message: `${at} sent a response the sidecar cannot forward safely: ${(err as Error).message}`,
+      };
     case "ECONNRESET":
     case "EPIPE":
-      return { status: 502, code, result: "upstream_reset", type: "upstream_reset",
-        message: `${at} closed the connection without an answer ("Empty reply from server"). If the gateway listens on loopback inside its container, bind it to "lan".` };
+      return {
+        status: 502,
+        code,
+        result: "upstream_reset",
+        type: "upstream_reset",
+        message: `${at} closed the connection without an answer ("Empty reply from server"). If the gateway listens on loopback inside its container, bind it to "lan".`,
+      };
     default:
-      return { status: 502, code, result: "upstream_reset", type: "upstream_error",
-        message: `${at} failed: ${(err as Error | undefined)?.message ?? String(err)}` };
+      return {
+        status: 502,
+        code,
+        result: "upstream_reset",
+        type: "upstream_error",
+        message: `${at} failed: ${(err as Error | undefined)?.message ?? String(err)}`,
+      };
   }
 }

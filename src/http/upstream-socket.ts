@@ -14,7 +14,12 @@ export interface UpstreamTarget {
 export function upstreamTarget(url: URL): UpstreamTarget {
   const host = url.hostname.replace(/^\[|\]$/g, "");
   const secure = url.protocol === "https:";
-  return { host, port: Number(url.port) || (secure ? 443 : 80), tls: secure, servername: net.isIP(host) === 0 ? host : undefined };
+  return {
+    host,
+    port: Number(url.port) || (secure ? 443 : 80),
+    tls: secure,
+    servername: net.isIP(host) === 0 ? host : undefined,
+  };
 }
 
 /**
@@ -23,7 +28,12 @@ export function upstreamTarget(url: URL): UpstreamTarget {
  */
 export function connectUpstream(target: UpstreamTarget, use: "http" | "upgrade"): net.Socket {
   if (target.tls) {
-    const socket = tls.connect({ host: target.host, port: target.port, servername: target.servername, ALPNProtocols: ["http/1.1"] });
+    const socket = tls.connect({
+      host: target.host,
+      port: target.port,
+      servername: target.servername,
+      ALPNProtocols: ["http/1.1"],
+    });
     socket.setNoDelay(true);
     return socket;
   }

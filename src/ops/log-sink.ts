@@ -15,7 +15,9 @@ export interface LogSinkOptions {
   maxBuffered?: number;
 }
 
-/** When stdout is a full non-blocking pipe (EAGAIN), the write is tried again after this long, until it goes through. */
+/**
+ * When stdout is a full non-blocking pipe (EAGAIN), the write is tried again after this long, until it goes through.
+ */
 const RETRY_MS = 10;
 
 export class LogSink {
@@ -77,7 +79,9 @@ export class LogSink {
 
   private take(): Buffer {
     if (this.dropped > 0) {
-      this.parts.push(`{"level":"warn","time":"${new Date().toISOString()}","name":"openclaw-sidecar","droppedLines":${this.dropped},"msg":"log lines dropped: stdout was not read fast enough"}\n`);
+      this.parts.push(
+        `{"level":"warn","time":"${new Date().toISOString()}","name":"openclaw-sidecar","droppedLines":${this.dropped},"msg":"log lines dropped: stdout was not read fast enough"}\n`,
+      );
       this.dropped = 0;
     }
     const data = Buffer.from(this.parts.join(""));

@@ -8,7 +8,8 @@ import { LogSink } from "./log-sink.ts";
 export type { Logger };
 
 export const REDACTED = "[REDACTED]";
-const SECRET_PARAMS = /^(token|access_token|id_token|password|passwd|secret|key|api_key|apikey|auth|bootstraptoken|sidecar_token|code)$/i;
+const SECRET_PARAMS =
+  /^(token|access_token|id_token|password|passwd|secret|key|api_key|apikey|auth|bootstraptoken|sidecar_token|code)$/i;
 
 export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {
   const sink = destination === undefined ? new LogSink(1) : undefined;
@@ -20,8 +21,16 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
       formatters: { level: (label) => ({ level: label }) },
       redact: {
         paths: [
-          "headers.authorization", "headers.cookie", "headers[\"set-cookie\"]", "headers[\"proxy-authorization\"]",
-          "req.headers.authorization", "req.headers.cookie", "token", "password", "cookieSecrets", "credentials",
+          "headers.authorization",
+          "headers.cookie",
+          'headers["set-cookie"]',
+          'headers["proxy-authorization"]',
+          "req.headers.authorization",
+          "req.headers.cookie",
+          "token",
+          "password",
+          "cookieSecrets",
+          "credentials",
         ],
         censor: REDACTED,
       },
@@ -51,7 +60,9 @@ export type LineWriter = (fields: LineFields, msg: string) => void;
  */
 export function createLineWriter(logger: Logger): LineWriter {
   if (!logger.isLevelEnabled("info")) return () => {};
-  const stream = (logger as unknown as Record<symbol, { write(line: string): void }>)[pino.symbols.streamSym] as { write(line: string): void };
+  const stream = (logger as unknown as Record<symbol, { write(line: string): void }>)[pino.symbols.streamSym] as {
+    write(line: string): void;
+  };
   const name = JSON.stringify((logger.bindings() as { name?: string }).name ?? "");
   let lastMs = 0;
   let lastIso = "";
@@ -65,13 +76,18 @@ export function createLineWriter(logger: Logger): LineWriter {
     for (const key in fields) {
       const value = fields[key];
       if (value === undefined) continue;
-      line += typeof value === "number" ? `,"${key}":${Number.isFinite(value) ? value : null}` : `,"${key}":${JSON.stringify(value)}`;
+      line +=
+        typeof value === "number"
+          ? `,"${key}":${Number.isFinite(value) ? value : null}`
+          : `,"${key}":${JSON.stringify(value)}`;
     }
     stream.write(`${line},"msg":${JSON.stringify(msg)}}\n`);
   };
 }
 
-/** The request target with the value of every credential-like query parameter replaced. Cheap when there is no query. */
+/**
+ * The request target with the value of every credential-like query parameter replaced. Cheap when there is no query.
+ */
 export function redactUrl(url: string | undefined): string {
   if (url === undefined) return "";
   const q = url.indexOf("?");

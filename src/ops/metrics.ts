@@ -26,18 +26,53 @@ export type UpgradeResult =
   /** A held upgrade (token-field login) whose first message did not arrive within heldUpgradeTimeoutMs. */
   | "held_timeout";
 export const UPGRADE_RESULTS: readonly UpgradeResult[] = [
-  "ok", "upstream_refused", "upstream_timeout", "upstream_unreachable", "upstream_reset",
-  "proxy_attribution_required", "upstream_4xx", "upstream_5xx", "client_aborted", "bad_request", "unauthenticated",
-  "rate_limited", "origin_not_allowed", "unsafe_request_head", "draining", "held_timeout",
+  "ok",
+  "upstream_refused",
+  "upstream_timeout",
+  "upstream_unreachable",
+  "upstream_reset",
+  "proxy_attribution_required",
+  "upstream_4xx",
+  "upstream_5xx",
+  "client_aborted",
+  "bad_request",
+  "unauthenticated",
+  "rate_limited",
+  "origin_not_allowed",
+  "unsafe_request_head",
+  "draining",
+  "held_timeout",
 ];
 
-/** Upstream failure codes (Node's errno codes, folded); the label of upstream_errors_total and the `error` log field. */
+/**
+ * Upstream failure codes (Node's errno codes, folded); the label of upstream_errors_total and the `error` log field.
+ */
 export type UpstreamErrorCode =
-  | "ECONNREFUSED" | "ECONNRESET" | "ETIMEDOUT" | "ENOTFOUND" | "EAI_AGAIN" | "EHOSTUNREACH" | "ENETUNREACH"
-  | "EPIPE" | "UPSTREAM_TIMEOUT" | "BAD_RESPONSE" | "TLS" | "other";
+  | "ECONNREFUSED"
+  | "ECONNRESET"
+  | "ETIMEDOUT"
+  | "ENOTFOUND"
+  | "EAI_AGAIN"
+  | "EHOSTUNREACH"
+  | "ENETUNREACH"
+  | "EPIPE"
+  | "UPSTREAM_TIMEOUT"
+  | "BAD_RESPONSE"
+  | "TLS"
+  | "other";
 export const UPSTREAM_ERROR_CODES: readonly UpstreamErrorCode[] = [
-  "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "EPIPE",
-  "UPSTREAM_TIMEOUT", "BAD_RESPONSE", "TLS", "other",
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EPIPE",
+  "UPSTREAM_TIMEOUT",
+  "BAD_RESPONSE",
+  "TLS",
+  "other",
 ];
 
 /** Who sent the first close frame: a peer, the sidecar itself (shutdown), or nobody (the TCP stream just ended). */
@@ -53,21 +88,53 @@ export const methodLabel = (method: string | undefined): string =>
 export const statusClass = (status: number): string => `${Math.floor(status / 100)}xx`;
 
 export type AuthFailure =
-  | "bad_token" | "bad_cookie" | "expired_cookie" | "missing" | "rate_limited"
+  | "bad_token"
+  | "bad_cookie"
+  | "expired_cookie"
+  | "missing"
+  | "rate_limited"
   // single sign-on (oidc-login.ts, assertion.ts)
-  | "oidc_not_allowed" | "oidc_identity_invalid" | "oidc_state_mismatch" | "oidc_login_expired" | "oidc_provider_unreachable"
-  | "oidc_provider_error" | "oidc_invalid_token" | "oidc_clock_skew"
-  | "assertion_invalid" | "assertion_identity_invalid" | "assertion_expired" | "assertion_unverifiable";
+  | "oidc_not_allowed"
+  | "oidc_identity_invalid"
+  | "oidc_state_mismatch"
+  | "oidc_login_expired"
+  | "oidc_provider_unreachable"
+  | "oidc_provider_error"
+  | "oidc_invalid_token"
+  | "oidc_clock_skew"
+  | "assertion_invalid"
+  | "assertion_identity_invalid"
+  | "assertion_expired"
+  | "assertion_unverifiable";
 const AUTH_FAILURES: readonly AuthFailure[] = [
-  "bad_token", "bad_cookie", "expired_cookie", "missing", "rate_limited",
-  "oidc_not_allowed", "oidc_identity_invalid", "oidc_state_mismatch", "oidc_login_expired", "oidc_provider_unreachable",
-  "oidc_provider_error", "oidc_invalid_token", "oidc_clock_skew",
-  "assertion_invalid", "assertion_identity_invalid", "assertion_expired", "assertion_unverifiable",
+  "bad_token",
+  "bad_cookie",
+  "expired_cookie",
+  "missing",
+  "rate_limited",
+  "oidc_not_allowed",
+  "oidc_identity_invalid",
+  "oidc_state_mismatch",
+  "oidc_login_expired",
+  "oidc_provider_unreachable",
+  "oidc_provider_error",
+  "oidc_invalid_token",
+  "oidc_clock_skew",
+  "assertion_invalid",
+  "assertion_identity_invalid",
+  "assertion_expired",
+  "assertion_unverifiable",
 ];
 
 /** Outcome of one ACME order (acme.ts); also the `result` field of its log line. */
 export type AcmeOrderResult = "issued" | "ca_unreachable" | "challenge_failed" | "ca_error" | "error";
-export const ACME_ORDER_RESULTS: readonly AcmeOrderResult[] = ["issued", "ca_unreachable", "challenge_failed", "ca_error", "error"];
+export const ACME_ORDER_RESULTS: readonly AcmeOrderResult[] = [
+  "issued",
+  "ca_unreachable",
+  "challenge_failed",
+  "ca_error",
+  "error",
+];
 
 export type Metrics = ReturnType<typeof createMetrics>;
 

@@ -14,7 +14,10 @@ export const ACME_DIRECTORIES: Readonly<Record<string, string>> = {
 };
 
 /** A secret in the config: JSON.stringify (check-config, a log line) prints it as [REDACTED]. */
-export interface SecretValue { readonly value: string; toJSON(): string }
+export interface SecretValue {
+  readonly value: string;
+  toJSON(): string;
+}
 export const secretValue = (value: string): SecretValue => ({ value, toJSON: () => "[REDACTED]" });
 
 const show = (v: unknown): string => JSON.stringify(v);
@@ -30,9 +33,14 @@ export function acmeDomainList(v: unknown, name: string): string[] {
   const items = Array.isArray(v) ? v.map((x) => text(x, name)) : text(v, name).split(",");
   const names = items.map((x) => x.trim().toLowerCase().replace(/\.$/, "")).filter((x) => x !== "");
   for (const n of names) {
-    if (n.startsWith("*.")) throw new Error(`${name}: ${show(n)} is a wildcard; wildcards need the dns-01 challenge, which the sidecar does not do (list each name)`);
-    if (/^[\d.]+$/.test(n) || n.includes(":")) throw new Error(`${name}: ${show(n)} is an IP address; the sidecar obtains certificates for DNS names only`);
-    if (!DNS_NAME.test(n)) throw new Error(`${name}: ${show(n)} is not a DNS name with at least one dot (example: claw.example.com)`);
+    if (n.startsWith("*."))
+      throw new Error(
+        `${name}: ${show(n)} is a wildcard; wildcards need the dns-01 challenge, which the sidecar does not do (list each name)`,
+      );
+    if (/^[\d.]+$/.test(n) || n.includes(":"))
+      throw new Error(`${name}: ${show(n)} is an IP address; the sidecar obtains certificates for DNS names only`);
+    if (!DNS_NAME.test(n))
+      throw new Error(`${name}: ${show(n)} is not a DNS name with at least one dot (example: claw.example.com)`);
   }
   return [...new Set(names)];
 }
@@ -54,7 +62,8 @@ export function acmeDirectoryUrl(v: unknown, name: string): string {
   } catch {
     throw new Error(`${name}: ${show(s)} is neither ${Object.keys(ACME_DIRECTORIES).join(" nor ")} nor a URL`);
   }
-  if (url.protocol !== "https:") throw new Error(`${name}: ${show(s)} must be an https: URL (ACME directories are served over HTTPS)`);
+  if (url.protocol !== "https:")
+    throw new Error(`${name}: ${show(s)} must be an https: URL (ACME directories are served over HTTPS)`);
   return url.href;
 }
 
@@ -85,7 +94,8 @@ export function acmeStorageDir(v: unknown, name: string): string {
       isDirectory = statSync(existing).isDirectory();
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code !== "ENOENT" && code !== "ENOTDIR") throw new Error(`${name}: cannot use ${show(existing)} (${code ?? String(err)})`);
+      if (code !== "ENOENT" && code !== "ENOTDIR")
+        throw new Error(`${name}: cannot use ${show(existing)} (${code ?? String(err)})`);
       existing = path.dirname(existing);
       continue;
     }
@@ -96,7 +106,9 @@ export function acmeStorageDir(v: unknown, name: string): string {
   try {
     rmdirSync(mkdtempSync(path.join(existing, ".openclaw-sidecar-write-test-")));
   } catch (err) {
-    throw new Error(`${name}: ${show(existing)} is not writable by this user (uid ${process.getuid?.() ?? "?"}: ${(err as NodeJS.ErrnoException).code ?? String(err)}); the account key and certificates are stored there`);
+    throw new Error(
+      `${name}: ${show(existing)} is not writable by this user (uid ${process.getuid?.() ?? "?"}: ${(err as NodeJS.ErrnoException).code ?? String(err)}); the account key and certificates are stored there`,
+    );
   }
   return dir;
 }

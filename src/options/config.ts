@@ -5,7 +5,17 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import ipaddr from "ipaddr.js";
-import { ACME_CHALLENGES, type AcmeChallenge, type SecretValue, acmeDirectoryUrl, acmeDomainList, acmeEmail, acmeStorageDir, eabHmacKey, pemCertificateFile } from "./acme-options.ts";
+import {
+  ACME_CHALLENGES,
+  type AcmeChallenge,
+  type SecretValue,
+  acmeDirectoryUrl,
+  acmeDomainList,
+  acmeEmail,
+  acmeStorageDir,
+  eabHmacKey,
+  pemCertificateFile,
+} from "./acme-options.ts";
 import { isCommonIdentityHeader, isGatewayTrustHeader } from "../forwarding/forwarded-headers.ts";
 import { IDENTITY_RULE, identityProblem, scopeProblem } from "../gate/identity.ts";
 import { type AssertionConfig, type OidcConfig, SSO_OPTION_KEYS, validateSso } from "./sso-options.ts";
@@ -16,7 +26,10 @@ export const MODES: readonly Mode[] = ["attribution", "identity", "local"];
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 
-export interface HostPort { host: string; port: number }
+export interface HostPort {
+  host: string;
+  port: number;
+}
 /** A parsed CIDR, as ipaddr.js returns it. */
 export type Cidr = [ipaddr.IPv4 | ipaddr.IPv6, number];
 
@@ -44,7 +57,10 @@ export interface Config {
   mode: Mode;
   /** Proxies in front of the sidecar whose X-Forwarded-For/-Proto/-Host are believed. */
   trustedHops: Cidr[];
-  /** Sent as X-Forwarded-For when the client is loopback (docker-proxy, network_mode: host): the gateway refuses loopback XFF. */
+  /**
+   * Sent as X-Forwarded-For when the client is loopback (docker-proxy, network_mode: host): the gateway refuses
+   * loopback XFF.
+   */
   loopbackSubstitute: string;
   upstreamTimeoutMs: number;
   upgradeTimeoutMs: number;
@@ -155,22 +171,68 @@ type Parser<T> = (value: unknown, name: string) => T;
 
 /** Option keys: the config file key; env is OPENCLAW_SIDECAR_<UPPER_SNAKE>, flag is --<kebab-case>. */
 export const OPTION_KEYS = [
-  "listen", "upstream", "adminListen", "mode", "trustedHops", "loopbackSubstitute", "upstreamTimeoutMs",
-  "upgradeTimeoutMs", "headersTimeoutMs", "heldUpgradeTimeoutMs", "bodyTimeoutMs", "sendTimeoutMs", "maxConnections", "maxHeaderBytes",
-  "drainTimeoutMs", "tlsCert", "tlsKey", "httpsRedirectListen", "hsts", "identityHeader", "passHeaders", "token", "tokenFile", "user", "tokensFile", "cookieSecret",
-  "cookieSecretFile", "cookieTtlSeconds", "publicOrigin", "allowedOrigins", "publicPaths", "controlUiTokenLogin", "selfAuthenticatingRoutes", "appsListen",
-  "appsUpstream", "appsPublicOrigin", "authMaxFailures",
-  "authWindowMs", "authLockoutMs", "logLevel",
-  "acmeDomains", "acmeEmail", "acmeDirectory", "acmeDirectoryCaFile", "acmeStorage", "acmeChallenge", "acmeEabKid",
-  "acmeEabHmacKey", "acmeRetryMs",
+  "listen",
+  "upstream",
+  "adminListen",
+  "mode",
+  "trustedHops",
+  "loopbackSubstitute",
+  "upstreamTimeoutMs",
+  "upgradeTimeoutMs",
+  "headersTimeoutMs",
+  "heldUpgradeTimeoutMs",
+  "bodyTimeoutMs",
+  "sendTimeoutMs",
+  "maxConnections",
+  "maxHeaderBytes",
+  "drainTimeoutMs",
+  "tlsCert",
+  "tlsKey",
+  "httpsRedirectListen",
+  "hsts",
+  "identityHeader",
+  "passHeaders",
+  "token",
+  "tokenFile",
+  "user",
+  "tokensFile",
+  "cookieSecret",
+  "cookieSecretFile",
+  "cookieTtlSeconds",
+  "publicOrigin",
+  "allowedOrigins",
+  "publicPaths",
+  "controlUiTokenLogin",
+  "selfAuthenticatingRoutes",
+  "appsListen",
+  "appsUpstream",
+  "appsPublicOrigin",
+  "authMaxFailures",
+  "authWindowMs",
+  "authLockoutMs",
+  "logLevel",
+  "acmeDomains",
+  "acmeEmail",
+  "acmeDirectory",
+  "acmeDirectoryCaFile",
+  "acmeStorage",
+  "acmeChallenge",
+  "acmeEabKid",
+  "acmeEabHmacKey",
+  "acmeRetryMs",
   ...SSO_OPTION_KEYS,
 ] as const;
 export type OptionKey = (typeof OPTION_KEYS)[number];
 
-export const envName = (key: string): string => `OPENCLAW_SIDECAR_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+export const envName = (key: string): string =>
+  `OPENCLAW_SIDECAR_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
 export const flagName = (key: string): string => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
-export interface Sources { file?: string; env?: NodeJS.ProcessEnv; flags?: Record<string, string> }
+export interface Sources {
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  flags?: Record<string, string>;
+}
 
 /** Loads and validates the configuration. Throws ConfigError listing every problem. */
 export function loadConfig(sources: Sources = {}): Config {
@@ -234,8 +296,14 @@ function validate(raw: Raw, problems: string[]): Config {
   const mode = opt("mode", oneOf(MODES), d.mode);
   const identityHeader = opt("identityHeader", headerName, d.identityHeader);
   const credentials = loadCredentials(raw, opt, problems);
-  if (mode !== "attribution" && credentials.length === 0 && (mode !== "identity" || (raw.oidcIssuer === undefined && raw.trustAssertion === undefined))) {
-    problems.push(`mode "${mode}" needs credentials: set token (or tokenFile) or tokensFile${mode === "identity" ? ", or single sign-on (oidcIssuer, trustAssertion)" : ""}`);
+  if (
+    mode !== "attribution" &&
+    credentials.length === 0 &&
+    (mode !== "identity" || (raw.oidcIssuer === undefined && raw.trustAssertion === undefined))
+  ) {
+    problems.push(
+      `mode "${mode}" needs credentials: set token (or tokenFile) or tokensFile${mode === "identity" ? ", or single sign-on (oidcIssuer, trustAssertion)" : ""}`,
+    );
   }
   const cookieSecrets = opt("cookieSecret", list, []).concat(opt("cookieSecretFile", secretFileList, []));
   for (const secret of cookieSecrets) {
@@ -257,23 +325,40 @@ function validate(raw: Raw, problems: string[]): Config {
   // Not by default beside single sign-on: there a session-less WebSocket is refused, never held for a token.
   const sso = raw.oidcIssuer !== undefined || raw.trustAssertion !== undefined;
   const controlUiTokenLogin = opt("controlUiTokenLogin", bool, mode === "identity" && users.size === 1 && !sso);
-  if (controlUiTokenLogin && mode !== "identity") problems.push(`controlUiTokenLogin: only identity mode has it (mode is "${mode}")`);
-  else if (controlUiTokenLogin && users.size > 1) problems.push(`controlUiTokenLogin: needs exactly one user, and the credentials name ${users.size}; with several users, log in with ?token= or a Bearer header instead`);
+  if (controlUiTokenLogin && mode !== "identity")
+    problems.push(`controlUiTokenLogin: only identity mode has it (mode is "${mode}")`);
+  else if (controlUiTokenLogin && users.size > 1)
+    problems.push(
+      `controlUiTokenLogin: needs exactly one user, and the credentials name ${users.size}; with several users, log in with ?token= or a Bearer header instead`,
+    );
   const selfAuthenticatingRoutes = opt("selfAuthenticatingRoutes", bool, false);
   // In local mode everything the sidecar forwards is the gateway's loopback: a node joining that way would be paired
   // as a local client. Identity mode only.
-  if (selfAuthenticatingRoutes && mode !== "identity") problems.push(`selfAuthenticatingRoutes: only identity mode has it (mode is "${mode}"; in local mode a join through the sidecar would be paired as a local client)`);
+  if (selfAuthenticatingRoutes && mode !== "identity")
+    problems.push(
+      `selfAuthenticatingRoutes: only identity mode has it (mode is "${mode}"; in local mode a join through the sidecar would be paired as a local client)`,
+    );
   const listen = opt("listen", hostPort, hostPort(d.listen, "listen"));
   const upstream = opt("upstream", upstreamUrl, new URL(d.upstream));
   const appsListen = opt("appsListen", hostPort, undefined);
-  const appsUpstream = opt("appsUpstream", upstreamUrl, new URL(`${upstream.protocol}//${upstream.hostname}:${(Number(upstream.port) || (upstream.protocol === "https:" ? 443 : 80)) + 1}`));
+  const appsUpstream = opt(
+    "appsUpstream",
+    upstreamUrl,
+    new URL(
+      `${upstream.protocol}//${upstream.hostname}:${(Number(upstream.port) || (upstream.protocol === "https:" ? 443 : 80)) + 1}`,
+    ),
+  );
   const appsPublicOrigin = opt("appsPublicOrigin", origin, undefined);
   if (appsPublicOrigin !== undefined && publicOrigin !== undefined && appsPublicOrigin.origin === publicOrigin.origin) {
     problems.push("appsPublicOrigin: must differ from publicOrigin (the MCP Apps sandbox needs an origin of its own)");
   }
   const httpsRedirectListen = opt("httpsRedirectListen", hostPort, undefined);
-  const acme = validateAcme(opt, problems, (k) => raw[k] !== undefined, { tls: tlsCert !== undefined || tlsKey !== undefined, redirect: httpsRedirectListen !== undefined });
-  if (httpsRedirectListen !== undefined && tlsCert === undefined && acme.acmeDomains.length === 0) problems.push("httpsRedirectListen needs tlsCert and tlsKey (or acmeDomains)");
+  const acme = validateAcme(opt, problems, (k) => raw[k] !== undefined, {
+    tls: tlsCert !== undefined || tlsKey !== undefined,
+    redirect: httpsRedirectListen !== undefined,
+  });
+  if (httpsRedirectListen !== undefined && tlsCert === undefined && acme.acmeDomains.length === 0)
+    problems.push("httpsRedirectListen needs tlsCert and tlsKey (or acmeDomains)");
   return {
     listen,
     upstream,
@@ -316,10 +401,26 @@ function validate(raw: Raw, problems: string[]): Config {
   };
 }
 
-type AcmeOptions = Pick<Config, "acmeDomains" | "acmeEmail" | "acmeDirectory" | "acmeDirectoryCaFile" | "acmeStorage" | "acmeChallenge" | "acmeEabKid" | "acmeEabHmacKey" | "acmeRetryMs">;
+type AcmeOptions = Pick<
+  Config,
+  | "acmeDomains"
+  | "acmeEmail"
+  | "acmeDirectory"
+  | "acmeDirectoryCaFile"
+  | "acmeStorage"
+  | "acmeChallenge"
+  | "acmeEabKid"
+  | "acmeEabHmacKey"
+  | "acmeRetryMs"
+>;
 
 // Cross-checks look at which options were given (`given`), so a bad value is reported once, not again as missing.
-function validateAcme(opt: <T>(k: OptionKey, p: Parser<T>, f: T) => T, problems: string[], given: (k: OptionKey) => boolean, has: { tls: boolean; redirect: boolean }): AcmeOptions {
+function validateAcme(
+  opt: <T>(k: OptionKey, p: Parser<T>, f: T) => T,
+  problems: string[],
+  given: (k: OptionKey) => boolean,
+  has: { tls: boolean; redirect: boolean },
+): AcmeOptions {
   const acme: AcmeOptions = {
     acmeDomains: opt("acmeDomains", acmeDomainList, []),
     acmeEmail: opt("acmeEmail", acmeEmail, undefined),
@@ -331,15 +432,27 @@ function validateAcme(opt: <T>(k: OptionKey, p: Parser<T>, f: T) => T, problems:
     acmeEabHmacKey: opt("acmeEabHmacKey", eabHmacKey, undefined),
     acmeRetryMs: opt("acmeRetryMs", int(100, 3_600_000), DEFAULTS.acmeRetryMs),
   };
-  if (given("acmeEabKid") !== given("acmeEabHmacKey")) problems.push("acmeEabKid and acmeEabHmacKey: set both or neither");
+  if (given("acmeEabKid") !== given("acmeEabHmacKey"))
+    problems.push("acmeEabKid and acmeEabHmacKey: set both or neither");
   if (acme.acmeDomains.length === 0) {
-    const stray = (["acmeEmail", "acmeDirectoryCaFile", "acmeStorage", "acmeEabKid", "acmeEabHmacKey"] as const).filter(given);
+    const stray = (["acmeEmail", "acmeDirectoryCaFile", "acmeStorage", "acmeEabKid", "acmeEabHmacKey"] as const).filter(
+      given,
+    );
     if (stray.length > 0) problems.push(`${stray.join(", ")}: set acmeDomains too (without it there is no ACME)`);
     return acme;
   }
-  if (has.tls) problems.push("acmeDomains and tlsCert/tlsKey: set one or the other (with acmeDomains the sidecar obtains the certificate itself)");
-  if (!given("acmeStorage")) problems.push("acmeDomains needs acmeStorage: a directory that survives restarts (a volume), for the account key and certificates");
-  if (acme.acmeChallenge === "http-01" && !has.redirect) problems.push("acmeChallenge http-01 needs httpsRedirectListen: the plain-HTTP listener the CA reaches on port 80 (or set acmeChallenge tls-alpn-01)");
+  if (has.tls)
+    problems.push(
+      "acmeDomains and tlsCert/tlsKey: set one or the other (with acmeDomains the sidecar obtains the certificate itself)",
+    );
+  if (!given("acmeStorage"))
+    problems.push(
+      "acmeDomains needs acmeStorage: a directory that survives restarts (a volume), for the account key and certificates",
+    );
+  if (acme.acmeChallenge === "http-01" && !has.redirect)
+    problems.push(
+      "acmeChallenge http-01 needs httpsRedirectListen: the plain-HTTP listener the CA reaches on port 80 (or set acmeChallenge tls-alpn-01)",
+    );
   return acme;
 }
 
@@ -353,20 +466,26 @@ function loadCredentials(raw: Raw, opt: <T>(k: OptionKey, p: Parser<T>, f: T) =>
     const problem = weakToken(token, raw.token !== undefined ? "token" : "tokenFile");
     if (problem !== undefined) problems.push(problem);
   }
-  if (token !== undefined) creds.push(token.startsWith("sha256:") ? { user, tokenSha256: sha256Hex(token, "token") } : { user, token });
+  if (token !== undefined)
+    creds.push(token.startsWith("sha256:") ? { user, tokenSha256: sha256Hex(token, "token") } : { user, token });
   creds.push(...opt("tokensFile", credentialsFile, []));
   // Two users with one token would make the token's owner ambiguous.
   const seen = new Set<string>();
   for (const c of creds) {
     if (c.clientId !== undefined) continue; // machine credentials: checked by clientId below
-    const digest = c.tokenSha256 ?? createHash("sha256").update(c.token ?? "").digest("hex");
+    const digest =
+      c.tokenSha256 ??
+      createHash("sha256")
+        .update(c.token ?? "")
+        .digest("hex");
     if (seen.has(digest)) problems.push(`credentials: two entries share one token (user "${c.user}")`);
     seen.add(digest);
   }
   const clientIds = new Set<string>();
   for (const c of creds) {
     if (c.clientId === undefined) continue;
-    if (clientIds.has(c.clientId)) problems.push(`tokensFile: two machine credentials share the clientId "${c.clientId}"`);
+    if (clientIds.has(c.clientId))
+      problems.push(`tokensFile: two machine credentials share the clientId "${c.clientId}"`);
     clientIds.add(c.clientId);
   }
   // One user with two scope sets: whatever only knows the user (a log line, the gateway's identityScopes) could not
@@ -379,8 +498,12 @@ function loadCredentials(raw: Raw, opt: <T>(k: OptionKey, p: Parser<T>, f: T) =>
     if (first === undefined) firstOf.set(c.user, i);
     else if (scopeKey(creds[first] as Credential) !== scopeKey(c)) {
       const inFile = first >= fromFile;
-      const which = inFile ? `entries ${first - fromFile} and ${i - fromFile}` : `the token option and entry ${i - fromFile}`;
-      problems.push(`${inFile ? "tokensFile" : "credentials"}: user "${c.user}" has entries with different scopes (${which}): a session could not tell which applies; give each scope set its own user name`);
+      const which = inFile
+        ? `entries ${first - fromFile} and ${i - fromFile}`
+        : `the token option and entry ${i - fromFile}`;
+      problems.push(
+        `${inFile ? "tokensFile" : "credentials"}: user "${c.user}" has entries with different scopes (${which}): a session could not tell which applies; give each scope set its own user name`,
+      );
     }
   });
   return creds;
@@ -425,7 +548,8 @@ export function hostPort(v: unknown, name: string): HostPort {
   const port = Number(m?.[3]);
   if (!m || port > 65535) throw new Error(`${name}: ${show(s)} is not host:port (IPv6 as [::]:18789; port 0-65535)`);
   const host = m[1] ?? (m[2] || "0.0.0.0");
-  if (m[1] !== undefined && !ipaddr.IPv6.isValid(host)) throw new Error(`${name}: ${show(host)} is not an IPv6 address`);
+  if (m[1] !== undefined && !ipaddr.IPv6.isValid(host))
+    throw new Error(`${name}: ${show(host)} is not an IPv6 address`);
   return { host, port };
 }
 
@@ -437,7 +561,8 @@ function upstreamUrl(v: unknown, name: string): URL {
   } catch {
     throw new Error(`${name}: ${show(s)} is not a URL (example: http://openclaw-gateway:18789)`);
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error(`${name}: ${show(s)} must use http: or https:`);
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    throw new Error(`${name}: ${show(s)} must use http: or https:`);
   if (url.pathname !== "/" || url.search || url.hash || url.username) {
     throw new Error(`${name}: ${show(s)} must be scheme://host:port only (no path, query or credentials)`);
   }
@@ -460,7 +585,10 @@ function origin(v: unknown, name: string): URL {
 
 const list = (v: unknown, name: string): string[] => {
   if (Array.isArray(v)) return v.map((x) => asString(x, name)).filter((x) => x !== "");
-  return asString(v, name).split(",").map((x) => x.trim()).filter((x) => x !== "");
+  return asString(v, name)
+    .split(",")
+    .map((x) => x.trim())
+    .filter((x) => x !== "");
 };
 /**
  * A user name the sidecar writes as the gateway's user header: a valid identity (identity.ts), refused at start
@@ -481,16 +609,23 @@ const scopeList: Parser<string[]> = (v, name) =>
   });
 const originList: Parser<string[]> = (v, name) => list(v, name).map((o) => origin(o, name).origin);
 /** passHeaders: only headers of the common identity set; the gateway's own trust headers are never a client's. */
-const passHeaderList = (identityHeader: string): Parser<string[]> => (v, name) =>
-  list(v, name).map((raw) => {
-    const h = headerName(raw, name);
-    const canonical = h.replaceAll("_", "-");
-    if (isGatewayTrustHeader(canonical, identityHeader.replaceAll("_", "-")) || h === identityHeader) {
-      throw new Error(`${name}: ${show(h)} is a header the gateway trusts; the sidecar always writes or strips it itself`);
-    }
-    if (!isCommonIdentityHeader(canonical)) throw new Error(`${name}: ${show(h)} is not stripped in the first place (only the common identity headers listed in the README are)`);
-    return h;
-  });
+const passHeaderList =
+  (identityHeader: string): Parser<string[]> =>
+  (v, name) =>
+    list(v, name).map((raw) => {
+      const h = headerName(raw, name);
+      const canonical = h.replaceAll("_", "-");
+      if (isGatewayTrustHeader(canonical, identityHeader.replaceAll("_", "-")) || h === identityHeader) {
+        throw new Error(
+          `${name}: ${show(h)} is a header the gateway trusts; the sidecar always writes or strips it itself`,
+        );
+      }
+      if (!isCommonIdentityHeader(canonical))
+        throw new Error(
+          `${name}: ${show(h)} is not stripped in the first place (only the common identity headers listed in the README are)`,
+        );
+      return h;
+    });
 const pathList: Parser<string[]> = (v, name) =>
   list(v, name).map((p) => {
     if (!p.startsWith("/")) throw new Error(`${name}: ${show(p)} must start with /`);
@@ -521,7 +656,8 @@ export function cidrList(v: unknown, name: string): Cidr[] {
  * narrower than it is, IPv4 shorthands ("10.1" is 10.0.0.1) that name an address nobody meant, and IPv6 zones.
  */
 export function parseCidr(entry: string, name: string): Cidr {
-  const notCidr = () => new Error(`${name}: ${show(entry)} is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)`);
+  const notCidr = () =>
+    new Error(`${name}: ${show(entry)} is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)`);
   const slash = entry.indexOf("/");
   const text = slash === -1 ? entry : entry.slice(0, slash);
   const prefix = slash === -1 ? undefined : entry.slice(slash + 1);
@@ -531,7 +667,10 @@ export function parseCidr(entry: string, name: string): Cidr {
   else throw notCidr();
   // Client addresses are compared without their zone, so a zone here would be silently ignored.
   const zone = addr instanceof ipaddr.IPv6 ? addr.zoneId : undefined;
-  if (zone !== undefined) throw new Error(`${name}: ${show(entry)} has a zone (%${zone}), which is not matched (client addresses are compared without one); write ${show(entry.replace(`%${zone}`, ""))}`);
+  if (zone !== undefined)
+    throw new Error(
+      `${name}: ${show(entry)} has a zone (%${zone}), which is not matched (client addresses are compared without one); write ${show(entry.replace(`%${zone}`, ""))}`,
+    );
   const max = addr.kind() === "ipv4" ? 32 : 128;
   if (prefix !== undefined && !/^\d{1,3}$/.test(prefix)) throw notCidr();
   let bits = prefix === undefined ? max : Number(prefix);
@@ -541,17 +680,22 @@ export function parseCidr(entry: string, name: string): Cidr {
     if (bits < 96) {
       const network = maskAddress(addr, bits);
       const holdsLoopback = ipaddr.IPv6.parse("::1").match(network, bits);
-      const instead = bits <= 32
-        ? `write the IPv4 range "${maskAddress(v4, bits).toString()}/${bits}" (or its mapped form "::ffff:${maskAddress(v4, bits).toString()}/${bits + 96}")`
-        : `write the IPv4 form ("${v4.toString()}" for the one address, a prefix up to /32 for a range) or a mapped prefix from /96 to /128`;
-      throw new Error(`${name}: ${show(entry)} is an IPv4-mapped address with a prefix under /96: it means ${network.toString()}/${bits}${holdsLoopback ? " (::1 included)" : ""}, not an IPv4 range; ${instead}`);
+      const instead =
+        bits <= 32
+          ? `write the IPv4 range "${maskAddress(v4, bits).toString()}/${bits}" (or its mapped form "::ffff:${maskAddress(v4, bits).toString()}/${bits + 96}")`
+          : `write the IPv4 form ("${v4.toString()}" for the one address, a prefix up to /32 for a range) or a mapped prefix from /96 to /128`;
+      throw new Error(
+        `${name}: ${show(entry)} is an IPv4-mapped address with a prefix under /96: it means ${network.toString()}/${bits}${holdsLoopback ? " (::1 included)" : ""}, not an IPv4 range; ${instead}`,
+      );
     }
     addr = v4;
     bits -= 96;
   }
   const network = maskAddress(addr, bits);
   if (network.toByteArray().join() !== addr.toByteArray().join()) {
-    throw new Error(`${name}: ${show(entry)} has bits set past its /${prefix ?? max} prefix; write "${network.toString()}/${bits}" for the range, or "${addr.toString()}" for the one address`);
+    throw new Error(
+      `${name}: ${show(entry)} has bits set past its /${prefix ?? max} prefix; write "${network.toString()}/${bits}" for the range, or "${addr.toString()}" for the one address`,
+    );
   }
   return [addr, bits];
 }
@@ -563,19 +707,26 @@ export function parseCidr(entry: string, name: string): Cidr {
 export function sidecarAddress(text: string): string {
   const s = text.trim();
   if (ipaddr.IPv4.isValidFourPartDecimal(s)) return s;
-  if (!ipaddr.IPv6.isValid(s) || s.includes("%")) throw new Error(`--sidecar-address: ${show(text)} is not an IP address (the sidecar's own address as the gateway sees it, e.g. 172.30.0.10)`);
+  if (!ipaddr.IPv6.isValid(s) || s.includes("%"))
+    throw new Error(
+      `--sidecar-address: ${show(text)} is not an IP address (the sidecar's own address as the gateway sees it, e.g. 172.30.0.10)`,
+    );
   const addr = ipaddr.IPv6.parse(s);
   return addr.isIPv4MappedAddress() ? addr.toIPv4Address().toString() : addr.toString();
 }
 
-/** The gateway.trustedProxies entry for exactly one address: /32 for IPv4, /128 for IPv6 (a /32 there is a 2^96 range). */
+/**
+ * The gateway.trustedProxies entry for exactly one address: /32 for IPv4, /128 for IPv6 (a /32 there is a 2^96 range).
+ */
 export function trustedProxyEntry(address: string): string {
   return ipaddr.IPv6.isValid(address) ? `${address}/128` : `${address}/32`;
 }
 
 /** `addr` with every bit past the first `bits` cleared. */
 function maskAddress<A extends ipaddr.IPv4 | ipaddr.IPv6>(addr: A, bits: number): A {
-  const bytes = addr.toByteArray().map((b, i) => (i * 8 >= bits ? 0 : i * 8 + 8 <= bits ? b : b & (0xff << (8 - (bits - i * 8))) & 0xff));
+  const bytes = addr
+    .toByteArray()
+    .map((b, i) => (i * 8 >= bits ? 0 : i * 8 + 8 <= bits ? b : b & (0xff << (8 - (bits - i * 8))) & 0xff));
   return ipaddr.fromByteArray(bytes) as A;
 }
 
@@ -583,15 +734,19 @@ function nonLoopbackIp(v: unknown, name: string): string {
   const s = asString(v, name);
   if (!ipaddr.isValid(s)) throw new Error(`${name}: ${show(s)} is not an IP address`);
   const addr = ipaddr.process(s);
-  if (addr.range() === "loopback") throw new Error(`${name}: ${show(s)} is loopback; the gateway refuses a loopback X-Forwarded-For`);
+  if (addr.range() === "loopback")
+    throw new Error(`${name}: ${show(s)} is loopback; the gateway refuses a loopback X-Forwarded-For`);
   return addr.toString();
 }
 
-const int = (min: number, max: number): Parser<number> => (v, name) => {
-  const n = typeof v === "number" ? v : Number(asString(v, name));
-  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name}: ${show(v)} must be an integer from ${min} to ${max}`);
-  return n;
-};
+const int =
+  (min: number, max: number): Parser<number> =>
+  (v, name) => {
+    const n = typeof v === "number" ? v : Number(asString(v, name));
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new Error(`${name}: ${show(v)} must be an integer from ${min} to ${max}`);
+    return n;
+  };
 
 const bool: Parser<boolean> = (v, name) => {
   if (typeof v === "boolean") return v;
@@ -601,11 +756,14 @@ const bool: Parser<boolean> = (v, name) => {
   throw new Error(`${name}: ${show(v)} must be true or false`);
 };
 
-const oneOf = <T extends string>(values: readonly T[]): Parser<T> => (v, name) => {
-  const s = asString(v, name);
-  if (!(values as readonly string[]).includes(s)) throw new Error(`${name}: ${show(s)} must be one of ${values.join(", ")}`);
-  return s as T;
-};
+const oneOf =
+  <T extends string>(values: readonly T[]): Parser<T> =>
+  (v, name) => {
+    const s = asString(v, name);
+    if (!(values as readonly string[]).includes(s))
+      throw new Error(`${name}: ${show(s)} must be one of ${values.join(", ")}`);
+    return s as T;
+  };
 
 const headerName: Parser<string> = (v, name) => {
   const s = asString(v, name).toLowerCase();
@@ -636,15 +794,27 @@ function sha256Hex(token: string, name: string): string {
 
 /** A tokensFile entry {user, clientId, clientSecretSha256, scopes?}: a machine credential, nothing else in it. */
 function machineCredential(e: Record<string, unknown>, where: string): Credential {
-  if (typeof e.clientId !== "string" || e.clientId.trim() === "") throw new Error(`${where}: "clientId" must be a non-empty string`);
-  if (typeof e.clientSecretSha256 !== "string") throw new Error(`${where}: a machine credential needs "clientSecretSha256" (the SHA-256 of its client secret, 64 hex digits)`);
-  if (e.token !== undefined || e.tokenSha256 !== undefined) throw new Error(`${where}: a machine credential (clientId) cannot also have a token`);
+  if (typeof e.clientId !== "string" || e.clientId.trim() === "")
+    throw new Error(`${where}: "clientId" must be a non-empty string`);
+  if (typeof e.clientSecretSha256 !== "string")
+    throw new Error(
+      `${where}: a machine credential needs "clientSecretSha256" (the SHA-256 of its client secret, 64 hex digits)`,
+    );
+  if (e.token !== undefined || e.tokenSha256 !== undefined)
+    throw new Error(`${where}: a machine credential (clientId) cannot also have a token`);
   const scopes = e.scopes === undefined ? undefined : scopeList(e.scopes, `${where} scopes`);
   const hash = sha256Hex(`sha256:${e.clientSecretSha256.replace(/^sha256:/, "")}`, where);
-  return { user: userName(e.user, `${where} user`), clientId: e.clientId.trim(), clientSecretSha256: hash, ...(scopes ? { scopes } : {}) };
+  return {
+    user: userName(e.user, `${where} user`),
+    clientId: e.clientId.trim(),
+    clientSecretSha256: hash,
+    ...(scopes ? { scopes } : {}),
+  };
 }
 
-/** tokensFile: a JSON array of {user, token | tokenSha256: "sha256:<hex>" | "<hex>", scopes?} or machine credentials. */
+/**
+ * tokensFile: a JSON array of {user, token | tokenSha256: "sha256:<hex>" | "<hex>", scopes?} or machine credentials.
+ */
 function credentialsFile(v: unknown, name: string): Credential[] {
   const path = nonEmpty(v, name);
   let parsed: unknown;
@@ -653,11 +823,13 @@ function credentialsFile(v: unknown, name: string): Credential[] {
   } catch (err) {
     throw new Error(`${name}: ${show(path)} is not valid JSON (${(err as Error).message})`);
   }
-  if (!Array.isArray(parsed)) throw new Error(`${name}: ${show(path)} must hold a JSON array of {user, token | tokenSha256, scopes?}`);
+  if (!Array.isArray(parsed))
+    throw new Error(`${name}: ${show(path)} must hold a JSON array of {user, token | tokenSha256, scopes?}`);
   return parsed.map((entry: unknown, i): Credential => {
     const e = (entry ?? {}) as Record<string, unknown>;
     const where = `${name}: entry ${i}`;
-    if (typeof e.user !== "string" || e.user.trim() === "") throw new Error(`${where}: "user" must be a non-empty string`);
+    if (typeof e.user !== "string" || e.user.trim() === "")
+      throw new Error(`${where}: "user" must be a non-empty string`);
     if (e.clientId !== undefined || e.clientSecretSha256 !== undefined) return machineCredential(e, where);
     const hasToken = typeof e.token === "string" && e.token !== "";
     const hasHash = typeof e.tokenSha256 === "string";
@@ -666,6 +838,10 @@ function credentialsFile(v: unknown, name: string): Credential[] {
     const weak = hasToken ? weakToken(String(e.token), `${where} (user ${show(e.user.trim())})`) : undefined;
     if (weak !== undefined) throw new Error(weak);
     const hash = hasHash ? sha256Hex(`sha256:${String(e.tokenSha256).replace(/^sha256:/, "")}`, where) : undefined;
-    return { user: userName(e.user, `${where} user`), ...(hasToken ? { token: String(e.token) } : { tokenSha256: hash }), ...(scopes ? { scopes } : {}) };
+    return {
+      user: userName(e.user, `${where} user`),
+      ...(hasToken ? { token: String(e.token) } : { tokenSha256: hash }),
+      ...(scopes ? { scopes } : {}),
+    };
   });
 }

@@ -2,13 +2,33 @@
 // (trustAssertion, assertion*), parsed and checked together so that every problem is reported at once with the rest
 // of the configuration (config.ts calls validateSso). Each message names the option, the value and the rule.
 import { readFileSync } from "node:fs";
-import { ASSERTION_VENDORS, type AssertionOptions, type AssertionVendor, vendorDefaults } from "../gate/sso/assertion.ts";
+import {
+  ASSERTION_VENDORS,
+  type AssertionOptions,
+  type AssertionVendor,
+  vendorDefaults,
+} from "../gate/sso/assertion.ts";
 import { IDENTITY_RULE, canonicalDomain, canonicalEmail, identityProblem, scopeProblem } from "../gate/identity.ts";
 
 export const SSO_OPTION_KEYS = [
-  "oidcIssuer", "oidcClientId", "oidcClientSecret", "oidcClientSecretFile", "oidcRedirectPath", "oidcScopes",
-  "oidcAllowedEmails", "oidcAllowedDomains", "oidcUserClaim", "oidcGroupsClaim", "oidcScopesByGroup", "oidcTimeoutMs",
-  "trustAssertion", "assertionHeader", "assertionJwksUrl", "assertionTeamDomain", "assertionAudience", "assertionIssuer",
+  "oidcIssuer",
+  "oidcClientId",
+  "oidcClientSecret",
+  "oidcClientSecretFile",
+  "oidcRedirectPath",
+  "oidcScopes",
+  "oidcAllowedEmails",
+  "oidcAllowedDomains",
+  "oidcUserClaim",
+  "oidcGroupsClaim",
+  "oidcScopesByGroup",
+  "oidcTimeoutMs",
+  "trustAssertion",
+  "assertionHeader",
+  "assertionJwksUrl",
+  "assertionTeamDomain",
+  "assertionAudience",
+  "assertionIssuer",
   "assertionUserClaim",
 ] as const;
 export type SsoOptionKey = (typeof SSO_OPTION_KEYS)[number];
@@ -40,9 +60,15 @@ export interface OidcConfig {
 }
 
 /** The configured part of the verifier's options (assertion.ts adds its timings). */
-export type AssertionConfig = Pick<AssertionOptions, "vendor" | "header" | "jwksUrl" | "audience" | "issuer" | "userClaim">;
+export type AssertionConfig = Pick<
+  AssertionOptions,
+  "vendor" | "header" | "jwksUrl" | "audience" | "issuer" | "userClaim"
+>;
 
-export interface SsoConfig { oidc: OidcConfig | undefined; assertion: AssertionConfig | undefined }
+export interface SsoConfig {
+  oidc: OidcConfig | undefined;
+  assertion: AssertionConfig | undefined;
+}
 
 type Opt = <T>(key: SsoOptionKey, parse: (value: unknown, name: string) => T, fallback: T) => T;
 
@@ -83,25 +109,30 @@ function httpUrl(v: unknown, name: string): URL {
   } catch {
     throw new Error(`${name}: ${show(s)} is not a URL`);
   }
-  if (url.protocol !== "https:" && url.protocol !== "http:") throw new Error(`${name}: ${show(s)} must use https: (or http: on a private network)`);
-  if (url.search || url.hash || url.username) throw new Error(`${name}: ${show(s)} must have no query, fragment or credentials`);
+  if (url.protocol !== "https:" && url.protocol !== "http:")
+    throw new Error(`${name}: ${show(s)} must use https: (or http: on a private network)`);
+  if (url.search || url.hash || url.username)
+    throw new Error(`${name}: ${show(s)} must have no query, fragment or credentials`);
   return url;
 }
 function path(v: unknown, name: string): string {
   const s = nonEmpty(v, name);
-  if (!/^\/[A-Za-z0-9._~!$&'()*+,;=:@/-]*$/.test(s) || s.includes("//") || /(^|\/)\.\.?(\/|$)/.test(s)) throw new Error(`${name}: ${show(s)} must be a plain path starting with / (no dot segments, query or encoding)`);
+  if (!/^\/[A-Za-z0-9._~!$&'()*+,;=:@/-]*$/.test(s) || s.includes("//") || /(^|\/)\.\.?(\/|$)/.test(s))
+    throw new Error(`${name}: ${show(s)} must be a plain path starting with / (no dot segments, query or encoding)`);
   return s;
 }
 function int(min: number, max: number) {
   return (v: unknown, name: string): number => {
     const n = typeof v === "number" ? v : Number(str(v, name));
-    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name}: ${show(v)} must be an integer from ${min} to ${max}`);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new Error(`${name}: ${show(v)} must be an integer from ${min} to ${max}`);
     return n;
   };
 }
 function claimName(v: unknown, name: string): string {
   const s = nonEmpty(v, name);
-  if (s.length > 100 || ["__proto__", "constructor", "prototype"].includes(s)) throw new Error(`${name}: ${show(s)} is not a usable claim name`);
+  if (s.length > 100 || ["__proto__", "constructor", "prototype"].includes(s))
+    throw new Error(`${name}: ${show(s)} is not a usable claim name`);
   return s;
 }
 function headerName(v: unknown, name: string): string {
@@ -126,18 +157,25 @@ function scopesByGroup(v: unknown, name: string): Record<string, string[]> {
     try {
       parsed = JSON.parse(v);
     } catch {
-      throw new Error(`${name}: ${show(v)} is not JSON; expected an object such as {"openclaw-admins": ["operator.read", "operator.write"]}`);
+      throw new Error(
+        `${name}: ${show(v)} is not JSON; expected an object such as {"openclaw-admins": ["operator.read", "operator.write"]}`,
+      );
     }
   }
-  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw new Error(`${name}: expected an object of group → list of scopes`);
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
+    throw new Error(`${name}: expected an object of group → list of scopes`);
   const out: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
   for (const [group, scopes] of Object.entries(parsed)) {
     // Group names are matched exactly against the provider's groups claim: ASCII, so no look-alike can be configured.
     const groupProblem = identityProblem(group);
-    if (groupProblem !== undefined) throw new Error(`${name}: the group name ${show(group)} ${groupProblem}; a group name is ${IDENTITY_RULE}`);
+    if (groupProblem !== undefined)
+      throw new Error(`${name}: the group name ${show(group)} ${groupProblem}; a group name is ${IDENTITY_RULE}`);
     const list = Array.isArray(scopes) || typeof scopes === "string" ? words(scopes, `${name} ${group}`) : undefined;
-    if (list === undefined || list.length === 0) throw new Error(`${name}: group ${show(group)} must map to a non-empty list of scopes`);
-    for (const s of list) if (scopeProblem(s) !== undefined) throw new Error(`${name}: group ${show(group)}: ${show(s)} is not a scope name`);
+    if (list === undefined || list.length === 0)
+      throw new Error(`${name}: group ${show(group)} must map to a non-empty list of scopes`);
+    for (const s of list)
+      if (scopeProblem(s) !== undefined)
+        throw new Error(`${name}: group ${show(group)}: ${show(s)} is not a scope name`);
     out[group] = list;
   }
   if (Object.keys(out).length === 0) throw new Error(`${name}: maps no group`);
@@ -148,11 +186,21 @@ function scopesByGroup(v: unknown, name: string): Record<string, string[]> {
  * Parses and checks the single sign-on options. `has` is what the rest of the configuration says: the mode, the
  * public origin (the redirect URI is built on it), and the headers an assertion header must not be.
  */
-export function validateSso(raw: Record<string, unknown>, opt: Opt, problems: string[], has: { mode: string; publicOrigin: URL | undefined; identityHeader: string }): SsoConfig {
+export function validateSso(
+  raw: Record<string, unknown>,
+  opt: Opt,
+  problems: string[],
+  has: { mode: string; publicOrigin: URL | undefined; identityHeader: string },
+): SsoConfig {
   return { oidc: validateOidc(raw, opt, problems, has), assertion: validateAssertion(raw, opt, problems, has) };
 }
 
-function validateOidc(raw: Record<string, unknown>, opt: Opt, problems: string[], has: { mode: string; publicOrigin: URL | undefined }): OidcConfig | undefined {
+function validateOidc(
+  raw: Record<string, unknown>,
+  opt: Opt,
+  problems: string[],
+  has: { mode: string; publicOrigin: URL | undefined },
+): OidcConfig | undefined {
   const keys = SSO_OPTION_KEYS.filter((k) => k.startsWith("oidc") && raw[k] !== undefined);
   const issuer = opt("oidcIssuer", httpUrl, undefined);
   if (raw.oidcIssuer === undefined) {
@@ -160,8 +208,10 @@ function validateOidc(raw: Record<string, unknown>, opt: Opt, problems: string[]
     return undefined;
   }
   const clientId = opt("oidcClientId", nonEmpty, undefined);
-  if (raw.oidcClientSecret !== undefined && raw.oidcClientSecretFile !== undefined) problems.push("oidcClientSecret and oidcClientSecretFile: set one, not both");
-  const clientSecret = opt("oidcClientSecret", nonEmpty, undefined) ?? opt("oidcClientSecretFile", secretFile, undefined);
+  if (raw.oidcClientSecret !== undefined && raw.oidcClientSecretFile !== undefined)
+    problems.push("oidcClientSecret and oidcClientSecretFile: set one, not both");
+  const clientSecret =
+    opt("oidcClientSecret", nonEmpty, undefined) ?? opt("oidcClientSecretFile", secretFile, undefined);
   const redirectPath = opt("oidcRedirectPath", path, SSO_DEFAULTS.oidcRedirectPath);
   const scopes = opt("oidcScopes", words, words(SSO_DEFAULTS.oidcScopes, "oidcScopes"));
   const allowedEmails = opt("oidcAllowedEmails", emails, []);
@@ -171,49 +221,117 @@ function validateOidc(raw: Record<string, unknown>, opt: Opt, problems: string[]
   const groupsClaim = opt("oidcGroupsClaim", claimName, groups !== undefined ? "groups" : undefined);
   const timeoutMs = opt("oidcTimeoutMs", int(100, 120_000), SSO_DEFAULTS.oidcTimeoutMs);
   if (has.mode !== "identity") problems.push(`oidcIssuer: only identity mode has OIDC login (mode is "${has.mode}")`);
-  if (clientId === undefined) problems.push("oidcIssuer needs oidcClientId: the client registered at the provider for the sidecar");
-  if (has.publicOrigin === undefined) problems.push("oidcIssuer needs publicOrigin: the redirect URI registered at the provider is built on it (publicOrigin + oidcRedirectPath)");
+  if (clientId === undefined)
+    problems.push("oidcIssuer needs oidcClientId: the client registered at the provider for the sidecar");
+  if (has.publicOrigin === undefined)
+    problems.push(
+      "oidcIssuer needs publicOrigin: the redirect URI registered at the provider is built on it (publicOrigin + oidcRedirectPath)",
+    );
   if (!scopes.includes("openid")) problems.push(`oidcScopes: ${show(scopes.join(" "))} must include openid`);
   if (allowedEmails.length === 0 && allowedDomains.length === 0 && groups === undefined) {
-    problems.push("oidcIssuer: say who may sign in: oidcAllowedEmails, oidcAllowedDomains and/or oidcScopesByGroup (without them every account of the provider would be let in)");
+    problems.push(
+      "oidcIssuer: say who may sign in: oidcAllowedEmails, oidcAllowedDomains and/or oidcScopesByGroup (without them every account of the provider would be let in)",
+    );
   }
   if (redirectPath === "/logout") problems.push("oidcRedirectPath: /logout is the sidecar's sign-out path");
   if (issuer === undefined || clientId === undefined) return undefined;
-  return { issuer, clientId, clientSecret, redirectPath, scopes, allowedEmails, allowedDomains, userClaim, groupsClaim, scopesByGroup: groups, timeoutMs };
+  return {
+    issuer,
+    clientId,
+    clientSecret,
+    redirectPath,
+    scopes,
+    allowedEmails,
+    allowedDomains,
+    userClaim,
+    groupsClaim,
+    scopesByGroup: groups,
+    timeoutMs,
+  };
 }
 
-function validateAssertion(raw: Record<string, unknown>, opt: Opt, problems: string[], has: { mode: string; identityHeader: string }): AssertionConfig | undefined {
+function validateAssertion(
+  raw: Record<string, unknown>,
+  opt: Opt,
+  problems: string[],
+  has: { mode: string; identityHeader: string },
+): AssertionConfig | undefined {
   const keys = SSO_OPTION_KEYS.filter((k) => k.startsWith("assertion") && raw[k] !== undefined);
-  const vendor = opt("trustAssertion", (v, name) => {
-    const s = nonEmpty(v, name);
-    if (!(ASSERTION_VENDORS as readonly string[]).includes(s)) throw new Error(`${name}: ${show(s)} must be one of ${ASSERTION_VENDORS.join(", ")}`);
-    return s as AssertionVendor;
-  }, undefined);
+  const vendor = opt(
+    "trustAssertion",
+    (v, name) => {
+      const s = nonEmpty(v, name);
+      if (!(ASSERTION_VENDORS as readonly string[]).includes(s))
+        throw new Error(`${name}: ${show(s)} must be one of ${ASSERTION_VENDORS.join(", ")}`);
+      return s as AssertionVendor;
+    },
+    undefined,
+  );
   if (raw.trustAssertion === undefined) {
-    if (keys.length > 0) problems.push(`${keys.join(", ")}: set trustAssertion too (cloudflare-access, pomerium or generic)`);
+    if (keys.length > 0)
+      problems.push(`${keys.join(", ")}: set trustAssertion too (cloudflare-access, pomerium or generic)`);
     return undefined;
   }
-  const team = opt("assertionTeamDomain", (v, name) => {
-    const s = nonEmpty(v, name).replace(/^https:\/\//, "").replace(/\/+$/, "");
-    if (!/^[a-z0-9-]+(\.[a-z0-9-]+)+$/i.test(s)) throw new Error(`${name}: ${show(s)} is not a domain such as myteam.cloudflareaccess.com`);
-    return s;
-  }, undefined);
+  const team = opt(
+    "assertionTeamDomain",
+    (v, name) => {
+      const s = nonEmpty(v, name)
+        .replace(/^https:\/\//, "")
+        .replace(/\/+$/, "");
+      if (!/^[a-z0-9-]+(\.[a-z0-9-]+)+$/i.test(s))
+        throw new Error(`${name}: ${show(s)} is not a domain such as myteam.cloudflareaccess.com`);
+      return s;
+    },
+    undefined,
+  );
   const defaults = vendorDefaults(vendor ?? "generic", team);
   const header = opt("assertionHeader", headerName, defaults.header);
-  const jwksUrl = opt("assertionJwksUrl", httpUrl, defaults.jwksUrl !== undefined ? new URL(defaults.jwksUrl) : undefined);
+  const jwksUrl = opt(
+    "assertionJwksUrl",
+    httpUrl,
+    defaults.jwksUrl !== undefined ? new URL(defaults.jwksUrl) : undefined,
+  );
   const audience = opt("assertionAudience", words, []);
   const issuerOpt = opt("assertionIssuer", words, undefined);
   const userClaim = opt("assertionUserClaim", claimName, SSO_DEFAULTS.assertionUserClaim);
   if (vendor === undefined) return undefined;
-  if (has.mode !== "identity") problems.push(`trustAssertion: only identity mode verifies assertions (mode is "${has.mode}")`);
-  if (team !== undefined && vendor !== "cloudflare-access") problems.push("assertionTeamDomain: only for trustAssertion cloudflare-access");
-  if (header === undefined) problems.push("trustAssertion generic needs assertionHeader: the request header that carries the proxy's JWT");
-  else if (header === has.identityHeader || header === "x-openclaw-scopes" || header === "authorization" || header === "cookie") problems.push(`assertionHeader: ${show(header)} cannot carry the assertion (the sidecar writes or consumes it itself)`);
-  if (jwksUrl === undefined) problems.push(vendor === "cloudflare-access" ? "trustAssertion cloudflare-access needs assertionTeamDomain (e.g. myteam.cloudflareaccess.com) or assertionJwksUrl" : `trustAssertion ${vendor} needs assertionJwksUrl${vendor === "pomerium" ? " (https://<authenticate service>/.well-known/pomerium/jwks.json)" : ""}`);
-  if (audience.length === 0) problems.push(`trustAssertion ${vendor} needs assertionAudience: ${vendor === "cloudflare-access" ? "the application's AUD tag" : vendor === "pomerium" ? "the route's domain, as in the JWT's aud claim" : "the aud value the proxy puts in its JWTs"}`);
+  if (has.mode !== "identity")
+    problems.push(`trustAssertion: only identity mode verifies assertions (mode is "${has.mode}")`);
+  if (team !== undefined && vendor !== "cloudflare-access")
+    problems.push("assertionTeamDomain: only for trustAssertion cloudflare-access");
+  if (header === undefined)
+    problems.push("trustAssertion generic needs assertionHeader: the request header that carries the proxy's JWT");
+  else if (
+    header === has.identityHeader ||
+    header === "x-openclaw-scopes" ||
+    header === "authorization" ||
+    header === "cookie"
+  )
+    problems.push(
+      `assertionHeader: ${show(header)} cannot carry the assertion (the sidecar writes or consumes it itself)`,
+    );
+  if (jwksUrl === undefined)
+    problems.push(
+      vendor === "cloudflare-access"
+        ? "trustAssertion cloudflare-access needs assertionTeamDomain (e.g. myteam.cloudflareaccess.com) or assertionJwksUrl"
+        : `trustAssertion ${vendor} needs assertionJwksUrl${vendor === "pomerium" ? " (https://<authenticate service>/.well-known/pomerium/jwks.json)" : ""}`,
+    );
+  if (audience.length === 0)
+    problems.push(
+      `trustAssertion ${vendor} needs assertionAudience: ${vendor === "cloudflare-access" ? "the application's AUD tag" : vendor === "pomerium" ? "the route's domain, as in the JWT's aud claim" : "the aud value the proxy puts in its JWTs"}`,
+    );
   // Pomerium's iss is the route's domain (hostOnly, its default) or that domain as a URL (jwt_issuer_format: uri).
-  const issuer = issuerOpt ?? (vendor === "cloudflare-access" ? (defaults.issuer !== undefined ? [defaults.issuer] : undefined) : vendor === "pomerium" ? audience.flatMap((a) => [a, `https://${a}`, `https://${a}/`]) : undefined);
-  if (issuer === undefined) problems.push(`trustAssertion ${vendor} needs assertionIssuer: the iss value the proxy puts in its JWTs`);
+  const issuer =
+    issuerOpt ??
+    (vendor === "cloudflare-access"
+      ? defaults.issuer !== undefined
+        ? [defaults.issuer]
+        : undefined
+      : vendor === "pomerium"
+        ? audience.flatMap((a) => [a, `https://${a}`, `https://${a}/`])
+        : undefined);
+  if (issuer === undefined)
+    problems.push(`trustAssertion ${vendor} needs assertionIssuer: the iss value the proxy puts in its JWTs`);
   if (header === undefined || jwksUrl === undefined || issuer === undefined) return undefined;
   return { vendor, header, jwksUrl, audience, issuer, userClaim };
 }

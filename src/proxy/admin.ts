@@ -10,20 +10,33 @@ import type { Logger } from "../ops/log.ts";
 import type { Metrics } from "../ops/metrics.ts";
 import { describeUpstreamFailure } from "../http/upstream-errors.ts";
 
-export interface AdminOptions { metrics: Metrics; upstream: URL; isDraining: () => boolean; probeTimeoutMs?: number; logger?: Logger }
+export interface AdminOptions {
+  metrics: Metrics;
+  upstream: URL;
+  isDraining: () => boolean;
+  probeTimeoutMs?: number;
+  logger?: Logger;
+}
 
 export function createAdminServer(opts: AdminOptions): http.Server {
   const { metrics, upstream, isDraining } = opts;
   let lastProblem: string | undefined; // what the previous /readyz found; undefined: ready (or not probed yet)
   const observe = (problem: string | undefined) => {
     if (problem === lastProblem) return;
-    if (problem !== undefined) opts.logger?.warn({ upstream: upstream.origin, diagnosis: problem }, `readyz: gateway not ready: ${problem}`);
+    if (problem !== undefined)
+      opts.logger?.warn({ upstream: upstream.origin, diagnosis: problem }, `readyz: gateway not ready: ${problem}`);
     else if (lastProblem !== undefined) opts.logger?.info({ upstream: upstream.origin }, "readyz: gateway ready again");
     lastProblem = problem;
   };
   const json = (res: http.ServerResponse, status: number, body: object) => {
     const text = `${JSON.stringify(body)}\n`;
-    res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), "cache-control": "no-store" }).end(text);
+    res
+      .writeHead(status, {
+        "content-type": "application/json",
+        "content-length": Buffer.byteLength(text),
+        "cache-control": "no-store",
+      })
+      .end(text);
   };
   return http.createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
@@ -34,7 +47,11 @@ export function createAdminServer(opts: AdminOptions): http.Server {
       probeGateway(upstream, opts.probeTimeoutMs ?? 2000).then(
         (status) => {
           observe(status === 200 ? undefined : `the gateway answered /healthz with ${status}`);
-          json(res, status === 200 ? 200 : 503, { ready: status === 200, upstream: upstream.origin, gatewayStatus: status });
+          json(res, status === 200 ? 200 : 503, {
+            ready: status === 200,
+            upstream: upstream.origin,
+            gatewayStatus: status,
+          });
         },
         (err: unknown) => {
           const failure = describeUpstreamFailure(err, upstream);

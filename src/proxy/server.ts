@@ -10,7 +10,14 @@ import { stripMainOriginCredentials } from "../gate/apps-origin.ts";
 import { type AuthGate, createAuthGate } from "../gate/auth-gate.ts";
 import { ClientConnection, type ConnectionOptions, type Exchange, Outcome } from "../http/client-connection.ts";
 import type { Config, HostPort } from "../options/config.ts";
-import { type ClientView, type Identity, type TrustPolicy, isForbiddenTrailerField, resolveClient, rewriteHeaders } from "../forwarding/forwarded-headers.ts";
+import {
+  type ClientView,
+  type Identity,
+  type TrustPolicy,
+  isForbiddenTrailerField,
+  resolveClient,
+  rewriteHeaders,
+} from "../forwarding/forwarded-headers.ts";
 import { checkUpgradeRequest, createUpgradeForwarder, destroySelf } from "../http/forward-upgrade.ts";
 import { HttpError, type RequestHead, serializeRequestHead } from "../http/http1.ts";
 import { type Logger, createLineWriter, redactUrl } from "../ops/log.ts";
@@ -37,17 +44,27 @@ export interface Sidecar {
   drain(): Promise<void>;
 }
 
-export interface SidecarDeps { logger: Logger }
+export interface SidecarDeps {
+  logger: Logger;
+}
 
 export class ListenError extends Error {
   constructor(what: string, at: HostPort, err: NodeJS.ErrnoException) {
-    const why = err.code === "EADDRINUSE" ? "the address is already in use" : err.code === "EACCES" ? "permission denied (ports below 1024 need privileges)" : err.code === "EADDRNOTAVAIL" ? "no interface has this address" : err.message;
+    const why =
+      err.code === "EADDRINUSE"
+        ? "the address is already in use"
+        : err.code === "EACCES"
+          ? "permission denied (ports below 1024 need privileges)"
+          : err.code === "EADDRNOTAVAIL"
+            ? "no interface has this address"
+            : err.message;
     super(`cannot listen for ${what} on ${formatHostPort(at)}: ${why}`);
     this.name = "ListenError";
   }
 }
 
-export const formatHostPort = (hp: HostPort): string => (hp.host.includes(":") ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`);
+export const formatHostPort = (hp: HostPort): string =>
+  hp.host.includes(":") ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
 
 function listen(server: net.Server | http.Server, at: HostPort, what: string): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
@@ -72,10 +89,24 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
     identityHeader: config.identityHeader,
     passHeaders: new Set(config.passHeaders),
   };
-  const upgrades = createUpgradeForwarder({ upstream: config.upstream, upgradeTimeoutMs: config.upgradeTimeoutMs, heldUpgradeTimeoutMs: config.heldUpgradeTimeoutMs, metrics, logger });
+  const upgrades = createUpgradeForwarder({
+    upstream: config.upstream,
+    upgradeTimeoutMs: config.upgradeTimeoutMs,
+    heldUpgradeTimeoutMs: config.heldUpgradeTimeoutMs,
+    metrics,
+    logger,
+  });
   // The MCP Apps sandbox origin (apps-origin.ts): attribution-mode hygiene, no gate, its own gateway listener.
   const appsPolicy: TrustPolicy = { ...policy, mode: "attribution" };
-  const appsUpgrades = config.appsListen ? createUpgradeForwarder({ upstream: config.appsUpstream, upgradeTimeoutMs: config.upgradeTimeoutMs, heldUpgradeTimeoutMs: config.heldUpgradeTimeoutMs, metrics, logger }) : undefined;
+  const appsUpgrades = config.appsListen
+    ? createUpgradeForwarder({
+        upstream: config.appsUpstream,
+        upgradeTimeoutMs: config.upgradeTimeoutMs,
+        heldUpgradeTimeoutMs: config.heldUpgradeTimeoutMs,
+        metrics,
+        logger,
+      })
+    : undefined;
   // Automatic HTTPS: the stored certificate or a placeholder now, the order loop once the listeners are open.
   const acme = config.acmeDomains.length > 0 ? await prepareAcme(config, logger, metrics) : undefined;
   const encrypted = (config.tlsCert !== undefined && config.tlsKey !== undefined) || acme !== undefined;
@@ -106,19 +137,32 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
    * connection reads nothing more meanwhile — and goes on once it is known. A client gone by then is not answered.
    * While it waits an upgrade counts as in flight, as a request does, so drain waits for it.
    */
-  const awaitVerdict = <T>(ex: Exchange, pending: Promise<T>, go: (verdict: T) => void, onError: () => void, isUpgrade: boolean): void => {
+  const awaitVerdict = <T>(
+    ex: Exchange,
+    pending: Promise<T>,
+    go: (verdict: T) => void,
+    onError: () => void,
+    isUpgrade: boolean,
+  ): void => {
     if (isUpgrade) inFlight++;
     const settle = (then: () => void) => {
       if (ex.outcome !== Outcome.Pending) return; // the client left: onDone has counted it
       if (isUpgrade && --inFlight === 0 && idleWaiter) idleWaiter();
       then();
     };
-    pending.then((verdict) => settle(() => go(verdict)), (err: unknown) => {
-      logger.error({ err }, "authentication check failed");
-      settle(onError);
-    });
+    pending.then(
+      (verdict) => settle(() => go(verdict)),
+      (err: unknown) => {
+        logger.error({ err }, "authentication check failed");
+        settle(onError);
+      },
+    );
   };
-  const internalError: Refusal = { status: 500, type: "internal_error", message: "the authentication check failed; see the sidecar's log" };
+  const internalError: Refusal = {
+    status: 500,
+    type: "internal_error",
+    message: "the authentication check failed; see the sidecar's log",
+  };
 
   /**
    * The head to send upstream, or the refusal to answer when it breaks the wire invariant (http1.ts
@@ -131,32 +175,70 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
       if (!(err instanceof HttpError)) throw err;
       metrics.unsafeHeads.inc();
       // Its own kind: the exchange's access line (kind http/websocket) follows as for any refusal, with this status.
-      logger.error({ kind: "wire", client, url: redactUrl(head.url), error: err.type, reason: err.message }, "request refused: its head would not reach the gateway as decided");
-      return { status: err.status, type: err.type, message: "the request could not be forwarded as the sidecar decided it; see the sidecar's log" };
+      logger.error(
+        { kind: "wire", client, url: redactUrl(head.url), error: err.type, reason: err.message },
+        "request refused: its head would not reach the gateway as decided",
+      );
+      return {
+        status: err.status,
+        type: err.type,
+        message: "the request could not be forwarded as the sidecar decided it; see the sidecar's log",
+      };
     }
   };
 
-  const upgrade = (ex: Exchange, view: ClientView, settled?: { verdict: Awaited<ReturnType<AuthGate["checkUpgrade"]>> }): void => {
+  const upgrade = (
+    ex: Exchange,
+    view: ClientView,
+    settled?: { verdict: Awaited<ReturnType<AuthGate["checkUpgrade"]>> },
+  ): void => {
     const head = ex.head;
     const refuse = (result: UpgradeResult, refusal: Refusal) => {
       metrics.upgrades.inc({ result });
-      line({ kind: "websocket", client: view.clientAddress, url: redactUrl(head.url), result, status: refusal.status, sentUpstream: 0 }, "websocket refused");
+      line(
+        {
+          kind: "websocket",
+          client: view.clientAddress,
+          url: redactUrl(head.url),
+          result,
+          status: refusal.status,
+          sentUpstream: 0,
+        },
+        "websocket refused",
+      );
       refuseSocket(ex.takeOver().socket, refusal);
     };
     if (draining) return refuse("draining", { status: 503, type: "draining", message: "the sidecar is shutting down" });
     const bad = checkUpgradeRequest(head);
     if (bad) return refuse("bad_request", bad);
     const verdict = settled !== undefined ? settled.verdict : gate?.checkUpgrade(head, view);
-    if (verdict instanceof Promise) return awaitVerdict(ex, verdict, (v) => upgrade(ex, view, { verdict: v }), () => refuse("bad_request", internalError), true);
+    if (verdict instanceof Promise)
+      return awaitVerdict(
+        ex,
+        verdict,
+        (v) => upgrade(ex, view, { verdict: v }),
+        () => refuse("bad_request", internalError),
+        true,
+      );
     if (verdict !== undefined && "refusal" in verdict) return refuse(verdict.result, verdict.refusal);
     // A held upgrade goes on with the one user's identity; its first message must still prove the token.
     const held = verdict !== undefined && "held" in verdict ? verdict : undefined;
-    rewriteHeaders(head.headers, view, policy, held !== undefined ? held.held : (verdict as Identity | undefined), true);
+    rewriteHeaders(
+      head.headers,
+      view,
+      policy,
+      held !== undefined ? held.held : (verdict as Identity | undefined),
+      true,
+    );
     const out = outgoingHead(head, view.clientAddress);
     if (typeof out !== "string") return refuse("unsafe_request_head", out);
     const { socket, rest } = ex.takeOver();
     socket.on("error", destroySelf);
-    upgrades.forward(out, socket, rest, { client: view.clientAddress, url: head.url, ...(held !== undefined ? { hold: held.check } : {}) });
+    upgrades.forward(out, socket, rest, {
+      client: view.clientAddress,
+      url: head.url,
+      ...(held !== undefined ? { hold: held.check } : {}),
+    });
   };
 
   const proceed = (ex: Exchange, view: ClientView, verdict: Awaited<ReturnType<AuthGate["checkRequest"]>>): void => {
@@ -185,19 +267,41 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
       if (head.upgrade) return upgrade(ex, view);
       inFlight++;
       const verdict = gate?.checkRequest(head, view);
-      if (verdict instanceof Promise) return awaitVerdict(ex, verdict, (v) => proceed(ex, view, v), () => ex.reply(refusalReply(internalError, false)), false);
+      if (verdict instanceof Promise)
+        return awaitVerdict(
+          ex,
+          verdict,
+          (v) => proceed(ex, view, v),
+          () => ex.reply(refusalReply(internalError, false)),
+          false,
+        );
       proceed(ex, view, verdict);
     },
     onDone(ex) {
       const head = ex.head;
       const seconds = (performance.now() - ex.startedAt) / 1000;
       countRequest(head.method, ex.status, seconds);
-      line({ kind: "http", client: ex.client, method: head.method, url: redactUrl(head.url), status: ex.status, durationMs: Math.round(seconds * 1e4) / 10, error: ex.error, sentUpstream: ex.sentUpstream }, "request");
+      line(
+        {
+          kind: "http",
+          client: ex.client,
+          method: head.method,
+          url: redactUrl(head.url),
+          status: ex.status,
+          durationMs: Math.round(seconds * 1e4) / 10,
+          error: ex.error,
+          sentUpstream: ex.sentUpstream,
+        },
+        "request",
+      );
       if (--inFlight === 0 && idleWaiter) idleWaiter();
     },
     onBadRequest(err: HttpError, connection) {
       metrics.clientErrors.inc({ status: String(err.status) });
-      logger.info({ kind: "http", client: connection.remoteAddress, status: err.status, error: err.type }, "malformed request refused");
+      logger.info(
+        { kind: "http", client: connection.remoteAddress, status: err.status, error: err.type },
+        "malformed request refused",
+      );
       refuseSocket(connection.socket, { status: err.status, type: err.type, message: err.message });
     },
     onUpstreamFailure(err, ex): Reply {
@@ -223,7 +327,11 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
       stripMainOriginCredentials(head.headers);
       if (head.upgrade) {
         const bad = checkUpgradeRequest(head);
-        if (bad || draining) return refuseSocket(ex.takeOver().socket, bad ?? { status: 503, type: "draining", message: "the sidecar is shutting down" });
+        if (bad || draining)
+          return refuseSocket(
+            ex.takeOver().socket,
+            bad ?? { status: 503, type: "draining", message: "the sidecar is shutting down" },
+          );
         rewriteHeaders(head.headers, view, appsPolicy, undefined, true);
         const out = outgoingHead(head, view.clientAddress);
         if (typeof out !== "string") return refuseSocket(ex.takeOver().socket, out);
@@ -245,9 +353,17 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
   const accept = (socket: Socket, options: ConnectionOptions = connectionOptions) => {
     if (open >= config.maxConnections) {
       metrics.connectionsRefused.inc();
-      logger.warn({ kind: "http", client: socket.remoteAddress, maxConnections: config.maxConnections }, "connection refused: maxConnections reached");
+      logger.warn(
+        { kind: "http", client: socket.remoteAddress, maxConnections: config.maxConnections },
+        "connection refused: maxConnections reached",
+      );
       socket.on("error", destroySelf);
-      refuseSocket(socket, { status: 503, type: "too_many_connections", message: "the sidecar is at its connection limit (maxConnections); try again later", headers: { "Retry-After": "1" } });
+      refuseSocket(socket, {
+        status: 503,
+        type: "too_many_connections",
+        message: "the sidecar is at its connection limit (maxConnections); try again later",
+        headers: { "Retry-After": "1" },
+      });
       return;
     }
     open++;
@@ -259,28 +375,54 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
     connections.add(new ClientConnection(socket, options));
   };
   const server = encrypted
-    ? tls.createServer({ ...(acme?.initialKeyPair ?? readKeyPair(config.tlsCert as string, config.tlsKey as string)), handshakeTimeout: config.headersTimeoutMs, ALPNProtocols: ["http/1.1"], noDelay: true }, accept)
+    ? tls.createServer(
+        {
+          ...(acme?.initialKeyPair ?? readKeyPair(config.tlsCert as string, config.tlsKey as string)),
+          handshakeTimeout: config.headersTimeoutMs,
+          ALPNProtocols: ["http/1.1"],
+          noDelay: true,
+        },
+        accept,
+      )
     : net.createServer({ noDelay: true }, accept);
   if (encrypted) {
     server.on("tlsClientError", (err: NodeJS.ErrnoException, socket: Socket) => {
-      logger.debug({ kind: "tls", client: socket.remoteAddress, error: err.code ?? err.message }, "TLS handshake failed");
+      logger.debug(
+        { kind: "tls", client: socket.remoteAddress, error: err.code ?? err.message },
+        "TLS handshake failed",
+      );
       socket.destroy();
     });
   }
 
   // One sweep for every connection's deadlines (Node's http server does the same): no timer per request.
-  const sweepMs = Math.max(10, Math.min(1000, config.headersTimeoutMs / 4, config.upstreamTimeoutMs / 4, config.bodyTimeoutMs / 4, config.sendTimeoutMs / 4));
+  const sweepMs = Math.max(
+    10,
+    Math.min(
+      1000,
+      config.headersTimeoutMs / 4,
+      config.upstreamTimeoutMs / 4,
+      config.bodyTimeoutMs / 4,
+      config.sendTimeoutMs / 4,
+    ),
+  );
   const sweep = setInterval(() => {
     const now = performance.now();
     for (const c of connections) c.checkDeadline(now);
   }, sweepMs).unref();
 
   let stopWatching = (): void => {};
-  if (encrypted && !acme) stopWatching = watchKeyPair(server as tls.Server, config.tlsCert as string, config.tlsKey as string, logger);
+  if (encrypted && !acme)
+    stopWatching = watchKeyPair(server as tls.Server, config.tlsCert as string, config.tlsKey as string, logger);
   const proxyListener = acme ? acme.listenerFor(server as tls.Server) : server;
-  const publicHttpsPort = config.publicOrigin?.protocol === "https:" ? Number(config.publicOrigin.port || 443) : undefined;
-  const redirect = config.httpsRedirectListen ? createRedirectServer(() => publicHttpsPort ?? proxyAddress.port, acme?.http01) : undefined;
-  const apps = config.appsListen ? net.createServer({ noDelay: true }, (socket) => accept(socket, appsConnectionOptions)) : undefined;
+  const publicHttpsPort =
+    config.publicOrigin?.protocol === "https:" ? Number(config.publicOrigin.port || 443) : undefined;
+  const redirect = config.httpsRedirectListen
+    ? createRedirectServer(() => publicHttpsPort ?? proxyAddress.port, acme?.http01)
+    : undefined;
+  const apps = config.appsListen
+    ? net.createServer({ noDelay: true }, (socket) => accept(socket, appsConnectionOptions))
+    : undefined;
   const admin = createAdminServer({ metrics, upstream: config.upstream, isDraining: () => draining, logger });
 
   let proxyAddress: AddressInfo;
@@ -290,8 +432,10 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
   try {
     proxyAddress = await listen(proxyListener, config.listen, "the proxy");
     adminAddress = await listen(admin, config.adminListen, "the admin endpoints (adminListen)");
-    if (redirect && config.httpsRedirectListen) redirectAddress = await listen(redirect, config.httpsRedirectListen, "the HTTPS redirect (httpsRedirectListen)");
-    if (apps && config.appsListen) appsAddress = await listen(apps, config.appsListen, "the MCP Apps sandbox origin (appsListen)");
+    if (redirect && config.httpsRedirectListen)
+      redirectAddress = await listen(redirect, config.httpsRedirectListen, "the HTTPS redirect (httpsRedirectListen)");
+    if (apps && config.appsListen)
+      appsAddress = await listen(apps, config.appsListen, "the MCP Apps sandbox origin (appsListen)");
   } catch (err) {
     stopWatching();
     clearInterval(sweep);
@@ -300,10 +444,27 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
   }
   acme?.start(server as tls.Server);
   // Plain listeners' connections read into reused buffers (socket-reads.ts); TLS ones cannot.
-  const acceptError = (err: Error) => logger.warn({ kind: "http", error: err.message }, "accepting a connection failed");
-  const reusing = (!encrypted ? acceptReusingBuffers(server, (socket) => accept(socket), acceptError) : true) && (apps ? acceptReusingBuffers(apps, (socket) => accept(socket, appsConnectionOptions), acceptError) : true);
-  if (!reusing) logger.warn({ node: process.version }, "this Node's listeners cannot hand over accepted sockets: client reads use a fresh buffer each (slower, not wrong)");
-  logger.info({ listen: formatHostPort(config.listen), port: proxyAddress.port, upstream: config.upstream.origin, mode: config.mode, admin: `${adminAddress.address}:${adminAddress.port}`, tls: encrypted }, "openclaw-sidecar listening");
+  const acceptError = (err: Error) =>
+    logger.warn({ kind: "http", error: err.message }, "accepting a connection failed");
+  const reusing =
+    (!encrypted ? acceptReusingBuffers(server, (socket) => accept(socket), acceptError) : true) &&
+    (apps ? acceptReusingBuffers(apps, (socket) => accept(socket, appsConnectionOptions), acceptError) : true);
+  if (!reusing)
+    logger.warn(
+      { node: process.version },
+      "this Node's listeners cannot hand over accepted sockets: client reads use a fresh buffer each (slower, not wrong)",
+    );
+  logger.info(
+    {
+      listen: formatHostPort(config.listen),
+      port: proxyAddress.port,
+      upstream: config.upstream.origin,
+      mode: config.mode,
+      admin: `${adminAddress.address}:${adminAddress.port}`,
+      tls: encrypted,
+    },
+    "openclaw-sidecar listening",
+  );
   logger.flush();
 
   let drained: Promise<void> | undefined;
@@ -319,7 +480,11 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
       const deadline = Date.now() + config.drainTimeoutMs;
       // In-flight requests finish; WebSockets get the same grace period to close by themselves.
       const tunnels = () => [...upgrades.tunnels, ...(appsUpgrades?.tunnels ?? [])];
-      await waitUntil(() => inFlight === 0 && tunnels().length === 0, deadline, (wake) => (idleWaiter = wake));
+      await waitUntil(
+        () => inFlight === 0 && tunnels().length === 0,
+        deadline,
+        (wake) => (idleWaiter = wake),
+      );
       for (const tunnel of tunnels()) tunnel.goAway();
       await waitUntil(() => tunnels().length === 0, Date.now() + 1000);
       for (const tunnel of tunnels()) {
@@ -337,10 +502,18 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
   }
 
   return {
-    get proxyAddress() { return proxyAddress; },
-    get adminAddress() { return adminAddress; },
-    get redirectAddress() { return redirectAddress; },
-    get appsAddress() { return appsAddress; },
+    get proxyAddress() {
+      return proxyAddress;
+    },
+    get adminAddress() {
+      return adminAddress;
+    },
+    get redirectAddress() {
+      return redirectAddress;
+    },
+    get appsAddress() {
+      return appsAddress;
+    },
     metrics,
     drain,
   };

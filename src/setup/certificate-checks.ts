@@ -3,7 +3,13 @@
 // directory answers from here. Reads only; never orders anything.
 import { readFileSync } from "node:fs";
 import { OrderFailure, directoryAgent, probeDirectory } from "../tls/acme.ts";
-import { type CertificateInfo, describeCertificate, readStatus, readStoredCertificateInfo, storeDir } from "../tls/acme-store.ts";
+import {
+  type CertificateInfo,
+  describeCertificate,
+  readStatus,
+  readStoredCertificateInfo,
+  storeDir,
+} from "../tls/acme-store.ts";
 import type { Config } from "../options/config.ts";
 import type { Finding } from "./gateway-checks.ts";
 
@@ -20,7 +26,12 @@ function expiry(info: CertificateInfo, now: number): Finding {
 export async function certificateFindings(config: Config, now = Date.now()): Promise<Finding[]> {
   if (config.tlsCert !== undefined) {
     const e = expiry(describeCertificate(readFileSync(config.tlsCert, "utf8")), now);
-    return [{ mark: e.mark, text: `certificate ${config.tlsCert}: ${e.text}${e.mark === "ok" ? "" : "; replace the file (it is re-read on change)"}` }];
+    return [
+      {
+        mark: e.mark,
+        text: `certificate ${config.tlsCert}: ${e.text}${e.mark === "ok" ? "" : "; replace the file (it is re-read on change)"}`,
+      },
+    ];
   }
   if (config.acmeDomains.length === 0 || config.acmeStorage === undefined) return [];
   const findings: Finding[] = [];
@@ -30,13 +41,23 @@ export async function certificateFindings(config: Config, now = Date.now()): Pro
   try {
     info = readStoredCertificateInfo(dir);
   } catch (err) {
-    findings.push({ mark: "FAIL", text: `certificate for ${names}: the stored one in ${dir} is unreadable (${(err as Error).message})` });
+    findings.push({
+      mark: "FAIL",
+      text: `certificate for ${names}: the stored one in ${dir} is unreadable (${(err as Error).message})`,
+    });
   }
   let usable = false;
   if (info === undefined) {
-    if (findings.length === 0) findings.push({ mark: "FAIL", text: `certificate for ${names}: none issued yet (the self-signed placeholder is served)` });
+    if (findings.length === 0)
+      findings.push({
+        mark: "FAIL",
+        text: `certificate for ${names}: none issued yet (the self-signed placeholder is served)`,
+      });
   } else if (info.names.join(",") !== [...config.acmeDomains].sort().join(",")) {
-    findings.push({ mark: "FAIL", text: `certificate for ${names}: the stored one is for ${info.names.join(", ")}; the sidecar orders a new one` });
+    findings.push({
+      mark: "FAIL",
+      text: `certificate for ${names}: the stored one is for ${info.names.join(", ")}; the sidecar orders a new one`,
+    });
   } else {
     const e = expiry(info, now);
     usable = e.mark !== "FAIL";
@@ -47,11 +68,21 @@ export async function certificateFindings(config: Config, now = Date.now()): Pro
   if (status === undefined) {
     findings.push({ mark: usable ? "ok" : "warn", text: `ACME: no order recorded in ${dir} yet` });
   } else if (status.result === "issued") {
-    findings.push({ mark: "ok", text: `ACME: last order issued at ${status.at}; renewal due ${status.nextAttemptAt ?? "?"}` });
+    findings.push({
+      mark: "ok",
+      text: `ACME: last order issued at ${status.at}; renewal due ${status.nextAttemptAt ?? "?"}`,
+    });
   } else {
     const p = status.problem ?? {};
-    const why = [p.type, p.detail].filter((x) => x !== undefined).map(String).join(": ") + (p.code !== undefined ? ` (${String(p.code)})` : "");
-    findings.push({ mark: usable ? "warn" : "FAIL", text: `ACME: last order ${status.result} at ${status.at}: ${why}; next attempt ${status.nextAttemptAt ?? "?"}` });
+    const why =
+      [p.type, p.detail]
+        .filter((x) => x !== undefined)
+        .map(String)
+        .join(": ") + (p.code !== undefined ? ` (${String(p.code)})` : "");
+    findings.push({
+      mark: usable ? "warn" : "FAIL",
+      text: `ACME: last order ${status.result} at ${status.at}: ${why}; next attempt ${status.nextAttemptAt ?? "?"}`,
+    });
   }
 
   try {

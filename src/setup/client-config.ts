@@ -7,14 +7,27 @@ import type { Config } from "../options/config.ts";
 
 export function clientConfigFor(config: Config): { text: string } | { error: string } {
   if (config.mode !== "identity") {
-    return { error: `print-client-config is for identity mode (mode is "${config.mode}"): in ${config.mode} mode the CLI uses the gateway's own token (gateway.remote.token)` };
+    return {
+      error: `print-client-config is for identity mode (mode is "${config.mode}"): in ${config.mode} mode the CLI uses the gateway's own token (gateway.remote.token)`,
+    };
   }
   const origin = config.publicOrigin;
-  const url = origin === undefined ? "wss://<the sidecar's public host>" : origin.protocol === "https:" ? `wss://${origin.host}` : undefined;
-  if (url === undefined) return { error: `the CLI sends edgeAuth headers only over wss://, and publicOrigin is ${origin?.origin}: terminate TLS at the sidecar (tlsCert/tlsKey, acmeDomains) or in front of it` };
+  const url =
+    origin === undefined
+      ? "wss://<the sidecar's public host>"
+      : origin.protocol === "https:"
+        ? `wss://${origin.host}`
+        : undefined;
+  if (url === undefined)
+    return {
+      error: `the CLI sends edgeAuth headers only over wss://, and publicOrigin is ${origin?.origin}: terminate TLS at the sidecar (tlsCert/tlsKey, acmeDomains) or in front of it`,
+    };
   const machine = config.credentials.some((c) => c.clientId !== undefined);
   const edgeAuth = machine
-    ? { "CF-Access-Client-Id": { source: "env", provider: "default", id: "CF_ACCESS_CLIENT_ID" }, "CF-Access-Client-Secret": { source: "env", provider: "default", id: "CF_ACCESS_CLIENT_SECRET" } }
+    ? {
+        "CF-Access-Client-Id": { source: "env", provider: "default", id: "CF_ACCESS_CLIENT_ID" },
+        "CF-Access-Client-Secret": { source: "env", provider: "default", id: "CF_ACCESS_CLIENT_SECRET" },
+      }
     : { Authorization: { source: "env", provider: "default", id: "OPENCLAW_SIDECAR_BEARER" } };
   const block = {
     secrets: { providers: { default: { source: "env" } } },

@@ -1,7 +1,20 @@
 // Reading and editing a user's compose file through the `yaml` Document API, which keeps comments, key order, quoting
 // and everything init does not touch. Every edit goes through a check that it does not reach into a YAML anchor that
 // another place aliases (changing it there would silently change the other services too): such files are refused.
-import { Document, type Node, Pair, Scalar, YAMLMap, YAMLSeq, isAlias, isMap, isScalar, isSeq, parseAllDocuments, visit } from "yaml";
+import {
+  Document,
+  type Node,
+  Pair,
+  Scalar,
+  YAMLMap,
+  YAMLSeq,
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  parseAllDocuments,
+  visit,
+} from "yaml";
 import { InitRefusal } from "./init-refusal.ts";
 
 /** How init writes a compose document back: the official file's own style (no padding inside flow brackets). */
@@ -16,7 +29,10 @@ export class ComposeFile {
   constructor(text: string, file: string) {
     this.file = file;
     const docs = parseAllDocuments(text);
-    if (!Array.isArray(docs) || docs.length !== 1) throw new InitRefusal(`${file} holds ${Array.isArray(docs) ? docs.length : 0} YAML documents; init edits a compose file with exactly one.`);
+    if (!Array.isArray(docs) || docs.length !== 1)
+      throw new InitRefusal(
+        `${file} holds ${Array.isArray(docs) ? docs.length : 0} YAML documents; init edits a compose file with exactly one.`,
+      );
     const doc = docs[0] as Document;
     if (doc.errors.length > 0) throw new InitRefusal(`${file} is not valid YAML: ${doc.errors[0]?.message}`);
     this.doc = doc;
@@ -46,10 +62,15 @@ export class ComposeFile {
   service(name: string, flag: string): YAMLMap {
     const node = this.services().get(name, true);
     if (node === undefined) {
-      throw new InitRefusal(`${this.file} has no service "${name}" (services: ${this.serviceNames().join(", ") || "none"}); name yours with ${flag} NAME.`);
+      throw new InitRefusal(
+        `${this.file} has no service "${name}" (services: ${this.serviceNames().join(", ") || "none"}); name yours with ${flag} NAME.`,
+      );
     }
     const where = `services.${name}`;
-    if (isAlias(node)) throw new InitRefusal(`${this.file}: ${where} is an alias (*${node.source}); init would have to edit the anchor it shares. Write the service out in full first.`);
+    if (isAlias(node))
+      throw new InitRefusal(
+        `${this.file}: ${where} is an alias (*${node.source}); init would have to edit the anchor it shares. Write the service out in full first.`,
+      );
     if (!isMap(node)) throw new InitRefusal(`${this.file}: ${where} is not a mapping.`);
     this.assertOwn(node, where);
     return node;
@@ -57,10 +78,15 @@ export class ComposeFile {
 
   /** Refuses when `node` is an alias or carries an anchor that something aliases. */
   assertOwn(node: unknown, where: string): void {
-    if (isAlias(node)) throw new InitRefusal(`${this.file}: ${where} is an alias (*${node.source}) shared with other places; init would break the anchor. Write it out in full, then run init again.`);
+    if (isAlias(node))
+      throw new InitRefusal(
+        `${this.file}: ${where} is an alias (*${node.source}) shared with other places; init would break the anchor. Write it out in full, then run init again.`,
+      );
     const anchor = (node as Node | undefined)?.anchor;
     if (anchor !== undefined && this.sharedAnchors.has(anchor)) {
-      throw new InitRefusal(`${this.file}: ${where} carries the anchor &${anchor}, which other places alias; init would change them too. Write it out in full, then run init again.`);
+      throw new InitRefusal(
+        `${this.file}: ${where} carries the anchor &${anchor}, which other places alias; init would change them too. Write it out in full, then run init again.`,
+      );
     }
   }
 
@@ -72,10 +98,13 @@ export class ComposeFile {
     const where = `services.${serviceName}.${key}`;
     const own = service.get(key, true) as Node | undefined;
     if (own === undefined && this.mergedKeys(service).has(key)) {
-      throw new InitRefusal(`${this.file}: ${where} comes from a \`<<:\` merge of a shared anchor; init would have to change every service that merges it. Copy ${key} into ${serviceName} itself, then run init again.`);
+      throw new InitRefusal(
+        `${this.file}: ${where} comes from a \`<<:\` merge of a shared anchor; init would have to change every service that merges it. Copy ${key} into ${serviceName} itself, then run init again.`,
+      );
     }
     if (own !== undefined) this.assertOwn(own, where);
-    if (isMap(own) || isSeq(own)) for (const item of own.items) this.assertOwn(isPairLike(item) ? item.value : item, `${where} (an entry)`);
+    if (isMap(own) || isSeq(own))
+      for (const item of own.items) this.assertOwn(isPairLike(item) ? item.value : item, `${where} (an entry)`);
     return own;
   }
 
@@ -157,13 +186,20 @@ function splitColons(text: string): string[] {
   return parts;
 }
 
-/** One entry of a service's `ports:` (short `"[ip:][host:]container[/proto]"` or long `{target, published, host_ip}`). */
+/**
+ * One entry of a service's `ports:` (short `"[ip:][host:]container[/proto]"` or long `{target, published, host_ip}`).
+ */
 export function parsePort(item: unknown): PortMapping | undefined {
   if (isScalar(item)) {
     const parts = splitColons(String(item.value).replace(/\/(tcp|udp|sctp)$/, ""));
     if (parts.length === 1) return { containerPort: parts[0] as string };
     if (parts.length === 2) return { hostPort: parts[0] as string, containerPort: parts[1] as string };
-    if (parts.length === 3) return { hostIp: (parts[0] as string).replace(/^\[|\]$/g, ""), ...(parts[1] ? { hostPort: parts[1] } : {}), containerPort: parts[2] as string };
+    if (parts.length === 3)
+      return {
+        hostIp: (parts[0] as string).replace(/^\[|\]$/g, ""),
+        ...(parts[1] ? { hostPort: parts[1] } : {}),
+        containerPort: parts[2] as string,
+      };
     return undefined;
   }
   if (isMap(item)) {
@@ -171,7 +207,11 @@ export function parsePort(item: unknown): PortMapping | undefined {
     if (target === undefined) return undefined;
     const published = item.get("published");
     const hostIp = item.get("host_ip");
-    return { containerPort: String(target), ...(published !== undefined ? { hostPort: String(published) } : {}), ...(hostIp !== undefined ? { hostIp: String(hostIp) } : {}) };
+    return {
+      containerPort: String(target),
+      ...(published !== undefined ? { hostPort: String(published) } : {}),
+      ...(hostIp !== undefined ? { hostIp: String(hostIp) } : {}),
+    };
   }
   return undefined;
 }
@@ -213,11 +253,16 @@ export function commandLine(service: YAMLMap, compose: ComposeFile, serviceName:
 }
 
 /** `--name value` or `--name=value` in `args`: the value and how to replace it. */
-export function commandOption(line: CommandLine, name: string): { value: string; set(value: string): void } | undefined {
+export function commandOption(
+  line: CommandLine,
+  name: string,
+): { value: string; set(value: string): void } | undefined {
   for (let i = 0; i < line.args.length; i++) {
     const arg = line.args[i] as string;
-    if (arg === name && i + 1 < line.args.length) return { value: line.args[i + 1] as string, set: (v) => line.replace(i + 1, v) };
-    if (arg.startsWith(`${name}=`)) return { value: arg.slice(name.length + 1), set: (v) => line.replace(i, `${name}=${v}`) };
+    if (arg === name && i + 1 < line.args.length)
+      return { value: line.args[i + 1] as string, set: (v) => line.replace(i + 1, v) };
+    if (arg.startsWith(`${name}=`))
+      return { value: arg.slice(name.length + 1), set: (v) => line.replace(i, `${name}=${v}`) };
   }
   return undefined;
 }
@@ -228,7 +273,9 @@ export function commandOption(line: CommandLine, name: string): { value: string;
 export function removeEnvironment(env: Node | undefined, name: string): boolean {
   if (isMap(env)) return env.delete(name);
   if (isSeq(env)) {
-    const index = env.items.findIndex((i) => isScalar(i) && (String(i.value) === name || String(i.value).startsWith(`${name}=`)));
+    const index = env.items.findIndex(
+      (i) => isScalar(i) && (String(i.value) === name || String(i.value).startsWith(`${name}=`)),
+    );
     if (index === -1) return false;
     env.items.splice(index, 1);
     return true;
@@ -246,16 +293,27 @@ export function addEnvFile(compose: ComposeFile, service: YAMLMap, serviceName: 
 }
 
 /** Adds network `name` (with `settings`, e.g. an ipv4_address) to a service's `networks:`, creating it when missing. */
-export function joinNetwork(compose: ComposeFile, service: YAMLMap, serviceName: string, name: string, settings: Record<string, unknown> | undefined): void {
+export function joinNetwork(
+  compose: ComposeFile,
+  service: YAMLMap,
+  serviceName: string,
+  name: string,
+  settings: Record<string, unknown> | undefined,
+): void {
   const current = compose.editable(service, serviceName, "networks");
   if (current === undefined) {
     // A service without `networks:` is on `default`; listing networks takes it off unless default is listed too.
-    service.set("networks", compose.node(settings === undefined ? ["default", name] : { default: {}, [name]: settings }));
+    service.set(
+      "networks",
+      compose.node(settings === undefined ? ["default", name] : { default: {}, [name]: settings }),
+    );
   } else if (isSeq(current)) {
     if (settings === undefined) current.items.push(compose.node(name));
     else {
       // A list cannot carry settings: turn it into the equivalent mapping.
-      const map = compose.node(Object.fromEntries(current.items.map((i) => [String(isScalar(i) ? i.value : i), {}]))) as YAMLMap;
+      const map = compose.node(
+        Object.fromEntries(current.items.map((i) => [String(isScalar(i) ? i.value : i), {}])),
+      ) as YAMLMap;
       map.set(name, compose.node(settings));
       service.set("networks", map);
     }

@@ -14,7 +14,8 @@ export function parseDotEnv(text: string): Record<string, string> {
     const eq = line.indexOf("=");
     if (eq <= 0) continue;
     let value = line.slice(eq + 1).trim();
-    if (value.length >= 2 && (value[0] === '"' || value[0] === "'") && value.endsWith(value[0])) value = value.slice(1, -1);
+    if (value.length >= 2 && (value[0] === '"' || value[0] === "'") && value.endsWith(value[0]))
+      value = value.slice(1, -1);
     else value = value.replace(/\s+#.*$/, "");
     out[line.slice(0, eq).trim()] = value;
   }
@@ -34,15 +35,18 @@ export function composeVariables(dotEnvFile: string, env: Variables): Variables 
  */
 export function interpolate(text: string, vars: Variables, emptyWhenUnset = false): string | undefined {
   let unknown = false;
-  const out = text.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])((?:[^{}]|\{[^{}]*\})*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (match, braced?: string, op?: string, arg?: string, bare?: string) => {
-    if (match === "$$") return "$";
-    const name = (braced ?? bare) as string;
-    const value = vars[name];
-    const missing = op?.startsWith(":") ? value === undefined || value === "" : value === undefined;
-    if (!missing) return value as string;
-    if (op === ":-" || op === "-") return interpolate(arg ?? "", vars, emptyWhenUnset) ?? ((unknown = true), "");
-    if (!emptyWhenUnset) unknown = true;
-    return "";
-  });
+  const out = text.replace(
+    /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])((?:[^{}]|\{[^{}]*\})*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
+    (match, braced?: string, op?: string, arg?: string, bare?: string) => {
+      if (match === "$$") return "$";
+      const name = (braced ?? bare) as string;
+      const value = vars[name];
+      const missing = op?.startsWith(":") ? value === undefined || value === "" : value === undefined;
+      if (!missing) return value as string;
+      if (op === ":-" || op === "-") return interpolate(arg ?? "", vars, emptyWhenUnset) ?? ((unknown = true), "");
+      if (!emptyWhenUnset) unknown = true;
+      return "";
+    },
+  );
   return unknown ? undefined : out;
 }

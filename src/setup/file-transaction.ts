@@ -4,11 +4,29 @@
 // failure before that point removes the temporary files and backups and leaves the user's files untouched; a failure
 // during the renames puts back the files already replaced, from their backups.
 import { randomBytes } from "node:crypto";
-import { chmodSync, chownSync, constants, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  constants,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import path from "node:path";
 
-export interface FileChange { file: string; content: string }
-export interface NewSecret { name: string; content: string; /** uid:gid to own it (a container user), when running as root */ owner?: { uid: number; gid: number } }
+export interface FileChange {
+  file: string;
+  content: string;
+}
+export interface NewSecret {
+  name: string;
+  content: string;
+  /** uid:gid to own it (a container user), when running as root */ owner?: { uid: number; gid: number };
+}
 export interface Transaction {
   /** Existing files to replace (each backed up first). */
   changes: FileChange[];
@@ -17,7 +35,10 @@ export interface Transaction {
   /** Suffix of the backup copies, e.g. ".bak-20261124T101500Z". */
   backupSuffix: string;
 }
-export interface Committed { backups: string[]; secrets: string[] }
+export interface Committed {
+  backups: string[];
+  secrets: string[];
+}
 
 const isRoot = (): boolean => process.getuid?.() === 0;
 

@@ -13,16 +13,21 @@ export const MIN_VERSION = [2026, 8, 1];
 export const CIDR_VERSION = [2026, 2, 21];
 
 /** Whether an old release is one of the 2026.1.29 kind (measured): an unknown version, or one before CIDR support. */
-export const isLegacyRelease = (version: string | undefined): boolean => version === undefined || !versionAtLeast(version, CIDR_VERSION);
+export const isLegacyRelease = (version: string | undefined): boolean =>
+  version === undefined || !versionAtLeast(version, CIDR_VERSION);
 
 export type Mark = "ok" | "warn" | "FAIL";
-export interface Finding { mark: Mark; text: string }
+export interface Finding {
+  mark: Mark;
+  text: string;
+}
 
 /**
  * `current`: a build id at least MIN_VERSION. `old`: an older build id, or no build id and no /healthz endpoint (what
  * 2026.1.29 looks like). `unknown`: no build id, but a /healthz: a test handshake decides.
  */
-export type Release = { kind: "current"; version: string } | { kind: "old"; version?: string; evidence: string } | { kind: "unknown" };
+export type Release =
+  { kind: "current"; version: string } | { kind: "old"; version?: string; evidence: string } | { kind: "unknown" };
 
 export interface GatewayHttpReport {
   findings: Finding[];
@@ -33,7 +38,11 @@ export interface GatewayHttpReport {
   buildId?: string | undefined;
 }
 
-interface Probe { status: number; contentType: string; body: string }
+interface Probe {
+  status: number;
+  contentType: string;
+  body: string;
+}
 
 export function get(url: URL, headers: Record<string, string>, timeoutMs: number): Promise<Probe> {
   const request = url.protocol === "https:" ? https.request : http.request;
@@ -42,9 +51,12 @@ export function get(url: URL, headers: Record<string, string>, timeoutMs: number
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (d: string) => {
-        if (body.length < 4_000_000) body += d; // the Control UI's index.html inlines its boot scripts: ~hundreds of KiB
+        // the Control UI's index.html inlines its boot scripts: ~hundreds of KiB
+        if (body.length < 4_000_000) body += d;
       });
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers["content-type"] ?? ""), body }));
+      res.on("end", () =>
+        resolve({ status: res.statusCode ?? 0, contentType: String(res.headers["content-type"] ?? ""), body }),
+      );
       res.on("error", reject);
     });
     req.on("timeout", () => req.destroy(Object.assign(new Error("timed out"), { code: "UPSTREAM_TIMEOUT" })));
@@ -76,7 +88,11 @@ export function controlUiBuildId(indexHtml: string): string | undefined {
 /** The headers the sidecar itself would add in this mode (none in local mode). */
 export function forwardingHeaders(config: Config): Record<string, string> {
   if (config.mode === "local") return {};
-  const headers: Record<string, string> = { "x-forwarded-for": config.loopbackSubstitute, "x-forwarded-proto": "http", "x-forwarded-host": config.upstream.host };
+  const headers: Record<string, string> = {
+    "x-forwarded-for": config.loopbackSubstitute,
+    "x-forwarded-proto": "http",
+    "x-forwarded-host": config.upstream.host,
+  };
   const user = config.credentials[0]?.user;
   if (config.mode === "identity" && user !== undefined) headers[config.identityHeader] = user;
   return headers;
@@ -116,13 +132,24 @@ export async function checkGatewayHttp(config: Config, self: string, timeoutMs: 
     health = await get(new URL("/healthz", upstream), {}, timeoutMs);
   } catch (err) {
     const failure = describeUpstreamFailure(err, upstream);
-    const why = failure.code === "ECONNRESET" ? 'it accepted the connection and closed it without a byte: "Empty reply from server". A gateway bound to loopback inside its container (gateway.bind: "loopback") behind a published port does exactly this; bind it to "lan".' : failure.message;
+    const why =
+      failure.code === "ECONNRESET"
+        ? 'it accepted the connection and closed it without a byte: "Empty reply from server". A gateway bound to loopback inside its container (gateway.bind: "loopback") behind a published port does exactly this; bind it to "lan".'
+        : failure.message;
     say("FAIL", `cannot reach the gateway: ${why}`);
     return { findings, reachable: false, release: { kind: "unknown" } };
   }
   const noHealthz = health.status === 200 && !isHealthAnswer(health);
-  if (health.status !== 200) say("FAIL", `the gateway answered /healthz with ${health.status}; is ${upstream.host} really the OpenClaw gateway?`);
-  else if (noHealthz) say("ok", `the gateway answers at ${upstream.host} (its /healthz is the Control UI page: it has no health endpoint)`);
+  if (health.status !== 200)
+    say(
+      "FAIL",
+      `the gateway answered /healthz with ${health.status}; is ${upstream.host} really the OpenClaw gateway?`,
+    );
+  else if (noHealthz)
+    say(
+      "ok",
+      `the gateway answers at ${upstream.host} (its /healthz is the Control UI page: it has no health endpoint)`,
+    );
   else say("ok", `the gateway answers at ${upstream.host}`);
 
   // 2. The release, from the Control UI's build id (it also serves as the buildId a Control UI client must send).
@@ -136,18 +163,26 @@ export async function checkGatewayHttp(config: Config, self: string, timeoutMs: 
       const index = await get(new URL("/", upstream), { accept: "text/html", ...headers }, timeoutMs);
       buildId = controlUiBuildId(index.body);
       if (buildId !== undefined) break;
-      indexProblem = index.status === 200 ? " (its Control UI carries no build id)" : ` (GET / answered ${index.status})`;
+      indexProblem =
+        index.status === 200 ? " (its Control UI carries no build id)" : ` (GET / answered ${index.status})`;
     } catch (err) {
       indexProblem = ` (${(err as Error).message})`;
     }
   }
   const version = buildId?.split("-")[0];
   let release: Release;
-  if (version !== undefined) release = versionAtLeast(version, MIN_VERSION) ? { kind: "current", version } : { kind: "old", version, evidence: `gateway ${version}` };
+  if (version !== undefined)
+    release = versionAtLeast(version, MIN_VERSION)
+      ? { kind: "current", version }
+      : { kind: "old", version, evidence: `gateway ${version}` };
   else if (noHealthz) release = { kind: "old", evidence: "no build id in its Control UI and no /healthz endpoint" };
   else release = { kind: "unknown" };
   if (release.kind === "current") say("ok", `gateway version ${release.version}`);
-  else if (release.kind === "old") say("FAIL", `the gateway is a release older than 2026.8.1 (${release.evidence}), which this sidecar does not support: ${oldReleaseAdvice(config.mode, self, release.version)}. Upgrade the gateway`);
+  else if (release.kind === "old")
+    say(
+      "FAIL",
+      `the gateway is a release older than 2026.8.1 (${release.evidence}), which this sidecar does not support: ${oldReleaseAdvice(config.mode, self, release.version)}. Upgrade the gateway`,
+    );
   else say("warn", `could not read the gateway version from its Control UI${indexProblem}`);
 
   // 3. Attribution: what the gateway makes of a request carrying the sidecar's forwarding headers. An old release
@@ -156,9 +191,15 @@ export async function checkGatewayHttp(config: Config, self: string, timeoutMs: 
     try {
       const ready = await get(new URL("/readyz", upstream), forwardingHeaders(config), timeoutMs);
       if (ready.status === 403 && ready.body.includes("proxy_attribution_required")) {
-        say("FAIL", `403 proxy_attribution_required: the gateway does not trust this sidecar's address. Add it to the gateway config:\n       gateway.trustedProxies: ["${trustedProxyEntry(self)}"]`);
+        say(
+          "FAIL",
+          `403 proxy_attribution_required: the gateway does not trust this sidecar's address. Add it to the gateway config:\n       gateway.trustedProxies: ["${trustedProxyEntry(self)}"]`,
+        );
       } else if (config.mode === "local" && ready.status === 403) {
-        say("FAIL", "the gateway refused a headerless request: local mode needs network_mode: service:<gateway> and an upstream on 127.0.0.1");
+        say(
+          "FAIL",
+          "the gateway refused a headerless request: local mode needs network_mode: service:<gateway> and an upstream on 127.0.0.1",
+        );
       } else {
         say("ok", `the gateway accepts this sidecar's forwarding headers (/readyz ${ready.status})`);
       }

@@ -24,7 +24,13 @@ export function createDeviceIdentity(): DeviceIdentity {
   };
 }
 
-export const ADMIN_SCOPES = ["operator.admin", "operator.read", "operator.write", "operator.approvals", "operator.pairing"];
+export const ADMIN_SCOPES = [
+  "operator.admin",
+  "operator.read",
+  "operator.write",
+  "operator.approvals",
+  "operator.pairing",
+];
 
 export interface ConnectOptions {
   /** ws:// URL; any path is upgraded by the gateway. */
@@ -56,7 +62,12 @@ export interface ConnectOptions {
 
 export type ConnectResult =
   | { kind: "hello-ok"; role?: string; scopes: string[]; serverBuildId?: string; deviceToken?: string }
-  | { kind: "close"; code: number; reason: string; error?: { code?: string; message?: string; details?: Record<string, unknown> } }
+  | {
+      kind: "close";
+      code: number;
+      reason: string;
+      error?: { code?: string; message?: string; details?: Record<string, unknown> };
+    }
   | { kind: "http"; status: number; body: string }
   | { kind: "error"; message: string }
   | { kind: "timeout"; stage: string };
@@ -66,7 +77,12 @@ interface Frame {
   event?: string;
   id?: string;
   ok?: boolean;
-  payload?: Record<string, unknown> & { nonce?: string; ts?: number; auth?: Record<string, unknown>; server?: { buildId?: string } };
+  payload?: Record<string, unknown> & {
+    nonce?: string;
+    ts?: number;
+    auth?: Record<string, unknown>;
+    server?: { buildId?: string };
+  };
   error?: { code?: string; message?: string; details?: Record<string, unknown> };
 }
 
@@ -74,10 +90,35 @@ interface Frame {
  * The device signature payload. v3: `v3|id|clientId|mode|role|scopesCSV|signedAt|token|nonce|platform|deviceFamily`;
  * v2 is the same without the last two fields.
  */
-function signConnect(identity: DeviceIdentity, version: "v2" | "v3", fields: { clientId: string; mode: string; role: string; scopes: string[]; ts: number; token: string; nonce: string; platform: string }): string {
-  const base = [version, identity.deviceId, fields.clientId, fields.mode, fields.role, fields.scopes.join(","), String(fields.ts), fields.token, fields.nonce];
+function signConnect(
+  identity: DeviceIdentity,
+  version: "v2" | "v3",
+  fields: {
+    clientId: string;
+    mode: string;
+    role: string;
+    scopes: string[];
+    ts: number;
+    token: string;
+    nonce: string;
+    platform: string;
+  },
+): string {
+  const base = [
+    version,
+    identity.deviceId,
+    fields.clientId,
+    fields.mode,
+    fields.role,
+    fields.scopes.join(","),
+    String(fields.ts),
+    fields.token,
+    fields.nonce,
+  ];
   const payload = (version === "v3" ? [...base, fields.platform.toLowerCase(), ""] : base).join("|");
-  return crypto.sign(null, Buffer.from(payload, "utf8"), crypto.createPrivateKey(identity.privateKeyPem)).toString("base64url");
+  return crypto
+    .sign(null, Buffer.from(payload, "utf8"), crypto.createPrivateKey(identity.privateKeyPem))
+    .toString("base64url");
 }
 
 /** Connects once and reports how the handshake ended. Never rejects. */
@@ -112,7 +153,9 @@ export function connectGateway(opts: ConnectOptions): Promise<ConnectResult> {
       res.on("end", () => finish({ kind: "http", status: res.statusCode ?? 0, body }));
     });
     ws.on("error", (err) => finish({ kind: "error", message: err.message }));
-    ws.on("close", (code, reason) => finish({ kind: "close", code, reason: reason.toString(), ...(errorFrame ? { error: errorFrame } : {}) }));
+    ws.on("close", (code, reason) =>
+      finish({ kind: "close", code, reason: reason.toString(), ...(errorFrame ? { error: errorFrame } : {}) }),
+    );
     ws.on("open", () => (stage = "challenge"));
     ws.on("message", (data: WebSocket.RawData) => {
       const msg = JSON.parse(data.toString()) as Frame;
@@ -126,10 +169,27 @@ export function connectGateway(opts: ConnectOptions): Promise<ConnectResult> {
         if (opts.deviceToken !== undefined) auth.deviceToken = opts.deviceToken;
         const client: Record<string, string> = { id: clientId, version: "2026.9.6", platform, mode };
         if (opts.buildId) client.buildId = opts.buildId;
-        const params: Record<string, unknown> = { minProtocol: opts.protocol ?? 4, maxProtocol: opts.protocol ?? 4, client, role, scopes, caps: [], auth };
+        const params: Record<string, unknown> = {
+          minProtocol: opts.protocol ?? 4,
+          maxProtocol: opts.protocol ?? 4,
+          client,
+          role,
+          scopes,
+          caps: [],
+          auth,
+        };
         if (identity) {
           const token = auth.token ?? auth.deviceToken ?? "";
-          const signature = signConnect(identity, opts.signature ?? "v3", { clientId, mode, role, scopes, ts, token, nonce, platform });
+          const signature = signConnect(identity, opts.signature ?? "v3", {
+            clientId,
+            mode,
+            role,
+            scopes,
+            ts,
+            token,
+            nonce,
+            platform,
+          });
           params.device = { id: identity.deviceId, publicKey: identity.publicKey, signature, signedAt: ts, nonce };
         }
         ws.send(JSON.stringify({ type: "req", id: "connect-1", method: "connect", params }));

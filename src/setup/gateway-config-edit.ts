@@ -40,7 +40,8 @@ export class GatewayConfigFile {
       walked.push(key);
       if (!node.has(key)) node.set(key, {});
       const next = node.get(key);
-      if (!(next instanceof JsonObjectNode)) throw new InitRefusal(`${this.file}: ${walked.join(".")} is not an object.`);
+      if (!(next instanceof JsonObjectNode))
+        throw new InitRefusal(`${this.file}: ${walked.join(".")} is not an object.`);
       node = next;
     }
     return node;

@@ -12,12 +12,27 @@ export async function probeGatewayAtStartup(config: Config, logger: Logger, time
     const report = await checkGatewayHttp(config, ownAddress() ?? "<sidecar address>", timeoutMs);
     const problem = report.findings.find((f) => f.mark === "FAIL") ?? report.findings.find((f) => f.mark === "warn");
     if (problem) {
-      const starting = report.reachable ? "" : " (if the gateway is still starting, this clears when it answers: watch /readyz)";
-      logger.warn({ upstream: config.upstream.origin, diagnosis: problem.text, fix: "run `openclaw-sidecar doctor` where the sidecar runs for the full diagnosis and the gateway config to paste" }, `gateway check at startup: ${problem.text}${starting}`);
+      const starting = report.reachable
+        ? ""
+        : " (if the gateway is still starting, this clears when it answers: watch /readyz)";
+      logger.warn(
+        {
+          upstream: config.upstream.origin,
+          diagnosis: problem.text,
+          fix: "run `openclaw-sidecar doctor` where the sidecar runs for the full diagnosis and the gateway config to paste",
+        },
+        `gateway check at startup: ${problem.text}${starting}`,
+      );
     } else {
-      logger.info({ upstream: config.upstream.origin, release: report.release }, "gateway check at startup: no problem found");
+      logger.info(
+        { upstream: config.upstream.origin, release: report.release },
+        "gateway check at startup: no problem found",
+      );
     }
   } catch (err) {
-    logger.warn({ upstream: config.upstream.origin, err: (err as Error).message }, "gateway check at startup could not run");
+    logger.warn(
+      { upstream: config.upstream.origin, err: (err as Error).message },
+      "gateway check at startup could not run",
+    );
   }
 }

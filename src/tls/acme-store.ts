@@ -16,7 +16,11 @@ export interface CertificateInfo {
   issuer: string;
 }
 
-export interface StoredCertificate { cert: string; key: string; info: CertificateInfo }
+export interface StoredCertificate {
+  cert: string;
+  key: string;
+  info: CertificateInfo;
+}
 
 /** The last order, as `doctor` reports it. */
 export interface OrderStatus {
@@ -38,8 +42,18 @@ export function storeDir(storage: string, directoryUrl: string): string {
 
 export function describeCertificate(pem: string): CertificateInfo {
   const x = new X509Certificate(pem);
-  const names = (x.subjectAltName ?? "").split(", ").filter((n) => n.startsWith("DNS:")).map((n) => n.slice(4)).sort();
-  return { notBefore: new Date(x.validFrom), notAfter: new Date(x.validTo), names, serial: x.serialNumber, issuer: x.issuer.replace(/\n/g, ", ") };
+  const names = (x.subjectAltName ?? "")
+    .split(", ")
+    .filter((n) => n.startsWith("DNS:"))
+    .map((n) => n.slice(4))
+    .sort();
+  return {
+    notBefore: new Date(x.validFrom),
+    notAfter: new Date(x.validTo),
+    names,
+    serial: x.serialNumber,
+    issuer: x.issuer.replace(/\n/g, ", "),
+  };
 }
 
 function writePrivate(file: string, data: string | Buffer): void {
@@ -80,11 +94,13 @@ export function openStore(dir: string) {
       let info: CertificateInfo;
       try {
         info = describeCertificate(cert);
-        if (!new X509Certificate(cert).checkPrivateKey(createPrivateKey(key))) return { reason: "the stored key does not belong to the stored certificate" };
+        if (!new X509Certificate(cert).checkPrivateKey(createPrivateKey(key)))
+          return { reason: "the stored key does not belong to the stored certificate" };
       } catch (err) {
         return { reason: `the stored certificate is unreadable (${(err as Error).message})` };
       }
-      if (info.names.join(",") !== [...domains].sort().join(",")) return { reason: `the stored certificate is for ${info.names.join(", ")}, not ${domains.join(", ")}` };
+      if (info.names.join(",") !== [...domains].sort().join(","))
+        return { reason: `the stored certificate is for ${info.names.join(", ")}, not ${domains.join(", ")}` };
       if (info.notAfter <= now) return { reason: `the stored certificate expired at ${info.notAfter.toISOString()}` };
       return { stored: { cert, key, info }, reason: "stored certificate valid" };
     },
@@ -93,7 +109,8 @@ export function openStore(dir: string) {
       writePrivate(file("cert.pem"), cert);
     },
     readStatus: (): OrderStatus | undefined => readStatus(dir),
-    writeStatus: (status: OrderStatus): void => writePrivate(file("status.json"), `${JSON.stringify(status, null, 2)}\n`),
+    writeStatus: (status: OrderStatus): void =>
+      writePrivate(file("status.json"), `${JSON.stringify(status, null, 2)}\n`),
   };
 }
 export type AcmeStore = ReturnType<typeof openStore>;

@@ -37,7 +37,7 @@ export function clientHelloAlpn(buf: Buffer): string[] | undefined {
       if (type === 16) {
         const protocols: string[] = [];
         const listEnd = at + 2 + hello.readUInt16BE(at);
-        for (let p = at + 2; p < listEnd && p < hello.length; ) {
+        for (let p = at + 2; p < listEnd && p < hello.length;) {
           const n = hello[p] as number;
           protocols.push(hello.subarray(p + 1, p + 1 + n).toString("latin1"));
           p += 1 + n;
@@ -56,7 +56,12 @@ export function clientHelloAlpn(buf: Buffer): string[] | undefined {
  * A listener for the proxy port that answers TLS-ALPN-01 challenges. `challengeFor(servername)` gives the challenge
  * certificate while an order is validating that name.
  */
-export function createTlsAlpnFront(proxy: tls.Server, challengeFor: (servername: string) => KeyPair | undefined, timeoutMs: number, logger: Logger): net.Server {
+export function createTlsAlpnFront(
+  proxy: tls.Server,
+  challengeFor: (servername: string) => KeyPair | undefined,
+  timeoutMs: number,
+  logger: Logger,
+): net.Server {
   const challenges = tls.createServer({
     ALPNProtocols: [ACME_TLS_ALPN],
     SNICallback: (servername, cb) => {

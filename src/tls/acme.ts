@@ -25,7 +25,8 @@ const MAX_TIMER_MS = 6 * 3_600_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 
 /** When a certificate is renewed: two thirds into its lifetime (acme-client does not read the CA's renewal info). */
-export const renewalTime = (info: CertificateInfo): number => info.notBefore.getTime() + ((info.notAfter.getTime() - info.notBefore.getTime()) * 2) / 3;
+export const renewalTime = (info: CertificateInfo): number =>
+  info.notBefore.getTime() + ((info.notAfter.getTime() - info.notBefore.getTime()) * 2) / 3;
 
 /** The delay after the n-th consecutive failure: base · 2^(n-1), at most one hour, then jittered into [½, 1]×. */
 export function retryDelay(failures: number, baseMs: number, random = Math.random): number {
@@ -77,17 +78,36 @@ function configureAxios(caFile: string | undefined): void {
   acme.axios.interceptors.response.use((resp) => {
     const data = resp.data as Record<string, unknown> | undefined;
     const isProblem = String(resp.headers["content-type"] ?? "").includes("problem+json");
-    lastProblem = isProblem ? data : data?.status === "invalid" && typeof data.error === "object" ? (data.error as Record<string, unknown>) : undefined;
+    lastProblem = isProblem
+      ? data
+      : data?.status === "invalid" && typeof data.error === "object"
+        ? (data.error as Record<string, unknown>)
+        : undefined;
     return resp;
   });
 }
 
-const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "ECONNABORTED", "EPROTO", "CERT_HAS_EXPIRED", "UNABLE_TO_VERIFY_LEAF_SIGNATURE", "DEPTH_ZERO_SELF_SIGNED_CERT", "SELF_SIGNED_CERT_IN_CHAIN"]);
+const NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ECONNABORTED",
+  "EPROTO",
+  "CERT_HAS_EXPIRED",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+]);
 
 /** GET the directory first: a CA that is down (or not trusted) is reported as such, not as a confusing later error. */
 export function probeDirectory(url: string, agent: https.Agent | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
-    const fail = (code: string, detail: string) => reject(new OrderFailure("ca_unreachable", { type: "sidecar:caUnreachable", detail: `${url}: ${detail}`, code }));
+    const fail = (code: string, detail: string) =>
+      reject(new OrderFailure("ca_unreachable", { type: "sidecar:caUnreachable", detail: `${url}: ${detail}`, code }));
     const req = https.get(url, { agent, timeout: REQUEST_TIMEOUT_MS }, (res) => {
       res.resume();
       if (res.statusCode === 200) resolve();
@@ -102,7 +122,8 @@ function classify(err: unknown): OrderFailure {
   if (err instanceof OrderFailure) return err;
   const e = err as NodeJS.ErrnoException;
   if (lastProblem !== undefined) return new OrderFailure("ca_error", lastProblem);
-  if (e.code !== undefined && NETWORK_CODES.has(e.code)) return new OrderFailure("ca_unreachable", { type: "sidecar:caUnreachable", detail: e.message, code: e.code });
+  if (e.code !== undefined && NETWORK_CODES.has(e.code))
+    return new OrderFailure("ca_unreachable", { type: "sidecar:caUnreachable", detail: e.message, code: e.code });
   return new OrderFailure("error", { type: "sidecar:error", detail: e.message ?? String(err) });
 }
 
@@ -133,12 +154,25 @@ export async function prepareAcme(config: Config, logger: Logger, metrics: Metri
     serving = "stored";
     installed(stored.info);
     dueAt = renewalTime(stored.info);
-    logger.info({ kind: "acme", domains, serial: stored.info.serial, notAfter: stored.info.notAfter.toISOString(), renewAt: new Date(dueAt).toISOString(), storage: store.dir }, "ACME: serving the stored certificate");
+    logger.info(
+      {
+        kind: "acme",
+        domains,
+        serial: stored.info.serial,
+        notAfter: stored.info.notAfter.toISOString(),
+        renewAt: new Date(dueAt).toISOString(),
+        storage: store.dir,
+      },
+      "ACME: serving the stored certificate",
+    );
   } else {
     initialKeyPair = await createPlaceholderCertificate(domains);
     serving = "placeholder";
     dueAt = Date.now();
-    logger.warn({ kind: "acme", domains, storage: store.dir, reason }, `ACME: ${reason}; serving a self-signed placeholder until the first certificate is issued`);
+    logger.warn(
+      { kind: "acme", domains, storage: store.dir, reason },
+      `ACME: ${reason}; serving a self-signed placeholder until the first certificate is issued`,
+    );
   }
 
   async function obtain(): Promise<{ cert: string; key: string }> {
@@ -148,13 +182,27 @@ export async function prepareAcme(config: Config, logger: Logger, metrics: Metri
       accountKey = (await acme.crypto.createPrivateEcdsaKey()).toString();
       store.writeAccountKey(accountKey);
     }
-    const eab = config.acmeEabKid !== undefined && config.acmeEabHmacKey !== undefined ? { kid: config.acmeEabKid, hmacKey: config.acmeEabHmacKey.value } : undefined;
+    const eab =
+      config.acmeEabKid !== undefined && config.acmeEabHmacKey !== undefined
+        ? { kid: config.acmeEabKid, hmacKey: config.acmeEabHmacKey.value }
+        : undefined;
     // Registered once; then the stored account URL is used (registering again would be an account update, which
     // CAs refuse when it changes nothing). A CA that no longer knows the account drops the URL (see runOrder).
     const accountUrl = store.readAccountUrl();
-    const client = new acme.Client({ directoryUrl: config.acmeDirectory, accountKey, backoffAttempts: 12, backoffMin: 500, backoffMax: 10_000, ...(accountUrl ? { accountUrl } : {}), ...(eab ? { externalAccountBinding: eab } : {}) });
+    const client = new acme.Client({
+      directoryUrl: config.acmeDirectory,
+      accountKey,
+      backoffAttempts: 12,
+      backoffMin: 500,
+      backoffMax: 10_000,
+      ...(accountUrl ? { accountUrl } : {}),
+      ...(eab ? { externalAccountBinding: eab } : {}),
+    });
     if (accountUrl === undefined) {
-      await client.createAccount({ termsOfServiceAgreed: true, ...(config.acmeEmail ? { contact: [`mailto:${config.acmeEmail}`] } : {}) });
+      await client.createAccount({
+        termsOfServiceAgreed: true,
+        ...(config.acmeEmail ? { contact: [`mailto:${config.acmeEmail}`] } : {}),
+      });
       store.writeAccountUrl(client.getAccountUrl());
     }
     const order = await client.createOrder({ identifiers: domains.map((value) => ({ type: "dns", value })) });
@@ -163,12 +211,19 @@ export async function prepareAcme(config: Config, logger: Logger, metrics: Metri
       const name = authz.identifier.value;
       const challenge = authz.challenges.find((c) => c.type === config.acmeChallenge);
       if (challenge === undefined) {
-        throw new OrderFailure("ca_error", { type: "sidecar:challengeNotOffered", detail: `the CA offers no ${config.acmeChallenge} challenge for ${name} (it offers ${authz.challenges.map((c) => c.type).join(", ")}); set acmeChallenge to one of those` });
+        throw new OrderFailure("ca_error", {
+          type: "sidecar:challengeNotOffered",
+          detail: `the CA offers no ${config.acmeChallenge} challenge for ${name} (it offers ${authz.challenges.map((c) => c.type).join(", ")}); set acmeChallenge to one of those`,
+        });
       }
       const keyAuthorization = await client.getChallengeKeyAuthorization(challenge);
       if (challenge.type === "http-01") http01Answers.set(challenge.token, keyAuthorization);
       else {
-        const [key, cert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization, await acme.crypto.createPrivateEcdsaKey());
+        const [key, cert] = await acme.crypto.createAlpnCertificate(
+          authz,
+          keyAuthorization,
+          await acme.crypto.createPrivateEcdsaKey(),
+        );
         alpnCertificates.set(name, { key, cert });
       }
       try {
@@ -182,7 +237,10 @@ export async function prepareAcme(config: Config, logger: Logger, metrics: Metri
         else alpnCertificates.delete(name);
       }
     }
-    const [key, csr] = await acme.crypto.createCsr({ commonName: domains[0], altNames: domains }, await acme.crypto.createPrivateEcdsaKey());
+    const [key, csr] = await acme.crypto.createCsr(
+      { commonName: domains[0], altNames: domains },
+      await acme.crypto.createPrivateEcdsaKey(),
+    );
     const finalized = await client.finalizeOrder(order, csr);
     const cert = await client.getCertificate(finalized);
     return { cert, key: key.toString() };
@@ -204,8 +262,23 @@ export async function prepareAcme(config: Config, logger: Logger, metrics: Metri
       failures = 0;
       dueAt = renewalTime(info);
       metrics.acmeOrders.inc({ result: "issued" });
-      logger.info({ ...base, result: "issued", serial: info.serial, issuer: info.issuer, notAfter: info.notAfter.toISOString(), renewAt: new Date(dueAt).toISOString(), durationMs: Math.round(performance.now() - started) }, "ACME order: certificate issued and installed");
-      writeStatus({ result: "issued", notAfter: info.notAfter.toISOString(), nextAttemptAt: new Date(dueAt).toISOString() });
+      logger.info(
+        {
+          ...base,
+          result: "issued",
+          serial: info.serial,
+          issuer: info.issuer,
+          notAfter: info.notAfter.toISOString(),
+          renewAt: new Date(dueAt).toISOString(),
+          durationMs: Math.round(performance.now() - started),
+        },
+        "ACME order: certificate issued and installed",
+      );
+      writeStatus({
+        result: "issued",
+        notAfter: info.notAfter.toISOString(),
+        nextAttemptAt: new Date(dueAt).toISOString(),
+      });
     } catch (err) {
       if (stopped) return;
       const failure = classify(err);
@@ -214,7 +287,18 @@ export async function prepareAcme(config: Config, logger: Logger, metrics: Metri
       const delay = retryDelay(failures, config.acmeRetryMs);
       dueAt = Date.now() + delay;
       metrics.acmeOrders.inc({ result: failure.result });
-      logger.error({ ...base, result: failure.result, problem: failure.problem, failures, retryInMs: delay, serving, durationMs: Math.round(performance.now() - started) }, `ACME order failed (${failure.result}): ${failure.message}; serving the ${serving} certificate, retrying in ${Math.round(delay / 1000)} s`);
+      logger.error(
+        {
+          ...base,
+          result: failure.result,
+          problem: failure.problem,
+          failures,
+          retryInMs: delay,
+          serving,
+          durationMs: Math.round(performance.now() - started),
+        },
+        `ACME order failed (${failure.result}): ${failure.message}; serving the ${serving} certificate, retrying in ${Math.round(delay / 1000)} s`,
+      );
       writeStatus({ result: failure.result, problem: failure.problem, nextAttemptAt: new Date(dueAt).toISOString() });
     } finally {
       ordering = false;
@@ -222,7 +306,12 @@ export async function prepareAcme(config: Config, logger: Logger, metrics: Metri
     }
   }
 
-  function writeStatus(status: { result: AcmeOrderResult; notAfter?: string; problem?: Record<string, unknown>; nextAttemptAt?: string }): void {
+  function writeStatus(status: {
+    result: AcmeOrderResult;
+    notAfter?: string;
+    problem?: Record<string, unknown>;
+    nextAttemptAt?: string;
+  }): void {
     try {
       store.writeStatus({ at: new Date().toISOString(), domains, ...status });
     } catch (err) {
@@ -240,7 +329,10 @@ export async function prepareAcme(config: Config, logger: Logger, metrics: Metri
 
   return {
     initialKeyPair,
-    listenerFor: (tlsServer) => (config.acmeChallenge === "tls-alpn-01" ? createTlsAlpnFront(tlsServer, (name) => alpnCertificates.get(name), config.headersTimeoutMs, logger) : tlsServer),
+    listenerFor: (tlsServer) =>
+      config.acmeChallenge === "tls-alpn-01"
+        ? createTlsAlpnFront(tlsServer, (name) => alpnCertificates.get(name), config.headersTimeoutMs, logger)
+        : tlsServer,
     http01: (token) => http01Answers.get(token),
     start(tlsServer) {
       server = tlsServer;

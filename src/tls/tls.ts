@@ -6,7 +6,10 @@ import http from "node:http";
 import { type Server as TlsServer, createSecureContext } from "node:tls";
 import type { Logger } from "../ops/log.ts";
 
-export interface KeyPair { key: Buffer; cert: Buffer }
+export interface KeyPair {
+  key: Buffer;
+  cert: Buffer;
+}
 
 /**
  * Reads and checks a key pair; throws one sentence naming the files and the problem. Used at startup (through config
@@ -17,7 +20,9 @@ export function readKeyPair(certPath: string, keyPath: string): KeyPair {
     try {
       return readFileSync(path);
     } catch (err) {
-      throw new Error(`${what} ${JSON.stringify(path)}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      throw new Error(
+        `${what} ${JSON.stringify(path)}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+      );
     }
   };
   const pair = { cert: read(certPath, "tlsCert"), key: read(keyPath, "tlsKey") };
@@ -25,14 +30,22 @@ export function readKeyPair(certPath: string, keyPath: string): KeyPair {
     createSecureContext(pair);
   } catch (err) {
     const msg = (err as Error).message;
-    const why = /key values mismatch/i.test(msg) ? "the key does not belong to the certificate" : `not a usable PEM certificate and key (${msg})`;
+    const why = /key values mismatch/i.test(msg)
+      ? "the key does not belong to the certificate"
+      : `not a usable PEM certificate and key (${msg})`;
     throw new Error(`tlsCert ${JSON.stringify(certPath)} / tlsKey ${JSON.stringify(keyPath)}: ${why}`);
   }
   return pair;
 }
 
 /** Re-reads the pair when a file changes (polling: works on bind mounts and Kubernetes secret symlinks). */
-export function watchKeyPair(server: TlsServer, certPath: string, keyPath: string, logger: Logger, intervalMs = 1000): () => void {
+export function watchKeyPair(
+  server: TlsServer,
+  certPath: string,
+  keyPath: string,
+  logger: Logger,
+  intervalMs = 1000,
+): () => void {
   let timer: NodeJS.Timeout | undefined;
   const reload = () => {
     // Debounce: cert and key are usually replaced one after the other.
@@ -42,7 +55,10 @@ export function watchKeyPair(server: TlsServer, certPath: string, keyPath: strin
         server.setSecureContext(readKeyPair(certPath, keyPath));
         logger.info({ tlsCert: certPath }, "TLS certificate reloaded");
       } catch (err) {
-        logger.error({ err: (err as Error).message }, "TLS certificate reload failed; keeping the previous certificate");
+        logger.error(
+          { err: (err as Error).message },
+          "TLS certificate reload failed; keeping the previous certificate",
+        );
       }
     }, 200);
   };
@@ -61,7 +77,10 @@ export function watchKeyPair(server: TlsServer, certPath: string, keyPath: strin
  * With automatic HTTPS it also answers ACME HTTP-01 challenges: `challengeResponse(token)` is the key authorization
  * while an order validates (acme.ts); any other /.well-known/acme-challenge/ path is a 404, never a redirect.
  */
-export function createRedirectServer(httpsPort: () => number, challengeResponse?: (token: string) => string | undefined): http.Server {
+export function createRedirectServer(
+  httpsPort: () => number,
+  challengeResponse?: (token: string) => string | undefined,
+): http.Server {
   return http.createServer((req, res) => {
     const challenge = challengeResponse && /^\/\.well-known\/acme-challenge\/([\w-]+)$/.exec(req.url ?? "");
     if (challengeResponse && challenge) {
@@ -79,4 +98,3 @@ export function createRedirectServer(httpsPort: () => number, challengeResponse?
     res.writeHead(308, { location: `https://${host}${port}${req.url ?? "/"}`, "content-length": "0" }).end();
   });
 }
-

@@ -4,12 +4,30 @@ import { describe, expect, it } from "vitest";
 import { startTestSidecar } from "../helpers/sidecar.ts";
 
 const cli = (args: string[], env: Record<string, string> = {}) =>
-  spawnSync(process.execPath, ["src/cli.ts", ...args], { encoding: "utf8", env: { PATH: process.env.PATH ?? "", ...env }, timeout: 20_000 });
-const json5Body = (text: string) => JSON.parse(text.split("\n").filter((l) => !l.startsWith("//")).join("\n")) as { gateway: Record<string, unknown> };
+  spawnSync(process.execPath, ["src/cli.ts", ...args], {
+    encoding: "utf8",
+    env: { PATH: process.env.PATH ?? "", ...env },
+    timeout: 20_000,
+  });
+const json5Body = (text: string) =>
+  JSON.parse(
+    text
+      .split("\n")
+      .filter((l) => !l.startsWith("//"))
+      .join("\n"),
+  ) as { gateway: Record<string, unknown> };
 
 describe("print-gateway-config", () => {
   it("attribution: token auth, the sidecar's /32 in trustedProxies, explicit port and origins", () => {
-    const r = cli(["print-gateway-config", "--mode", "attribution", "--sidecar-address", "172.30.0.10", "--upstream", "http://openclaw-gateway:18789"]);
+    const r = cli([
+      "print-gateway-config",
+      "--mode",
+      "attribution",
+      "--sidecar-address",
+      "172.30.0.10",
+      "--upstream",
+      "http://openclaw-gateway:18789",
+    ]);
     expect(r.status).toBe(0);
     expect(json5Body(r.stdout).gateway).toEqual({
       bind: "lan",
@@ -21,24 +39,41 @@ describe("print-gateway-config", () => {
   });
 
   it("--sidecar-address is one address: a mapped one is written as IPv4, IPv6 gets /128; a CIDR or shorthand is refused", () => {
-    const proxies = (address: string) => json5Body(cli(["print-gateway-config", "--mode", "attribution", "--sidecar-address", address]).stdout).gateway.trustedProxies;
+    const proxies = (address: string) =>
+      json5Body(cli(["print-gateway-config", "--mode", "attribution", "--sidecar-address", address]).stdout).gateway
+        .trustedProxies;
     expect(proxies("::ffff:172.30.0.10")).toEqual(["172.30.0.10/32"]);
     expect(proxies("fd00::5")).toEqual(["fd00::5/128"]);
     for (const bad of ["172.30.0.0/24", "172.30.10", "sidecar.internal"]) {
       const r = cli(["print-gateway-config", "--mode", "attribution", "--sidecar-address", bad]);
       expect([bad, r.status, r.stdout]).toEqual([bad, 2, ""]);
-      expect(r.stderr).toBe(`openclaw-sidecar: --sidecar-address: ${JSON.stringify(bad)} is not an IP address (the sidecar's own address as the gateway sees it, e.g. 172.30.0.10)\n`);
+      expect(r.stderr).toBe(
+        `openclaw-sidecar: --sidecar-address: ${JSON.stringify(bad)} is not an IP address (the sidecar's own address as the gateway sees it, e.g. 172.30.0.10)\n`,
+      );
     }
   });
 
   it("identity: trusted-proxy with the user header, required XFP, the configured users and deviceAutoApprove", () => {
-    const r = cli(["print-gateway-config", "--sidecar-address", "172.30.0.10", "--public-origin", "https://claw.example.com"], {
-      OPENCLAW_SIDECAR_MODE: "identity", OPENCLAW_SIDECAR_TOKEN: "t".repeat(32), OPENCLAW_SIDECAR_USER: "alice@example.com",
-    });
+    const r = cli(
+      ["print-gateway-config", "--sidecar-address", "172.30.0.10", "--public-origin", "https://claw.example.com"],
+      {
+        OPENCLAW_SIDECAR_MODE: "identity",
+        OPENCLAW_SIDECAR_TOKEN: "t".repeat(32),
+        OPENCLAW_SIDECAR_USER: "alice@example.com",
+      },
+    );
     expect(r.status).toBe(0);
     const gw = json5Body(r.stdout).gateway;
     expect(gw.trustedProxies).toEqual(["172.30.0.10/32"]);
-    expect(gw.auth).toMatchObject({ mode: "trusted-proxy", trustedProxy: { userHeader: "x-forwarded-user", requiredHeaders: ["x-forwarded-proto"], allowUsers: ["alice@example.com"], deviceAutoApprove: { enabled: true } } });
+    expect(gw.auth).toMatchObject({
+      mode: "trusted-proxy",
+      trustedProxy: {
+        userHeader: "x-forwarded-user",
+        requiredHeaders: ["x-forwarded-proto"],
+        allowUsers: ["alice@example.com"],
+        deviceAutoApprove: { enabled: true },
+      },
+    });
     expect(gw.controlUi).toEqual({ allowedOrigins: ["https://claw.example.com"] });
     expect(r.stdout).not.toContain("t".repeat(32));
   });
@@ -47,25 +82,69 @@ describe("print-gateway-config", () => {
     const r = cli(["print-gateway-config", "--mode", "local", "--token", "x".repeat(32)]);
     expect(r.status).toBe(0);
     expect(r.stdout).toContain("LOCAL MODE");
-    expect(json5Body(r.stdout).gateway).toMatchObject({ bind: "loopback", auth: { mode: "token" }, controlUi: { allowedOrigins: ["http://localhost:18789", "http://127.0.0.1:18789", "http://[::1]:18789"] } });
+    expect(json5Body(r.stdout).gateway).toMatchObject({
+      bind: "loopback",
+      auth: { mode: "token" },
+      controlUi: { allowedOrigins: ["http://localhost:18789", "http://127.0.0.1:18789", "http://[::1]:18789"] },
+    });
   });
 
   it("prints what the other clients need: the pairing publicUrl, identityScopes for admins, the MCP Apps block", () => {
-    const r = cli(["print-gateway-config", "--mode", "identity", "--token", "t".repeat(32), "--user", "alice", "--public-origin", "https://claw.example.com", "--apps-listen", "0.0.0.0:18790", "--apps-public-origin", "https://apps.claw.example.com"]);
+    const r = cli([
+      "print-gateway-config",
+      "--mode",
+      "identity",
+      "--token",
+      "t".repeat(32),
+      "--user",
+      "alice",
+      "--public-origin",
+      "https://claw.example.com",
+      "--apps-listen",
+      "0.0.0.0:18790",
+      "--apps-public-origin",
+      "https://apps.claw.example.com",
+    ]);
     expect(r.status).toBe(0);
-    expect(r.stdout).toContain('plugins: { entries: { "device-pair": { config: { publicUrl: "https://claw.example.com" } } } }');
+    expect(r.stdout).toContain(
+      'plugins: { entries: { "device-pair": { config: { publicUrl: "https://claw.example.com" } } } }',
+    );
     expect(r.stdout).toContain('gateway.auth.identityScopes: { "alice": ["operator.admin"] }');
-    expect(r.stdout).toContain('mcp: { apps: { enabled: true, sandboxOrigin: "https://apps.claw.example.com", sandboxPort: 18790 } }');
+    expect(r.stdout).toContain(
+      'mcp: { apps: { enabled: true, sandboxOrigin: "https://apps.claw.example.com", sandboxPort: 18790 } }',
+    );
   });
 });
 
 describe("print-client-config", () => {
   it("identity mode: the CLI's remote block with edgeAuth over wss://, the token from the environment", () => {
-    const r = cli(["print-client-config", "--mode", "identity", "--token", "t".repeat(32), "--public-origin", "https://claw.example.com"]);
+    const r = cli([
+      "print-client-config",
+      "--mode",
+      "identity",
+      "--token",
+      "t".repeat(32),
+      "--public-origin",
+      "https://claw.example.com",
+    ]);
     expect(r.status).toBe(0);
-    expect(JSON.parse(r.stdout.split("\n").filter((l) => !l.startsWith("//")).join("\n"))).toEqual({
+    expect(
+      JSON.parse(
+        r.stdout
+          .split("\n")
+          .filter((l) => !l.startsWith("//"))
+          .join("\n"),
+      ),
+    ).toEqual({
       secrets: { providers: { default: { source: "env" } } },
-      gateway: { mode: "remote", auth: { mode: "none" }, remote: { url: "wss://claw.example.com", edgeAuth: { Authorization: { source: "env", provider: "default", id: "OPENCLAW_SIDECAR_BEARER" } } } },
+      gateway: {
+        mode: "remote",
+        auth: { mode: "none" },
+        remote: {
+          url: "wss://claw.example.com",
+          edgeAuth: { Authorization: { source: "env", provider: "default", id: "OPENCLAW_SIDECAR_BEARER" } },
+        },
+      },
     });
     expect(r.stdout).not.toContain("t".repeat(32));
   });
@@ -74,7 +153,15 @@ describe("print-client-config", () => {
     const other = cli(["print-client-config", "--mode", "attribution"]);
     expect(other.status).toBe(2);
     expect(other.stderr).toContain('print-client-config is for identity mode (mode is "attribution")');
-    const plain = cli(["print-client-config", "--mode", "identity", "--token", "t".repeat(32), "--public-origin", "http://claw.example.com"]);
+    const plain = cli([
+      "print-client-config",
+      "--mode",
+      "identity",
+      "--token",
+      "t".repeat(32),
+      "--public-origin",
+      "http://claw.example.com",
+    ]);
     expect(plain.status).toBe(2);
     expect(plain.stderr).toContain("the CLI sends edgeAuth headers only over wss://");
   });
@@ -82,7 +169,17 @@ describe("print-client-config", () => {
 
 describe("check-config and healthcheck", () => {
   it("check-config prints the validated config with secrets hidden", () => {
-    const r = cli(["check-config", "--mode", "identity", "--token", "SUPER-SECRET-TOKEN", "--cookie-secret", "C".repeat(40), "--trusted-hops", "10.0.0.0/8"]);
+    const r = cli([
+      "check-config",
+      "--mode",
+      "identity",
+      "--token",
+      "SUPER-SECRET-TOKEN",
+      "--cookie-secret",
+      "C".repeat(40),
+      "--trusted-hops",
+      "10.0.0.0/8",
+    ]);
     expect(r.status).toBe(0);
     const shown = JSON.parse(r.stdout) as Record<string, unknown>;
     expect(shown.trustedHops).toEqual(["10.0.0.0/8"]);
@@ -93,7 +190,9 @@ describe("check-config and healthcheck", () => {
   it("a token shorter than 16 characters is a config error: exit 78, the rule and how to make one", () => {
     const r = cli(["check-config", "--mode", "identity", "--token", "t0ken"]);
     expect(r.status).toBe(78);
-    expect(r.stderr).toContain("token: the token is 5 characters; a token must be at least 16 characters (a short one can be guessed): make one with `openssl rand -hex 32`");
+    expect(r.stderr).toContain(
+      "token: the token is 5 characters; a token must be at least 16 characters (a short one can be guessed): make one with `openssl rand -hex 32`",
+    );
     expect(r.stderr).not.toContain("t0ken");
   });
 
@@ -102,7 +201,11 @@ describe("check-config and healthcheck", () => {
     try {
       // Asynchronously: the sidecar answering it lives in this process's event loop.
       const code = await new Promise<number | null>((resolve) => {
-        const child = spawn(process.execPath, ["src/cli.ts", "healthcheck", "--admin-listen", `127.0.0.1:${sc.sidecar.adminAddress.port}`], { stdio: "ignore" });
+        const child = spawn(
+          process.execPath,
+          ["src/cli.ts", "healthcheck", "--admin-listen", `127.0.0.1:${sc.sidecar.adminAddress.port}`],
+          { stdio: "ignore" },
+        );
         child.once("exit", resolve);
       });
       expect(code).toBe(0);
@@ -140,7 +243,16 @@ describe("print-gateway-config --gateway-version", () => {
   });
 
   it("identity mode on a release before 2026.8.1 is refused with the reason, and a malformed version is a usage error", () => {
-    const old = cli(["print-gateway-config", "--mode", "identity", "--token", "t".repeat(32), ...address, "--gateway-version", "2026.1.29"]);
+    const old = cli([
+      "print-gateway-config",
+      "--mode",
+      "identity",
+      "--token",
+      "t".repeat(32),
+      ...address,
+      "--gateway-version",
+      "2026.1.29",
+    ]);
     expect(old.status).toBe(2);
     expect(old.stdout).toBe("");
     expect(old.stderr).toContain("identity mode needs gateway 2026.8.1 or later");

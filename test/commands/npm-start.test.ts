@@ -31,7 +31,8 @@ async function pidsWith(needle: string): Promise<number[]> {
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").replaceAll("\0", " ").includes(needle)) out.push(Number(entry));
+      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").replaceAll("\0", " ").includes(needle))
+        out.push(Number(entry));
     } catch {
       // gone while we looked
     }
@@ -47,7 +48,20 @@ describe("npm start", () => {
     const marker = `127.0.0.1:${port}`;
     // A clean environment, as in a user's shell: no npm_* variables from an enclosing `npm test`.
     const env = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root" };
-    const npm = spawn("npm", ["start", "--", "--listen", marker, "--admin-listen", `127.0.0.1:${adminPort}`, "--upstream", "http://127.0.0.1:9"], { cwd: REPO, env, stdio: ["ignore", "pipe", "pipe"] });
+    const npm = spawn(
+      "npm",
+      [
+        "start",
+        "--",
+        "--listen",
+        marker,
+        "--admin-listen",
+        `127.0.0.1:${adminPort}`,
+        "--upstream",
+        "http://127.0.0.1:9",
+      ],
+      { cwd: REPO, env, stdio: ["ignore", "pipe", "pipe"] },
+    );
     let out = "";
     npm.stdout.on("data", (d: Buffer) => (out += d.toString()));
     npm.stderr.on("data", (d: Buffer) => (out += d.toString()));

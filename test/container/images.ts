@@ -11,7 +11,10 @@ import { GenericContainer } from "testcontainers";
 export const REPO = fileURLToPath(new URL("../..", import.meta.url));
 /** Tag of the sidecar image the tests build from the repo's own Dockerfile (kept between runs for the layer cache). */
 export const SIDECAR_IMAGE = "openclaw-sidecar:test";
-/** Tag of the test-only real-gateway image (test/container/gateway.Dockerfile, openclaw pinned in test/gateway/openclaw). */
+/**
+ * Tag of the test-only real-gateway image (test/container/gateway.Dockerfile, openclaw pinned in
+ * test/gateway/openclaw).
+ */
 export const GATEWAY_IMAGE = "openclaw-gateway-test:2026.9.6";
 const RYUK_IMAGE = "local/ryuk:node";
 
@@ -34,7 +37,8 @@ export function dockerPrereqs(): string[] {
     if (!ok("image", "inspect", image)) missing.push(`the local base image ${image} (${setup})`);
   }
   // testcontainers 12 needs Node >= 22 (undici 8); vitest runs on Node 24 when node_modules/.bin is first in PATH.
-  if (Number(process.versions.node.split(".")[0]) < 22) missing.push(`Node >= 22 for testcontainers (running ${process.version}; put node_modules/.bin first in PATH)`);
+  if (Number(process.versions.node.split(".")[0]) < 22)
+    missing.push(`Node >= 22 for testcontainers (running ${process.version}; put node_modules/.bin first in PATH)`);
   return missing;
 }
 
@@ -48,7 +52,9 @@ export function configureReaper(): void {
   else process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
 }
 
-/** Builds the repo's Dockerfile exactly as an operator would (.dockerignore applies). Cached layers make reruns fast. */
+/**
+ * Builds the repo's Dockerfile exactly as an operator would (.dockerignore applies). Cached layers make reruns fast.
+ */
 export async function buildSidecarImage(): Promise<GenericContainer> {
   return GenericContainer.fromDockerfile(REPO).build(SIDECAR_IMAGE, { deleteOnExit: false });
 }
@@ -68,11 +74,13 @@ export async function buildGatewayImage(): Promise<GenericContainer> {
   return GenericContainer.fromDockerfile(context).build(GATEWAY_IMAGE, { deleteOnExit: false });
 }
 
-/** `docker logs` of a container: stdout and stderr together (the sidecar logs JSON to stdout, Node errors to stderr). */
+/**
+ * `docker logs` of a container: stdout and stderr together (the sidecar logs JSON to stdout, Node errors to stderr).
+ */
 export async function containerLogs(id: string, tail = 30): Promise<string> {
-  const { stdout, stderr } = await run("docker", ["logs", "--tail", String(tail), id], { maxBuffer: 16 * 1024 * 1024 }).catch(
-    (err: { stdout?: string; stderr?: string }) => ({ stdout: err.stdout ?? "", stderr: err.stderr ?? "" }),
-  );
+  const { stdout, stderr } = await run("docker", ["logs", "--tail", String(tail), id], {
+    maxBuffer: 16 * 1024 * 1024,
+  }).catch((err: { stdout?: string; stderr?: string }) => ({ stdout: err.stdout ?? "", stderr: err.stderr ?? "" }));
   return `${stdout}${stderr}`.trim();
 }
 
@@ -83,11 +91,22 @@ export async function containerLogs(id: string, tail = 30): Promise<string> {
 export async function waitHealthy(id: string, timeoutMs: number): Promise<number> {
   const started = Date.now();
   for (;;) {
-    const [status, state] = (await docker("inspect", "--format", "{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.State.Status}}", id)).split(" ");
+    const [status, state] = (
+      await docker(
+        "inspect",
+        "--format",
+        "{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.State.Status}}",
+        id,
+      )
+    ).split(" ");
     if (status === "healthy") return Date.now() - started;
     if (status === "unhealthy" || state !== "running" || Date.now() - started > timeoutMs) {
-      const health = await docker("inspect", "--format", "{{json .State.Health}} exit={{.State.ExitCode}}", id).catch(() => "");
-      throw new Error(`container ${id.slice(0, 12)} is ${status}/${state} after ${Date.now() - started} ms\nhealth: ${health}\nlogs:\n${await containerLogs(id)}`);
+      const health = await docker("inspect", "--format", "{{json .State.Health}} exit={{.State.ExitCode}}", id).catch(
+        () => "",
+      );
+      throw new Error(
+        `container ${id.slice(0, 12)} is ${status}/${state} after ${Date.now() - started} ms\nhealth: ${health}\nlogs:\n${await containerLogs(id)}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 500));
   }

@@ -17,17 +17,38 @@ import { controlUiPrereqs, launchControlUi } from "../gateway/control-ui.ts";
 import { NODE24 } from "../gateway/gateway.ts";
 import { freePort } from "../helpers/net.ts";
 import { describeTier } from "../helpers/tier.ts";
-import { GATEWAY_IMAGE, REPO, SIDECAR_IMAGE, buildGatewayImage, buildSidecarImage, configureReaper, containerLogs, docker, dockerPrereqs, waitHealthy } from "./images.ts";
+import {
+  GATEWAY_IMAGE,
+  REPO,
+  SIDECAR_IMAGE,
+  buildGatewayImage,
+  buildSidecarImage,
+  configureReaper,
+  containerLogs,
+  docker,
+  dockerPrereqs,
+  waitHealthy,
+} from "./images.ts";
 
 const OFFICIAL_LAYOUT_IMAGE = "openclaw-gateway-official-layout:2026.9.6";
 const PROJECT = `ocscinit${process.pid}`;
 /** A name for this process's own (the host's) network namespace, so that control-ui.ts can start Chromium "in" it. */
 const HOST_NS = `ocsc-root-${process.pid}`;
-const composeMissing = spawnSync("docker-compose", ["version"], { stdio: "ignore" }).status === 0 ? [] : ["docker-compose (Debian package docker-compose)"];
-const netnsMissing = spawnSync("ip", ["netns", "list"], { stdio: "ignore" }).status === 0 && process.getuid?.() === 0 ? [] : ["root and iproute2 (`ip netns attach`)"];
+const composeMissing =
+  spawnSync("docker-compose", ["version"], { stdio: "ignore" }).status === 0
+    ? []
+    : ["docker-compose (Debian package docker-compose)"];
+const netnsMissing =
+  spawnSync("ip", ["netns", "list"], { stdio: "ignore" }).status === 0 && process.getuid?.() === 0
+    ? []
+    : ["root and iproute2 (`ip netns attach`)"];
 
 /** `docker-compose -p PROJECT <args>` in the user's project directory. */
-function compose(dir: string, args: string[], timeout = 300_000): { status: number | null; out: string; stdout: string } {
+function compose(
+  dir: string,
+  args: string[],
+  timeout = 300_000,
+): { status: number | null; out: string; stdout: string } {
   const r = spawnSync("docker-compose", ["-p", PROJECT, ...args], { cwd: dir, encoding: "utf8", timeout });
   return { status: r.status, out: `${r.stdout}${r.stderr}`, stdout: r.stdout };
 }
@@ -38,9 +59,15 @@ function compose(dir: string, args: string[], timeout = 300_000): { status: numb
  * machine's, cannot `run` a service that is in another's network namespace ("container type network can't be used
  * with links", even with --no-deps; v2 can), so the container is started with `docker run` from that definition.
  */
-function cli(dir: string, gatewayId: string, args: string[]): { status: number | null; out: string; env: Record<string, string> } {
+function cli(
+  dir: string,
+  gatewayId: string,
+  args: string[],
+): { status: number | null; out: string; env: Record<string, string> } {
   const config = compose(dir, ["config"]);
-  const service = (parseYaml(config.stdout) as { services: Record<string, CliService> }).services["openclaw-cli"] as CliService;
+  const service = (parseYaml(config.stdout) as { services: Record<string, CliService> }).services[
+    "openclaw-cli"
+  ] as CliService;
   const env = Array.isArray(service.environment)
     ? Object.fromEntries(service.environment.map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]))
     : Object.fromEntries(Object.entries(service.environment ?? {}).map(([k, v]) => [k, String(v ?? "")]));
@@ -49,17 +76,29 @@ function cli(dir: string, gatewayId: string, args: string[]): { status: number |
   const r = spawnSync(
     "docker",
     [
-      "run", "--rm", "--init", "--network", `container:${gatewayId}`,
+      "run",
+      "--rm",
+      "--init",
+      "--network",
+      `container:${gatewayId}`,
       ...Object.entries(env).flatMap(([k, v]) => ["-e", `${k}=${v}`]),
       ...(service.volumes ?? []).flatMap((v) => ["-v", typeof v === "string" ? v : `${v.source}:${v.target}`]),
       ...(entrypoint !== undefined ? ["--entrypoint", entrypoint] : []),
-      service.image, ...entryArgs, ...args,
+      service.image,
+      ...entryArgs,
+      ...args,
     ],
     { encoding: "utf8", timeout: 120_000 },
   );
   return { status: r.status, out: `${r.stdout}${r.stderr}`, env };
 }
-interface CliService { image: string; network_mode?: string; entrypoint?: string[]; environment?: Record<string, string | null> | string[]; volumes?: Array<string | { source: string; target: string }> }
+interface CliService {
+  image: string;
+  network_mode?: string;
+  entrypoint?: string[];
+  environment?: Record<string, string | null> | string[];
+  volumes?: Array<string | { source: string; target: string }>;
+}
 
 /** Stacks left by a crashed run of this file (the pinned 172.30.0.0/24 would overlap). */
 async function removeStale(): Promise<void> {
@@ -70,110 +109,138 @@ async function removeStale(): Promise<void> {
   }
 }
 
-describeTier("docker: init on the official compose file, identity mode, real gateway and Control UI", [...dockerPrereqs(), ...composeMissing, ...controlUiPrereqs(), ...netnsMissing], () => {
-  let dir: string;
-  let port: number;
-  let initOut = "";
-  let token = "";
-  let gatewayId = "";
+describeTier(
+  "docker: init on the official compose file, identity mode, real gateway and Control UI",
+  [...dockerPrereqs(), ...composeMissing, ...controlUiPrereqs(), ...netnsMissing],
+  () => {
+    let dir: string;
+    let port: number;
+    let initOut = "";
+    let token = "";
+    let gatewayId = "";
 
-  beforeAll(async () => {
-    configureReaper();
-    await removeStale();
-    await Promise.all([buildSidecarImage(), buildGatewayImage()]);
-    await docker("build", "-q", "--build-arg", `BASE=${GATEWAY_IMAGE}`, "-t", OFFICIAL_LAYOUT_IMAGE, "-f", path.join(REPO, "test/container/official-layout.Dockerfile"), path.join(REPO, "test/container"));
+    beforeAll(async () => {
+      configureReaper();
+      await removeStale();
+      await Promise.all([buildSidecarImage(), buildGatewayImage()]);
+      await docker(
+        "build",
+        "-q",
+        "--build-arg",
+        `BASE=${GATEWAY_IMAGE}`,
+        "-t",
+        OFFICIAL_LAYOUT_IMAGE,
+        "-f",
+        path.join(REPO, "test/container/official-layout.Dockerfile"),
+        path.join(REPO, "test/container"),
+      );
 
-    // The user's project: the official compose file, its .env, and the config dir the official setup fills.
-    dir = mkdtempSync(path.join(tmpdir(), "ocsc-init-docker-"));
-    port = await freePort();
-    cpSync(path.join(REPO, "test/fixtures/init/official/docker-compose.yml"), path.join(dir, "docker-compose.yml"));
-    for (const sub of ["config", "workspace"]) {
-      mkdirSync(path.join(dir, sub));
-      chownSync(path.join(dir, sub), 1000, 1000); // the gateway image's user, as the official docs ask
-    }
-    cpSync(path.join(REPO, "test/fixtures/init/official/openclaw.json"), path.join(dir, "config/openclaw.json"));
-    chownSync(path.join(dir, "config/openclaw.json"), 1000, 1000);
-    writeFileSync(
-      path.join(dir, ".env"),
-      [
-        `OPENCLAW_IMAGE=${OFFICIAL_LAYOUT_IMAGE}`,
-        `OPENCLAW_SIDECAR_IMAGE=${SIDECAR_IMAGE}`, // built above from this checkout's Dockerfile (no registry here)
-        `OPENCLAW_CONFIG_DIR=${dir}/config`,
-        `OPENCLAW_WORKSPACE_DIR=${dir}/workspace`,
-        `OPENCLAW_GATEWAY_TOKEN=${randomBytes(24).toString("hex")}`,
-        `OPENCLAW_GATEWAY_PORT=${port}`,
-        "",
-      ].join("\n"),
-    );
+      // The user's project: the official compose file, its .env, and the config dir the official setup fills.
+      dir = mkdtempSync(path.join(tmpdir(), "ocsc-init-docker-"));
+      port = await freePort();
+      cpSync(path.join(REPO, "test/fixtures/init/official/docker-compose.yml"), path.join(dir, "docker-compose.yml"));
+      for (const sub of ["config", "workspace"]) {
+        mkdirSync(path.join(dir, sub));
+        chownSync(path.join(dir, sub), 1000, 1000); // the gateway image's user, as the official docs ask
+      }
+      cpSync(path.join(REPO, "test/fixtures/init/official/openclaw.json"), path.join(dir, "config/openclaw.json"));
+      chownSync(path.join(dir, "config/openclaw.json"), 1000, 1000);
+      writeFileSync(
+        path.join(dir, ".env"),
+        [
+          `OPENCLAW_IMAGE=${OFFICIAL_LAYOUT_IMAGE}`,
+          `OPENCLAW_SIDECAR_IMAGE=${SIDECAR_IMAGE}`, // built above from this checkout's Dockerfile (no registry here)
+          `OPENCLAW_CONFIG_DIR=${dir}/config`,
+          `OPENCLAW_WORKSPACE_DIR=${dir}/workspace`,
+          `OPENCLAW_GATEWAY_TOKEN=${randomBytes(24).toString("hex")}`,
+          `OPENCLAW_GATEWAY_PORT=${port}`,
+          "",
+        ].join("\n"),
+      );
 
-    const r = spawnSync(NODE24, [path.join(REPO, "src/cli.ts"), "init", "--mode", "identity"], { cwd: dir, encoding: "utf8", timeout: 60_000 });
-    initOut = r.stdout;
-    if (r.status !== 0) throw new Error(`init failed (${r.status}):\n${r.stdout}${r.stderr}`);
-    token = readFileSync(path.join(dir, "openclaw-sidecar/token"), "utf8").trim();
-    // This sandbox's hard descriptor limit is 20,000, below the 65,536 init writes: runc would refuse to start.
-    writeFileSync(path.join(dir, "docker-compose.override.yml"), "services:\n  openclaw-sidecar:\n    ulimits:\n      nofile: 16384\n");
+      const r = spawnSync(NODE24, [path.join(REPO, "src/cli.ts"), "init", "--mode", "identity"], {
+        cwd: dir,
+        encoding: "utf8",
+        timeout: 60_000,
+      });
+      initOut = r.stdout;
+      if (r.status !== 0) throw new Error(`init failed (${r.status}):\n${r.stdout}${r.stderr}`);
+      token = readFileSync(path.join(dir, "openclaw-sidecar/token"), "utf8").trim();
+      // This sandbox's hard descriptor limit is 20,000, below the 65,536 init writes: runc would refuse to start.
+      writeFileSync(
+        path.join(dir, "docker-compose.override.yml"),
+        "services:\n  openclaw-sidecar:\n    ulimits:\n      nofile: 16384\n",
+      );
 
-    const up = compose(dir, ["up", "-d"]);
-    if (up.status !== 0) throw new Error(`docker-compose up failed:\n${up.out}`);
-    gatewayId = compose(dir, ["ps", "-q", "openclaw-gateway"]).out.trim();
-    const sidecarId = compose(dir, ["ps", "-q", "openclaw-sidecar"]).out.trim();
-    await Promise.all([waitHealthy(gatewayId, 180_000), waitHealthy(sidecarId, 120_000)]);
-    // Healthy is not ready: until /readyz says so, connects close 1013.
-    const probe = "fetch('http://127.0.0.1:18789/readyz').then(r => r.json()).then(j => process.exit(j.ready ? 0 : 1), () => process.exit(1))";
-    const deadline = Date.now() + 120_000;
-    while (spawnSync("docker", ["exec", gatewayId, "node", "-e", probe], { stdio: "ignore", timeout: 10_000 }).status !== 0) {
-      if (Date.now() > deadline) throw new Error(`gateway not ready:\n${await containerLogs(gatewayId)}`);
-      await new Promise((res) => setTimeout(res, 1000));
-    }
-  }, 900_000);
+      const up = compose(dir, ["up", "-d"]);
+      if (up.status !== 0) throw new Error(`docker-compose up failed:\n${up.out}`);
+      gatewayId = compose(dir, ["ps", "-q", "openclaw-gateway"]).out.trim();
+      const sidecarId = compose(dir, ["ps", "-q", "openclaw-sidecar"]).out.trim();
+      await Promise.all([waitHealthy(gatewayId, 180_000), waitHealthy(sidecarId, 120_000)]);
+      // Healthy is not ready: until /readyz says so, connects close 1013.
+      const probe =
+        "fetch('http://127.0.0.1:18789/readyz').then(r => r.json()).then(j => process.exit(j.ready ? 0 : 1), () => process.exit(1))";
+      const deadline = Date.now() + 120_000;
+      while (
+        spawnSync("docker", ["exec", gatewayId, "node", "-e", probe], { stdio: "ignore", timeout: 10_000 }).status !== 0
+      ) {
+        if (Date.now() > deadline) throw new Error(`gateway not ready:\n${await containerLogs(gatewayId)}`);
+        await new Promise((res) => setTimeout(res, 1000));
+      }
+    }, 900_000);
 
-  afterAll(async () => {
-    spawnSync("ip", ["netns", "delete", HOST_NS], { stdio: "ignore" });
-    if (dir !== undefined) {
-      compose(dir, ["down", "-v", "--timeout", "10"], 120_000);
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }, 180_000);
+    afterAll(async () => {
+      spawnSync("ip", ["netns", "delete", HOST_NS], { stdio: "ignore" });
+      if (dir !== undefined) {
+        compose(dir, ["down", "-v", "--timeout", "10"], 120_000);
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }, 180_000);
 
-  it("init said what it did and how to log in", () => {
-    expect(initOut).toContain("openclaw-sidecar init: identity mode written.");
-    expect(initOut).toContain(`then open the dashboard once with your token: http://localhost:${port}/?token=$(cat ${dir}/openclaw-sidecar/token)`);
-  });
+    it("init said what it did and how to log in", () => {
+      expect(initOut).toContain("openclaw-sidecar init: identity mode written.");
+      expect(initOut).toContain(
+        `then open the dashboard once with your token: http://localhost:${port}/?token=$(cat ${dir}/openclaw-sidecar/token)`,
+      );
+    });
 
-  it("only the sidecar is published, on 127.0.0.1; the gateway has no published port left", async () => {
-    expect(await docker("port", gatewayId)).toBe("");
-    const sidecarId = compose(dir, ["ps", "-q", "openclaw-sidecar"]).out.trim();
-    expect(await docker("port", sidecarId)).toBe(`18789/tcp -> 127.0.0.1:${port}`);
-  });
+    it("only the sidecar is published, on 127.0.0.1; the gateway has no published port left", async () => {
+      expect(await docker("port", gatewayId)).toBe("");
+      const sidecarId = compose(dir, ["ps", "-q", "openclaw-sidecar"]).out.trim();
+      expect(await docker("port", sidecarId)).toBe(`18789/tcp -> 127.0.0.1:${port}`);
+    });
 
-  it("the real Control UI in Chromium, opened at the published port with the token, connects: hello-ok, no pairing", async () => {
-    // control-ui.ts starts Chromium inside a named namespace; name the root one so the browser is on the host.
-    expect(spawnSync("ip", ["netns", "attach", HOST_NS, String(process.pid)]).status).toBe(0);
-    const ui = await launchControlUi(HOST_NS);
-    try {
-      await ui.goto(`http://127.0.0.1:${port}/?token=${token}`);
-      const outcome = await ui.waitForOutcome({ timeoutMs: 60_000 });
-      const report = await ui.report("init-identity-control-ui-connected.png");
-      expect(outcome, JSON.stringify(report.frames)).toMatchObject({ kind: "hello-ok" });
-      if (outcome?.kind === "hello-ok") expect(outcome.scopes).not.toContain("operator.admin");
-      expect(report.frames).toContainEqual(expect.objectContaining({ kind: "connect", clientId: "openclaw-control-ui", hasDevice: true }));
-      expect(ui.page.url()).not.toContain("token="); // the sidecar's login redirect took it out
-      expect(report.text).not.toContain("pairing required");
-    } finally {
-      await ui.close();
-    }
-    const list = cli(dir, gatewayId, ["devices", "list", "--json"]);
-    expect(list.status, list.out).toBe(0);
-    const devices = JSON.parse(list.out.slice(list.out.indexOf("{"))) as { pending: unknown[]; paired: unknown[] };
-    expect(devices.pending).toEqual([]);
-    expect(devices.paired.length).toBeGreaterThan(0);
-  }, 180_000);
+    it("the real Control UI in Chromium, opened at the published port with the token, connects: hello-ok, no pairing", async () => {
+      // control-ui.ts starts Chromium inside a named namespace; name the root one so the browser is on the host.
+      expect(spawnSync("ip", ["netns", "attach", HOST_NS, String(process.pid)]).status).toBe(0);
+      const ui = await launchControlUi(HOST_NS);
+      try {
+        await ui.goto(`http://127.0.0.1:${port}/?token=${token}`);
+        const outcome = await ui.waitForOutcome({ timeoutMs: 60_000 });
+        const report = await ui.report("init-identity-control-ui-connected.png");
+        expect(outcome, JSON.stringify(report.frames)).toMatchObject({ kind: "hello-ok" });
+        if (outcome?.kind === "hello-ok") expect(outcome.scopes).not.toContain("operator.admin");
+        expect(report.frames).toContainEqual(
+          expect.objectContaining({ kind: "connect", clientId: "openclaw-control-ui", hasDevice: true }),
+        );
+        expect(ui.page.url()).not.toContain("token="); // the sidecar's login redirect took it out
+        expect(report.text).not.toContain("pairing required");
+      } finally {
+        await ui.close();
+      }
+      const list = cli(dir, gatewayId, ["devices", "list", "--json"]);
+      expect(list.status, list.out).toBe(0);
+      const devices = JSON.parse(list.out.slice(list.out.indexOf("{"))) as { pending: unknown[]; paired: unknown[] };
+      expect(devices.pending).toEqual([]);
+      expect(devices.paired.length).toBeGreaterThan(0);
+    }, 180_000);
 
-  it("the CLI service works in trusted-proxy mode: the gateway password from init's env file, over the gateway's loopback", () => {
-    const r = cli(dir, gatewayId, ["gateway", "status", "--json"]);
-    expect(r.env.OPENCLAW_GATEWAY_PASSWORD).toMatch(/^[0-9a-f]{64}$/); // from ./openclaw-sidecar/gateway.env
-    expect(r.env.OPENCLAW_GATEWAY_TOKEN).toBeUndefined(); // init removed it: trusted-proxy refuses a shared token
-    expect(r.out).not.toContain("unauthorized");
-    expect(r.status, r.out).toBe(0);
-  }, 180_000);
-});
+    it("the CLI service works in trusted-proxy mode: the gateway password from init's env file, over the gateway's loopback", () => {
+      const r = cli(dir, gatewayId, ["gateway", "status", "--json"]);
+      expect(r.env.OPENCLAW_GATEWAY_PASSWORD).toMatch(/^[0-9a-f]{64}$/); // from ./openclaw-sidecar/gateway.env
+      expect(r.env.OPENCLAW_GATEWAY_TOKEN).toBeUndefined(); // init removed it: trusted-proxy refuses a shared token
+      expect(r.out).not.toContain("unauthorized");
+      expect(r.status, r.out).toBe(0);
+    }, 180_000);
+  },
+);

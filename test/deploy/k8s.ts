@@ -12,20 +12,33 @@ import type { K8sObject } from "./tools.ts";
 
 export const SIDECAR = "openclaw-sidecar";
 
-export interface PodTemplate { deployment: string; labels: Record<string, string>; spec: IPodSpec }
-
-export function podTemplates(objects: K8sObject[]): PodTemplate[] {
-  return objects.filter((o) => o.kind === "Deployment").map((o) => {
-    const d = o as unknown as IDeployment;
-    return { deployment: d.metadata?.name ?? "", labels: d.spec?.template.metadata?.labels ?? {}, spec: d.spec?.template.spec as IPodSpec };
-  });
+export interface PodTemplate {
+  deployment: string;
+  labels: Record<string, string>;
+  spec: IPodSpec;
 }
 
-export const byKind = <T>(objects: K8sObject[], kind: string): T[] => objects.filter((o) => o.kind === kind) as unknown as T[];
+export function podTemplates(objects: K8sObject[]): PodTemplate[] {
+  return objects
+    .filter((o) => o.kind === "Deployment")
+    .map((o) => {
+      const d = o as unknown as IDeployment;
+      return {
+        deployment: d.metadata?.name ?? "",
+        labels: d.spec?.template.metadata?.labels ?? {},
+        spec: d.spec?.template.spec as IPodSpec,
+      };
+    });
+}
+
+export const byKind = <T>(objects: K8sObject[], kind: string): T[] =>
+  objects.filter((o) => o.kind === kind) as unknown as T[];
 
 /** matchLabels semantics: every selector label present with the same value. */
 export const selects = (selector: Record<string, string> | undefined, labels: Record<string, string>): boolean =>
-  selector !== undefined && Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels[k] === v);
+  selector !== undefined &&
+  Object.keys(selector).length > 0 &&
+  Object.entries(selector).every(([k, v]) => labels[k] === v);
 
 /** A probe's or Service's port (number or container port name) as the number it means in this container. */
 export function portNumber(container: IContainer, port: number | string | undefined): number | undefined {
@@ -76,4 +89,9 @@ export function serviceNamed(objects: K8sObject[], name: string): IService {
 
 /** The JSON of a gateway config file as print-gateway-config prints it: `//` comment lines, then JSON. */
 export const parseGatewayConfig = (text: string): Record<string, unknown> =>
-  JSON.parse(text.split("\n").filter((l) => !l.trimStart().startsWith("//")).join("\n")) as Record<string, unknown>;
+  JSON.parse(
+    text
+      .split("\n")
+      .filter((l) => !l.trimStart().startsWith("//"))
+      .join("\n"),
+  ) as Record<string, unknown>;

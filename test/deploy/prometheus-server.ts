@@ -22,10 +22,16 @@ export async function startPrometheus(configYaml: string): Promise<PrometheusSer
   let output = "";
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
-    const child = spawn("prometheus", [
-      `--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "data")}`,
-      `--web.listen-address=127.0.0.1:${port}`, "--log.level=warn",
-    ], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(
+      "prometheus",
+      [
+        `--config.file=${join(dir, "prometheus.yml")}`,
+        `--storage.tsdb.path=${join(dir, "data")}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        "--log.level=warn",
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
     child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
     child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
@@ -53,18 +59,28 @@ async function ready(url: string, child: ChildProcess): Promise<boolean> {
   return false;
 }
 
-function server(url: string, child: ChildProcess, exited: Promise<void>, dir: string, output: () => string): PrometheusServer {
+function server(
+  url: string,
+  child: ChildProcess,
+  exited: Promise<void>,
+  dir: string,
+  output: () => string,
+): PrometheusServer {
   const api = async <T>(path: string, params: Record<string, string> = {}): Promise<T> => {
     const res = await fetch(`${url}/api/v1/${path}?${new URLSearchParams(params).toString()}`);
     const body = (await res.json()) as { status: string; data: T; error?: string };
-    if (body.status !== "success") throw new Error(`prometheus ${path} ${JSON.stringify(params)}: ${body.error ?? res.status}`);
+    if (body.status !== "success")
+      throw new Error(`prometheus ${path} ${JSON.stringify(params)}: ${body.error ?? res.status}`);
     return body.data;
   };
   return {
     url,
     api,
     async query(expr) {
-      const data = await api<{ resultType: string; result: Array<{ metric: Record<string, string>; value: [number, string] }> }>("query", { query: expr });
+      const data = await api<{
+        resultType: string;
+        result: Array<{ metric: Record<string, string>; value: [number, string] }>;
+      }>("query", { query: expr });
       if (data.resultType !== "vector") throw new Error(`${expr}: a ${data.resultType}, not a vector`);
       return data.result;
     },

@@ -10,7 +10,9 @@ import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { ConfigMap, PersistentVolumeClaim, Pod, Service } from "kubernetes-models/v1";
 import { unknownFields } from "./strict-fields.ts";
 
-interface Validatable { validate(): void }
+interface Validatable {
+  validate(): void;
+}
 type Model = new (data: never) => Validatable;
 const MODELS: Record<string, Model> = {
   "apps/v1/Deployment": Deployment,

@@ -13,8 +13,14 @@ const TYPES: Record<string, [module: string, type: string]> = {
   "v1/Pod": ["kubernetes-models/v1/Pod", "IPod"],
   "networking.k8s.io/v1/NetworkPolicy": ["kubernetes-models/networking.k8s.io/v1/NetworkPolicy", "INetworkPolicy"],
   "networking.k8s.io/v1/Ingress": ["kubernetes-models/networking.k8s.io/v1/Ingress", "IIngress"],
-  "gateway.networking.k8s.io/v1/HTTPRoute": ["@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute", "IHTTPRoute"],
-  "monitoring.coreos.com/v1/PodMonitor": ["@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor", "IPodMonitor"],
+  "gateway.networking.k8s.io/v1/HTTPRoute": [
+    "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute",
+    "IHTTPRoute",
+  ],
+  "monitoring.coreos.com/v1/PodMonitor": [
+    "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor",
+    "IPodMonitor",
+  ],
   "policy/v1/PodDisruptionBudget": ["kubernetes-models/policy/v1/PodDisruptionBudget", "IPodDisruptionBudget"],
   // No package models OpenShift: its Route's types are transcribed in ./openshift-route.ts.
   "route.openshift.io/v1/Route": ["./openshift-route.ts", "IRoute"],
@@ -29,7 +35,16 @@ export function unknownFields(objects: Array<{ apiVersion: string; kind: string 
     return `import type { ${entry[1]} as T${i} } from "${entry[0]}";\nexport const o${i}: T${i} = ${JSON.stringify(o)};`;
   });
   const source = lines.join("\n");
-  const options: ts.CompilerOptions = { strict: true, noEmit: true, skipLibCheck: true, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, target: ts.ScriptTarget.ES2022, types: [], allowImportingTsExtensions: true };
+  const options: ts.CompilerOptions = {
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    target: ts.ScriptTarget.ES2022,
+    types: [],
+    allowImportingTsExtensions: true,
+  };
   const host = ts.createCompilerHost(options);
   const read = host.readFile.bind(host);
   const exists = host.fileExists.bind(host);

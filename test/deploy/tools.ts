@@ -9,17 +9,31 @@ export const DEPLOY = `${REPO}deploy`;
 
 const has = (tool: string): boolean => spawnSync(tool, ["--version"], { stdio: "ignore" }).status === 0;
 export const missing = (...tools: string[]): string[] =>
-  tools.filter((t) => !(t === "kubectl" ? spawnSync("kubectl", ["version", "--client"], { stdio: "ignore" }).status === 0 : has(t)))
+  tools
+    .filter(
+      (t) =>
+        !(t === "kubectl" ? spawnSync("kubectl", ["version", "--client"], { stdio: "ignore" }).status === 0 : has(t)),
+    )
     .map((t) => `${t} (Debian package ${t === "promtool" ? "prometheus" : t})`);
 
-export interface Run { status: number | null; stdout: string; stderr: string }
+export interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
 export function run(cmd: string, args: string[], cwd = REPO): Run {
   const r = spawnSync(cmd, args, { cwd, encoding: "utf8", timeout: 60_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** A Kubernetes object as rendered: only the fields the invariants read are typed. */
-export interface K8sObject { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string> }; spec?: unknown; data?: Record<string, string> }
+export interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; labels?: Record<string, string> };
+  spec?: unknown;
+  data?: Record<string, string>;
+}
 
 /** `kubectl kustomize <dir>`, parsed; throws with kubectl's message when it cannot render. */
 export function kustomize(dir: string): K8sObject[] {

@@ -4,7 +4,12 @@
 import ipaddr from "ipaddr.js";
 import { describe, expect, it } from "vitest";
 import { cidrList } from "../../src/options/config.ts";
-import { type TrustPolicy, isForbiddenClientHeader, resolveClient, rewriteHeaders } from "../../src/forwarding/forwarded-headers.ts";
+import {
+  type TrustPolicy,
+  isForbiddenClientHeader,
+  resolveClient,
+  rewriteHeaders,
+} from "../../src/forwarding/forwarded-headers.ts";
 import { rng } from "../helpers/rng.ts";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261122);
@@ -15,12 +20,57 @@ describe("forwarded headers, fuzzed", () => {
     const { next: r, pick } = rng(SEED);
     const octet = () => String(Math.floor(r() * 256));
     const v4 = () => `${octet()}.${octet()}.${octet()}.${octet()}`;
-    const junk = () => pick(["", " ", "unknown", "_hidden", "::", "[::1", "1.2.3", "0x7f.1", "127.0.0.1:80", "[::1]:443", "::ffff:127.0.0.1", "fe80::1%eth0", "2001:db8::1", "\t10.0.0.1 ", "a,b", "\u00e9", "999.1.1.1", "10.0.0.1/8"]);
+    const junk = () =>
+      pick([
+        "",
+        " ",
+        "unknown",
+        "_hidden",
+        "::",
+        "[::1",
+        "1.2.3",
+        "0x7f.1",
+        "127.0.0.1:80",
+        "[::1]:443",
+        "::ffff:127.0.0.1",
+        "fe80::1%eth0",
+        "2001:db8::1",
+        "\t10.0.0.1 ",
+        "a,b",
+        "\u00e9",
+        "999.1.1.1",
+        "10.0.0.1/8",
+      ]);
     const entry = () => (r() < 0.6 ? v4() : r() < 0.5 ? pick(["127.0.0.1", "10.0.0.7", "::1", "172.18.0.1"]) : junk());
-    const policy: TrustPolicy = { mode: "attribution", trustedHops: cidrList(["10.0.0.0/24", "fd00::/8"], "trustedHops"), loopbackSubstitute: "192.0.2.1", identityHeader: "x-forwarded-user", passHeaders: new Set() };
-    const forbidden = ["forwarded", "x-real-ip", "x-forwarded-port", "x-forwarded-prefix", "x-forwarded-user", "x-openclaw-scopes", "tailscale-user-login", "tailscale-funnel-request"];
+    const policy: TrustPolicy = {
+      mode: "attribution",
+      trustedHops: cidrList(["10.0.0.0/24", "fd00::/8"], "trustedHops"),
+      loopbackSubstitute: "192.0.2.1",
+      identityHeader: "x-forwarded-user",
+      passHeaders: new Set(),
+    };
+    const forbidden = [
+      "forwarded",
+      "x-real-ip",
+      "x-forwarded-port",
+      "x-forwarded-prefix",
+      "x-forwarded-user",
+      "x-openclaw-scopes",
+      "tailscale-user-login",
+      "tailscale-funnel-request",
+    ];
     for (let i = 0; i < CASES; i++) {
-      const peer = pick(["10.0.0.5", "::ffff:10.0.0.9", "172.18.0.1", "127.0.0.1", "::1", "fd00::2", "203.0.113.9", "", "garbage"]);
+      const peer = pick([
+        "10.0.0.5",
+        "::ffff:10.0.0.9",
+        "172.18.0.1",
+        "127.0.0.1",
+        "::1",
+        "fd00::2",
+        "203.0.113.9",
+        "",
+        "garbage",
+      ]);
       const chain = Array.from({ length: Math.floor(r() * 5) }, entry);
       const headers: Record<string, string | string[]> = { host: "h" };
       if (chain.length > 0) headers["x-forwarded-for"] = r() < 0.2 ? chain : chain.join(pick([",", ", ", " ,"]));
@@ -36,7 +86,12 @@ describe("forwarded headers, fuzzed", () => {
       expect(ipaddr.process(xff).range(), ctx).not.toBe("loopback");
       // An untrusted peer's own claims never matter: the answer is the peer (or the substitute).
       const trustedPeer = peer === "10.0.0.5" || peer === "::ffff:10.0.0.9" || peer === "fd00::2";
-      if (!trustedPeer) expect(xff, ctx).toBe(ipaddr.isValid(peer) && ipaddr.process(peer).range() !== "loopback" ? ipaddr.process(peer).toString() : "192.0.2.1");
+      if (!trustedPeer)
+        expect(xff, ctx).toBe(
+          ipaddr.isValid(peer) && ipaddr.process(peer).range() !== "loopback"
+            ? ipaddr.process(peer).toString()
+            : "192.0.2.1",
+        );
       for (const name of Object.keys(out)) {
         if (["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"].includes(name)) continue;
         expect(isForbiddenClientHeader(name, policy), `${ctx} kept ${name}`).toBe(false);

@@ -1,6 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError, cidrList, loadConfig } from "../../src/options/config.ts";
-import { type TrustPolicy, parseAddress, resolveClient, rewriteHeaders, stripHopByHop } from "../../src/forwarding/forwarded-headers.ts";
+import {
+  type TrustPolicy,
+  parseAddress,
+  resolveClient,
+  rewriteHeaders,
+  stripHopByHop,
+} from "../../src/forwarding/forwarded-headers.ts";
 import { startTestSidecar } from "../helpers/sidecar.ts";
 import { type FakeGateway, startFakeGateway } from "../helpers/upstream.ts";
 
@@ -24,7 +30,9 @@ describe("parseAddress", () => {
     ["fe80::1%eth0", "fe80::1"],
     [" 192.168.1.9 ", "192.168.1.9"],
   ])("%s → %s", (input, out) => expect(parseAddress(input)?.toString()).toBe(out));
-  it.each(["", "unknown", "10.0.0", "_hidden", "1.2.3.4.5", "[::1"])("%s → undefined", (input) => expect(parseAddress(input)).toBeUndefined());
+  it.each(["", "unknown", "10.0.0", "_hidden", "1.2.3.4.5", "[::1"])("%s → undefined", (input) =>
+    expect(parseAddress(input)).toBeUndefined(),
+  );
 });
 
 describe("resolveClient", () => {
@@ -37,23 +45,50 @@ describe("resolveClient", () => {
     ["127.0.0.1", undefined, [], "192.0.2.1", "a loopback peer (docker-proxy) gets the substitute"],
     ["::1", undefined, [], "192.0.2.1", "IPv6 loopback gets the substitute"],
     ["10.0.0.5", "203.0.113.7", ["10.0.0.0/24"], "203.0.113.7", "one trusted hop"],
-    ["10.0.0.5", "198.51.100.1, 203.0.113.7, 10.0.0.9", ["10.0.0.0/24"], "203.0.113.7", "walk right to left past trusted hops"],
+    [
+      "10.0.0.5",
+      "198.51.100.1, 203.0.113.7, 10.0.0.9",
+      ["10.0.0.0/24"],
+      "203.0.113.7",
+      "walk right to left past trusted hops",
+    ],
     ["10.0.0.5", "6.6.6.6, 203.0.113.7", ["10.0.0.0/24"], "203.0.113.7", "never the leftmost (client-written) entry"],
-    ["10.0.0.5", "203.0.113.7, garbage", ["10.0.0.0/24"], "10.0.0.5", "a malformed entry stops the walk at the hop that sent it"],
-    ["10.0.0.5", "127.0.0.1", ["10.0.0.0/24"], "192.0.2.1", "a trusted hop reporting loopback still never yields loopback"],
+    [
+      "10.0.0.5",
+      "203.0.113.7, garbage",
+      ["10.0.0.0/24"],
+      "10.0.0.5",
+      "a malformed entry stops the walk at the hop that sent it",
+    ],
+    [
+      "10.0.0.5",
+      "127.0.0.1",
+      ["10.0.0.0/24"],
+      "192.0.2.1",
+      "a trusted hop reporting loopback still never yields loopback",
+    ],
     ["10.0.0.5", "10.0.0.6, 10.0.0.7", ["10.0.0.0/24"], "10.0.0.6", "all hops trusted: the leftmost trusted hop"],
     ["10.0.0.5", undefined, ["10.0.0.0/24"], "10.0.0.5", "a trusted hop without XFF is the client"],
     ["10.0.0.5", "[2001:db8::7]:1234", ["10.0.0.0/24"], "2001:db8::7", "bracketed IPv6 with port in XFF"],
     ["fd00::5", "203.0.113.7", ["fd00::/8"], "203.0.113.7", "IPv6 trusted hop"],
     ["::ffff:10.0.0.5", "203.0.113.7", ["10.0.0.0/24"], "203.0.113.7", "mapped peer matches an IPv4 CIDR"],
-    ["10.0.0.5", "203.0.113.7", ["::ffff:10.0.0.0/120"], "203.0.113.7", "an IPv4 peer matches a mapped CIDR (read as 10.0.0.0/24)"],
+    [
+      "10.0.0.5",
+      "203.0.113.7",
+      ["::ffff:10.0.0.0/120"],
+      "203.0.113.7",
+      "an IPv4 peer matches a mapped CIDR (read as 10.0.0.0/24)",
+    ],
     ["::ffff:10.0.0.5", "203.0.113.7", ["::ffff:10.0.0.5"], "203.0.113.7", "a mapped peer matches a mapped address"],
     ["::1", "203.0.113.7", ["::ffff:10.0.0.0/104"], "192.0.2.1", "a mapped CIDR never trusts IPv6 loopback"],
-  ] as Array<[string, string | undefined, string[], string, string]>)("%s XFF=%s hops=%j → %s (%s)", (address, xff, trusted, expected) => {
-    const headers = xff === undefined ? {} : { "x-forwarded-for": xff };
-    const view = resolveClient(peer(address), headers, policy({ trustedHops: hops(...trusted) }));
-    expect(view.forwardedFor).toBe(expected);
-  });
+  ] as Array<[string, string | undefined, string[], string, string]>)(
+    "%s XFF=%s hops=%j → %s (%s)",
+    (address, xff, trusted, expected) => {
+      const headers = xff === undefined ? {} : { "x-forwarded-for": xff };
+      const view = resolveClient(peer(address), headers, policy({ trustedHops: hops(...trusted) }));
+      expect(view.forwardedFor).toBe(expected);
+    },
+  );
 
   it("takes X-Forwarded-Proto and -Host only from a trusted hop", () => {
     const headers = { host: "sidecar:18789", "x-forwarded-proto": "https", "x-forwarded-host": "claw.example.com" };
@@ -99,7 +134,10 @@ describe("rewriteHeaders", () => {
   });
 
   it("identity: injects the user header and scopes after stripping the client's", () => {
-    const out = rewriteHeaders(dirty(), view, policy({ mode: "identity" }), { user: "alice", scopes: ["operator.read"] });
+    const out = rewriteHeaders(dirty(), view, policy({ mode: "identity" }), {
+      user: "alice",
+      scopes: ["operator.read"],
+    });
     expect(out["x-forwarded-user"]).toBe("alice");
     expect(out["x-openclaw-scopes"]).toBe("operator.read");
     expect(out["x-forwarded-for"]).toBe("172.18.0.1");
@@ -107,7 +145,9 @@ describe("rewriteHeaders", () => {
 
   it("identity: a custom identity header is stripped from clients too", () => {
     const headers = { ...dirty(), "x-auth-user": "mallory" };
-    const out = rewriteHeaders(headers, view, policy({ mode: "identity", identityHeader: "x-auth-user" }), { user: "alice" });
+    const out = rewriteHeaders(headers, view, policy({ mode: "identity", identityHeader: "x-auth-user" }), {
+      user: "alice",
+    });
     expect(out["x-auth-user"]).toBe("alice");
     expect(out["x-openclaw-scopes"]).toBeUndefined();
   });
@@ -120,10 +160,30 @@ describe("rewriteHeaders", () => {
 
 describe("stripHopByHop", () => {
   it("removes hop-by-hop headers and those the client's Connection names (but never Host, Origin or Sec-WebSocket-*)", () => {
-    const h: Record<string, string> = { host: "h", origin: "o", connection: "close, x-secret, host, origin, sec-websocket-key", "keep-alive": "timeout=5", "proxy-connection": "keep-alive", te: "trailers", trailer: "x", "proxy-authorization": "Basic x", "x-secret": "1", "sec-websocket-key": "k", "transfer-encoding": "chunked", accept: "*/*" };
+    const h: Record<string, string> = {
+      host: "h",
+      origin: "o",
+      connection: "close, x-secret, host, origin, sec-websocket-key",
+      "keep-alive": "timeout=5",
+      "proxy-connection": "keep-alive",
+      te: "trailers",
+      trailer: "x",
+      "proxy-authorization": "Basic x",
+      "x-secret": "1",
+      "sec-websocket-key": "k",
+      "transfer-encoding": "chunked",
+      accept: "*/*",
+    };
     stripHopByHop(h, false);
     // Trailer stays: it announces the trailer fields relayed inside the chunked body.
-    expect(h).toEqual({ host: "h", origin: "o", "sec-websocket-key": "k", "transfer-encoding": "chunked", trailer: "x", accept: "*/*" });
+    expect(h).toEqual({
+      host: "h",
+      origin: "o",
+      "sec-websocket-key": "k",
+      "transfer-encoding": "chunked",
+      trailer: "x",
+      accept: "*/*",
+    });
   });
 
   it("writes an upgrade's Connection and Upgrade back in canonical form", () => {
@@ -144,7 +204,10 @@ describe("trustedHops end to end (a real sidecar, a loopback peer)", () => {
 
   /** What the gateway received as X-Forwarded-For when 127.0.0.1 sent `X-Forwarded-For: 203.0.113.7`. */
   async function forwardedFor(trustedHops: string | undefined): Promise<unknown> {
-    const sc = await startTestSidecar({ "--upstream": gw.url, ...(trustedHops !== undefined ? { "--trusted-hops": trustedHops } : {}) });
+    const sc = await startTestSidecar({
+      "--upstream": gw.url,
+      ...(trustedHops !== undefined ? { "--trusted-hops": trustedHops } : {}),
+    });
     try {
       const res = await fetch(`${sc.url}/who`, { headers: { "x-forwarded-for": "203.0.113.7" } });
       return ((await res.json()) as { headers: Record<string, unknown> }).headers["x-forwarded-for"];

@@ -5,7 +5,8 @@
 //   email, exp, iat, nbf, iss: "https://<team>.cloudflareaccess.com", type: "app", identity_nonce, sub, country}; a
 //   service token has common_name (the client id) and an empty sub instead of an email. Keys at
 //   https://<team>.cloudflareaccess.com/cdn-cgi/access/certs ("Validate JWTs", same section).
-// - Pomerium, "Identity verification" (pomerium.com/docs/capabilities/getting-users-identity): X-Pomerium-Jwt-Assertion,
+// - Pomerium, "Identity verification" (pomerium.com/docs/capabilities/getting-users-identity):
+//   X-Pomerium-Jwt-Assertion,
 //   ES256, claims exp, iat, aud (the upstream's domain), iss (the same domain since v0.22), sub, email, groups, name;
 //   keys at /.well-known/pomerium/jwks.json.
 import { createServer, type Server } from "node:http";
@@ -16,13 +17,25 @@ import WebSocket from "ws";
 import { startTestSidecar, type TestSidecar } from "../helpers/sidecar.ts";
 import { type FakeGateway, startFakeGateway } from "../helpers/upstream.ts";
 
-interface KeyPair { kid: string; alg: string; privateJwk: JWK; publicJwk: JWK }
+interface KeyPair {
+  kid: string;
+  alg: string;
+  privateJwk: JWK;
+  publicJwk: JWK;
+}
 async function keyPair(kid: string, alg: "RS256" | "ES256" | "EdDSA"): Promise<KeyPair> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
-  return { kid, alg, privateJwk: await exportJWK(privateKey), publicJwk: { ...(await exportJWK(publicKey)), kid, alg, use: "sig" } };
+  return {
+    kid,
+    alg,
+    privateJwk: await exportJWK(privateKey),
+    publicJwk: { ...(await exportJWK(publicKey)), kid, alg, use: "sig" },
+  };
 }
 async function sign(key: KeyPair, payload: Record<string, unknown>, kid = key.kid): Promise<string> {
-  return new SignJWT(payload).setProtectedHeader({ alg: key.alg, kid, typ: "JWT" }).sign(await importJWK(key.privateJwk, key.alg));
+  return new SignJWT(payload)
+    .setProtectedHeader({ alg: key.alg, kid, typ: "JWT" })
+    .sign(await importJWK(key.privateJwk, key.alg));
 }
 
 /** A JWKS endpoint whose key set the test changes, counting fetches. */
@@ -49,8 +62,17 @@ const now = () => Math.floor(Date.now() / 1000);
 const TEAM = "test-team.cloudflareaccess.com";
 const AUD = "32eafc7626e974616deaf0dc3ce63d7bcbed58a2731e84d06bc3cdf1b53c4228";
 const cfPayload = (over: Record<string, unknown> = {}) => ({
-  aud: [AUD], email: "alice@example.com", exp: now() + 60, iat: now(), nbf: now(), iss: `https://${TEAM}`, type: "app",
-  identity_nonce: "6ei69kawdKzMIAPF", sub: "7335d417-61da-459d-899c-0a01c76a2f94", country: "US", ...over,
+  aud: [AUD],
+  email: "alice@example.com",
+  exp: now() + 60,
+  iat: now(),
+  nbf: now(),
+  iss: `https://${TEAM}`,
+  type: "app",
+  identity_nonce: "6ei69kawdKzMIAPF",
+  sub: "7335d417-61da-459d-899c-0a01c76a2f94",
+  country: "US",
+  ...over,
 });
 
 let gw: FakeGateway;
@@ -71,15 +93,21 @@ describe("trustAssertion cloudflare-access", () => {
     k1 = await keyPair("9338abe1baf2fe492f646a736f25afbf7b025e35c627be4f60c414d4c73069b8", "RS256");
     jwks.keys = [k1.publicJwk];
     sc = await startTestSidecar({
-      "--upstream": gw.url, "--mode": "identity", "--trust-assertion": "cloudflare-access", "--assertion-team-domain": TEAM,
-      "--assertion-jwks-url": jwks.url, "--assertion-audience": AUD, "--cookie-secret": "c".repeat(40),
+      "--upstream": gw.url,
+      "--mode": "identity",
+      "--trust-assertion": "cloudflare-access",
+      "--assertion-team-domain": TEAM,
+      "--assertion-jwks-url": jwks.url,
+      "--assertion-audience": AUD,
+      "--cookie-secret": "c".repeat(40),
     });
   });
   afterAll(async () => {
     await sc?.close();
     await jwks.close();
   });
-  const get = (headers: Record<string, string>, path = "/api/x") => fetch(`${sc.url}${path}`, { headers: { accept: "application/json", ...headers } });
+  const get = (headers: Record<string, string>, path = "/api/x") =>
+    fetch(`${sc.url}${path}`, { headers: { accept: "application/json", ...headers } });
 
   it("a verified assertion gets the sidecar's identity header; the assertion and a client's own identity are not forwarded; the JWKS is fetched once", async () => {
     const token = await sign(k1, cfPayload());
@@ -88,14 +116,19 @@ describe("trustAssertion cloudflare-access", () => {
     expect(last()?.headers["x-forwarded-user"]).toBe("alice@example.com");
     expect(last()?.headers["cf-access-jwt-assertion"]).toBeUndefined();
     expect(last()?.headers["x-openclaw-scopes"]).toBeUndefined();
-    for (let i = 0; i < 5; i++) expect((await get({ "cf-access-jwt-assertion": await sign(k1, cfPayload()) })).status).toBe(200);
+    for (let i = 0; i < 5; i++)
+      expect((await get({ "cf-access-jwt-assertion": await sign(k1, cfPayload()) })).status).toBe(200);
     expect(jwks.fetches).toBe(1); // cached
   });
 
   it.each([
-    ["another application's audience", { aud: ["another-aud-tag"] }, 'aud claim is not accepted'],
-    ["another team's issuer", { iss: "https://other-team.cloudflareaccess.com" }, 'iss claim is not accepted'],
-    ["a service token (no email)", { email: undefined, sub: "", common_name: "abc.access" }, "a service token, common_name abc.access"],
+    ["another application's audience", { aud: ["another-aud-tag"] }, "aud claim is not accepted"],
+    ["another team's issuer", { iss: "https://other-team.cloudflareaccess.com" }, "iss claim is not accepted"],
+    [
+      "a service token (no email)",
+      { email: undefined, sub: "", common_name: "abc.access" },
+      "a service token, common_name abc.access",
+    ],
   ])("refused before the gateway: %s", async (_name, over, why) => {
     const before = gw.received.length;
     const res = await get({ "cf-access-jwt-assertion": await sign(k1, cfPayload(over)) });
@@ -106,7 +139,9 @@ describe("trustAssertion cloudflare-access", () => {
 
   it("refused: an expired assertion (assertion_expired), a forged signature, garbage, a repeated header", async () => {
     const before = gw.received.length;
-    const expired = await get({ "cf-access-jwt-assertion": await sign(k1, cfPayload({ exp: now() - 120, iat: now() - 600, nbf: now() - 600 })) });
+    const expired = await get({
+      "cf-access-jwt-assertion": await sign(k1, cfPayload({ exp: now() - 120, iat: now() - 600, nbf: now() - 600 })),
+    });
     expect(expired.status).toBe(401);
     expect(await sc.metric("openclaw_sidecar_auth_failures_total", { reason: "assertion_expired" })).toBe(1);
     // Signed by a key of the attacker's, claiming the real key's kid.
@@ -119,7 +154,9 @@ describe("trustAssertion cloudflare-access", () => {
     const none = `${Buffer.from('{"alg":"none"}').toString("base64url")}.${Buffer.from(JSON.stringify(cfPayload())).toString("base64url")}.`;
     expect((await get({ "cf-access-jwt-assertion": none })).status).toBe(401);
     expect(gw.received.length).toBe(before);
-    expect(await sc.metric("openclaw_sidecar_auth_failures_total", { reason: "assertion_invalid" })).toBeGreaterThanOrEqual(3);
+    expect(
+      await sc.metric("openclaw_sidecar_auth_failures_total", { reason: "assertion_invalid" }),
+    ).toBeGreaterThanOrEqual(3);
   });
 
   it("without an assertion (or another credential) nothing passes", async () => {
@@ -129,13 +166,19 @@ describe("trustAssertion cloudflare-access", () => {
   });
 
   it("WebSocket upgrades carry the assertion too: verified → the identity; invalid → 401", async () => {
-    const open = (headers: Record<string, string>) => new Promise<number>((resolve) => {
-      const ws = new WebSocket(`${sc.url.replace("http", "ws")}/`, { headers });
-      ws.once("open", () => { ws.close(); resolve(101); });
-      ws.once("unexpected-response", (_q, r) => resolve(r.statusCode ?? 0));
-      ws.once("error", () => resolve(-1));
-    });
-    expect(await open({ "cf-access-jwt-assertion": await sign(k1, cfPayload({ email: "bob@example.com" })) })).toBe(101);
+    const open = (headers: Record<string, string>) =>
+      new Promise<number>((resolve) => {
+        const ws = new WebSocket(`${sc.url.replace("http", "ws")}/`, { headers });
+        ws.once("open", () => {
+          ws.close();
+          resolve(101);
+        });
+        ws.once("unexpected-response", (_q, r) => resolve(r.statusCode ?? 0));
+        ws.once("error", () => resolve(-1));
+      });
+    expect(await open({ "cf-access-jwt-assertion": await sign(k1, cfPayload({ email: "bob@example.com" })) })).toBe(
+      101,
+    );
     const up = gw.received.findLast((r) => r.headers.upgrade === "websocket");
     expect(up?.headers["x-forwarded-user"]).toBe("bob@example.com");
     expect(up?.headers["cf-access-jwt-assertion"]).toBeUndefined();
@@ -163,12 +206,18 @@ describe("trustAssertion cloudflare-access", () => {
   it("JWKS unreachable: 503 with the reason (assertion_unverifiable), not a hang", async () => {
     const k9 = await keyPair("k9", "RS256");
     const down = await startTestSidecar({
-      "--upstream": gw.url, "--mode": "identity", "--trust-assertion": "cloudflare-access", "--assertion-team-domain": TEAM,
-      "--assertion-jwks-url": "http://127.0.0.1:9/cdn-cgi/access/certs", "--assertion-audience": AUD,
+      "--upstream": gw.url,
+      "--mode": "identity",
+      "--trust-assertion": "cloudflare-access",
+      "--assertion-team-domain": TEAM,
+      "--assertion-jwks-url": "http://127.0.0.1:9/cdn-cgi/access/certs",
+      "--assertion-audience": AUD,
     });
     try {
       const t0 = Date.now();
-      const res = await fetch(`${down.url}/api/x`, { headers: { "cf-access-jwt-assertion": await sign(k9, cfPayload()) } });
+      const res = await fetch(`${down.url}/api/x`, {
+        headers: { "cf-access-jwt-assertion": await sign(k9, cfPayload()) },
+      });
       expect(Date.now() - t0).toBeLessThan(3000);
       expect(res.status).toBe(503);
       expect(await res.text()).toContain("could not be fetched from http://127.0.0.1:9/cdn-cgi/access/certs");
@@ -191,10 +240,22 @@ describe("trustAssertion pomerium and generic", () => {
     es = await keyPair("ccc5bc9d835ff3c8f7075ed4a7510159cf440fd7bf7b517b5caeb1fa419ee6a1", "ES256");
     ed = await keyPair("ed-1", "EdDSA");
     jwks.keys = [es.publicJwk, ed.publicJwk];
-    pomerium = await startTestSidecar({ "--upstream": gw.url, "--mode": "identity", "--trust-assertion": "pomerium", "--assertion-jwks-url": jwks.url, "--assertion-audience": ROUTE });
+    pomerium = await startTestSidecar({
+      "--upstream": gw.url,
+      "--mode": "identity",
+      "--trust-assertion": "pomerium",
+      "--assertion-jwks-url": jwks.url,
+      "--assertion-audience": ROUTE,
+    });
     generic = await startTestSidecar({
-      "--upstream": gw.url, "--mode": "identity", "--trust-assertion": "generic", "--assertion-header": "x-auth-assertion",
-      "--assertion-jwks-url": jwks.url, "--assertion-audience": "openclaw", "--assertion-issuer": "https://proxy.example.com", "--assertion-user-claim": "preferred_username",
+      "--upstream": gw.url,
+      "--mode": "identity",
+      "--trust-assertion": "generic",
+      "--assertion-header": "x-auth-assertion",
+      "--assertion-jwks-url": jwks.url,
+      "--assertion-audience": "openclaw",
+      "--assertion-issuer": "https://proxy.example.com",
+      "--assertion-user-claim": "preferred_username",
     });
   });
   afterAll(async () => {
@@ -204,26 +265,69 @@ describe("trustAssertion pomerium and generic", () => {
   });
 
   it("pomerium: the documented claims (iss = aud = the route's domain, ES256) verify; the header is consumed", async () => {
-    const payload = { aud: ROUTE, iss: ROUTE, exp: now() + 300, iat: now(), jti: "b3b6e8a5", sub: "CgVhbGljZRIEdGVzdA", user: "CgVhbGljZRIEdGVzdA", email: "alice@example.com", groups: ["openclaw-operators"], name: "Alice", sid: "s1" };
-    const res = await fetch(`${pomerium.url}/api/x`, { headers: { "x-pomerium-jwt-assertion": await sign(es, payload) } });
+    const payload = {
+      aud: ROUTE,
+      iss: ROUTE,
+      exp: now() + 300,
+      iat: now(),
+      jti: "b3b6e8a5",
+      sub: "CgVhbGljZRIEdGVzdA",
+      user: "CgVhbGljZRIEdGVzdA",
+      email: "alice@example.com",
+      groups: ["openclaw-operators"],
+      name: "Alice",
+      sid: "s1",
+    };
+    const res = await fetch(`${pomerium.url}/api/x`, {
+      headers: { "x-pomerium-jwt-assertion": await sign(es, payload) },
+    });
     expect(res.status).toBe(200);
     expect(last()?.headers["x-forwarded-user"]).toBe("alice@example.com");
     expect(last()?.headers["x-pomerium-jwt-assertion"]).toBeUndefined();
     // jwt_issuer_format: uri
-    expect((await fetch(`${pomerium.url}/api/x`, { headers: { "x-pomerium-jwt-assertion": await sign(es, { ...payload, iss: `https://${ROUTE}/` }) } })).status).toBe(200);
+    expect(
+      (
+        await fetch(`${pomerium.url}/api/x`, {
+          headers: { "x-pomerium-jwt-assertion": await sign(es, { ...payload, iss: `https://${ROUTE}/` }) },
+        })
+      ).status,
+    ).toBe(200);
     // Another route's token is not ours.
-    expect((await fetch(`${pomerium.url}/api/x`, { headers: { "x-pomerium-jwt-assertion": await sign(es, { ...payload, aud: "grafana.corp.example.com", iss: "grafana.corp.example.com" }) } })).status).toBe(401);
+    expect(
+      (
+        await fetch(`${pomerium.url}/api/x`, {
+          headers: {
+            "x-pomerium-jwt-assertion": await sign(es, {
+              ...payload,
+              aud: "grafana.corp.example.com",
+              iss: "grafana.corp.example.com",
+            }),
+          },
+        })
+      ).status,
+    ).toBe(401);
   });
 
   it("generic: a custom header (not in the stripped set) is verified and consumed, never forwarded", async () => {
-    const payload = { aud: "openclaw", iss: "https://proxy.example.com", exp: now() + 60, iat: now(), sub: "u-1", preferred_username: "carol" };
+    const payload = {
+      aud: "openclaw",
+      iss: "https://proxy.example.com",
+      exp: now() + 60,
+      iat: now(),
+      sub: "u-1",
+      preferred_username: "carol",
+    };
     const res = await fetch(`${generic.url}/api/x`, { headers: { "x-auth-assertion": await sign(ed, payload) } });
     expect(res.status).toBe(200);
     expect(last()?.headers["x-forwarded-user"]).toBe("carol");
     expect(last()?.headers["x-auth-assertion"]).toBeUndefined();
-    const wrongIssuer = await fetch(`${generic.url}/api/x`, { headers: { "x-auth-assertion": await sign(ed, { ...payload, iss: "https://evil.example" }) } });
+    const wrongIssuer = await fetch(`${generic.url}/api/x`, {
+      headers: { "x-auth-assertion": await sign(ed, { ...payload, iss: "https://evil.example" }) },
+    });
     expect(wrongIssuer.status).toBe(401);
-    const noExp = await fetch(`${generic.url}/api/x`, { headers: { "x-auth-assertion": await sign(ed, { ...payload, exp: undefined }) } });
+    const noExp = await fetch(`${generic.url}/api/x`, {
+      headers: { "x-auth-assertion": await sign(ed, { ...payload, exp: undefined }) },
+    });
     expect(noExp.status).toBe(401);
   });
 });

@@ -1,9 +1,17 @@
-// src/gate/credentials.ts: exact behaviour tables for the token verifier, session cookies, the failure limiter and the two header
-// parsers. node:crypto's timingSafeEqual is wrapped (still the real one underneath) so the tests can count calls.
+// src/gate/credentials.ts: exact behaviour tables for the token verifier, session cookies, the failure limiter and the
+// two header parsers. node:crypto's timingSafeEqual is wrapped (still the real one underneath) so the tests can count
+// calls.
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import {
-  type CookieKeys, type Credential, FailureLimiter, TokenVerifier, bearerToken, parseCookies, signSession, verifySession,
+  type CookieKeys,
+  type Credential,
+  FailureLimiter,
+  TokenVerifier,
+  bearerToken,
+  parseCookies,
+  signSession,
+  verifySession,
 } from "../../src/gate/credentials.ts";
 
 vi.mock("node:crypto", async (importOriginal) => {
@@ -56,11 +64,30 @@ describe("TokenVerifier", () => {
 
   it.each<[string, Credential[], string]>([
     ["neither secret", [{ user: "u" }], 'credential 0 (user "u"): set exactly one of token or tokenSha256'],
-    ["both secrets", [{ user: "u", token: "t", tokenSha256: hexOf("t") }], 'credential 0 (user "u"): set exactly one of token or tokenSha256'],
+    [
+      "both secrets",
+      [{ user: "u", token: "t", tokenSha256: hexOf("t") }],
+      'credential 0 (user "u"): set exactly one of token or tokenSha256',
+    ],
     ["empty token", [{ user: "u", token: "" }], 'credential 0 (user "u"): the token is empty'],
-    ["short hash", [{ user: "u", tokenSha256: "sha256:abcd" }], 'credential 0 (user "u"): tokenSha256 must be 64 hex digits, optionally prefixed "sha256:"'],
-    ["non-hex hash", [{ user: "u", tokenSha256: "z".repeat(64) }], 'credential 0 (user "u"): tokenSha256 must be 64 hex digits, optionally prefixed "sha256:"'],
-    ["same token twice", [{ user: "a", token: "t1" }, { user: "b", tokenSha256: hexOf("t1") }], 'credential 1 (user "b"): its token is already used by another credential'],
+    [
+      "short hash",
+      [{ user: "u", tokenSha256: "sha256:abcd" }],
+      'credential 0 (user "u"): tokenSha256 must be 64 hex digits, optionally prefixed "sha256:"',
+    ],
+    [
+      "non-hex hash",
+      [{ user: "u", tokenSha256: "z".repeat(64) }],
+      'credential 0 (user "u"): tokenSha256 must be 64 hex digits, optionally prefixed "sha256:"',
+    ],
+    [
+      "same token twice",
+      [
+        { user: "a", token: "t1" },
+        { user: "b", tokenSha256: hexOf("t1") },
+      ],
+      'credential 1 (user "b"): its token is already used by another credential',
+    ],
   ])("rejects %s", (_name, creds, message) => expect(() => new TokenVerifier(creds)).toThrow(message));
 });
 
@@ -74,39 +101,65 @@ describe("session cookies", () => {
     const value = signSession(keys, { user: "alice", credential: "c1" }, now, hour);
     expect(value).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/);
     const [payload, mac] = value.split(".") as [string, string];
-    expect(JSON.parse(Buffer.from(payload, "base64url").toString())).toEqual({ v: 2, user: "alice", cid: "c1", exp: now + hour });
+    expect(JSON.parse(Buffer.from(payload, "base64url").toString())).toEqual({
+      v: 2,
+      user: "alice",
+      cid: "c1",
+      exp: now + hour,
+    });
     expect(mac).toBe(createHmac("sha256", secret).update(payload).digest("base64url"));
     expect(verifySession(keys, value, now)).toEqual({ user: "alice", credential: "c1", expiresAt: now + hour });
   });
 
   it("user names survive any characters", () => {
-    for (const user of ['alice@example.com', 'a"b;c=d', "ünïcødé 😀", "x".repeat(300)]) {
-      expect(verifySession(keys, signSession(keys, { user: user, credential: "c1" }, now, hour), now)).toEqual({ user, credential: "c1", expiresAt: now + hour });
+    for (const user of ["alice@example.com", 'a"b;c=d', "ünïcødé 😀", "x".repeat(300)]) {
+      expect(verifySession(keys, signSession(keys, { user: user, credential: "c1" }, now, hour), now)).toEqual({
+        user,
+        credential: "c1",
+        expiresAt: now + hour,
+      });
     }
   });
 
   it("expires exactly at exp", () => {
     const value = signSession(keys, { user: "alice", credential: "c1" }, now, hour);
-    expect(verifySession(keys, value, now + hour - 1)).toEqual({ user: "alice", credential: "c1", expiresAt: now + hour });
+    expect(verifySession(keys, value, now + hour - 1)).toEqual({
+      user: "alice",
+      credential: "c1",
+      expiresAt: now + hour,
+    });
     expect(verifySession(keys, value, now + hour)).toEqual({ error: "expired" });
-    expect(verifySession(keys, signSession(keys, { user: "alice", credential: "c1" }, now, 0), now)).toEqual({ error: "expired" });
+    expect(verifySession(keys, signSession(keys, { user: "alice", credential: "c1" }, now, 0), now)).toEqual({
+      error: "expired",
+    });
   });
 
   it("tampering with the payload or the MAC is a bad signature", () => {
     const value = signSession(keys, { user: "alice", credential: "c1" }, now, hour);
     const [payload, mac] = value.split(".") as [string, string];
-    const forged = Buffer.from(JSON.stringify({ v: 2, user: "admin", cid: "c1", exp: now + hour })).toString("base64url");
-    const longer = Buffer.from(JSON.stringify({ v: 2, user: "alice", cid: "c1", exp: now + 1000 * hour })).toString("base64url");
+    const forged = Buffer.from(JSON.stringify({ v: 2, user: "admin", cid: "c1", exp: now + hour })).toString(
+      "base64url",
+    );
+    const longer = Buffer.from(JSON.stringify({ v: 2, user: "alice", cid: "c1", exp: now + 1000 * hour })).toString(
+      "base64url",
+    );
     const macBytes = Buffer.from(mac, "base64url");
     macBytes[0] = (macBytes[0] as number) ^ 1;
-    for (const tampered of [`${forged}.${mac}`, `${longer}.${mac}`, `${payload}.${macBytes.toString("base64url")}`, `${payload}A.${mac}`]) {
+    for (const tampered of [
+      `${forged}.${mac}`,
+      `${longer}.${mac}`,
+      `${payload}.${macBytes.toString("base64url")}`,
+      `${payload}A.${mac}`,
+    ]) {
       expect(verifySession(keys, tampered, now), tampered).toEqual({ error: "bad_signature" });
     }
   });
 
   it("another key's cookie is a bad signature", () => {
     const other: CookieKeys = { current: Buffer.from("another secret, same length......"), previous: [] };
-    expect(verifySession(keys, signSession(other, { user: "alice", credential: "c1" }, now, hour), now)).toEqual({ error: "bad_signature" });
+    expect(verifySession(keys, signSession(other, { user: "alice", credential: "c1" }, now, hour), now)).toEqual({
+      error: "bad_signature",
+    });
   });
 
   const signed = (payload: object | string) => {
@@ -139,14 +192,38 @@ describe("session cookies", () => {
     ["signed, no credential id", signed({ v: 2, user: "alice", exp: now + hour })],
     ["signed, exp as a string", signed({ v: 2, user: "alice", cid: "c1", exp: String(now + hour) })],
     ["signed, empty single sign-on subject", signed({ v: 2, user: "alice", cid: "oidc:x", sub: "", exp: now + hour })],
-    ["signed, scopes not a list", signed({ v: 2, user: "alice", cid: "oidc:x", sub: "s", scopes: "operator.admin", exp: now + hour })],
-    ["signed, scopes with a non-string", signed({ v: 2, user: "alice", cid: "oidc:x", sub: "s", scopes: ["operator.read", 1], exp: now + hour })],
+    [
+      "signed, scopes not a list",
+      signed({ v: 2, user: "alice", cid: "oidc:x", sub: "s", scopes: "operator.admin", exp: now + hour }),
+    ],
+    [
+      "signed, scopes with a non-string",
+      signed({ v: 2, user: "alice", cid: "oidc:x", sub: "s", scopes: ["operator.read", 1], exp: now + hour }),
+    ],
   ])("malformed: %s", (_name, value) => expect(verifySession(keys, value, now)).toEqual({ error: "malformed" }));
 
   it("a single sign-on session carries its subject and scopes (same version: token sessions are unchanged)", () => {
-    const value = signSession(keys, { user: "alice@example.com", credential: "oidc:abc", sub: "alice", scopes: ["operator.read"] }, now, hour);
-    expect(JSON.parse(Buffer.from(value.split(".")[0] as string, "base64url").toString())).toEqual({ v: 2, user: "alice@example.com", cid: "oidc:abc", sub: "alice", scopes: ["operator.read"], exp: now + hour });
-    expect(verifySession(keys, value, now)).toEqual({ user: "alice@example.com", credential: "oidc:abc", sub: "alice", scopes: ["operator.read"], expiresAt: now + hour });
+    const value = signSession(
+      keys,
+      { user: "alice@example.com", credential: "oidc:abc", sub: "alice", scopes: ["operator.read"] },
+      now,
+      hour,
+    );
+    expect(JSON.parse(Buffer.from(value.split(".")[0] as string, "base64url").toString())).toEqual({
+      v: 2,
+      user: "alice@example.com",
+      cid: "oidc:abc",
+      sub: "alice",
+      scopes: ["operator.read"],
+      exp: now + hour,
+    });
+    expect(verifySession(keys, value, now)).toEqual({
+      user: "alice@example.com",
+      credential: "oidc:abc",
+      sub: "alice",
+      scopes: ["operator.read"],
+      expiresAt: now + hour,
+    });
   });
 
   it("non-canonical MAC spelling is rejected only when the bytes still match (sanity of the case above)", () => {
@@ -161,7 +238,11 @@ describe("session cookies", () => {
     const rotated: CookieKeys = { current: newKey, previous: [oldKey] };
     expect(verifySession(rotated, before, now)).toEqual({ user: "alice", credential: "c1", expiresAt: now + hour });
     const after = signSession(rotated, { user: "bob", credential: "c1" }, now, hour);
-    expect(verifySession({ current: newKey, previous: [] }, after, now)).toEqual({ user: "bob", credential: "c1", expiresAt: now + hour });
+    expect(verifySession({ current: newKey, previous: [] }, after, now)).toEqual({
+      user: "bob",
+      credential: "c1",
+      expiresAt: now + hour,
+    });
     expect(verifySession({ current: newKey, previous: [] }, before, now)).toEqual({ error: "bad_signature" });
     equalSpy.mockClear();
     verifySession({ current: newKey, previous: [oldKey, Buffer.from("third")] }, after, now);
@@ -170,16 +251,23 @@ describe("session cookies", () => {
 
   it("replica A's cookie is accepted by replica B configured with the same secrets", () => {
     // Two replicas build their keys independently from the same configuration: no shared state, no shared objects.
-    const replica = (secrets: string[]): CookieKeys => ({ current: Buffer.from(secrets[0] as string), previous: secrets.slice(1).map((s) => Buffer.from(s)) });
+    const replica = (secrets: string[]): CookieKeys => ({
+      current: Buffer.from(secrets[0] as string),
+      previous: secrets.slice(1).map((s) => Buffer.from(s)),
+    });
     const a = replica(["shared-current-secret-0123456789", "shared-previous-secret-987654321"]);
     const b = replica(["shared-current-secret-0123456789", "shared-previous-secret-987654321"]);
     const fromA = signSession(a, { user: "alice", credential: "c1" }, now, hour);
     expect(verifySession(b, fromA, now + 1000)).toEqual({ user: "alice", credential: "c1", expiresAt: now + hour });
-    expect(verifySession(replica(["a-different-secret-for-replica-c"]), fromA, now)).toEqual({ error: "bad_signature" });
+    expect(verifySession(replica(["a-different-secret-for-replica-c"]), fromA, now)).toEqual({
+      error: "bad_signature",
+    });
   });
 
   it("an empty key is refused, not used", () => {
-    expect(() => signSession({ current: Buffer.alloc(0), previous: [] }, { user: "alice", credential: "c1" }, now, hour)).toThrow("a cookie key is empty");
+    expect(() =>
+      signSession({ current: Buffer.alloc(0), previous: [] }, { user: "alice", credential: "c1" }, now, hour),
+    ).toThrow("a cookie key is empty");
     expect(() => verifySession({ current: Buffer.alloc(0), previous: [] }, good, now)).toThrow("a cookie key is empty");
   });
 });
@@ -246,7 +334,9 @@ describe("FailureLimiter", () => {
   });
 
   it.each(["maxFailures", "windowMs", "lockoutMs", "maxKeys"] as const)("rejects a non-positive %s", (name) => {
-    expect(() => new FailureLimiter({ ...opts, [name]: 0 })).toThrow(`FailureLimiter: ${name} must be a positive integer, got 0`);
+    expect(() => new FailureLimiter({ ...opts, [name]: 0 })).toThrow(
+      `FailureLimiter: ${name} must be a positive integer, got 0`,
+    );
     expect(() => new FailureLimiter({ ...opts, [name]: 1.5 })).toThrow(`${name} must be a positive integer`);
   });
 });
@@ -271,11 +361,20 @@ describe("parseCookies", () => {
   });
 
   it("names that are special on objects are plain names in the map", () => {
-    expect([...parseCookies("__proto__=x; constructor=y; hasOwnProperty=z")]).toEqual([["__proto__", "x"], ["constructor", "y"], ["hasOwnProperty", "z"]]);
+    expect([...parseCookies("__proto__=x; constructor=y; hasOwnProperty=z")]).toEqual([
+      ["__proto__", "x"],
+      ["constructor", "y"],
+      ["hasOwnProperty", "z"],
+    ]);
   });
 
   it("never throws on junk", () => {
-    for (const junk of ["\u0000;=;\uffff=\ud800", ";".repeat(10_000), 42 as unknown as string, null as unknown as string]) {
+    for (const junk of [
+      "\u0000;=;\uffff=\ud800",
+      ";".repeat(10_000),
+      42 as unknown as string,
+      null as unknown as string,
+    ]) {
       expect(() => parseCookies(junk)).not.toThrow();
     }
   });

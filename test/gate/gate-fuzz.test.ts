@@ -9,7 +9,9 @@ const casesPerMode = Number(process.env.FUZZ_CASES ?? 600);
 
 it(`gate fuzz: ${casesPerMode} cases per mode through the real sidecar to an llhttp upstream (seed ${seed})`, async () => {
   const result = await runGateFuzz({ seed, casesPerMode });
-  process.stdout.write(`gate-fuzz: seed ${seed} (FUZZ_SEED), ${result.cases} cases, ${result.upstreamRequests} upstream requests checked (${result.assertedIdentities} with a generated identity), ${result.identitySources.cases} identity-source cases (${result.identitySources.granted} granted), ${result.violations.length} violations, ${(result.ms / 1000).toFixed(1)} s\n`);
+  process.stdout.write(
+    `gate-fuzz: seed ${seed} (FUZZ_SEED), ${result.cases} cases, ${result.upstreamRequests} upstream requests checked (${result.assertedIdentities} with a generated identity), ${result.identitySources.cases} identity-source cases (${result.identitySources.granted} granted), ${result.violations.length} violations, ${(result.ms / 1000).toFixed(1)} s\n`,
+  );
   // attribution, identity, local, identity with the token-field login, identity with generated assertion claims
   expect(result.cases).toBe(casesPerMode * 5);
   // The oracle must have had something to judge: requests reached the gateway in every run, generated identities too.

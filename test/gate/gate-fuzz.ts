@@ -34,7 +34,16 @@ import { TokenVerifier, signSession } from "../../src/gate/credentials.ts";
 import type { Mode } from "../../src/options/config.ts";
 import { redactUrl } from "../../src/ops/log.ts";
 import { type Parsed, type RecordingUpstream, startRecordingUpstream } from "../helpers/recording-upstream.ts";
-import { ASSERTION, type AssertionSigner, assertionSigner, expectedIdentity, expectedVerified, generateIdentity, generateVerified, runIdentitySources } from "./identity-fuzz.ts";
+import {
+  ASSERTION,
+  type AssertionSigner,
+  assertionSigner,
+  expectedIdentity,
+  expectedVerified,
+  generateIdentity,
+  generateVerified,
+  runIdentitySources,
+} from "./identity-fuzz.ts";
 import { type Rng, rng } from "../helpers/rng.ts";
 import { type TestSidecar, startTestSidecar } from "../helpers/sidecar.ts";
 
@@ -43,8 +52,19 @@ import { type TestSidecar, startTestSidecar } from "../helpers/sidecar.ts";
  * identity mode with verified assertions whose user claims are generated identities.
  */
 export type FuzzMode = Mode | "token-field" | "assertion";
-export interface FuzzOptions { seed: number; casesPerMode: number; modes?: FuzzMode[]; workers?: number }
-export interface Violation { mode: FuzzMode | "identity-sources"; caseIndex: number; rule: string; detail: string; bytes: string }
+export interface FuzzOptions {
+  seed: number;
+  casesPerMode: number;
+  modes?: FuzzMode[];
+  workers?: number;
+}
+export interface Violation {
+  mode: FuzzMode | "identity-sources";
+  caseIndex: number;
+  rule: string;
+  detail: string;
+  bytes: string;
+}
 export interface FuzzResult {
   cases: number;
   upstreamRequests: number;
@@ -70,12 +90,24 @@ const PUBLIC_PATHS = ["/healthz", "/assets/", "/static/"];
 
 /** What a client writes to look like someone else; the oracle knows every name and value. */
 const FORGED: Array<[string, string]> = [
-  ["X-Forwarded-For", "10.9.9.9"], ["x-forwarded-user", "mallory"], ["X-OpenClaw-Scopes", "operator.admin"],
-  ["Forwarded", "for=10.9.9.9"], ["X-Real-IP", "10.9.9.9"], ["tailscale-user-login", "mallory"],
-  ["CF-Connecting-IP", "10.9.9.9"], ["x_forwarded_for", "10.9.9.9"], ["X-Forwarded-Host", "evil.example"],
-  ["X-Forwarded-Proto", "https"], ["True-Client-IP", "10.9.9.9"], ["X-Auth-Request-User", "mallory"],
-  ["Remote-User", "mallory"], ["X-Original-URL", "/admin"], ["x_forwarded_user", "mallory"], ["X-Client-IP", "10.9.9.9"],
-  ["CF-Access-Client-Id", "mallory.access"], ["CF-Access-Client-Secret", "mallory-secret"],
+  ["X-Forwarded-For", "10.9.9.9"],
+  ["x-forwarded-user", "mallory"],
+  ["X-OpenClaw-Scopes", "operator.admin"],
+  ["Forwarded", "for=10.9.9.9"],
+  ["X-Real-IP", "10.9.9.9"],
+  ["tailscale-user-login", "mallory"],
+  ["CF-Connecting-IP", "10.9.9.9"],
+  ["x_forwarded_for", "10.9.9.9"],
+  ["X-Forwarded-Host", "evil.example"],
+  ["X-Forwarded-Proto", "https"],
+  ["True-Client-IP", "10.9.9.9"],
+  ["X-Auth-Request-User", "mallory"],
+  ["Remote-User", "mallory"],
+  ["X-Original-URL", "/admin"],
+  ["x_forwarded_user", "mallory"],
+  ["X-Client-IP", "10.9.9.9"],
+  ["CF-Access-Client-Id", "mallory.access"],
+  ["CF-Access-Client-Secret", "mallory-secret"],
 ];
 const FORGED_VALUES = new Set(FORGED.map(([, v]) => v));
 
@@ -86,10 +118,32 @@ const SMUGGLED = [
 ];
 
 const TARGETS = [
-  "/", "/x", "/api/x", "/chat?session=1", "/healthz", "/healthz/", "/assets/app.js", "/static/app.css", "/static/../api/x",
-  "/static/%2e%2e/api/x", "/static/.%2E/api", "/static/..%2fapi", "/static\\..\\api", "/assets/..;/api", "/st%61tic/a.js",
-  "/%73tatic/../api", "//evil.example/", "/.//evil.example/", "/healthz/../api", "/assets/./x", "/a/b/../../healthz",
-  "*", "http://x/abs", "/assets/%2e%2e%2f..%2fapi", "/static/x#/../../api", "/\\evil.example",
+  "/",
+  "/x",
+  "/api/x",
+  "/chat?session=1",
+  "/healthz",
+  "/healthz/",
+  "/assets/app.js",
+  "/static/app.css",
+  "/static/../api/x",
+  "/static/%2e%2e/api/x",
+  "/static/.%2E/api",
+  "/static/..%2fapi",
+  "/static\\..\\api",
+  "/assets/..;/api",
+  "/st%61tic/a.js",
+  "/%73tatic/../api",
+  "//evil.example/",
+  "/.//evil.example/",
+  "/healthz/../api",
+  "/assets/./x",
+  "/a/b/../../healthz",
+  "*",
+  "http://x/abs",
+  "/assets/%2e%2e%2f..%2fapi",
+  "/static/x#/../../api",
+  "/\\evil.example",
 ];
 
 // ---- generating one case --------------------------------------------------------------------------------------
@@ -122,54 +176,109 @@ function cookieFor(user: keyof typeof USERS, ttlMs = 600_000): string {
 }
 
 /** What an assertion worker signs with, and which claim its sidecar takes the user from. */
-export interface AssertionContext { signer: AssertionSigner; claim: "email" | "name" }
-
-/** A signed assertion whose user claim is a generated identity, or a broken one; `asserted` is what the rule expects. */
-function assertionLines(r: Rng, ctx: AssertionContext): { lines: string[]; asserted: string | null | undefined } {
-  if (r.chance(0.15)) return { lines: [], asserted: undefined };
-  if (r.chance(0.1)) return { lines: [`X-Edge-Assertion: ${r.pick(["garbage", "a.b.c", ctx.signer.sign({ email: "alice@example.com" }).slice(0, -4)])}`], asserted: null };
-  const raw = generateIdentity(r);
-  const verified = generateVerified(r);
-  const claims = { [ctx.claim]: raw, ...(ctx.claim === "name" ? { email: "someone@example.com" } : {}), ...(verified === undefined ? {} : { email_verified: verified }) };
-  const identity = expectedIdentity(raw, ctx.claim === "email" ? "email" : "exact");
-  const admitted = ctx.claim !== "email" || expectedVerified(verified, false);
-  return { lines: [`X-Edge-Assertion: ${ctx.signer.sign(claims)}`], asserted: admitted && identity !== undefined ? identity : null };
+export interface AssertionContext {
+  signer: AssertionSigner;
+  claim: "email" | "name";
 }
 
-function credentialLines(r: Rng, mode: FuzzMode, target: string, upgrade: boolean): { lines: string[]; credential: Generated["credential"]; target: string } {
+/**
+ * A signed assertion whose user claim is a generated identity, or a broken one; `asserted` is what the rule expects.
+ */
+function assertionLines(r: Rng, ctx: AssertionContext): { lines: string[]; asserted: string | null | undefined } {
+  if (r.chance(0.15)) return { lines: [], asserted: undefined };
+  if (r.chance(0.1))
+    return {
+      lines: [
+        `X-Edge-Assertion: ${r.pick(["garbage", "a.b.c", ctx.signer.sign({ email: "alice@example.com" }).slice(0, -4)])}`,
+      ],
+      asserted: null,
+    };
+  const raw = generateIdentity(r);
+  const verified = generateVerified(r);
+  const claims = {
+    [ctx.claim]: raw,
+    ...(ctx.claim === "name" ? { email: "someone@example.com" } : {}),
+    ...(verified === undefined ? {} : { email_verified: verified }),
+  };
+  const identity = expectedIdentity(raw, ctx.claim === "email" ? "email" : "exact");
+  const admitted = ctx.claim !== "email" || expectedVerified(verified, false);
+  return {
+    lines: [`X-Edge-Assertion: ${ctx.signer.sign(claims)}`],
+    asserted: admitted && identity !== undefined ? identity : null,
+  };
+}
+
+function credentialLines(
+  r: Rng,
+  mode: FuzzMode,
+  target: string,
+  upgrade: boolean,
+): { lines: string[]; credential: Generated["credential"]; target: string } {
   // Token-field login: upgrades come with no credential at all, so every one is held for its first message.
   if (mode === "token-field" && upgrade) return { lines: [], credential: undefined, target };
-  if (mode === "attribution") return { lines: r.chance(0.2) ? [`Authorization: Bearer ${r.pick(["x", USERS.alice.token])}`] : [], credential: undefined, target };
+  if (mode === "attribution")
+    return {
+      lines: r.chance(0.2) ? [`Authorization: Bearer ${r.pick(["x", USERS.alice.token])}`] : [],
+      credential: undefined,
+      target,
+    };
   const choice = r.int(mode === "local" ? 6 : 10);
   const join = (t: string, q: string) => `${t}${t.includes("?") ? "&" : "?"}${q}`;
   if (mode === "local") {
     switch (choice) {
-      case 0: return { lines: [`Authorization: Bearer ${LOCAL_TOKEN}`], credential: "local", target };
-      case 1: return { lines: ["Authorization: Bearer wrong-token"], credential: undefined, target };
-      case 2: return { lines: [], credential: undefined, target: join(target, `token=${LOCAL_TOKEN}`) };
-      case 3: return { lines: [], credential: undefined, target: join(target, "token=wrong") };
-      default: return { lines: [], credential: undefined, target };
+      case 0:
+        return { lines: [`Authorization: Bearer ${LOCAL_TOKEN}`], credential: "local", target };
+      case 1:
+        return { lines: ["Authorization: Bearer wrong-token"], credential: undefined, target };
+      case 2:
+        return { lines: [], credential: undefined, target: join(target, `token=${LOCAL_TOKEN}`) };
+      case 3:
+        return { lines: [], credential: undefined, target: join(target, "token=wrong") };
+      default:
+        return { lines: [], credential: undefined, target };
     }
   }
   switch (choice) {
-    case 0: return { lines: [`Authorization: Bearer ${USERS.alice.token}`], credential: "alice", target };
-    case 1: return { lines: [`Authorization: bearer ${USERS.bob.token}`], credential: "bob", target };
-    case 2: return { lines: [`Cookie: theme=dark; ${cookieFor("alice")}`], credential: "alice", target };
-    case 3: return { lines: [`Cookie: ${cookieFor("bob")}`], credential: "bob", target };
-    case 4: return { lines: [`Cookie: ${cookieFor("alice").replace(/.$/, "A")}`], credential: undefined, target };
-    case 5: return { lines: ["Authorization: Bearer wrong-token"], credential: undefined, target };
-    case 6: return { lines: [], credential: undefined, target: join(target, `token=${USERS.alice.token}`) };
-    case 7: return { lines: [], credential: undefined, target: join(target, "token=wrong") };
-    default: return { lines: [], credential: undefined, target };
+    case 0:
+      return { lines: [`Authorization: Bearer ${USERS.alice.token}`], credential: "alice", target };
+    case 1:
+      return { lines: [`Authorization: bearer ${USERS.bob.token}`], credential: "bob", target };
+    case 2:
+      return { lines: [`Cookie: theme=dark; ${cookieFor("alice")}`], credential: "alice", target };
+    case 3:
+      return { lines: [`Cookie: ${cookieFor("bob")}`], credential: "bob", target };
+    case 4:
+      return { lines: [`Cookie: ${cookieFor("alice").replace(/.$/, "A")}`], credential: undefined, target };
+    case 5:
+      return { lines: ["Authorization: Bearer wrong-token"], credential: undefined, target };
+    case 6:
+      return { lines: [], credential: undefined, target: join(target, `token=${USERS.alice.token}`) };
+    case 7:
+      return { lines: [], credential: undefined, target: join(target, "token=wrong") };
+    default:
+      return { lines: [], credential: undefined, target };
   }
 }
 
 /** One request: head lines, body framing and bytes. `exact` goes false when framing is meant to mislead. */
-function generateRequest(r: Rng, mode: FuzzMode, port: number, state: { exact: boolean }, ctx?: AssertionContext): { bytes: string; gen: Generated } {
+function generateRequest(
+  r: Rng,
+  mode: FuzzMode,
+  port: number,
+  state: { exact: boolean },
+  ctx?: AssertionContext,
+): { bytes: string; gen: Generated } {
   const upgrade = r.chance(mode === "token-field" ? 0.5 : 0.2);
-  const method = upgrade ? (r.chance(0.9) ? "GET" : "POST") : r.pick(["GET", "GET", "POST", "POST", "PUT", "HEAD", "OPTIONS", "DELETE", "PATCH"]);
+  const method = upgrade
+    ? r.chance(0.9)
+      ? "GET"
+      : "POST"
+    : r.pick(["GET", "GET", "POST", "POST", "PUT", "HEAD", "OPTIONS", "DELETE", "PATCH"]);
   const assertion = mode === "assertion" && ctx !== undefined ? assertionLines(r, ctx) : undefined;
-  const cred = assertion !== undefined ? { lines: assertion.lines, credential: undefined, target: r.pick(TARGETS) } : credentialLines(r, mode, r.pick(TARGETS), upgrade);
+  const cred =
+    assertion !== undefined
+      ? { lines: assertion.lines, credential: undefined, target: r.pick(TARGETS) }
+      : credentialLines(r, mode, r.pick(TARGETS), upgrade);
   if (mode === "token-field" && cred.credential === "bob") cred.credential = undefined; // bob is not configured there
   const target = cred.target;
   const lines: string[] = [];
@@ -177,18 +286,41 @@ function generateRequest(r: Rng, mode: FuzzMode, port: number, state: { exact: b
   lines.push(...cred.lines);
   if (upgrade) {
     lines.push("Upgrade: websocket", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==");
-    if (r.chance(0.5)) lines.push(`Origin: ${r.pick([`http://127.0.0.1:${port}`, `https://127.0.0.1:${port}`, "http://evil.example"])}`);
+    if (r.chance(0.5))
+      lines.push(`Origin: ${r.pick([`http://127.0.0.1:${port}`, `https://127.0.0.1:${port}`, "http://evil.example"])}`);
   }
   for (let i = r.int(3); i > 0; i--) {
     const [name, value] = r.pick(FORGED);
     lines.push(`${name}: ${value}`);
   }
-  if (r.chance(0.2)) lines.push(r.pick(["Trailer: x-checksum", "TE: trailers", "Expect: 100-continue", "Keep-Alive: timeout=5", "Proxy-Connection: keep-alive"]));
+  if (r.chance(0.2))
+    lines.push(
+      r.pick([
+        "Trailer: x-checksum",
+        "TE: trailers",
+        "Expect: 100-continue",
+        "Keep-Alive: timeout=5",
+        "Proxy-Connection: keep-alive",
+      ]),
+    );
   // Connection tokens, the framing-field ones included.
   const tokens: string[] = upgrade ? ["Upgrade"] : [];
   // (Not Authorization in local mode: a client may drop its own gateway token, and the oracle could not tell.)
-  const named = ["close", "keep-alive", "keep-alive", "x-forwarded-for", "x-forwarded-user", "cookie", "te", "trailer", "x-hop", "origin", ...(mode === "local" ? [] : ["authorization"])];
-  for (let i = r.chance(0.5) ? r.int(3) : 0; i > 0; i--) tokens.push(r.chance(0.15) ? r.pick(["content-length", "transfer-encoding", "host"]) : r.pick(named));
+  const named = [
+    "close",
+    "keep-alive",
+    "keep-alive",
+    "x-forwarded-for",
+    "x-forwarded-user",
+    "cookie",
+    "te",
+    "trailer",
+    "x-hop",
+    "origin",
+    ...(mode === "local" ? [] : ["authorization"]),
+  ];
+  for (let i = r.chance(0.5) ? r.int(3) : 0; i > 0; i--)
+    tokens.push(r.chance(0.15) ? r.pick(["content-length", "transfer-encoding", "host"]) : r.pick(named));
   if (tokens.length > 0) lines.push(`Connection: ${tokens.join(r.pick([", ", ",", " , "]))}`);
   if (tokens.includes("x-hop")) lines.push("x-hop: 1");
 
@@ -198,24 +330,30 @@ function generateRequest(r: Rng, mode: FuzzMode, port: number, state: { exact: b
   let decoded = Buffer.alloc(0);
   const framing = r.int(14);
   switch (framing > 8 ? r.pick([0, 3, 5]) : framing) {
-    case 0: case 1: case 2: break; // none
+    case 0:
+    case 1:
+    case 2:
+      break; // none
     case 3:
       lines.push(`Content-Length: ${payload.length}`);
       bodyBytes = payload.toString("latin1");
       decoded = payload;
       break;
-    case 4: { // a wrong length: the rest is the next request, as the sidecar sees it
+    case 4: {
+      // a wrong length: the rest is the next request, as the sidecar sees it
       const length = r.int(payload.length + 8);
       lines.push(`Content-Length: ${length}`);
       bodyBytes = payload.toString("latin1");
       state.exact = false;
       break;
     }
-    case 5: { // chunked, with extensions and trailers (forbidden ones among them)
+    case 5: {
+      // chunked, with extensions and trailers (forbidden ones among them)
       lines.push(r.pick(["Transfer-Encoding: chunked", "Transfer-Encoding: chunked", "transfer-encoding: Chunked"]));
       const cut = r.int(payload.length + 1);
       const ext = r.chance(0.2) ? ";name=value" : "";
-      for (const part of [payload.subarray(0, cut), payload.subarray(cut)]) if (part.length > 0) bodyBytes += `${part.length.toString(16)}${ext}\r\n${part.toString("latin1")}\r\n`;
+      for (const part of [payload.subarray(0, cut), payload.subarray(cut)])
+        if (part.length > 0) bodyBytes += `${part.length.toString(16)}${ext}\r\n${part.toString("latin1")}\r\n`;
       bodyBytes += "0\r\n";
       if (r.chance(0.4)) {
         const [name, value] = r.chance(0.5) ? r.pick(FORGED) : ["x-checksum", "1234"];
@@ -226,12 +364,20 @@ function generateRequest(r: Rng, mode: FuzzMode, port: number, state: { exact: b
       break;
     }
     case 6: // both framings, or a doubled length
-      lines.push(...r.pick([[`Content-Length: ${payload.length}`, "Transfer-Encoding: chunked"], [`Content-Length: ${payload.length}`, `Content-Length: ${payload.length + 1}`], [`Content-Length: ${payload.length}, ${payload.length}`]]));
+      lines.push(
+        ...r.pick([
+          [`Content-Length: ${payload.length}`, "Transfer-Encoding: chunked"],
+          [`Content-Length: ${payload.length}`, `Content-Length: ${payload.length + 1}`],
+          [`Content-Length: ${payload.length}, ${payload.length}`],
+        ]),
+      );
       bodyBytes = payload.toString("latin1");
       state.exact = false;
       break;
     case 7: // codings the sidecar does not speak
-      lines.push(`Transfer-Encoding: ${r.pick(["chunked, chunked", "gzip, chunked", "identity", "chunked ", "xchunked", "chunked;q=1"])}`);
+      lines.push(
+        `Transfer-Encoding: ${r.pick(["chunked, chunked", "gzip, chunked", "identity", "chunked ", "xchunked", "chunked;q=1"])}`,
+      );
       bodyBytes = `${payload.length.toString(16)}\r\n${payload.toString("latin1")}\r\n0\r\n\r\n`;
       state.exact = false;
       break;
@@ -240,33 +386,78 @@ function generateRequest(r: Rng, mode: FuzzMode, port: number, state: { exact: b
       bodyBytes = `${r.pick(["0x5", "5 ", "-1", "fffffffffffffff", "5\n", " 5"])}\r\nhello\r\n0\r\n\r\n`;
       state.exact = false;
   }
-  const tunnel = !upgrade ? Buffer.alloc(0) : mode === "token-field" ? firstMessages(r) : Buffer.from(`tunnel-${r.int(1e6)}`);
+  const tunnel = !upgrade
+    ? Buffer.alloc(0)
+    : mode === "token-field"
+      ? firstMessages(r)
+      : Buffer.from(`tunnel-${r.int(1e6)}`);
   const version = r.chance(0.95) ? "HTTP/1.1" : "HTTP/1.0";
   const head = `${method} ${target} ${version}\r\n${lines.map((l) => `${l}\r\n`).join("")}\r\n`;
-  return { bytes: head + bodyBytes + tunnel.toString("latin1"), gen: { method, target, upgrade, body: decoded, tunnel, credential: cred.credential, ...(assertion !== undefined ? { asserted: assertion.asserted } : {}) } };
+  return {
+    bytes: head + bodyBytes + tunnel.toString("latin1"),
+    gen: {
+      method,
+      target,
+      upgrade,
+      body: decoded,
+      tunnel,
+      credential: cred.credential,
+      ...(assertion !== undefined ? { asserted: assertion.asserted } : {}),
+    },
+  };
 }
 
 /** A masked client frame. */
 function maskedFrame(opcode: number, payload: Buffer, fin = true, masked = true): Buffer {
   const n = payload.length;
-  const len = n < 126 ? Buffer.from([(masked ? 0x80 : 0) | n]) : Buffer.from([(masked ? 0x80 : 0) | 126, n >> 8, n & 0xff]);
+  const len =
+    n < 126 ? Buffer.from([(masked ? 0x80 : 0) | n]) : Buffer.from([(masked ? 0x80 : 0) | 126, n >> 8, n & 0xff]);
   if (!masked) return Buffer.concat([Buffer.from([(fin ? 0x80 : 0) | opcode]), len, payload]);
   const mask = Buffer.from([0x37, 0xfa, 0x21, 0x3d]);
-  return Buffer.concat([Buffer.from([(fin ? 0x80 : 0) | opcode]), len, mask, Buffer.from(payload.map((b, i) => b ^ (mask[i & 3] as number)))]);
+  return Buffer.concat([
+    Buffer.from([(fin ? 0x80 : 0) | opcode]),
+    len,
+    mask,
+    Buffer.from(payload.map((b, i) => b ^ (mask[i & 3] as number))),
+  ]);
 }
 
 /** What a client sends first on a held upgrade: a connect with the right, a wrong or no token, or something else. */
 function firstMessages(r: Rng): Buffer {
-  const connect = (token: string | undefined) => Buffer.from(JSON.stringify({ type: "req", id: `c${r.int(100)}`, method: "connect", params: { minProtocol: 4, auth: token === undefined ? {} : { token } } }));
-  const message = r.pick([connect(USERS.alice.token), connect(USERS.alice.token), connect("wrong-token"), connect(USERS.bob.token), connect(undefined), Buffer.from('{"type":"req","method":"chat.send"}'), Buffer.from("not json")]);
+  const connect = (token: string | undefined) =>
+    Buffer.from(
+      JSON.stringify({
+        type: "req",
+        id: `c${r.int(100)}`,
+        method: "connect",
+        params: { minProtocol: 4, auth: token === undefined ? {} : { token } },
+      }),
+    );
+  const message = r.pick([
+    connect(USERS.alice.token),
+    connect(USERS.alice.token),
+    connect("wrong-token"),
+    connect(USERS.bob.token),
+    connect(undefined),
+    Buffer.from('{"type":"req","method":"chat.send"}'),
+    Buffer.from("not json"),
+  ]);
   const after = r.chance(0.5) ? maskedFrame(0x1, Buffer.from(`after-${r.int(1e6)}`)) : Buffer.alloc(0);
   switch (r.int(5)) {
-    case 0: { // fragmented, with a ping between the fragments
+    case 0: {
+      // fragmented, with a ping between the fragments
       const cut = 1 + r.int(message.length - 1);
-      return Buffer.concat([maskedFrame(0x1, message.subarray(0, cut), false), maskedFrame(0x9, Buffer.from("p")), maskedFrame(0x0, message.subarray(cut)), after]);
+      return Buffer.concat([
+        maskedFrame(0x1, message.subarray(0, cut), false),
+        maskedFrame(0x9, Buffer.from("p")),
+        maskedFrame(0x0, message.subarray(cut)),
+        after,
+      ]);
     }
-    case 1: return Buffer.concat([maskedFrame(0x1, message, true, false), after]); // unmasked: a protocol error
-    default: return Buffer.concat([maskedFrame(0x1, message), after]);
+    case 1:
+      return Buffer.concat([maskedFrame(0x1, message, true, false), after]); // unmasked: a protocol error
+    default:
+      return Buffer.concat([maskedFrame(0x1, message), after]);
   }
 }
 
@@ -295,19 +486,37 @@ function firstClientMessage(bytes: Buffer): string | undefined {
   return undefined;
 }
 
-const MUTATIONS = ["\r\n", "\n", "\r", " ", "\t", "\0", "\r\n\r\n", "0\r\n\r\n", "Transfer-Encoding: chunked\r\n", "Content-Length: 0\r\n", ":", ",", "\x7f", "\x80"];
+const MUTATIONS = [
+  "\r\n",
+  "\n",
+  "\r",
+  " ",
+  "\t",
+  "\0",
+  "\r\n\r\n",
+  "0\r\n\r\n",
+  "Transfer-Encoding: chunked\r\n",
+  "Content-Length: 0\r\n",
+  ":",
+  ",",
+  "\x7f",
+  "\x80",
+];
 
 function mutate(r: Rng, bytes: Buffer): Buffer {
   const at = r.int(bytes.length);
   switch (r.int(4)) {
-    case 0: return Buffer.concat([bytes.subarray(0, at), Buffer.from(r.pick(MUTATIONS), "latin1"), bytes.subarray(at)]);
-    case 1: return Buffer.concat([bytes.subarray(0, at), bytes.subarray(at + 1 + r.int(8))]);
+    case 0:
+      return Buffer.concat([bytes.subarray(0, at), Buffer.from(r.pick(MUTATIONS), "latin1"), bytes.subarray(at)]);
+    case 1:
+      return Buffer.concat([bytes.subarray(0, at), bytes.subarray(at + 1 + r.int(8))]);
     case 2: {
       const copy = Buffer.from(bytes);
       copy[at] = Buffer.from(r.pick(MUTATIONS), "latin1")[0] as number;
       return copy;
     }
-    default: { // repeat a line
+    default: {
+      // repeat a line
       const text = bytes.toString("latin1");
       const start = text.lastIndexOf("\r\n", at) + 2;
       const end = text.indexOf("\r\n", at);
@@ -341,29 +550,73 @@ export function generateCase(r: Rng, mode: FuzzMode, port: number, ctx?: Asserti
 
 // ---- running it ------------------------------------------------------------------------------------------------
 
-interface Worker { mode: FuzzMode; up: RecordingUpstream; sc: TestSidecar; port: number; ctx?: AssertionContext }
+interface Worker {
+  mode: FuzzMode;
+  up: RecordingUpstream;
+  sc: TestSidecar;
+  port: number;
+  ctx?: AssertionContext;
+}
 
-async function startWorker(mode: FuzzMode, dir: string, assertions?: { ctx: AssertionContext; jwksUrl: string }): Promise<Worker> {
+async function startWorker(
+  mode: FuzzMode,
+  dir: string,
+  assertions?: { ctx: AssertionContext; jwksUrl: string },
+): Promise<Worker> {
   // The 101 comes a little late, so that split writes land while the handshake is still open.
   const up = await startRecordingUpstream({ upgradeDelayMs: 3 });
-  const base = { "--upstream": up.url, "--loopback-substitute": MARKER, "--log-level": "info", "--headers-timeout-ms": "2000", "--body-timeout-ms": "2000" };
+  const base = {
+    "--upstream": up.url,
+    "--loopback-substitute": MARKER,
+    "--log-level": "info",
+    "--headers-timeout-ms": "2000",
+    "--body-timeout-ms": "2000",
+  };
   let flags: Record<string, string> = base;
   if (mode === "identity" || mode === "token-field") {
     const file = path.join(dir, `tokens-${mode}.json`);
     const users = Object.entries(USERS).filter(([user]) => mode === "identity" || user === "alice");
     writeFileSync(file, JSON.stringify(users.map(([user, u]) => ({ user, token: u.token, scopes: u.scopes }))));
-    flags = { ...base, "--mode": "identity", "--tokens-file": file, "--cookie-secret": SECRET, "--public-paths": PUBLIC_PATHS.join(","), "--auth-max-failures": "1000000" };
+    flags = {
+      ...base,
+      "--mode": "identity",
+      "--tokens-file": file,
+      "--cookie-secret": SECRET,
+      "--public-paths": PUBLIC_PATHS.join(","),
+      "--auth-max-failures": "1000000",
+    };
   } else if (mode === "assertion" && assertions !== undefined) {
     flags = {
-      ...base, "--mode": "identity", "--trust-assertion": "generic", "--assertion-header": ASSERTION.header, "--assertion-jwks-url": assertions.jwksUrl,
-      "--assertion-audience": ASSERTION.audience, "--assertion-issuer": ASSERTION.issuer, "--assertion-user-claim": assertions.ctx.claim,
-      "--cookie-secret": SECRET, "--public-paths": PUBLIC_PATHS.join(","), "--auth-max-failures": "1000000",
+      ...base,
+      "--mode": "identity",
+      "--trust-assertion": "generic",
+      "--assertion-header": ASSERTION.header,
+      "--assertion-jwks-url": assertions.jwksUrl,
+      "--assertion-audience": ASSERTION.audience,
+      "--assertion-issuer": ASSERTION.issuer,
+      "--assertion-user-claim": assertions.ctx.claim,
+      "--cookie-secret": SECRET,
+      "--public-paths": PUBLIC_PATHS.join(","),
+      "--auth-max-failures": "1000000",
     };
   } else if (mode === "local") {
-    flags = { ...base, "--mode": "local", "--token": LOCAL_TOKEN, "--cookie-secret": SECRET, "--public-paths": PUBLIC_PATHS.join(","), "--auth-max-failures": "1000000" };
+    flags = {
+      ...base,
+      "--mode": "local",
+      "--token": LOCAL_TOKEN,
+      "--cookie-secret": SECRET,
+      "--public-paths": PUBLIC_PATHS.join(","),
+      "--auth-max-failures": "1000000",
+    };
   }
   const sc = await startTestSidecar(flags);
-  return { mode, up, sc, port: Number(new URL(sc.url).port), ...(assertions !== undefined ? { ctx: assertions.ctx } : {}) };
+  return {
+    mode,
+    up,
+    sc,
+    port: Number(new URL(sc.url).port),
+    ...(assertions !== undefined ? { ctx: assertions.ctx } : {}),
+  };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -423,11 +676,33 @@ async function send(w: Worker, c: Case, r: Rng): Promise<Buffer> {
 
 const dashes = (name: string) => name.toLowerCase().replaceAll("_", "-");
 /** Header names no request from the sidecar may carry on a client's behalf (written independently of src/). */
-const CLIENT_TRUST_NAMES = /^(forwarded|x-real-ip|x-openclaw-scopes|x-forwarded-user|x-forwarded-.*|tailscale-.*|cf-connecting-ip|true-client-ip|x-client-ip|x-auth-request-.*|remote-user|x-original-url)$/;
+const CLIENT_TRUST_NAMES =
+  /^(forwarded|x-real-ip|x-openclaw-scopes|x-forwarded-user|x-forwarded-.*|tailscale-.*|cf-connecting-ip|true-client-ip|x-client-ip|x-auth-request-.*|remote-user|x-original-url)$/;
 const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
 
-/** The Control UI's shell as the gateway serves it to anyone (its dist/control-ui), public with the token-field login. */
-const UI_SHELL = ["/", "/index.html", "/assets/", "/fonts/", "/themes/", "/provider-icons/", "/cloud-provider-icons/", "/file-icons/", "/app-art/", "/community-art/", "/favicon.ico", "/favicon.svg", "/favicon-32.png", "/apple-touch-icon.png", "/manifest.webmanifest", "/sw.js", "/social-card.png", "/asset-manifest.json"];
+/**
+ * The Control UI's shell as the gateway serves it to anyone (its dist/control-ui), public with the token-field login.
+ */
+const UI_SHELL = [
+  "/",
+  "/index.html",
+  "/assets/",
+  "/fonts/",
+  "/themes/",
+  "/provider-icons/",
+  "/cloud-provider-icons/",
+  "/file-icons/",
+  "/app-art/",
+  "/community-art/",
+  "/favicon.ico",
+  "/favicon.svg",
+  "/favicon-32.png",
+  "/apple-touch-icon.png",
+  "/manifest.webmanifest",
+  "/sw.js",
+  "/social-card.png",
+  "/asset-manifest.json",
+];
 
 /** The path the gateway routes on, with unreserved escapes decoded; public if a configured path matches. */
 function publicForGateway(url: string, paths: readonly string[] = PUBLIC_PATHS): boolean {
@@ -444,7 +719,13 @@ function publicForGateway(url: string, paths: readonly string[] = PUBLIC_PATHS):
   return paths.some((p) => (p !== "/" && p.endsWith("/") ? decoded.startsWith(p) : decoded === p));
 }
 
-function checkRequest(w: Worker, p: Parsed, exactCase: boolean, identities: ReadonlySet<string>, fail: (rule: string, detail: string) => void): void {
+function checkRequest(
+  w: Worker,
+  p: Parsed,
+  exactCase: boolean,
+  identities: ReadonlySet<string>,
+  fail: (rule: string, detail: string) => void,
+): void {
   const names = new Map<string, string[]>();
   for (let i = 0; i < p.rawHeaders.length; i += 2) {
     const name = dashes(p.rawHeaders[i] as string);
@@ -453,14 +734,24 @@ function checkRequest(w: Worker, p: Parsed, exactCase: boolean, identities: Read
   const values = (name: string) => names.get(name) ?? [];
   const where = `${p.method} ${p.url}`;
   if (w.mode === "local") {
-    for (const name of names.keys()) if (CLIENT_TRUST_NAMES.test(name)) fail("written by the sidecar", `${where}: local mode forwarded ${name}`);
+    for (const name of names.keys())
+      if (CLIENT_TRUST_NAMES.test(name)) fail("written by the sidecar", `${where}: local mode forwarded ${name}`);
   } else {
-    if (JSON.stringify(values("x-forwarded-for")) !== JSON.stringify([MARKER])) fail("written by the sidecar", `${where}: X-Forwarded-For ${JSON.stringify(values("x-forwarded-for"))}`);
-    if (JSON.stringify(values("x-forwarded-proto")) !== '["http"]') fail("written by the sidecar", `${where}: X-Forwarded-Proto ${JSON.stringify(values("x-forwarded-proto"))}`);
+    if (JSON.stringify(values("x-forwarded-for")) !== JSON.stringify([MARKER]))
+      fail("written by the sidecar", `${where}: X-Forwarded-For ${JSON.stringify(values("x-forwarded-for"))}`);
+    if (JSON.stringify(values("x-forwarded-proto")) !== '["http"]')
+      fail("written by the sidecar", `${where}: X-Forwarded-Proto ${JSON.stringify(values("x-forwarded-proto"))}`);
     const fwdHost = values("x-forwarded-host");
-    if (fwdHost.length > 1 || (fwdHost.length === 1 && fwdHost[0] !== values("host")[0])) fail("written by the sidecar", `${where}: X-Forwarded-Host ${JSON.stringify(fwdHost)}`);
+    if (fwdHost.length > 1 || (fwdHost.length === 1 && fwdHost[0] !== values("host")[0]))
+      fail("written by the sidecar", `${where}: X-Forwarded-Host ${JSON.stringify(fwdHost)}`);
     for (const name of names.keys()) {
-      if (CLIENT_TRUST_NAMES.test(name) && !["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-user", "x-openclaw-scopes"].includes(name)) fail("written by the sidecar", `${where}: forwarded the client's ${name}`);
+      if (
+        CLIENT_TRUST_NAMES.test(name) &&
+        !["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-user", "x-openclaw-scopes"].includes(
+          name,
+        )
+      )
+        fail("written by the sidecar", `${where}: forwarded the client's ${name}`);
     }
   }
   // What the sidecar consumed or refused never reaches the gateway (issue 21 §6): its session cookie, an assertion, a
@@ -469,57 +760,98 @@ function checkRequest(w: Worker, p: Parsed, exactCase: boolean, identities: Read
   // A cookie by its name, as RFC 6265 parsers read the header: "theme= openclaw_sidecar_session=…" (a client that
   // dropped its ";") is one cookie named theme, whose value the sidecar rightly leaves alone.
   const cookieNames = values("cookie").flatMap((c) => c.split(";").map((pair) => pair.split("=")[0]?.trim()));
-  if (cookieNames.includes(COOKIE_NAME)) fail("consumed, not forwarded", `${where}: the sidecar's session cookie reached the gateway`);
-  for (const name of [...(w.mode === "assertion" ? [ASSERTION.header] : []), "cf-access-client-id", "cf-access-client-secret"]) {
+  if (cookieNames.includes(COOKIE_NAME))
+    fail("consumed, not forwarded", `${where}: the sidecar's session cookie reached the gateway`);
+  for (const name of [
+    ...(w.mode === "assertion" ? [ASSERTION.header] : []),
+    "cf-access-client-id",
+    "cf-access-client-secret",
+  ]) {
     if (values(name).length > 0) fail("consumed, not forwarded", `${where}: ${name} reached the gateway`);
   }
-  if ((w.mode === "identity" || w.mode === "token-field" || w.mode === "assertion") && values("authorization").length > 0 && (p.upgrade || !publicForGateway(p.url))) {
-    fail("consumed, not forwarded", `${where}: Authorization ${JSON.stringify(values("authorization"))} reached the gateway`);
+  if (
+    (w.mode === "identity" || w.mode === "token-field" || w.mode === "assertion") &&
+    values("authorization").length > 0 &&
+    (p.upgrade || !publicForGateway(p.url))
+  ) {
+    fail(
+      "consumed, not forwarded",
+      `${where}: Authorization ${JSON.stringify(values("authorization"))} reached the gateway`,
+    );
   }
-  if (w.mode === "local" && !(p.upgrade ? false : publicForGateway(p.url)) && JSON.stringify(values("authorization")) !== JSON.stringify([`Bearer ${LOCAL_TOKEN}`])) {
-    fail("consumed, not forwarded", `${where}: local mode forwarded Authorization ${JSON.stringify(values("authorization"))}`);
+  if (
+    w.mode === "local" &&
+    !(p.upgrade ? false : publicForGateway(p.url)) &&
+    JSON.stringify(values("authorization")) !== JSON.stringify([`Bearer ${LOCAL_TOKEN}`])
+  ) {
+    fail(
+      "consumed, not forwarded",
+      `${where}: local mode forwarded Authorization ${JSON.stringify(values("authorization"))}`,
+    );
   }
   const user = values("x-forwarded-user");
   const scopes = values("x-openclaw-scopes");
   if (w.mode === "identity" || w.mode === "token-field") {
     if (user.length === 0) {
       if (scopes.length > 0) fail("authorised", `${where}: scopes without a user`);
-      const shell = w.mode === "token-field" && (p.method === "GET" || p.method === "HEAD") && publicForGateway(p.url, UI_SHELL);
-      if (p.upgrade || !(publicForGateway(p.url) || shell)) fail("authorised", `${where}: reached the gateway without an identity (upgrade=${p.upgrade})`);
+      const shell =
+        w.mode === "token-field" && (p.method === "GET" || p.method === "HEAD") && publicForGateway(p.url, UI_SHELL);
+      if (p.upgrade || !(publicForGateway(p.url) || shell))
+        fail("authorised", `${where}: reached the gateway without an identity (upgrade=${p.upgrade})`);
     } else {
       const u = USERS[user[0] as keyof typeof USERS] as { scopes: readonly string[] } | undefined;
       if (user.length !== 1 || u === undefined) fail("authorised", `${where}: identity ${JSON.stringify(user)}`);
-      else if (JSON.stringify(scopes) !== JSON.stringify([u.scopes.join(",")])) fail("authorised", `${where}: ${user[0]} with scopes ${JSON.stringify(scopes)}`);
+      else if (JSON.stringify(scopes) !== JSON.stringify([u.scopes.join(",")]))
+        fail("authorised", `${where}: ${user[0]} with scopes ${JSON.stringify(scopes)}`);
     }
   } else if (w.mode === "assertion") {
     // Only an identity one of this case's assertions gives under the rule, exactly once, and never a scope.
-    if (scopes.length > 0) fail("identities are data", `${where}: scopes ${JSON.stringify(scopes)} reached the gateway`);
+    if (scopes.length > 0)
+      fail("identities are data", `${where}: scopes ${JSON.stringify(scopes)} reached the gateway`);
     if (user.length === 0) {
-      if (p.upgrade || !publicForGateway(p.url)) fail("authorised", `${where}: reached the gateway without an identity (upgrade=${p.upgrade})`);
+      if (p.upgrade || !publicForGateway(p.url))
+        fail("authorised", `${where}: reached the gateway without an identity (upgrade=${p.upgrade})`);
     } else if (user.length !== 1 || !identities.has(user[0] as string)) {
-      fail("identities are data", `${where}: the gateway parsed the user ${JSON.stringify(user)}; the case's assertions give ${JSON.stringify([...identities])}`);
+      fail(
+        "identities are data",
+        `${where}: the gateway parsed the user ${JSON.stringify(user)}; the case's assertions give ${JSON.stringify([...identities])}`,
+      );
     }
   } else {
     if (user.length > 0 || scopes.length > 0) fail("authorised", `${where}: identity headers in ${w.mode} mode`);
-    if (w.mode === "local" && !values("authorization").includes(`Bearer ${LOCAL_TOKEN}`) && (p.upgrade || !publicForGateway(p.url))) {
+    if (
+      w.mode === "local" &&
+      !values("authorization").includes(`Bearer ${LOCAL_TOKEN}`) &&
+      (p.upgrade || !publicForGateway(p.url))
+    ) {
       fail("authorised", `${where}: reached the gateway without the token`);
     }
   }
   if (exactCase) {
-    for (const vs of names.values()) for (const v of vs) if (FORGED_VALUES.has(v)) fail("written by the sidecar", `${where}: a forged value ${v} reached the gateway`);
+    for (const vs of names.values())
+      for (const v of vs)
+        if (FORGED_VALUES.has(v)) fail("written by the sidecar", `${where}: a forged value ${v} reached the gateway`);
   }
 }
 
 /** Fields a trailer may never carry (independent of src/: RFC 9110 §6.5.1 framing, routing, authentication). */
 const NEVER_TRAILERS = /^(content-length|transfer-encoding|host|authorization|cookie|connection|upgrade|te|trailer)$/;
 
-function checkCase(w: Worker, c: Case, parsed: Parsed[], lines: Array<Record<string, unknown>>, response: Buffer, fail: (rule: string, detail: string) => void): void {
+function checkCase(
+  w: Worker,
+  c: Case,
+  parsed: Parsed[],
+  lines: Array<Record<string, unknown>>,
+  response: Buffer,
+  fail: (rule: string, detail: string) => void,
+): void {
   const identities = new Set(c.requests.map((g) => g.asserted).filter((a): a is string => typeof a === "string"));
   for (const p of parsed) checkRequest(w, p, c.exact, identities, fail);
   for (const p of parsed) {
     for (let i = 0; i < p.rawTrailers.length; i += 2) {
       const name = dashes(p.rawTrailers[i] as string);
-      if (CLIENT_TRUST_NAMES.test(name) || NEVER_TRAILERS.test(name)) fail("trailers", `${p.method} ${p.url}: trailer ${name} reached the gateway`);
+      if (CLIENT_TRUST_NAMES.test(name) || NEVER_TRAILERS.test(name))
+        fail("trailers", `${p.method} ${p.url}: trailer ${name} reached the gateway`);
     }
   }
   if (w.mode === "token-field") {
@@ -534,7 +866,10 @@ function checkCase(w: Worker, c: Case, parsed: Parsed[], lines: Array<Record<str
         request = undefined;
       }
       if (request?.method !== "connect" || request.params?.auth?.token !== USERS.alice.token) {
-        fail("held until a valid connect", `${p.url}: the gateway received ${JSON.stringify(p.tunnel.toString("latin1").slice(0, 120))} on a session-less upgrade`);
+        fail(
+          "held until a valid connect",
+          `${p.url}: the gateway received ${JSON.stringify(p.tunnel.toString("latin1").slice(0, 120))} on a session-less upgrade`,
+        );
       }
     }
   }
@@ -548,7 +883,10 @@ function checkCase(w: Worker, c: Case, parsed: Parsed[], lines: Array<Record<str
   for (const request of fromUpstream) {
     while (i < fromLog.length && fromLog[i] !== request) i++;
     if (i++ === fromLog.length) {
-      fail("nothing but what the sidecar forwarded", `the sidecar forwarded ${JSON.stringify(fromLog)}; the gateway parsed ${JSON.stringify(fromUpstream)}`);
+      fail(
+        "nothing but what the sidecar forwarded",
+        `the sidecar forwarded ${JSON.stringify(fromLog)}; the gateway parsed ${JSON.stringify(fromUpstream)}`,
+      );
       return;
     }
   }
@@ -562,17 +900,45 @@ function checkCase(w: Worker, c: Case, parsed: Parsed[], lines: Array<Record<str
     const gen = c.requests[gi]!;
     const p = parsed[k++]!;
     if (!(gen.method === p.method && p.url === originForm(gen.target))) {
-      fail("accounted for", `${p.method} ${p.url} reached the gateway where the client sent ${gen.method} ${gen.target}`);
+      fail(
+        "accounted for",
+        `${p.method} ${p.url} reached the gateway where the client sent ${gen.method} ${gen.target}`,
+      );
       return;
     }
-    if (p.complete && !p.upgrade && !p.body.equals(gen.body)) fail("accounted for", `${p.method} ${p.url}: body ${JSON.stringify(p.body.toString("latin1"))}, sent ${JSON.stringify(gen.body.toString("latin1"))}`);
+    if (p.complete && !p.upgrade && !p.body.equals(gen.body))
+      fail(
+        "accounted for",
+        `${p.method} ${p.url}: body ${JSON.stringify(p.body.toString("latin1"))}, sent ${JSON.stringify(gen.body.toString("latin1"))}`,
+      );
     // Tunnel bytes are owed only to a tunnel that opened: a client that gave up before the 101 owes nothing.
     const opened = exchanges[gi]!.kind === "websocket" && exchanges[gi]!.result === "ok";
-    if (p.upgrade && opened && !p.tunnel.equals(gen.tunnel)) fail("accounted for", `${p.url}: tunnel bytes ${JSON.stringify(p.tunnel.toString("latin1"))}, sent ${JSON.stringify(gen.tunnel.toString("latin1"))}`);
+    if (p.upgrade && opened && !p.tunnel.equals(gen.tunnel))
+      fail(
+        "accounted for",
+        `${p.url}: tunnel bytes ${JSON.stringify(p.tunnel.toString("latin1"))}, sent ${JSON.stringify(gen.tunnel.toString("latin1"))}`,
+      );
     const user = p.headers["x-forwarded-user"];
-    if ((w.mode === "identity" || w.mode === "token-field") && gen.credential !== undefined && !(user === undefined && publicForGateway(p.url)) && user !== gen.credential) fail("accounted for", `${p.method} ${p.url}: sent with ${gen.credential}'s credential, forwarded as ${String(user)}`);
-    if (w.mode === "assertion" && gen.asserted !== undefined && !(user === undefined && publicForGateway(p.url)) && user !== (gen.asserted ?? undefined)) {
-      fail("identities are data", `${p.method} ${p.url}: the assertion's claim gives ${JSON.stringify(gen.asserted)}, the gateway parsed ${JSON.stringify(user)}`);
+    if (
+      (w.mode === "identity" || w.mode === "token-field") &&
+      gen.credential !== undefined &&
+      !(user === undefined && publicForGateway(p.url)) &&
+      user !== gen.credential
+    )
+      fail(
+        "accounted for",
+        `${p.method} ${p.url}: sent with ${gen.credential}'s credential, forwarded as ${String(user)}`,
+      );
+    if (
+      w.mode === "assertion" &&
+      gen.asserted !== undefined &&
+      !(user === undefined && publicForGateway(p.url)) &&
+      user !== (gen.asserted ?? undefined)
+    ) {
+      fail(
+        "identities are data",
+        `${p.method} ${p.url}: the assertion's claim gives ${JSON.stringify(gen.asserted)}, the gateway parsed ${JSON.stringify(user)}`,
+      );
     }
   }
 }
@@ -603,7 +969,9 @@ export async function runGateFuzz(opts: FuzzOptions): Promise<FuzzResult> {
   let identitySources = { cases: 0, granted: 0 };
   try {
     if (modes.includes("assertion")) {
-      const server = createServer((_req, res) => res.writeHead(200, { "content-type": "application/json" }).end(signer.jwks));
+      const server = createServer((_req, res) =>
+        res.writeHead(200, { "content-type": "application/json" }).end(signer.jwks),
+      );
       jwks = server;
       await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     }
@@ -614,27 +982,39 @@ export async function runGateFuzz(opts: FuzzOptions): Promise<FuzzResult> {
         workers.push(await startWorker(mode, dir, mode === "assertion" ? { ctx, jwksUrl } : undefined));
       }
     }
-    await Promise.all(workers.map(async (w, wi) => {
-      const modeIndex = modes.indexOf(w.mode);
-      const r = rng(opts.seed * 7919 + modeIndex * 104_729 + (wi % perMode));
-      for (let i = wi % perMode; i < opts.casesPerMode; i += perMode) {
-        const c = generateCase(r, w.mode, w.port, w.ctx);
-        const p0 = w.up.parsed.length;
-        const l0 = w.sc.logs.length;
-        const response = await send(w, c, r);
-        const parsed = w.up.parsed.slice(p0);
-        upstreamRequests += parsed.length;
-        if (w.mode === "assertion") assertedIdentities += parsed.filter((p) => p.headers["x-forwarded-user"] !== undefined).length;
-        cases++;
-        const bytes = JSON.stringify(c.bytes.toString("latin1"));
-        checkCase(w, c, parsed, w.sc.logs.slice(l0), response, (rule, detail) => violations.push({ mode: w.mode, caseIndex: i, rule, detail, bytes }));
-        if (violations.length > 20) return;
-      }
-    }));
+    await Promise.all(
+      workers.map(async (w, wi) => {
+        const modeIndex = modes.indexOf(w.mode);
+        const r = rng(opts.seed * 7919 + modeIndex * 104_729 + (wi % perMode));
+        for (let i = wi % perMode; i < opts.casesPerMode; i += perMode) {
+          const c = generateCase(r, w.mode, w.port, w.ctx);
+          const p0 = w.up.parsed.length;
+          const l0 = w.sc.logs.length;
+          const response = await send(w, c, r);
+          const parsed = w.up.parsed.slice(p0);
+          upstreamRequests += parsed.length;
+          if (w.mode === "assertion")
+            assertedIdentities += parsed.filter((p) => p.headers["x-forwarded-user"] !== undefined).length;
+          cases++;
+          const bytes = JSON.stringify(c.bytes.toString("latin1"));
+          checkCase(w, c, parsed, w.sc.logs.slice(l0), response, (rule, detail) =>
+            violations.push({ mode: w.mode, caseIndex: i, rule, detail, bytes }),
+          );
+          if (violations.length > 20) return;
+        }
+      }),
+    );
     // OIDC claims and configured names: a share of the budget, through the policy, config and the serializer to llhttp.
     const sources = await runIdentitySources(rng(opts.seed * 31 + 7), Math.max(50, Math.floor(opts.casesPerMode / 2)));
     identitySources = { cases: sources.cases, granted: sources.granted };
-    for (const v of sources.violations) violations.push({ mode: "identity-sources", caseIndex: v.caseIndex, rule: `identities are data (${v.source})`, detail: v.detail, bytes: "" });
+    for (const v of sources.violations)
+      violations.push({
+        mode: "identity-sources",
+        caseIndex: v.caseIndex,
+        rule: `identities are data (${v.source})`,
+        detail: v.detail,
+        bytes: "",
+      });
   } finally {
     for (const w of workers) {
       await w.sc.close();
@@ -661,7 +1041,9 @@ if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLTo
   const seed = Number(arg("--seed") ?? Date.now() % 1_000_000);
   const casesPerMode = Number(arg("--cases") ?? (args.includes("--long") ? 20_000 : 400));
   const result = await runGateFuzz({ seed, casesPerMode, workers: args.includes("--long") ? 4 : 3 });
-  process.stdout.write(`gate-fuzz: seed ${seed}, ${casesPerMode} cases per mode: ${result.upstreamRequests} upstream requests checked (${result.assertedIdentities} with a generated identity), ${result.identitySources.cases} identity-source cases (${result.identitySources.granted} granted), ${result.violations.length} violations (${(result.ms / 1000).toFixed(1)} s)\n`);
+  process.stdout.write(
+    `gate-fuzz: seed ${seed}, ${casesPerMode} cases per mode: ${result.upstreamRequests} upstream requests checked (${result.assertedIdentities} with a generated identity), ${result.identitySources.cases} identity-source cases (${result.identitySources.granted} granted), ${result.violations.length} violations (${(result.ms / 1000).toFixed(1)} s)\n`,
+  );
   for (const v of result.violations) process.stdout.write(`${describeViolation(v, seed)}\n`);
   process.exit(result.violations.length === 0 ? 0 : 1);
 }

@@ -30,18 +30,52 @@ const LOCALS = ["alice", "Bob.Smith", "ci+bot", "x_y", "ALICE", "o'neil"];
 const DOMAINS = ["example.com", "EXAMPLE.com", "sub.example.org", "xn--bcher-kva.example"];
 /** What an attacker puts in a claim they control: wire syntax, what latin1 turns into it, and look-alikes. */
 const HOSTILE = [
-  "\r\n", "\r", "\n", "\0", "\u010d\u010a", "\u010d", "\u010a", "\u0100", "\u0161", "\u212a", "\uff41", "\uff20", " ", "\t",
-  "\u00a0", "\u00e9", "\ud83d\ude00", "\ud800", "@", "\r\nx-openclaw-scopes: operator.admin", "\u010d\u010ax-forwarded-user: mallory",
-  ",", ";", '"', "\x7f", "\x1b", ".", "..", "-", "\ufeff", "\u200b",
+  "\r\n",
+  "\r",
+  "\n",
+  "\0",
+  "\u010d\u010a",
+  "\u010d",
+  "\u010a",
+  "\u0100",
+  "\u0161",
+  "\u212a",
+  "\uff41",
+  "\uff20",
+  " ",
+  "\t",
+  "\u00a0",
+  "\u00e9",
+  "\ud83d\ude00",
+  "\ud800",
+  "@",
+  "\r\nx-openclaw-scopes: operator.admin",
+  "\u010d\u010ax-forwarded-user: mallory",
+  ",",
+  ";",
+  '"',
+  "\x7f",
+  "\x1b",
+  ".",
+  "..",
+  "-",
+  "\ufeff",
+  "\u200b",
 ];
 
 /** One generated identity value (a claim, a configured name). */
 export function generateIdentity(r: Rng): string {
   const clean = () => `${r.pick(LOCALS)}@${r.pick(DOMAINS)}`;
   switch (r.int(8)) {
-    case 0: case 1: case 2: return clean();
-    case 3: return r.pick(LOCALS);
-    case 4: case 5: { // a clean address with hostile pieces slipped in
+    case 0:
+    case 1:
+    case 2:
+      return clean();
+    case 3:
+      return r.pick(LOCALS);
+    case 4:
+    case 5: {
+      // a clean address with hostile pieces slipped in
       let s = clean();
       for (let i = 1 + r.int(2); i > 0; i--) {
         const at = r.int(s.length + 1);
@@ -49,8 +83,10 @@ export function generateIdentity(r: Rng): string {
       }
       return s;
     }
-    case 6: return Array.from({ length: 1 + r.int(6) }, () => r.pick([...LOCALS, ...HOSTILE, ...DOMAINS])).join("");
-    default: return `${"a".repeat(200 + r.int(120))}${r.chance(0.5) ? `@${r.pick(DOMAINS)}` : ""}`;
+    case 6:
+      return Array.from({ length: 1 + r.int(6) }, () => r.pick([...LOCALS, ...HOSTILE, ...DOMAINS])).join("");
+    default:
+      return `${"a".repeat(200 + r.int(120))}${r.chance(0.5) ? `@${r.pick(DOMAINS)}` : ""}`;
   }
 }
 
@@ -59,7 +95,8 @@ export function generateVerified(r: Rng): unknown {
   return r.pick([true, true, true, "true", false, "false", undefined, 0]);
 }
 
-// ---- the oracle's statement of the rule (independent of src/gate/identity.ts) -------------------------------------------
+// ---- the oracle's statement of the rule (independent of src/gate/identity.ts)
+// -------------------------------------------
 
 const PRINTABLE_ASCII = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
 const DOT_ATOM = /^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
@@ -85,16 +122,30 @@ export function expectedVerified(value: unknown, sent: boolean): boolean {
   return value === true || value === "true" || (value === undefined && !sent);
 }
 
-// ---- signed assertions (for gate-fuzz.ts mode "assertion") -----------------------------------------------------------
+// ---- signed assertions (for gate-fuzz.ts mode "assertion")
+// -----------------------------------------------------------
 
-export const ASSERTION = { header: "x-edge-assertion", audience: "fuzz-audience", issuer: "https://edge.fuzz.example", kid: "fuzz-k1" };
+export const ASSERTION = {
+  header: "x-edge-assertion",
+  audience: "fuzz-audience",
+  issuer: "https://edge.fuzz.example",
+  kid: "fuzz-k1",
+};
 
-export interface AssertionSigner { jwks: string; sign(claims: Record<string, unknown>): string }
+export interface AssertionSigner {
+  jwks: string;
+  sign(claims: Record<string, unknown>): string;
+}
 
 /** An Ed25519 key and its JWKS document; JWTs signed here are verified by the sidecar with jose. */
 export function assertionSigner(): AssertionSigner {
   const { privateKey, publicKey } = generateKeyPairSync("ed25519");
-  const jwk = { ...(publicKey.export({ format: "jwk" }) as Record<string, unknown>), kid: ASSERTION.kid, alg: "EdDSA", use: "sig" };
+  const jwk = {
+    ...(publicKey.export({ format: "jwk" }) as Record<string, unknown>),
+    kid: ASSERTION.kid,
+    alg: "EdDSA",
+    use: "sig",
+  };
   const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
   return {
     jwks: JSON.stringify({ keys: [jwk] }),
@@ -106,14 +157,40 @@ export function assertionSigner(): AssertionSigner {
   };
 }
 
-// ---- OIDC claims and configured names, through the sidecar's own rewrite and serializer -------------------------------
+// ---- OIDC claims and configured names, through the sidecar's own rewrite and serializer
+// -------------------------------
 
-export interface SourceViolation { source: string; caseIndex: number; detail: string }
-export interface SourceResult { cases: number; granted: number; refused: number; violations: SourceViolation[] }
+export interface SourceViolation {
+  source: string;
+  caseIndex: number;
+  detail: string;
+}
+export interface SourceResult {
+  cases: number;
+  granted: number;
+  refused: number;
+  violations: SourceViolation[];
+}
 
-const POLICY_BASE = { issuer: "https://id.fuzz.example/", clientId: "sidecar", groupsClaim: "groups", scopesByGroup: { ops: ["operator.read"] } };
-const POLICY: OidcPolicy = { ...POLICY_BASE, userClaim: "email", allowedEmails: [], allowedDomains: ["example.com", "sub.example.org"] };
-const TRUST: TrustPolicy = { mode: "identity", trustedHops: [], loopbackSubstitute: "198.51.100.77", identityHeader: "x-forwarded-user", passHeaders: new Set() };
+const POLICY_BASE = {
+  issuer: "https://id.fuzz.example/",
+  clientId: "sidecar",
+  groupsClaim: "groups",
+  scopesByGroup: { ops: ["operator.read"] },
+};
+const POLICY: OidcPolicy = {
+  ...POLICY_BASE,
+  userClaim: "email",
+  allowedEmails: [],
+  allowedDomains: ["example.com", "sub.example.org"],
+};
+const TRUST: TrustPolicy = {
+  mode: "identity",
+  trustedHops: [],
+  loopbackSubstitute: "198.51.100.77",
+  identityHeader: "x-forwarded-user",
+  passHeaders: new Set(),
+};
 const KEYS = { current: Buffer.from("fuzz-session-key-0123456789abcdef"), previous: [] };
 
 /**
@@ -124,42 +201,76 @@ export async function runIdentitySources(r: Rng, cases: number): Promise<SourceR
   const up = await startRecordingUpstream();
   const dir = mkdtempSync(path.join(tmpdir(), "ocsc-identity-fuzz-"));
   const result: SourceResult = { cases: 0, granted: 0, refused: 0, violations: [] };
-  const heads: Array<{ source: string; caseIndex: number; user: string; scopes: string[] | undefined; text: string }> = [];
+  const heads: Array<{ source: string; caseIndex: number; user: string; scopes: string[] | undefined; text: string }> =
+    [];
   try {
     for (let i = 0; i < cases; i++) {
       const raw = generateIdentity(r);
-      const fail = (source: string, detail: string) => result.violations.push({ source, caseIndex: i, detail: `${detail} (generated ${JSON.stringify(raw)})` });
+      const fail = (source: string, detail: string) =>
+        result.violations.push({ source, caseIndex: i, detail: `${detail} (generated ${JSON.stringify(raw)})` });
       const grant = (source: string, user: string, scopes: string[] | undefined) => {
         result.granted++;
         const head = parseRequestHead("GET /fuzz HTTP/1.1\r\nHost: gw", { maxHeaderBytes: 65536, maxHeaderCount: 100 });
-        rewriteHeaders(head.headers, { forwardedFor: "198.51.100.77", proto: "http", host: "gw", clientAddress: "127.0.0.1" }, TRUST, { user, ...(scopes ? { scopes } : {}) });
+        rewriteHeaders(
+          head.headers,
+          { forwardedFor: "198.51.100.77", proto: "http", host: "gw", clientAddress: "127.0.0.1" },
+          TRUST,
+          { user, ...(scopes ? { scopes } : {}) },
+        );
         try {
           heads.push({ source, caseIndex: i, user, scopes, text: serializeRequestHead(head) });
         } catch (err) {
           if (!(err instanceof HttpError)) throw err;
-          fail(source, `granted ${JSON.stringify(user)}, which the serializer refused (${err.message}): the entry check let it through`);
+          fail(
+            source,
+            `granted ${JSON.stringify(user)}, which the serializer refused (${err.message}): the entry check let it through`,
+          );
         }
       };
       result.cases++;
 
-      // OIDC: the email claim as the identity, matched against the domain list, under a provider that sends email_verified.
+      // OIDC: the email claim as the identity, matched against the domain list, under a provider that sends
+      // email_verified.
       const claimName = r.chance(0.7) ? "email" : "preferred_username";
       const verified = generateVerified(r);
-      const claims: Record<string, unknown> = { sub: `s${i}`, groups: ["ops"], email: claimName === "email" ? raw : `${r.pick(LOCALS)}@example.com`, ...(verified === undefined ? {} : { email_verified: verified }) };
+      const claims: Record<string, unknown> = {
+        sub: `s${i}`,
+        groups: ["ops"],
+        email: claimName === "email" ? raw : `${r.pick(LOCALS)}@example.com`,
+        ...(verified === undefined ? {} : { email_verified: verified }),
+      };
       if (claimName !== "email") claims.preferred_username = raw;
       const verdict = decide({ ...POLICY, userClaim: claimName }, claims, undefined, true);
       const email = expectedIdentity(String(claims.email), "email");
-      const admitted = email !== undefined && expectedVerified(verified, true) && ["example.com", "sub.example.org"].includes(email.slice(email.indexOf("@") + 1));
+      const admitted =
+        email !== undefined &&
+        expectedVerified(verified, true) &&
+        ["example.com", "sub.example.org"].includes(email.slice(email.indexOf("@") + 1));
       const identity = expectedIdentity(raw, claimName === "email" ? "email" : "exact");
       const want = admitted ? identity : undefined;
       if ("denied" in verdict) {
         result.refused++;
-        if (want !== undefined) fail("oidc", `refused (${verdict.denied}) where the rule admits ${JSON.stringify(want)}`);
+        if (want !== undefined)
+          fail("oidc", `refused (${verdict.denied}) where the rule admits ${JSON.stringify(want)}`);
       } else if (verdict.user !== want) {
         fail("oidc", `granted ${JSON.stringify(verdict.user)} where the rule gives ${JSON.stringify(want)}`);
       } else {
         // The session round trip: what the cookie carries is what the gateway sees.
-        const session = verifySession(KEYS, signSession(KEYS, { user: verdict.user, credential: "oidc:x", sub: verdict.sub, ...(verdict.scopes ? { scopes: verdict.scopes } : {}) }, Date.now(), 60_000), Date.now());
+        const session = verifySession(
+          KEYS,
+          signSession(
+            KEYS,
+            {
+              user: verdict.user,
+              credential: "oidc:x",
+              sub: verdict.sub,
+              ...(verdict.scopes ? { scopes: verdict.scopes } : {}),
+            },
+            Date.now(),
+            60_000,
+          ),
+          Date.now(),
+        );
         if ("error" in session) fail("oidc", `the session did not verify (${session.error})`);
         else grant("oidc", session.user, session.scopes);
       }
@@ -167,19 +278,36 @@ export async function runIdentitySources(r: Rng, cases: number): Promise<SourceR
       // Configured names: `user`, a tokensFile user, a machine-credential user. Config trims what it reads.
       const configured = expectedIdentity(raw.trim(), "exact");
       const file = path.join(dir, `t${i}.json`);
-      writeFileSync(file, JSON.stringify([{ user: raw, token: `fuzz-file-token-${i}-0123456789abcdef` }, { user: raw, clientId: `c${i}`, clientSecretSha256: "ab".repeat(32) }]));
-      for (const [source, flags] of [["user", { "--user": raw, "--token": `fuzz-flag-token-${i}-0123456789abcdef` }], ["tokensFile", { "--tokens-file": file }]] as const) {
+      writeFileSync(
+        file,
+        JSON.stringify([
+          { user: raw, token: `fuzz-file-token-${i}-0123456789abcdef` },
+          { user: raw, clientId: `c${i}`, clientSecretSha256: "ab".repeat(32) },
+        ]),
+      );
+      for (const [source, flags] of [
+        ["user", { "--user": raw, "--token": `fuzz-flag-token-${i}-0123456789abcdef` }],
+        ["tokensFile", { "--tokens-file": file }],
+      ] as const) {
         let users: string[];
         try {
-          users = loadConfig({ env: {}, flags: { "--mode": "identity", "--cookie-secret": "c".repeat(40), ...flags } }).credentials.map((c) => c.user);
+          users = loadConfig({
+            env: {},
+            flags: { "--mode": "identity", "--cookie-secret": "c".repeat(40), ...flags },
+          }).credentials.map((c) => c.user);
         } catch (err) {
           if (!(err instanceof ConfigError)) throw err;
           result.refused++;
-          if (configured !== undefined && raw.trim() !== "") fail(source, `refused at start where the rule admits ${JSON.stringify(configured)}: ${err.problems.join("; ")}`);
+          if (configured !== undefined && raw.trim() !== "")
+            fail(
+              source,
+              `refused at start where the rule admits ${JSON.stringify(configured)}: ${err.problems.join("; ")}`,
+            );
           continue;
         }
         for (const user of users) {
-          if (user !== configured) fail(source, `configured as ${JSON.stringify(user)} where the rule gives ${JSON.stringify(configured)}`);
+          if (user !== configured)
+            fail(source, `configured as ${JSON.stringify(user)} where the rule gives ${JSON.stringify(configured)}`);
           else grant(source, user, undefined);
         }
       }
@@ -192,9 +320,15 @@ export async function runIdentitySources(r: Rng, cases: number): Promise<SourceR
     await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
     for (const h of heads) socket.write(Buffer.from(h.text, "latin1"));
     const deadline = Date.now() + 10_000;
-    while (up.parsed.length < heads.length && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    while (up.parsed.length < heads.length && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 10));
     socket.destroy();
-    if (up.parsed.length !== heads.length) result.violations.push({ source: "witness", caseIndex: -1, detail: `${heads.length} heads written, llhttp parsed ${up.parsed.length}` });
+    if (up.parsed.length !== heads.length)
+      result.violations.push({
+        source: "witness",
+        caseIndex: -1,
+        detail: `${heads.length} heads written, llhttp parsed ${up.parsed.length}`,
+      });
     up.parsed.forEach((p, k) => {
       const h = heads[k];
       if (h === undefined) return;
@@ -202,7 +336,11 @@ export async function runIdentitySources(r: Rng, cases: number): Promise<SourceR
       const scopes = up.values(p, "x-openclaw-scopes");
       const wantScopes = h.scopes === undefined || h.scopes.length === 0 ? [] : [h.scopes.join(",")];
       if (users.length !== 1 || users[0] !== h.user || JSON.stringify(scopes) !== JSON.stringify(wantScopes)) {
-        result.violations.push({ source: h.source, caseIndex: h.caseIndex, detail: `granted ${JSON.stringify(h.user)} with ${JSON.stringify(h.scopes)}; llhttp parsed users ${JSON.stringify(users)}, scopes ${JSON.stringify(scopes)}` });
+        result.violations.push({
+          source: h.source,
+          caseIndex: h.caseIndex,
+          detail: `granted ${JSON.stringify(h.user)} with ${JSON.stringify(h.scopes)}; llhttp parsed users ${JSON.stringify(users)}, scopes ${JSON.stringify(scopes)}`,
+        });
       }
     });
   } finally {

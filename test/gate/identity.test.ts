@@ -11,7 +11,15 @@ const SECRET = "k".repeat(40);
 let gw: FakeGateway;
 let a: TestSidecar;
 let b: TestSidecar;
-const identityFlags = () => ({ "--upstream": gw.url, "--mode": "identity", "--token": TOKEN, "--user": "alice@example.com", "--cookie-secret": SECRET, "--auth-max-failures": "20", "--control-ui-token-login": "false" });
+const identityFlags = () => ({
+  "--upstream": gw.url,
+  "--mode": "identity",
+  "--token": TOKEN,
+  "--user": "alice@example.com",
+  "--cookie-secret": SECRET,
+  "--auth-max-failures": "20",
+  "--control-ui-token-login": "false",
+});
 
 beforeAll(async () => {
   gw = await startFakeGateway();
@@ -24,7 +32,10 @@ afterAll(async () => {
   await gw?.close();
 });
 
-async function login(sc: TestSidecar, path = "/chat?session=1&token=" + TOKEN): Promise<{ cookie: string; location: string }> {
+async function login(
+  sc: TestSidecar,
+  path = "/chat?session=1&token=" + TOKEN,
+): Promise<{ cookie: string; location: string }> {
   const res = await fetch(`${sc.url}${path}`, { redirect: "manual", headers: { accept: "text/html" } });
   expect(res.status).toBe(303);
   const setCookie = res.headers.get("set-cookie") ?? "";
@@ -52,7 +63,9 @@ describe("identity mode", () => {
   it("the cookie opens HTTP and WebSocket; the gateway gets the user header, never the cookie or a client's identity", async () => {
     const { cookie } = await login(a);
     const before = gw.received.length;
-    const res = await fetch(`${a.url}/control-ui-config.json`, { headers: { cookie: `${cookie}; theme=dark`, "x-forwarded-user": "mallory" } });
+    const res = await fetch(`${a.url}/control-ui-config.json`, {
+      headers: { cookie: `${cookie}; theme=dark`, "x-forwarded-user": "mallory" },
+    });
     expect(res.status).toBe(200);
     const seen = gw.received[before]!;
     expect(seen.headers["x-forwarded-user"]).toBe("alice@example.com");
@@ -65,7 +78,11 @@ describe("identity mode", () => {
 
   it("Bearer works for API clients and is not forwarded", async () => {
     const before = gw.received.length;
-    const res = await fetch(`${a.url}/tools/invoke`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}` }, body: "{}" });
+    const res = await fetch(`${a.url}/tools/invoke`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}` },
+      body: "{}",
+    });
     expect(res.status).toBe(200);
     expect(gw.received[before]!.headers.authorization).toBeUndefined();
     expect(gw.received[before]!.headers["x-forwarded-user"]).toBe("alice@example.com");
@@ -82,7 +99,9 @@ describe("identity mode", () => {
     expect((await rawExchange(a.sidecar.proxyAddress.port, upgradeRequest("/"))).slice(0, 12)).toBe("HTTP/1.1 401");
     expect(await upgradeWith(a, { authorization: "Bearer wrong" })).toEqual({ opened: false, status: 401 });
     expect(gw.received.length).toBe(before);
-    expect(await a.metric("openclaw_sidecar_websocket_upgrades_total", { result: "unauthenticated" })).toBeGreaterThanOrEqual(2);
+    expect(
+      await a.metric("openclaw_sidecar_websocket_upgrades_total", { result: "unauthenticated" }),
+    ).toBeGreaterThanOrEqual(2);
   });
 
   it("a cookie from replica A is accepted by replica B (stateless HMAC)", async () => {
@@ -121,10 +140,15 @@ describe("identity mode", () => {
   });
 
   it("a stale cookie sent with many requests never locks its user out of logging in again", async () => {
-    const sc = await startTestSidecar({ ...identityFlags(), "--auth-max-failures": "5", "--cookie-secret": "n".repeat(40) });
+    const sc = await startTestSidecar({
+      ...identityFlags(),
+      "--auth-max-failures": "5",
+      "--cookie-secret": "n".repeat(40),
+    });
     try {
       const { cookie } = await login(a); // signed with another secret: what a browser holds after a secret rotation
-      for (let i = 0; i < 20; i++) expect((await fetch(`${sc.url}/asset-${i}.js`, { headers: { cookie } })).status).toBe(401);
+      for (let i = 0; i < 20; i++)
+        expect((await fetch(`${sc.url}/asset-${i}.js`, { headers: { cookie } })).status).toBe(401);
       expect(await sc.metric("openclaw_sidecar_auth_failures_total", { reason: "bad_cookie" })).toBe(20);
       await login(sc, `/?token=${TOKEN}`); // 303 with a fresh cookie, not 429
     } finally {
@@ -145,9 +169,23 @@ describe("identity mode", () => {
         expect(Date.now() - t0).toBeGreaterThanOrEqual(LOCKED_ANSWER_DELAY_MS - 50);
         return result;
       };
-      expect(await late(async () => (await fetch(`${sc.url}/?token=wrong-guess-link`, { redirect: "manual" })).status)).toBe(429);
-      expect(await late(async () => (await fetch(`${sc.url}/x`, { headers: { authorization: "Bearer wrong-guess-bearer", accept: "application/json" } })).status)).toBe(429);
-      expect(await late(() => upgradeWith(sc, { authorization: "Bearer wrong-guess-upgrade" }))).toEqual({ opened: false, status: 429 });
+      expect(
+        await late(async () => (await fetch(`${sc.url}/?token=wrong-guess-link`, { redirect: "manual" })).status),
+      ).toBe(429);
+      expect(
+        await late(
+          async () =>
+            (
+              await fetch(`${sc.url}/x`, {
+                headers: { authorization: "Bearer wrong-guess-bearer", accept: "application/json" },
+              })
+            ).status,
+        ),
+      ).toBe(429);
+      expect(await late(() => upgradeWith(sc, { authorization: "Bearer wrong-guess-upgrade" }))).toEqual({
+        opened: false,
+        status: 429,
+      });
       expect(await sc.metric("openclaw_sidecar_auth_failures_total", { reason: "bad_token" })).toBe(20);
       expect(await sc.metric("openclaw_sidecar_auth_failures_total", { reason: "rate_limited" })).toBe(3);
       expect(sc.rawLogs()).not.toContain("wrong-guess-");
@@ -161,7 +199,11 @@ describe("identity mode", () => {
     const sc = await startTestSidecar({ ...identityFlags(), "--auth-max-failures": "3" });
     try {
       // Other clients behind the same docker-proxy/NAT address (here: loopback) guess until the address is locked.
-      for (let i = 0; i < 3; i++) expect((await fetch(`${sc.url}/x`, { headers: { authorization: `Bearer guess-${i}`, accept: "application/json" } })).status).toBe(401);
+      for (let i = 0; i < 3; i++)
+        expect(
+          (await fetch(`${sc.url}/x`, { headers: { authorization: `Bearer guess-${i}`, accept: "application/json" } }))
+            .status,
+        ).toBe(401);
       expect((await fetch(`${sc.url}/?token=guess-3`, { redirect: "manual" })).status).toBe(429);
       const quick = async <T>(attempt: () => Promise<T>): Promise<T> => {
         const t0 = Date.now();
@@ -172,11 +214,25 @@ describe("identity mode", () => {
       const { cookie } = await quick(() => login(sc, `/chat?token=${TOKEN}`));
       expect((await fetch(`${sc.url}/x`, { headers: { cookie } })).status).toBe(200);
       const before = gw.received.length;
-      expect(await quick(async () => (await fetch(`${sc.url}/tools/invoke`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}` }, body: "{}" })).status)).toBe(200);
+      expect(
+        await quick(
+          async () =>
+            (
+              await fetch(`${sc.url}/tools/invoke`, {
+                method: "POST",
+                headers: { authorization: `Bearer ${TOKEN}` },
+                body: "{}",
+              })
+            ).status,
+        ),
+      ).toBe(200);
       expect(gw.received[before]?.headers["x-forwarded-user"]).toBe("alice@example.com");
       expect(await quick(() => upgradeWith(sc, { authorization: `Bearer ${TOKEN}` }))).toEqual({ opened: true });
       // Still locked for the guessers.
-      expect((await fetch(`${sc.url}/x`, { headers: { authorization: "Bearer guess-4", accept: "application/json" } })).status).toBe(429);
+      expect(
+        (await fetch(`${sc.url}/x`, { headers: { authorization: "Bearer guess-4", accept: "application/json" } }))
+          .status,
+      ).toBe(429);
     } finally {
       await sc.close();
     }
@@ -204,14 +260,21 @@ describe("identity mode", () => {
 
 describe("local mode", () => {
   it("validated clients reach the gateway with no forwarding header at all; the login hands the token on in the fragment", async () => {
-    const sc = await startTestSidecar({ "--upstream": gw.url, "--mode": "local", "--token": TOKEN, "--cookie-secret": SECRET });
+    const sc = await startTestSidecar({
+      "--upstream": gw.url,
+      "--mode": "local",
+      "--token": TOKEN,
+      "--cookie-secret": SECRET,
+    });
     try {
       const { cookie, location } = await login(sc, `/?token=${TOKEN}`);
       expect(location).toBe(`/#token=${TOKEN}`);
       const before = gw.received.length;
       expect((await fetch(`${sc.url}/x`, { headers: { cookie, "x-forwarded-for": "1.2.3.4" } })).status).toBe(200);
       const seen = gw.received[before]!.headers;
-      expect(Object.keys(seen).filter((h) => h.startsWith("x-forwarded") || h === "forwarded" || h === "x-real-ip")).toEqual([]);
+      expect(
+        Object.keys(seen).filter((h) => h.startsWith("x-forwarded") || h === "forwarded" || h === "x-real-ip"),
+      ).toEqual([]);
       expect(await upgradeWith(sc, { cookie })).toEqual({ opened: true });
       expect(await upgradeWith(sc, {})).toEqual({ opened: false, status: 401 });
     } finally {

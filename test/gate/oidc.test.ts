@@ -9,13 +9,24 @@ import { COOKIE_NAME } from "../../src/gate/auth-gate.ts";
 import { OIDC_TX_COOKIE } from "../../src/gate/sso/oidc-login.ts";
 import { sealTransaction } from "../../src/gate/sso/oidc-transaction.ts";
 import { freePort } from "../helpers/net.ts";
-import { Browser, CLIENT_ID, CLIENT_SECRET, type ProviderProcess, loginThroughProvider, signingKey, startProvider } from "../helpers/oidc.ts";
+import {
+  Browser,
+  CLIENT_ID,
+  CLIENT_SECRET,
+  type ProviderProcess,
+  loginThroughProvider,
+  signingKey,
+  startProvider,
+} from "../helpers/oidc.ts";
 import { startTestSidecar, type TestSidecar } from "../helpers/sidecar.ts";
 import { type FakeGateway, startFakeGateway } from "../helpers/upstream.ts";
 
 const SECRET = "oidc-test-cookie-secret-0123456789abcdef";
 const TOKEN = "script-token-0123456789abcdefghij";
-const SCOPES_BY_GROUP = { "openclaw-operators": ["operator.read", "operator.write", "operator.approvals"], "openclaw-readers": ["operator.read"] };
+const SCOPES_BY_GROUP = {
+  "openclaw-operators": ["operator.read", "operator.write", "operator.approvals"],
+  "openclaw-readers": ["operator.read"],
+};
 
 let gw: FakeGateway;
 let provider: ProviderProcess;
@@ -26,16 +37,31 @@ let k1: object;
 
 function sidecarFlags(port: number, issuer: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
-    "--listen": `127.0.0.1:${port}`, "--upstream": gw.url, "--mode": "identity", "--public-origin": `http://127.0.0.1:${port}`,
-    "--cookie-secret": SECRET, "--oidc-issuer": issuer, "--oidc-client-id": CLIENT_ID, "--oidc-client-secret": CLIENT_SECRET,
-    "--oidc-scopes": "openid email profile groups", "--oidc-allowed-domains": "example.com",
-    "--oidc-scopes-by-group": JSON.stringify(SCOPES_BY_GROUP), "--oidc-timeout-ms": "1500",
-    "--token": TOKEN, "--user": "ci-bot", "--control-ui-token-login": "false", ...extra,
+    "--listen": `127.0.0.1:${port}`,
+    "--upstream": gw.url,
+    "--mode": "identity",
+    "--public-origin": `http://127.0.0.1:${port}`,
+    "--cookie-secret": SECRET,
+    "--oidc-issuer": issuer,
+    "--oidc-client-id": CLIENT_ID,
+    "--oidc-client-secret": CLIENT_SECRET,
+    "--oidc-scopes": "openid email profile groups",
+    "--oidc-allowed-domains": "example.com",
+    "--oidc-scopes-by-group": JSON.stringify(SCOPES_BY_GROUP),
+    "--oidc-timeout-ms": "1500",
+    "--token": TOKEN,
+    "--user": "ci-bot",
+    "--control-ui-token-login": "false",
+    ...extra,
   };
 }
 
 const providerSpec = (keys: object[], extra: object = {}) => ({
-  port: providerPort, redirectUris: [`${origin}/oauth2/callback`], postLogoutRedirectUris: [`${origin}/logout`], keys, ...extra,
+  port: providerPort,
+  redirectUris: [`${origin}/oauth2/callback`],
+  postLogoutRedirectUris: [`${origin}/logout`],
+  keys,
+  ...extra,
 });
 
 beforeAll(async () => {
@@ -64,8 +90,15 @@ describe("OIDC login against a real provider", () => {
     const auth = new URL(form.hops[0]?.location as string);
     expect(form.hops[0]?.status).toBe(303);
     expect(auth.origin).toBe(new URL(provider.issuer).origin);
-    expect(Object.fromEntries(auth.searchParams)).toMatchObject({ client_id: CLIENT_ID, response_type: "code", code_challenge_method: "S256", redirect_uri: `${origin}/oauth2/callback`, scope: "openid email profile groups" });
-    for (const p of ["state", "nonce", "code_challenge"]) expect(auth.searchParams.get(p)?.length).toBeGreaterThanOrEqual(43);
+    expect(Object.fromEntries(auth.searchParams)).toMatchObject({
+      client_id: CLIENT_ID,
+      response_type: "code",
+      code_challenge_method: "S256",
+      redirect_uri: `${origin}/oauth2/callback`,
+      scope: "openid email profile groups",
+    });
+    for (const p of ["state", "nonce", "code_challenge"])
+      expect(auth.searchParams.get(p)?.length).toBeGreaterThanOrEqual(43);
     // Nothing reached the gateway before the login finished: the one request it saw is the page after it.
     expect(gw.received.length).toBe(before + 1);
     // Back through the callback: a 303 to where the user started, with the session cookie.
@@ -80,20 +113,29 @@ describe("OIDC login against a real provider", () => {
     expect(seen?.headers["x-forwarded-user"]).toBe("alice@example.com");
     expect(seen?.headers["x-openclaw-scopes"]).toBe("operator.approvals,operator.read,operator.write");
     expect(seen?.headers.cookie).toBeUndefined();
-    expect(sc.logs.some((l) => l.msg === "login (single sign-on)" && l.user === "alice@example.com" && l.sub === "alice")).toBe(true);
+    expect(
+      sc.logs.some((l) => l.msg === "login (single sign-on)" && l.user === "alice@example.com" && l.sub === "alice"),
+    ).toBe(true);
   });
 
   it("the session cookie opens HTTP and WebSocket as that user; a client's own identity and scope headers are replaced", async () => {
     const browser = new Browser();
     await loginThroughProvider(browser, sc.url, "/", "bob");
     const cookie = `${COOKIE_NAME}=${browser.cookie(sc.url, COOKIE_NAME)}`;
-    const res = await fetch(`${sc.url}/control-ui-config.json`, { headers: { cookie, "x-forwarded-user": "alice@example.com", "x-openclaw-scopes": "operator.admin" } });
+    const res = await fetch(`${sc.url}/control-ui-config.json`, {
+      headers: { cookie, "x-forwarded-user": "alice@example.com", "x-openclaw-scopes": "operator.admin" },
+    });
     expect(res.status).toBe(200);
     expect(lastReceived()?.headers["x-forwarded-user"]).toBe("bob@example.com");
     expect(lastReceived()?.headers["x-openclaw-scopes"]).toBe("operator.read"); // the readers group
     const opened = await new Promise<boolean>((resolve) => {
-      const ws = new WebSocket(`${sc.url.replace("http", "ws")}/`, { headers: { cookie, "x-forwarded-user": "mallory", origin } });
-      ws.once("open", () => { ws.close(); resolve(true); });
+      const ws = new WebSocket(`${sc.url.replace("http", "ws")}/`, {
+        headers: { cookie, "x-forwarded-user": "mallory", origin },
+      });
+      ws.once("open", () => {
+        ws.close();
+        resolve(true);
+      });
       ws.once("error", () => resolve(false));
     });
     expect(opened).toBe(true);
@@ -114,13 +156,19 @@ describe("OIDC login against a real provider", () => {
     expect(status).toBe(401);
     expect(gw.received.length).toBe(before);
     expect(await sc.metric("openclaw_sidecar_auth_failures_total", { reason: "missing" })).toBe(failuresBefore + 1);
-    expect(await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "unauthenticated" })).toBeGreaterThan(0);
+    expect(await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "unauthenticated" })).toBeGreaterThan(
+      0,
+    );
   });
 
   it("API clients without a session get 401 JSON, not a redirect; token login for scripts works beside OIDC", async () => {
     const api = await fetch(`${sc.url}/api/x`, { headers: { accept: "application/json" }, redirect: "manual" });
     expect(api.status).toBe(401);
-    const bearer = await fetch(`${sc.url}/tools/invoke`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}` }, body: "{}" });
+    const bearer = await fetch(`${sc.url}/tools/invoke`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}` },
+      body: "{}",
+    });
     expect(bearer.status).toBe(200);
     expect(lastReceived()?.headers["x-forwarded-user"]).toBe("ci-bot");
   });
@@ -129,18 +177,23 @@ describe("OIDC login against a real provider", () => {
     ["mallory", "mallory@evil.example is not allowed here"],
     ["carol", "carol@example.com is in none of the groups of oidcScopesByGroup (groups: staff)"],
     ["eve", "eve@example.com is not verified at the provider"],
-  ])("a user the policy does not allow (%s) is refused with 403 after the provider's login, and never reaches the gateway", async (login, why) => {
-    const browser = new Browser();
-    const before = gw.received.length;
-    const failures = await sc.metric("openclaw_sidecar_auth_failures_total", { reason: "oidc_not_allowed" });
-    const { final } = await loginThroughProvider(browser, sc.url, "/", login);
-    expect(final.status).toBe(403);
-    expect(final.body).toContain(why);
-    expect(final.body).toContain("oidc_not_allowed");
-    expect(browser.cookie(sc.url, COOKIE_NAME)).toBeUndefined();
-    expect(gw.received.length).toBe(before);
-    expect(await sc.metric("openclaw_sidecar_auth_failures_total", { reason: "oidc_not_allowed" })).toBe(failures + 1);
-  });
+  ])(
+    "a user the policy does not allow (%s) is refused with 403 after the provider's login, and never reaches the gateway",
+    async (login, why) => {
+      const browser = new Browser();
+      const before = gw.received.length;
+      const failures = await sc.metric("openclaw_sidecar_auth_failures_total", { reason: "oidc_not_allowed" });
+      const { final } = await loginThroughProvider(browser, sc.url, "/", login);
+      expect(final.status).toBe(403);
+      expect(final.body).toContain(why);
+      expect(final.body).toContain("oidc_not_allowed");
+      expect(browser.cookie(sc.url, COOKIE_NAME)).toBeUndefined();
+      expect(gw.received.length).toBe(before);
+      expect(await sc.metric("openclaw_sidecar_auth_failures_total", { reason: "oidc_not_allowed" })).toBe(
+        failures + 1,
+      );
+    },
+  );
 
   it("state mismatch: a callback whose state is not the one this browser started, or with no login in progress, is refused", async () => {
     const browser = new Browser();
@@ -154,20 +207,30 @@ describe("OIDC login against a real provider", () => {
     const none = await new Browser().request(`${sc.url}/oauth2/callback?code=x&state=y`);
     expect(none.status).toBe(400);
     expect(none.body).toContain("no login is in progress");
-    expect(await sc.metric("openclaw_sidecar_auth_failures_total", { reason: "oidc_state_mismatch" })).toBe(failures + 2);
+    expect(await sc.metric("openclaw_sidecar_auth_failures_total", { reason: "oidc_state_mismatch" })).toBe(
+      failures + 2,
+    );
   });
 
   it("expired login: a transaction older than 10 minutes is refused, even with a matching state", async () => {
     const browser = new Browser();
     const keys = { current: Buffer.from(SECRET), previous: [] };
     // What a browser holds when its user left the provider's form open for 11 minutes (sealed with the sidecar's key).
-    const stale = sealTransaction(keys, { state: "s".repeat(43), nonce: "n".repeat(43), verifier: "v".repeat(43), returnTo: "/", exp: Date.now() - 60_000 });
+    const stale = sealTransaction(keys, {
+      state: "s".repeat(43),
+      nonce: "n".repeat(43),
+      verifier: "v".repeat(43),
+      returnTo: "/",
+      exp: Date.now() - 60_000,
+    });
     browser.setCookie(sc.url, OIDC_TX_COOKIE, stale, "/oauth2/callback");
     const failures = await sc.metric("openclaw_sidecar_auth_failures_total", { reason: "oidc_login_expired" });
     const res = await browser.request(`${sc.url}/oauth2/callback?code=c&state=${"s".repeat(43)}`);
     expect(res.status).toBe(400);
     expect(res.body).toContain("the login took longer than 10 minutes");
-    expect(await sc.metric("openclaw_sidecar_auth_failures_total", { reason: "oidc_login_expired" })).toBe(failures + 1);
+    expect(await sc.metric("openclaw_sidecar_auth_failures_total", { reason: "oidc_login_expired" })).toBe(
+      failures + 1,
+    );
   });
 
   it("a code replayed through the callback is refused by the provider (the sidecar says so, the session is not issued twice)", async () => {
@@ -204,7 +267,9 @@ describe("OIDC login against a real provider", () => {
     const browser = new Browser();
     await loginThroughProvider(browser, sc.url, "/", "alice");
     const cookie = `${COOKIE_NAME}=${browser.cookie(sc.url, COOKIE_NAME)}`;
-    const res = await fetch(`${sc.url}/api/x`, { headers: { cookie: `${cookie}; theme=dark`, authorization: "Basic Ym9iOnB3" } });
+    const res = await fetch(`${sc.url}/api/x`, {
+      headers: { cookie: `${cookie}; theme=dark`, authorization: "Basic Ym9iOnB3" },
+    });
     expect(res.status).toBe(200);
     expect(lastReceived()?.headers["x-forwarded-user"]).toBe("alice@example.com");
     expect(lastReceived()?.headers.authorization).toBeUndefined();
@@ -218,12 +283,20 @@ describe("OIDC login against a real provider", () => {
     expect(session).toBeDefined();
     for (const [what, init] of [
       ["a cross-site GET (a link or image elsewhere)", { headers: { "sec-fetch-site": "cross-site" } }],
-      ["a cross-site POST (a form elsewhere)", { method: "POST", headers: { origin: "http://evil.example", "sec-fetch-site": "cross-site" } }],
+      [
+        "a cross-site POST (a form elsewhere)",
+        { method: "POST", headers: { origin: "http://evil.example", "sec-fetch-site": "cross-site" } },
+      ],
       ["a POST from an opaque origin", { method: "POST", headers: { origin: "null" } }],
       ["a GET with no evidence either way", {}],
     ] as const) {
       const page = await browser.request(`${sc.url}/logout`, init);
-      expect([what, page.status, page.headers.get("location"), page.headers.get("set-cookie")]).toEqual([what, 200, null, null]);
+      expect([what, page.status, page.headers.get("location"), page.headers.get("set-cookie")]).toEqual([
+        what,
+        200,
+        null,
+        null,
+      ]);
       expect(page.body).toContain("Sign out?");
       expect(page.body).toContain('<form method="post" action="/logout">');
       expect(page.headers.get("content-security-policy")).toBe("frame-ancestors 'none'");
@@ -256,7 +329,11 @@ describe("OIDC login against a real provider", () => {
     const browser = new Browser();
     await loginThroughProvider(browser, sc.url, "/", "alice");
     const cookie = `${COOKIE_NAME}=${browser.cookie(sc.url, COOKIE_NAME)}`;
-    const other = await startTestSidecar(sidecarFlags(await freePort(), provider.issuer, { "--oidc-scopes-by-group": JSON.stringify({ "openclaw-operators": ["operator.read"] }) }));
+    const other = await startTestSidecar(
+      sidecarFlags(await freePort(), provider.issuer, {
+        "--oidc-scopes-by-group": JSON.stringify({ "openclaw-operators": ["operator.read"] }),
+      }),
+    );
     try {
       const res = await fetch(`${other.url}/api/x`, { headers: { cookie, accept: "application/json" } });
       expect(res.status).toBe(401);
@@ -280,7 +357,9 @@ describe("OIDC refusals that depend on the provider", () => {
       expect(res.status).toBe(503);
       expect(res.headers.get("retry-after")).toBe("5");
       expect(res.body).toContain(`the OpenID provider http://127.0.0.1:${port}/ is unreachable (ECONNREFUSED)`);
-      expect(await down.metric("openclaw_sidecar_auth_failures_total", { reason: "oidc_provider_unreachable" })).toBe(1);
+      expect(await down.metric("openclaw_sidecar_auth_failures_total", { reason: "oidc_provider_unreachable" })).toBe(
+        1,
+      );
     } finally {
       await down.close();
     }
@@ -288,7 +367,10 @@ describe("OIDC refusals that depend on the provider", () => {
 
   it("provider that accepts and never answers: 503 after oidcTimeoutMs", async () => {
     const sockets = new Set<import("node:net").Socket>();
-    const silent: Server = createServer((s) => { sockets.add(s); s.on("error", () => {}); });
+    const silent: Server = createServer((s) => {
+      sockets.add(s);
+      s.on("error", () => {});
+    });
     await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
     const port = (silent.address() as { port: number }).port;
     const hung = await startTestSidecar(sidecarFlags(await freePort(), `http://127.0.0.1:${port}`));
@@ -312,7 +394,10 @@ describe("OIDC refusals that depend on the provider", () => {
     const b2 = new Browser();
     const f2 = await b2.navigate(`${sc.url}/`);
     const action = /<form[^>]*action="([^"]*)"/.exec(f2.body)?.[1] as string;
-    let step = await b2.request(new URL(action, f2.url).href, { method: "POST", body: new URLSearchParams({ prompt: "login", login: "alice", password: "x" }).toString() });
+    let step = await b2.request(new URL(action, f2.url).href, {
+      method: "POST",
+      body: new URLSearchParams({ prompt: "login", login: "alice", password: "x" }).toString(),
+    });
     let at = new URL(action, f2.url).href;
     while (step.status === 303 || step.status === 302) {
       at = new URL(step.headers.get("location") as string, at).href;

@@ -1,5 +1,5 @@
-// The token-field login of identity mode (issue 16 §1; src/http/connect-frame.ts): the Control UI's shell loads without a
-// session, and a session-less WebSocket is held until its first message — `connect` with `params.auth.token` — proves
+// The token-field login of identity mode (issue 16 §1; src/http/connect-frame.ts): the Control UI's shell loads without
+// a session, and a session-less WebSocket is held until its first message — `connect` with `params.auth.token` — proves
 // the sidecar token. The recording upstream (llhttp) shows what the gateway would have seen; the fake gateway (ws, with
 // permessage-deflate) shows the held frame reaching a real WebSocket server intact.
 import { rmSync, writeFileSync } from "node:fs";
@@ -32,19 +32,46 @@ afterAll(async () => {
 });
 
 async function sidecar(upstream: string, extra: Record<string, string> = {}): Promise<TestSidecar> {
-  const sc = await startTestSidecar({ "--upstream": upstream, "--mode": "identity", "--token": TOKEN, "--user": "alice@example.com", "--cookie-secret": SECRET, "--auth-max-failures": "3", ...extra });
+  const sc = await startTestSidecar({
+    "--upstream": upstream,
+    "--mode": "identity",
+    "--token": TOKEN,
+    "--user": "alice@example.com",
+    "--cookie-secret": SECRET,
+    "--auth-max-failures": "3",
+    ...extra,
+  });
   started.push(sc);
   return sc;
 }
 const portOf = (sc: TestSidecar) => Number(new URL(sc.url).port);
-const connectFrame = (token: string | undefined) => JSON.stringify({ type: "req", id: "c1", method: "connect", params: { minProtocol: 4, maxProtocol: 4, client: { id: "openclaw-control-ui", mode: "webchat" }, auth: token === undefined ? {} : { token } } });
+const connectFrame = (token: string | undefined) =>
+  JSON.stringify({
+    type: "req",
+    id: "c1",
+    method: "connect",
+    params: {
+      minProtocol: 4,
+      maxProtocol: 4,
+      client: { id: "openclaw-control-ui", mode: "webchat" },
+      auth: token === undefined ? {} : { token },
+    },
+  });
 
 /** A masked client frame (what browsers send). */
 function clientFrame(opcode: number, payload: Buffer, fin = true): Buffer {
   const mask = Buffer.from([1, 2, 3, 4]);
   const masked = Buffer.from(payload.map((b, i) => b ^ (mask[i & 3] as number)));
   const n = payload.length;
-  const len = n < 126 ? Buffer.from([0x80 | n]) : n < 65536 ? Buffer.from([0x80 | 126, n >> 8, n & 0xff]) : Buffer.concat([Buffer.from([0x80 | 127, 0, 0, 0, 0]), Buffer.from([n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff])]);
+  const len =
+    n < 126
+      ? Buffer.from([0x80 | n])
+      : n < 65536
+        ? Buffer.from([0x80 | 126, n >> 8, n & 0xff])
+        : Buffer.concat([
+            Buffer.from([0x80 | 127, 0, 0, 0, 0]),
+            Buffer.from([n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff]),
+          ]);
   return Buffer.concat([Buffer.from([(fin ? 0x80 : 0) | opcode]), len, mask, masked]);
 }
 
@@ -96,7 +123,9 @@ describe("token-field login (identity mode, one user)", () => {
     expect((await fetch(`${sc.url}/chat`, { headers: { accept: "text/html" } })).status).toBe(401);
     // What the Control UI sends once it has the token from #token=: a Bearer, which identifies the user.
     const before = up.parsed.length;
-    expect((await fetch(`${sc.url}/control-ui-config.json`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
+    expect(
+      (await fetch(`${sc.url}/control-ui-config.json`, { headers: { authorization: `Bearer ${TOKEN}` } })).status,
+    ).toBe(200);
     expect(up.values(up.parsed[before]!, "x-forwarded-user")).toEqual(["alice@example.com"]);
     expect(up.values(up.parsed[before]!, "authorization")).toEqual([]);
     // A ?token= login on the shell is still a login.
@@ -110,7 +139,11 @@ describe("token-field login (identity mode, one user)", () => {
     expect(up.values(up.parsed[0]!, "x-forwarded-user")).toEqual(["alice@example.com"]);
     // A fragmented connect with a ping in between: held until its last fragment, then relayed exactly as sent.
     const text = Buffer.from(connectFrame(TOKEN));
-    const bytes = Buffer.concat([clientFrame(0x1, text.subarray(0, 20), false), clientFrame(0x9, Buffer.from("p")), clientFrame(0x0, text.subarray(20))]);
+    const bytes = Buffer.concat([
+      clientFrame(0x1, text.subarray(0, 20), false),
+      clientFrame(0x9, Buffer.from("p")),
+      clientFrame(0x0, text.subarray(20)),
+    ]);
     socket.write(bytes.subarray(0, 30));
     await new Promise((r) => setTimeout(r, 100));
     expect(up.parsed[0]!.tunnel.length).toBe(0);
@@ -125,34 +158,63 @@ describe("token-field login (identity mode, one user)", () => {
   it.each([
     ["a wrong token", connectFrame("wrong-token"), "AUTH_TOKEN_MISMATCH", /^unauthorized: gateway token mismatch/],
     ["no token", connectFrame(undefined), "AUTH_TOKEN_MISSING", /^unauthorized: gateway token missing/],
-    ["a first message that is no connect", JSON.stringify({ type: "req", id: "x", method: "chat.send", params: {} }), "AUTH_TOKEN_MISSING", /^unauthorized: gateway token missing/],
+    [
+      "a first message that is no connect",
+      JSON.stringify({ type: "req", id: "x", method: "chat.send", params: {} }),
+      "AUTH_TOKEN_MISSING",
+      /^unauthorized: gateway token missing/,
+    ],
     ["a first message that is no JSON", "hello", "AUTH_TOKEN_MISSING", /^unauthorized: gateway token missing/],
-  ])("%s: the gateway's own answer shape, close 1008, and the gateway never sees the frame", async (_name, message, detail, reason) => {
-    const sc = await sidecar(up.url);
-    const { socket, received } = await rawUpgrade(sc);
-    socket.write(clientFrame(0x1, Buffer.from(message)));
-    await eventually(() => socket.destroyed || received().includes(Buffer.from([0x88])), 2000, "the close");
-    await eventually(() => serverFrames(received()).some(([op]) => op === 0x8), 2000, "a close frame");
-    const frames = serverFrames(received());
-    const res = JSON.parse(textOf(frames)) as { type: string; ok: boolean; error: { code: string; message: string; details: { code: string } } };
-    expect(res).toMatchObject({ type: "res", ok: false, error: { code: "INVALID_REQUEST", details: { code: detail } } });
-    expect(res.error.message).toMatch(reason);
-    const close = closeOf(frames);
-    expect(close.code).toBe(1008);
-    expect(close.reason).toMatch(reason);
-    expect(up.parsed[0]!.tunnel.length).toBe(0);
-    expect(await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "unauthenticated" })).toBe(1);
-    expect(await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "ok" })).toBe(0);
-    await eventually(async () => (await sc.metric("openclaw_sidecar_websocket_closes_total", { code: "1008", initiator: "sidecar", reason_class: "unauthorized" })) === 1, 2000, "the close counted");
-    socket.destroy();
-  });
+  ])(
+    "%s: the gateway's own answer shape, close 1008, and the gateway never sees the frame",
+    async (_name, message, detail, reason) => {
+      const sc = await sidecar(up.url);
+      const { socket, received } = await rawUpgrade(sc);
+      socket.write(clientFrame(0x1, Buffer.from(message)));
+      await eventually(() => socket.destroyed || received().includes(Buffer.from([0x88])), 2000, "the close");
+      await eventually(() => serverFrames(received()).some(([op]) => op === 0x8), 2000, "a close frame");
+      const frames = serverFrames(received());
+      const res = JSON.parse(textOf(frames)) as {
+        type: string;
+        ok: boolean;
+        error: { code: string; message: string; details: { code: string } };
+      };
+      expect(res).toMatchObject({
+        type: "res",
+        ok: false,
+        error: { code: "INVALID_REQUEST", details: { code: detail } },
+      });
+      expect(res.error.message).toMatch(reason);
+      const close = closeOf(frames);
+      expect(close.code).toBe(1008);
+      expect(close.reason).toMatch(reason);
+      expect(up.parsed[0]!.tunnel.length).toBe(0);
+      expect(await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "unauthenticated" })).toBe(1);
+      expect(await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "ok" })).toBe(0);
+      await eventually(
+        async () =>
+          (await sc.metric("openclaw_sidecar_websocket_closes_total", {
+            code: "1008",
+            initiator: "sidecar",
+            reason_class: "unauthorized",
+          })) === 1,
+        2000,
+        "the close counted",
+      );
+      socket.destroy();
+    },
+  );
 
   it("wrong tokens in connect frames go through the limiter: then wrong ones are refused late, and the right one still logs in", async () => {
     const sc = await sidecar(up.url);
     const attempt = async (token: string) => {
       const { socket, received } = await rawUpgrade(sc);
       socket.write(clientFrame(0x1, Buffer.from(connectFrame(token))));
-      await eventually(() => serverFrames(received()).some(([op]) => op === 0x8), LOCKED_ANSWER_DELAY_MS + 3000, "a close frame");
+      await eventually(
+        () => serverFrames(received()).some(([op]) => op === 0x8),
+        LOCKED_ANSWER_DELAY_MS + 3000,
+        "a close frame",
+      );
       socket.destroy();
       return JSON.parse(textOf(serverFrames(received()))) as { error: { details: { code: string } } };
     };
@@ -163,7 +225,11 @@ describe("token-field login (identity mode, one user)", () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(LOCKED_ANSWER_DELAY_MS - 50);
     expect(await sc.metric("openclaw_sidecar_auth_failures_total", { reason: "bad_token" })).toBe(3);
     expect(await sc.metric("openclaw_sidecar_auth_failures_total", { reason: "rate_limited" })).toBe(1);
-    await eventually(async () => (await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "rate_limited" })) === 1, 2000, "the refusal counted");
+    await eventually(
+      async () => (await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "rate_limited" })) === 1,
+      2000,
+      "the refusal counted",
+    );
     // The real user, same address, during the lockout: the token field's connect frame is released at once.
     up.parsed.length = 0;
     const { socket } = await rawUpgrade(sc);
@@ -176,8 +242,16 @@ describe("token-field login (identity mode, one user)", () => {
     expect(await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "ok" })).toBe(1);
     socket.destroy();
     // A Bearer is judged the same way: the right one opens, a wrong one is 429.
-    expect(await rawExchange(portOf(sc), upgradeRequest("/", `Authorization: Bearer ${TOKEN}\r\n`), 500)).toMatch(/^HTTP\/1\.1 101/);
-    expect(await rawExchange(portOf(sc), upgradeRequest("/", "Authorization: Bearer wrong-5\r\n"), LOCKED_ANSWER_DELAY_MS + 1000)).toMatch(/^HTTP\/1\.1 429/);
+    expect(await rawExchange(portOf(sc), upgradeRequest("/", `Authorization: Bearer ${TOKEN}\r\n`), 500)).toMatch(
+      /^HTTP\/1\.1 101/,
+    );
+    expect(
+      await rawExchange(
+        portOf(sc),
+        upgradeRequest("/", "Authorization: Bearer wrong-5\r\n"),
+        LOCKED_ANSWER_DELAY_MS + 1000,
+      ),
+    ).toMatch(/^HTTP\/1\.1 429/);
   });
 
   it("a first message over the gateway's 64 KiB pre-auth limit is refused with 1009", async () => {
@@ -194,7 +268,11 @@ describe("token-field login (identity mode, one user)", () => {
     const sc = await sidecar(up.url);
     const { socket } = await rawUpgrade(sc);
     socket.destroy();
-    await eventually(async () => (await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "client_aborted" })) === 1, 3000, "client_aborted");
+    await eventually(
+      async () => (await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "client_aborted" })) === 1,
+      3000,
+      "client_aborted",
+    );
     expect(await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "ok" })).toBe(0);
   });
 
@@ -205,7 +283,9 @@ describe("token-field login (identity mode, one user)", () => {
     const messages: string[] = [];
     ws.on("message", (d) => messages.push(d.toString()));
     const opened = new Promise<number>((resolve) => ws.once("open", () => resolve(Date.now())));
-    const closed = new Promise<{ code: number; reason: string; at: number }>((resolve) => ws.once("close", (code, reason) => resolve({ code, reason: reason.toString(), at: Date.now() })));
+    const closed = new Promise<{ code: number; reason: string; at: number }>((resolve) =>
+      ws.once("close", (code, reason) => resolve({ code, reason: reason.toString(), at: Date.now() })),
+    );
     const openedAt = await opened;
     await eventually(() => gw.sockets.size === 1, 2000, "the gateway's socket");
     const close = await closed;
@@ -215,15 +295,32 @@ describe("token-field login (identity mode, one user)", () => {
     // The gateway's connect.challenge was relayed; no `res` (there is no request to answer) and nothing else.
     expect(messages.map((m) => (JSON.parse(m) as { event?: string }).event)).toEqual(["connect.challenge"]);
     await eventually(() => gw.sockets.size === 0, 2000, "the gateway's socket closed");
-    await eventually(async () => (await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "held_timeout" })) === 1, 2000, "held_timeout counted");
+    await eventually(
+      async () => (await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "held_timeout" })) === 1,
+      2000,
+      "held_timeout counted",
+    );
     expect(await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "ok" })).toBe(0);
     expect(await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "client_aborted" })).toBe(0);
     expect(await sc.metric("openclaw_sidecar_websocket_closes_total", { code: "1008", initiator: "sidecar" })).toBe(1);
     const lines = sc.logs.filter((l) => l.result === "held_timeout");
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatchObject({ kind: "websocket", code: 1008, initiator: "sidecar", msg: "websocket closed: no connect frame within heldUpgradeTimeoutMs (300 ms)" });
-    await eventually(async () => (await sc.metric("openclaw_sidecar_active_connections", { kind: "websocket" })) === 0, 2000, "no open tunnels");
-    await eventually(async () => (await sc.metric("openclaw_sidecar_active_connections", { kind: "http" })) === 0, 7000, "no open client connections");
+    expect(lines[0]).toMatchObject({
+      kind: "websocket",
+      code: 1008,
+      initiator: "sidecar",
+      msg: "websocket closed: no connect frame within heldUpgradeTimeoutMs (300 ms)",
+    });
+    await eventually(
+      async () => (await sc.metric("openclaw_sidecar_active_connections", { kind: "websocket" })) === 0,
+      2000,
+      "no open tunnels",
+    );
+    await eventually(
+      async () => (await sc.metric("openclaw_sidecar_active_connections", { kind: "http" })) === 0,
+      7000,
+      "no open client connections",
+    );
     expect(process.getActiveResourcesInfo().filter((r) => r === "Timeout").length).toBeLessThanOrEqual(timeoutsBefore);
   });
 
@@ -247,8 +344,16 @@ describe("token-field login (identity mode, one user)", () => {
     expect(await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "held_timeout" })).toBe(0);
     ws.close(1000);
     await eventually(() => closedWith !== undefined, 2000, "the close");
-    await eventually(async () => (await sc.metric("openclaw_sidecar_active_connections", { kind: "websocket" })) === 0, 2000, "no open tunnels");
-    await eventually(async () => (await sc.metric("openclaw_sidecar_active_connections", { kind: "http" })) === 0, 7000, "no open client connections");
+    await eventually(
+      async () => (await sc.metric("openclaw_sidecar_active_connections", { kind: "websocket" })) === 0,
+      2000,
+      "no open tunnels",
+    );
+    await eventually(
+      async () => (await sc.metric("openclaw_sidecar_active_connections", { kind: "http" })) === 0,
+      7000,
+      "no open client connections",
+    );
     expect(process.getActiveResourcesInfo().filter((r) => r === "Timeout").length).toBeLessThanOrEqual(timeoutsBefore);
   });
 
@@ -261,30 +366,46 @@ describe("token-field login (identity mode, one user)", () => {
     await eventually(() => gw.sockets.size === 1, 2000, "the gateway's socket");
     expect(timeouts()).toBeGreaterThan(before);
     socket.destroy();
-    await eventually(async () => (await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "client_aborted" })) === 1, 2000, "client_aborted");
+    await eventually(
+      async () => (await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "client_aborted" })) === 1,
+      2000,
+      "client_aborted",
+    );
     await eventually(() => gw.sockets.size === 0, 2000, "the gateway's socket closed");
-    await eventually(async () => (await sc.metric("openclaw_sidecar_active_connections", { kind: "websocket" })) === 0, 2000, "no open tunnels");
-    await eventually(async () => (await sc.metric("openclaw_sidecar_active_connections", { kind: "http" })) === 0, 7000, "no open client connections");
+    await eventually(
+      async () => (await sc.metric("openclaw_sidecar_active_connections", { kind: "websocket" })) === 0,
+      2000,
+      "no open tunnels",
+    );
+    await eventually(
+      async () => (await sc.metric("openclaw_sidecar_active_connections", { kind: "http" })) === 0,
+      7000,
+      "no open client connections",
+    );
     expect(timeouts()).toBeLessThanOrEqual(before);
     expect(await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "held_timeout" })).toBe(0);
   });
 
   it("with permessage-deflate, a compressed connect is read and relayed to a real WebSocket server", async () => {
     const sc = await sidecar(gw.url);
-    const open = (token: string) => new Promise<{ messages: string[]; close: { code: number; reason: string } }>((resolve) => {
-      const ws = new WebSocket(`${sc.url.replace("http", "ws")}/`, { perMessageDeflate: { threshold: 0 } });
-      const messages: string[] = [];
-      ws.on("message", (d) => {
-        messages.push(d.toString());
-        if (messages.length === 2) ws.close(1000);
+    const open = (token: string) =>
+      new Promise<{ messages: string[]; close: { code: number; reason: string } }>((resolve) => {
+        const ws = new WebSocket(`${sc.url.replace("http", "ws")}/`, { perMessageDeflate: { threshold: 0 } });
+        const messages: string[] = [];
+        ws.on("message", (d) => {
+          messages.push(d.toString());
+          if (messages.length === 2) ws.close(1000);
+        });
+        ws.once("open", () => ws.send(connectFrame(token)));
+        ws.once("close", (code, reason) => resolve({ messages, close: { code, reason: reason.toString() } }));
       });
-      ws.once("open", () => ws.send(connectFrame(token)));
-      ws.once("close", (code, reason) => resolve({ messages, close: { code, reason: reason.toString() } }));
-    });
     const good = await open(TOKEN);
     // The fake gateway's connect.challenge, then its echo of the connect: the held (compressed) frame arrived whole.
     expect(JSON.parse(good.messages[0] as string)).toMatchObject({ event: "connect.challenge" });
-    expect(JSON.parse(good.messages[1] as string)).toMatchObject({ method: "connect", params: { auth: { token: TOKEN } } });
+    expect(JSON.parse(good.messages[1] as string)).toMatchObject({
+      method: "connect",
+      params: { auth: { token: TOKEN } },
+    });
     const bad = await open("wrong-token");
     expect(bad.close.code).toBe(1008);
     expect(bad.messages.some((m) => m.includes("AUTH_TOKEN_MISMATCH"))).toBe(true);
@@ -302,11 +423,23 @@ describe("token-field login (identity mode, one user)", () => {
   it("several users: off by default (the identity goes on the upgrade before the frame); asking for it is a config error", () => {
     const base = { "--mode": "identity", "--cookie-secret": SECRET };
     const file = `${process.env.TMPDIR ?? "/tmp"}/ocsc-token-field-${process.pid}.json`;
-    writeFileSync(file, JSON.stringify([{ user: "a", token: "token-a-0123456789abcdef" }, { user: "b", token: "token-b-0123456789abcdef" }]));
+    writeFileSync(
+      file,
+      JSON.stringify([
+        { user: "a", token: "token-a-0123456789abcdef" },
+        { user: "b", token: "token-b-0123456789abcdef" },
+      ]),
+    );
     expect(loadConfig({ env: {}, flags: { ...base, "--tokens-file": file } }).controlUiTokenLogin).toBe(false);
-    expect(() => loadConfig({ env: {}, flags: { ...base, "--tokens-file": file, "--control-ui-token-login": "true" } })).toThrow(ConfigError);
-    expect(() => loadConfig({ env: {}, flags: { ...base, "--tokens-file": file, "--control-ui-token-login": "true" } })).toThrow(/controlUiTokenLogin: needs exactly one user, and the credentials name 2/);
-    expect(() => loadConfig({ env: {}, flags: { "--mode": "local", "--token": TOKEN, "--control-ui-token-login": "true" } })).toThrow(/controlUiTokenLogin: only identity mode has it/);
+    expect(() =>
+      loadConfig({ env: {}, flags: { ...base, "--tokens-file": file, "--control-ui-token-login": "true" } }),
+    ).toThrow(ConfigError);
+    expect(() =>
+      loadConfig({ env: {}, flags: { ...base, "--tokens-file": file, "--control-ui-token-login": "true" } }),
+    ).toThrow(/controlUiTokenLogin: needs exactly one user, and the credentials name 2/);
+    expect(() =>
+      loadConfig({ env: {}, flags: { "--mode": "local", "--token": TOKEN, "--control-ui-token-login": "true" } }),
+    ).toThrow(/controlUiTokenLogin: only identity mode has it/);
     rmSync(file);
   });
 });

@@ -14,7 +14,10 @@ const GW_PORT = 18789;
 const SC_PORT = 8080;
 const TOKEN = "attribution-test-token-0123456789";
 
-interface DevicesList { pending: Array<{ requestId: string; deviceId: string; remoteIp?: string }>; paired: Array<{ deviceId: string; approvedVia?: string }> }
+interface DevicesList {
+  pending: Array<{ requestId: string; deviceId: string; remoteIp?: string }>;
+  paired: Array<{ deviceId: string; approvedVia?: string }>;
+}
 
 describeTier("real gateway: attribution mode through the sidecar", [...netnsPrereqs(), ...gatewayPrereqs()], () => {
   let net: TestNetwork;
@@ -22,7 +25,19 @@ describeTier("real gateway: attribution mode through the sidecar", [...netnsPrer
   let sc: SidecarProcess;
   const viaSidecar = () => `ws://${net.sidecar.ip}:${SC_PORT}/`;
   const doctor = (flags: string[], env: Record<string, string> = {}) =>
-    runDoctor(net.sidecar.ns, ["--upstream", `http://${net.gateway.ip}:${GW_PORT}`, "--sidecar-address", net.sidecar.ip, "--public-origin", `http://${net.sidecar.ip}:${SC_PORT}`, ...flags], env);
+    runDoctor(
+      net.sidecar.ns,
+      [
+        "--upstream",
+        `http://${net.gateway.ip}:${GW_PORT}`,
+        "--sidecar-address",
+        net.sidecar.ip,
+        "--public-origin",
+        `http://${net.sidecar.ip}:${SC_PORT}`,
+        ...flags,
+      ],
+      env,
+    );
 
   beforeAll(async () => {
     await cleanupStaleNetworks();
@@ -31,9 +46,19 @@ describeTier("real gateway: attribution mode through the sidecar", [...netnsPrer
     gw = await startGateway({
       host: net.gateway,
       port: GW_PORT,
-      config: { gateway: { port: GW_PORT, bind: "lan", auth: { mode: "token", token: TOKEN }, controlUi: { allowedOrigins: [`http://${net.sidecar.ip}:${SC_PORT}`] } } },
+      config: {
+        gateway: {
+          port: GW_PORT,
+          bind: "lan",
+          auth: { mode: "token", token: TOKEN },
+          controlUi: { allowedOrigins: [`http://${net.sidecar.ip}:${SC_PORT}`] },
+        },
+      },
     });
-    sc = await startSidecarIn(net.sidecar.ns, { "--listen": `0.0.0.0:${SC_PORT}`, "--upstream": `http://${net.gateway.ip}:${GW_PORT}` });
+    sc = await startSidecarIn(net.sidecar.ns, {
+      "--listen": `0.0.0.0:${SC_PORT}`,
+      "--upstream": `http://${net.gateway.ip}:${GW_PORT}`,
+    });
   }, 150_000);
 
   afterAll(async () => {
@@ -52,7 +77,9 @@ describeTier("real gateway: attribution mode through the sidecar", [...netnsPrer
     const r = await connectFromNamespace(net.client.ns, { url: viaSidecar(), token: TOKEN });
     expect(r).toMatchObject({ kind: "http", status: 403 });
     expect(r.kind === "http" && r.body).toContain("proxy_attribution_required");
-    expect(await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "proxy_attribution_required" })).toBeGreaterThanOrEqual(1);
+    expect(
+      await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "proxy_attribution_required" }),
+    ).toBeGreaterThanOrEqual(1);
   }, 30_000);
 
   it("doctor names it and prints the trustedProxies line to add", async () => {
@@ -75,13 +102,25 @@ describeTier("real gateway: attribution mode through the sidecar", [...netnsPrer
     const config = JSON.parse(readFileSync(file, "utf8")) as { gateway: Record<string, unknown> };
     config.gateway.trustedProxies = [`${net.sidecar.ip}/32`];
     writeFileSync(file, JSON.stringify(config, null, 2));
-    await expect.poll(() => /hot reload applied.*trustedProxies/.test(gw.logs()), { timeout: 20_000, interval: 250 }).toBe(true);
+    await expect
+      .poll(() => /hot reload applied.*trustedProxies/.test(gw.logs()), { timeout: 20_000, interval: 250 })
+      .toBe(true);
 
     // Two browsers from the NAT'd client: one plain, one claiming to be loopback in every forwarding header there is.
     const device = createDeviceIdentity();
     const plain = createDeviceIdentity();
-    const spoof = { "X-Forwarded-For": "127.0.0.1", "X-Real-IP": "127.0.0.1", Forwarded: "for=127.0.0.1", "X-Forwarded-Host": "localhost" };
-    const r = await connectFromNamespace(net.client.ns, { url: viaSidecar(), token: TOKEN, identity: device, headers: spoof });
+    const spoof = {
+      "X-Forwarded-For": "127.0.0.1",
+      "X-Real-IP": "127.0.0.1",
+      Forwarded: "for=127.0.0.1",
+      "X-Forwarded-Host": "localhost",
+    };
+    const r = await connectFromNamespace(net.client.ns, {
+      url: viaSidecar(),
+      token: TOKEN,
+      identity: device,
+      headers: spoof,
+    });
     const rPlain = await connectFromNamespace(net.client.ns, { url: viaSidecar(), token: TOKEN, identity: plain });
     for (const x of [r, rPlain]) {
       expect(x).toMatchObject({ kind: "close", code: 1008 });
@@ -96,12 +135,25 @@ describeTier("real gateway: attribution mode through the sidecar", [...netnsPrer
 
     // After the operator approves it, the same device connects through the sidecar.
     await gw.cliJson(["devices", "approve", String(pending?.requestId)]);
-    const again = await connectFromNamespace(net.client.ns, { url: viaSidecar(), token: TOKEN, identity: device, headers: spoof });
+    const again = await connectFromNamespace(net.client.ns, {
+      url: viaSidecar(),
+      token: TOKEN,
+      identity: device,
+      headers: spoof,
+    });
     expect(again).toMatchObject({ kind: "hello-ok" });
-    const paired = (await gw.cliJson<DevicesList>(["devices", "list"])).paired.find((d) => d.deviceId === device.deviceId);
+    const paired = (await gw.cliJson<DevicesList>(["devices", "list"])).paired.find(
+      (d) => d.deviceId === device.deviceId,
+    );
     expect(paired).toMatchObject({ approvedVia: "owner" }); // the operator's approval, not a silent local pairing
     expect(await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "ok" })).toBeGreaterThanOrEqual(2);
-    expect(await sc.metric("openclaw_sidecar_websocket_closes_total", { code: "1008", reason_class: "pairing_required", initiator: "upstream" })).toBeGreaterThanOrEqual(1);
+    expect(
+      await sc.metric("openclaw_sidecar_websocket_closes_total", {
+        code: "1008",
+        reason_class: "pairing_required",
+        initiator: "upstream",
+      }),
+    ).toBeGreaterThanOrEqual(1);
   }, 60_000);
 
   it("doctor: passes with the right token (pairing is expected in this mode), names a token mismatch", async () => {

@@ -29,7 +29,15 @@ export function controlUiPrereqs(): string[] {
 
 /** One handshake-relevant WebSocket frame, summarised (secrets never copied). */
 export type UiFrame =
-  | { dir: "sent"; kind: "connect"; clientId?: string; clientMode?: string; hasDevice: boolean; authKeys: string[]; buildId?: string }
+  | {
+      dir: "sent";
+      kind: "connect";
+      clientId?: string;
+      clientMode?: string;
+      hasDevice: boolean;
+      authKeys: string[];
+      buildId?: string;
+    }
   | { dir: "received"; kind: "challenge" }
   | { dir: "received"; kind: "hello-ok"; scopes: string[] }
   | { dir: "received"; kind: "error"; code?: string; message?: string; details?: Record<string, unknown> };
@@ -70,11 +78,21 @@ function summarise(dir: "sent" | "received", payload: string | Buffer): UiFrame 
   }
   if (dir === "sent" && msg.method === "connect") {
     const p = msg.params ?? {};
-    return { dir, kind: "connect", clientId: p.client?.id, clientMode: p.client?.mode, hasDevice: Boolean(p.device), authKeys: Object.keys(p.auth ?? {}), buildId: p.client?.buildId };
+    return {
+      dir,
+      kind: "connect",
+      clientId: p.client?.id,
+      clientMode: p.client?.mode,
+      hasDevice: Boolean(p.device),
+      authKeys: Object.keys(p.auth ?? {}),
+      buildId: p.client?.buildId,
+    };
   }
   if (dir === "received" && msg.event === "connect.challenge") return { dir, kind: "challenge" };
-  if (dir === "received" && msg.type === "res" && msg.payload?.type === "hello-ok") return { dir, kind: "hello-ok", scopes: msg.payload.auth?.scopes ?? [] };
-  if (dir === "received" && msg.type === "res" && msg.ok === false) return { dir, kind: "error", code: msg.error?.code, message: msg.error?.message, details: msg.error?.details };
+  if (dir === "received" && msg.type === "res" && msg.payload?.type === "hello-ok")
+    return { dir, kind: "hello-ok", scopes: msg.payload.auth?.scopes ?? [] };
+  if (dir === "received" && msg.type === "res" && msg.ok === false)
+    return { dir, kind: "error", code: msg.error?.code, message: msg.error?.message, details: msg.error?.details };
   return undefined;
 }
 
@@ -123,7 +141,13 @@ export async function launchControlUi(ns: string): Promise<ControlUiSession> {
   chmodSync(wrapper, 0o755);
   let browser: Browser;
   try {
-    browser = await chromium.launch({ executablePath: wrapper, headless: true, chromiumSandbox: false, args: CHROMIUM_FLAGS, timeout: 60_000 });
+    browser = await chromium.launch({
+      executablePath: wrapper,
+      headless: true,
+      chromiumSandbox: false,
+      args: CHROMIUM_FLAGS,
+      timeout: 60_000,
+    });
   } catch (err) {
     rmSync(tmp, { recursive: true, force: true });
     throw err;
@@ -151,7 +175,10 @@ export async function launchControlUi(ns: string): Promise<ControlUiSession> {
     waitForOutcome: async ({ since = 0, timeoutMs = 30_000, settleMs = 1_500 } = {}) => {
       const deadline = Date.now() + timeoutMs;
       let found: UiFrame | undefined;
-      while (!(found = frames.slice(since).find((f) => f.kind === "hello-ok" || f.kind === "error")) && Date.now() < deadline) {
+      while (
+        !(found = frames.slice(since).find((f) => f.kind === "hello-ok" || f.kind === "error")) &&
+        Date.now() < deadline
+      ) {
         await page.waitForTimeout(100);
       }
       await page.waitForTimeout(settleMs);
@@ -182,7 +209,12 @@ export async function launchControlUi(ns: string): Promise<ControlUiSession> {
 }
 
 /** One-shot: opens `url` in a fresh browser inside `ns`, waits for the handshake outcome, reports, closes. */
-export async function openControlUi(opts: { ns: string; url: string; screenshotName?: string; timeoutMs?: number }): Promise<ControlUiResult> {
+export async function openControlUi(opts: {
+  ns: string;
+  url: string;
+  screenshotName?: string;
+  timeoutMs?: number;
+}): Promise<ControlUiResult> {
   const ui = await launchControlUi(opts.ns);
   try {
     await ui.goto(opts.url);

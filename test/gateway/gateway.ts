@@ -43,12 +43,16 @@ export function gatewayPrereqs(): string[] {
   if (!existsSync(OPENCLAW_ENTRY)) {
     missing.push(`openclaw@${OPENCLAW_VERSION} at ${OPENCLAW_DIR}`);
   } else {
-    const version = (JSON.parse(readFileSync(path.join(OPENCLAW_DIR, "package.json"), "utf8")) as { version?: string }).version;
-    if (version !== OPENCLAW_VERSION) missing.push(`openclaw@${OPENCLAW_VERSION} (found ${version} in ${OPENCLAW_DIR})`);
+    const version = (JSON.parse(readFileSync(path.join(OPENCLAW_DIR, "package.json"), "utf8")) as { version?: string })
+      .version;
+    if (version !== OPENCLAW_VERSION)
+      missing.push(`openclaw@${OPENCLAW_VERSION} (found ${version} in ${OPENCLAW_DIR})`);
     // The package's postinstall removes this marker; without it the CLI would try to finish the install itself.
-    if (existsSync(path.join(OPENCLAW_DIR, ".openclaw-lifecycle-pending"))) missing.push("openclaw's postinstall has not run");
+    if (existsSync(path.join(OPENCLAW_DIR, ".openclaw-lifecycle-pending")))
+      missing.push("openclaw's postinstall has not run");
   }
-  if (!existsSync("/usr/bin/curl")) missing.push("curl (Debian package curl), used to probe /readyz inside the namespace");
+  if (!existsSync("/usr/bin/curl"))
+    missing.push("curl (Debian package curl), used to probe /readyz inside the namespace");
   return missing;
 }
 
@@ -96,7 +100,12 @@ const stripAnsi = (s: string): string => s.replace(/\x1b\[[0-9;]*m/g, "");
  * sidecar's address, trusted-proxy auth with the sidecar's user header, deviceAutoApprove, and a password for the
  * harness's own CLI calls over loopback. `extra` adds or overrides keys of the block (controlUi, publicOrigin …).
  */
-export function trustedProxyGateway(port: number, sidecarIp: string, allowUsers: string[], extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function trustedProxyGateway(
+  port: number,
+  sidecarIp: string,
+  allowUsers: string[],
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     port,
     bind: "lan",
@@ -104,7 +113,12 @@ export function trustedProxyGateway(port: number, sidecarIp: string, allowUsers:
     auth: {
       mode: "trusted-proxy",
       password: "internal-password-0123456789",
-      trustedProxy: { userHeader: "x-forwarded-user", requiredHeaders: ["x-forwarded-proto"], allowUsers, deviceAutoApprove: { enabled: true } },
+      trustedProxy: {
+        userHeader: "x-forwarded-user",
+        requiredHeaders: ["x-forwarded-proto"],
+        allowUsers,
+        deviceAutoApprove: { enabled: true },
+      },
     },
     ...extra,
   };
@@ -168,20 +182,25 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const home = mkdtempSync(path.join(tmpdir(), `${HOME_PREFIX}${process.pid}-`));
   mkdirSync(path.join(home, ".openclaw"), { mode: 0o700 });
   const config = structuredClone(options.config);
-  const gw = ((config.gateway ??= {}) as Record<string, unknown>);
+  const gw = (config.gateway ??= {}) as Record<string, unknown>;
   gw.port ??= port;
   // The default file log is /tmp/openclaw/openclaw-<date>.log, shared by every gateway on the machine.
-  const logging = ((config.logging ??= {}) as Record<string, unknown>);
+  const logging = (config.logging ??= {}) as Record<string, unknown>;
   logging.file ??= path.join(home, "gateway.jsonl");
   writeFileSync(path.join(home, ".openclaw/openclaw.json"), `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
 
   const started = Date.now();
-  const child: ChildProcess = nsSpawn(host.ns, NODE24, [OPENCLAW_ENTRY, "gateway", "run", "--allow-unconfigured", "--port", String(port)], {
-    env: gatewayEnv(home),
-    cwd: home,
-    detached: true, // its own process group, so stop() also reaches the workers it spawns
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child: ChildProcess = nsSpawn(
+    host.ns,
+    NODE24,
+    [OPENCLAW_ENTRY, "gateway", "run", "--allow-unconfigured", "--port", String(port)],
+    {
+      env: gatewayEnv(home),
+      cwd: home,
+      detached: true, // its own process group, so stop() also reaches the workers it spawns
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let output = "";
   child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
   child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
@@ -238,9 +257,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   try {
     for (;;) {
       if (exited !== undefined) throw new Error(`gateway exited (${exited}) during startup`);
-      const probe = await nsExec(host.ns, "curl", ["-s", "-m", "2", `http://127.0.0.1:${port}/readyz`], { timeoutMs: 5_000 });
+      const probe = await nsExec(host.ns, "curl", ["-s", "-m", "2", `http://127.0.0.1:${port}/readyz`], {
+        timeoutMs: 5_000,
+      });
       if (probe.code === 0 && /"ready"\s*:\s*true/.test(probe.stdout)) break;
-      if (Date.now() > deadline) throw new Error(`gateway not ready after ${Date.now() - started} ms (last /readyz: ${probe.stdout || probe.stderr})`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `gateway not ready after ${Date.now() - started} ms (last /readyz: ${probe.stdout || probe.stderr})`,
+        );
       await sleep(250);
     }
   } catch (err) {

@@ -83,7 +83,9 @@ export async function cleanupStaleNetworks(): Promise<string[]> {
   for (const name of await listNetns()) {
     const m = new RegExp(`^${NETNS_PREFIX}(\\d+)-`).exec(name);
     if (!m || pidAlive(Number(m[1]))) continue;
-    const { stdout } = await execFileP("ip", ["netns", "pids", name], { timeout: 10_000 }).catch(() => ({ stdout: "" }));
+    const { stdout } = await execFileP("ip", ["netns", "pids", name], { timeout: 10_000 }).catch(() => ({
+      stdout: "",
+    }));
     for (const pid of stdout.split("\n").filter(Boolean)) {
       try {
         process.kill(Number(pid), "SIGKILL");
@@ -167,7 +169,11 @@ export function nsExec(
   options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {},
 ): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
-    const child = nsSpawn(ns, cmd, args, { env: options.env ?? process.env, cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"] });
+    const child = nsSpawn(ns, cmd, args, {
+      env: options.env ?? process.env,
+      cwd: options.cwd,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout?.on("data", (d: Buffer) => (stdout += d.toString()));

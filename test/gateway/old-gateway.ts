@@ -32,18 +32,37 @@ export interface OldGateway {
   stop(): Promise<void>;
 }
 
-export type OldGatewayStart = { kind: "ready"; gateway: OldGateway } | { kind: "exited"; code: number | null; output: string };
+export type OldGatewayStart =
+  { kind: "ready"; gateway: OldGateway } | { kind: "exited"; code: number | null; output: string };
 
 /** Starts it; resolves when GET / answers 200 inside the namespace, or when the process exits first. */
-export async function startOldGateway(host: NsHost, port: number, gateway: Record<string, unknown>): Promise<OldGatewayStart> {
+export async function startOldGateway(
+  host: NsHost,
+  port: number,
+  gateway: Record<string, unknown>,
+): Promise<OldGatewayStart> {
   const home = mkdtempSync(path.join(tmpdir(), `ocst-gw-${process.pid}-`)); // cleanupStaleGatewayHomes() knows the prefix
   mkdirSync(path.join(home, ".openclaw"), { mode: 0o700 });
   const config = { gateway: { mode: "local", port, ...gateway }, logging: { file: path.join(home, "gateway.jsonl") } };
   writeFileSync(path.join(home, ".openclaw/openclaw.json"), JSON.stringify(config, null, 2), { mode: 0o600 });
-  const env = { HOME: home, PATH: `${path.dirname(NODE24)}:/usr/bin:/bin:/usr/sbin:/sbin`, LANG: "C.UTF-8", TZ: "UTC", NO_COLOR: "1" };
-  const child: ChildProcess = nsSpawn(host.ns, NODE24, [ENTRY, "gateway", "run", "--allow-unconfigured", "--port", String(port)], {
-    env, cwd: home, detached: true, stdio: ["ignore", "pipe", "pipe"],
-  });
+  const env = {
+    HOME: home,
+    PATH: `${path.dirname(NODE24)}:/usr/bin:/bin:/usr/sbin:/sbin`,
+    LANG: "C.UTF-8",
+    TZ: "UTC",
+    NO_COLOR: "1",
+  };
+  const child: ChildProcess = nsSpawn(
+    host.ns,
+    NODE24,
+    [ENTRY, "gateway", "run", "--allow-unconfigured", "--port", String(port)],
+    {
+      env,
+      cwd: home,
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let output = "";
   child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
   child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
@@ -65,7 +84,12 @@ export async function startOldGateway(host: NsHost, port: number, gateway: Recor
       await stop();
       return { kind: "exited", code: child.exitCode, output };
     }
-    const probe = await nsExec(host.ns, "curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "2", `http://127.0.0.1:${port}/`], { timeoutMs: 5_000 });
+    const probe = await nsExec(
+      host.ns,
+      "curl",
+      ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "2", `http://127.0.0.1:${port}/`],
+      { timeoutMs: 5_000 },
+    );
     if (probe.stdout === "200") break;
     if (Date.now() > deadline) {
       await stop();
@@ -75,7 +99,10 @@ export async function startOldGateway(host: NsHost, port: number, gateway: Recor
   }
   const pending = () => {
     try {
-      const raw = JSON.parse(readFileSync(path.join(home, ".openclaw/devices/pending.json"), "utf8")) as Record<string, { requestId: string; deviceId: string; remoteIp?: string }>;
+      const raw = JSON.parse(readFileSync(path.join(home, ".openclaw/devices/pending.json"), "utf8")) as Record<
+        string,
+        { requestId: string; deviceId: string; remoteIp?: string }
+      >;
       return Object.values(raw);
     } catch {
       return [];

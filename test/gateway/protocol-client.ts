@@ -1,5 +1,5 @@
-// The scripted protocol-v4 client for the real-gateway tests: the client itself is src/setup/gateway-client.ts (the doctor
-// uses it too); this file adds running it inside a network namespace, so a connection originates from that
+// The scripted protocol-v4 client for the real-gateway tests: the client itself is src/setup/gateway-client.ts (the
+// doctor uses it too); this file adds running it inside a network namespace, so a connection originates from that
 // namespace's address.
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -7,7 +7,14 @@ import type { ConnectOptions, ConnectResult } from "../../src/setup/gateway-clie
 import { NODE24 } from "./gateway.ts";
 import { nsExec } from "./netns.ts";
 
-export { ADMIN_SCOPES, type ConnectOptions, type ConnectResult, type DeviceIdentity, connectGateway, createDeviceIdentity } from "../../src/setup/gateway-client.ts";
+export {
+  ADMIN_SCOPES,
+  type ConnectOptions,
+  type ConnectResult,
+  type DeviceIdentity,
+  connectGateway,
+  createDeviceIdentity,
+} from "../../src/setup/gateway-client.ts";
 
 const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), "protocol-client-cli.ts");
 

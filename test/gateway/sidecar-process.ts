@@ -10,8 +10,16 @@ const CLI = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
  * `openclaw-sidecar doctor` run where a sidecar would run (namespace `ns`), with a clean environment plus `env`.
  * `out` is stdout and stderr together.
  */
-export async function runDoctor(ns: string, flags: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<{ code: number | null; out: string }> {
-  const r = await nsExec(ns, NODE24, [CLI, "doctor", ...flags], { env: { PATH: process.env.PATH ?? "", ...env }, timeoutMs });
+export async function runDoctor(
+  ns: string,
+  flags: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 60_000,
+): Promise<{ code: number | null; out: string }> {
+  const r = await nsExec(ns, NODE24, [CLI, "doctor", ...flags], {
+    env: { PATH: process.env.PATH ?? "", ...env },
+    timeoutMs,
+  });
   return { code: r.code, out: r.stdout + r.stderr };
 }
 
@@ -28,10 +36,17 @@ export interface SidecarProcess {
  * Starts `openclaw-sidecar` in `ns` with the given flags (`--listen` required); resolves once it logs that it listens.
  * Its admin listener is 127.0.0.1:<listen port + 1> inside the namespace.
  */
-export async function startSidecarIn(ns: string, flags: Record<string, string>, env: Record<string, string> = {}): Promise<SidecarProcess> {
+export async function startSidecarIn(
+  ns: string,
+  flags: Record<string, string>,
+  env: Record<string, string> = {},
+): Promise<SidecarProcess> {
   const adminPort = Number(flags["--listen"]?.split(":").pop()) + 1;
   const args = [CLI, "--admin-listen", `127.0.0.1:${adminPort}`, ...Object.entries(flags).flat()];
-  const child: ChildProcess = nsSpawn(ns, NODE24, args, { env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child: ChildProcess = nsSpawn(ns, NODE24, args, {
+    env: { PATH: process.env.PATH ?? "", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
   child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
@@ -48,7 +63,9 @@ export async function startSidecarIn(ns: string, flags: Record<string, string>, 
     ns,
     logs: () => out,
     async metric(name, labels = {}) {
-      const r = await nsExec(ns, "curl", ["-s", "-m", "3", `http://127.0.0.1:${adminPort}/metrics`], { timeoutMs: 5_000 });
+      const r = await nsExec(ns, "curl", ["-s", "-m", "3", `http://127.0.0.1:${adminPort}/metrics`], {
+        timeoutMs: 5_000,
+      });
       let sum = 0;
       for (const line of r.stdout.split("\n")) {
         const m = /^([a-z_]+)(?:\{([^}]*)\})? (\S+)$/.exec(line);

@@ -4,12 +4,32 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-export interface TestCa { dir: string; caCert: string; issue(name: string, san?: string): { cert: string; key: string } }
+export interface TestCa {
+  dir: string;
+  caCert: string;
+  issue(name: string, san?: string): { cert: string; key: string };
+}
 
 export function createTestCa(): TestCa {
   const dir = mkdtempSync(path.join(tmpdir(), "sidecar-tls-"));
   const run = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-  run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", "/CN=openclaw-sidecar test CA", "-keyout", "ca.key", "-out", "ca.pem");
+  run(
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=openclaw-sidecar test CA",
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.pem",
+  );
 
   return {
     dir,
@@ -17,8 +37,37 @@ export function createTestCa(): TestCa {
     /** A server certificate for `san` (default: localhost and 127.0.0.1). */
     issue(name, san = "DNS:localhost,IP:127.0.0.1") {
       writeFileSync(path.join(dir, `${name}.cnf`), `subjectAltName=${san}\n`);
-      run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", `/CN=${name}`, "-keyout", `${name}.key`, "-out", `${name}.csr`);
-      run("x509", "-req", "-in", `${name}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", `${name}.cnf`, "-out", `${name}.pem`);
+      run(
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-subj",
+        `/CN=${name}`,
+        "-keyout",
+        `${name}.key`,
+        "-out",
+        `${name}.csr`,
+      );
+      run(
+        "x509",
+        "-req",
+        "-in",
+        `${name}.csr`,
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        `${name}.cnf`,
+        "-out",
+        `${name}.pem`,
+      );
       return { cert: path.join(dir, `${name}.pem`), key: path.join(dir, `${name}.key`) };
     },
   };

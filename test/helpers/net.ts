@@ -27,7 +27,11 @@ export function rawExchange(port: number, bytes: string | Buffer, ms = 3000): Pr
 
 export const openFds = (): number => readdirSync("/proc/self/fd").length;
 
-export async function eventually(check: () => boolean | Promise<boolean>, ms = 5000, what = "condition"): Promise<void> {
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  ms = 5000,
+  what = "condition",
+): Promise<void> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     if (await check()) return;

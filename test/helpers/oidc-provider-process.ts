@@ -10,7 +10,13 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 
 /** A test account. `emailVerified` null leaves the claim out (the provider still lists it as supported). */
-export interface TestUser { id: string; email: string; emailVerified?: boolean | string | null; name?: string; groups?: string[] }
+export interface TestUser {
+  id: string;
+  email: string;
+  emailVerified?: boolean | string | null;
+  name?: string;
+  groups?: string[];
+}
 export interface ProviderSpec {
   host: string;
   port: number;
@@ -45,15 +51,17 @@ const issuer = `http://${hostPart}:${port}${spec.path ?? ""}`;
 const users = new Map(spec.users.map((u) => [u.id, u]));
 
 const provider = new Provider(issuer, {
-  clients: [{
-    client_id: spec.clientId,
-    client_secret: spec.clientSecret,
-    redirect_uris: spec.redirectUris,
-    post_logout_redirect_uris: spec.postLogoutRedirectUris,
-    grant_types: ["authorization_code"],
-    response_types: ["code"],
-    token_endpoint_auth_method: "client_secret_basic",
-  }],
+  clients: [
+    {
+      client_id: spec.clientId,
+      client_secret: spec.clientSecret,
+      redirect_uris: spec.redirectUris,
+      post_logout_redirect_uris: spec.postLogoutRedirectUris,
+      grant_types: ["authorization_code"],
+      response_types: ["code"],
+      token_endpoint_auth_method: "client_secret_basic",
+    },
+  ],
   jwks: { keys: spec.keys as never },
   cookies: { keys: ["test-provider-cookie-key-0123456789"] },
   claims: { openid: ["sub"], email: ["email", "email_verified"], profile: ["name"], groups: ["groups"] },
@@ -66,16 +74,25 @@ const provider = new Provider(issuer, {
     return {
       accountId: id,
       async claims() {
-        const verified = user.emailVerified === undefined ? { email_verified: true } : user.emailVerified === null ? {} : { email_verified: user.emailVerified };
+        const verified =
+          user.emailVerified === undefined
+            ? { email_verified: true }
+            : user.emailVerified === null
+              ? {}
+              : { email_verified: user.emailVerified };
         return { sub: id, email: user.email, ...verified, name: user.name ?? id, groups: user.groups ?? [] };
       },
     };
   },
   async loadExistingGrant(ctx) {
-    const grantId = ctx.oidc.result?.consent?.grantId ?? ctx.oidc.session?.grantIdFor(ctx.oidc.client?.clientId as string);
+    const grantId =
+      ctx.oidc.result?.consent?.grantId ?? ctx.oidc.session?.grantIdFor(ctx.oidc.client?.clientId as string);
     if (grantId) return ctx.oidc.provider.Grant.find(grantId);
     // First-party client: consent is implied, as a company's provider is set up for its own apps.
-    const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client?.clientId, accountId: ctx.oidc.session?.accountId });
+    const grant = new ctx.oidc.provider.Grant({
+      clientId: ctx.oidc.client?.clientId,
+      accountId: ctx.oidc.session?.accountId,
+    });
     grant.addOIDCScope("openid email profile groups");
     await grant.save();
     return grant;
@@ -89,9 +106,11 @@ const provider = new Provider(issuer, {
 // beyond the test hosts.
 provider.use(async (ctx, next) => {
   await next();
-  if (typeof ctx.body === "string" && ctx.body.includes("@import url(")) ctx.body = ctx.body.replace(/@import url\([^)]*\);?/g, "");
+  if (typeof ctx.body === "string" && ctx.body.includes("@import url("))
+    ctx.body = ctx.body.replace(/@import url\([^)]*\);?/g, "");
 });
 provider.on("server_error", (_ctx, err) => process.stderr.write(`provider server_error: ${String(err)}\n`));
 server.on("request", provider.callback());
 process.stdout.write(`${JSON.stringify({ issuer })}\n`);
-for (const signal of ["SIGTERM", "SIGINT"] as const) process.on(signal, () => server.close(() => process.exit(0)).closeAllConnections());
+for (const signal of ["SIGTERM", "SIGINT"] as const)
+  process.on(signal, () => server.close(() => process.exit(0)).closeAllConnections());

@@ -27,18 +27,41 @@ export async function signingKey(kid: string, alg: "RS256" | "ES256" = "RS256"):
   return { ...(await exportJWK(privateKey)), kid, alg, use: "sig" };
 }
 
-export interface ProviderProcess { issuer: string; child: ChildProcess; output(): string; stop(): Promise<void> }
+export interface ProviderProcess {
+  issuer: string;
+  child: ChildProcess;
+  output(): string;
+  stop(): Promise<void>;
+}
 
 /**
  * Starts the provider. `netns` runs it inside a network namespace (ip netns exec), for the real-gateway tier.
  * Resolves once it prints its issuer.
  */
-export async function startProvider(spec: Partial<ProviderSpec> & Pick<ProviderSpec, "redirectUris" | "postLogoutRedirectUris" | "keys">, netns?: string): Promise<ProviderProcess> {
-  const full: ProviderSpec = { host: "127.0.0.1", port: 0, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, users: USERS, ...spec };
-  const args = [...process.execArgv.filter((a) => !a.startsWith("--inspect")), "test/helpers/oidc-provider-process.ts", JSON.stringify(full)];
-  const child = netns === undefined
-    ? spawn(process.execPath, args, { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] })
-    : spawn("ip", ["netns", "exec", netns, process.execPath, ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+export async function startProvider(
+  spec: Partial<ProviderSpec> & Pick<ProviderSpec, "redirectUris" | "postLogoutRedirectUris" | "keys">,
+  netns?: string,
+): Promise<ProviderProcess> {
+  const full: ProviderSpec = {
+    host: "127.0.0.1",
+    port: 0,
+    clientId: CLIENT_ID,
+    clientSecret: CLIENT_SECRET,
+    users: USERS,
+    ...spec,
+  };
+  const args = [
+    ...process.execArgv.filter((a) => !a.startsWith("--inspect")),
+    "test/helpers/oidc-provider-process.ts",
+    JSON.stringify(full),
+  ];
+  const child =
+    netns === undefined
+      ? spawn(process.execPath, args, { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] })
+      : spawn("ip", ["netns", "exec", netns, process.execPath, ...args], {
+          cwd: REPO,
+          stdio: ["ignore", "pipe", "pipe"],
+        });
   let out = "";
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
   const issuer = await new Promise<string>((resolve, reject) => {
@@ -51,7 +74,9 @@ export async function startProvider(spec: Partial<ProviderSpec> & Pick<ProviderS
     child.once("exit", (code) => reject(new Error(`provider exited ${code} before listening:\n${out}`)));
   });
   return {
-    issuer, child, output: () => out,
+    issuer,
+    child,
+    output: () => out,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       await exited;
@@ -59,8 +84,18 @@ export async function startProvider(spec: Partial<ProviderSpec> & Pick<ProviderS
   };
 }
 
-export interface Hop { url: string; status: number; location?: string }
-export interface Page { url: string; status: number; headers: Headers; body: string; hops: Hop[] }
+export interface Hop {
+  url: string;
+  status: number;
+  location?: string;
+}
+export interface Page {
+  url: string;
+  status: number;
+  headers: Headers;
+  body: string;
+  hops: Hop[];
+}
 
 /** A cookie-keeping client: cookies per host (path-scoped), redirects followed by hand and recorded. */
 export class Browser {
@@ -82,7 +117,12 @@ export class Browser {
 
   private cookieHeader(url: URL): string | undefined {
     const cookies = [...(this.jar.get(url.host) ?? new Map<string, { value: string; path: string }>())]
-      .filter(([, c]) => url.pathname === c.path || url.pathname.startsWith(c.path.endsWith("/") ? c.path : `${c.path}/`) || c.path === "/")
+      .filter(
+        ([, c]) =>
+          url.pathname === c.path ||
+          url.pathname.startsWith(c.path.endsWith("/") ? c.path : `${c.path}/`) ||
+          c.path === "/",
+      )
       .map(([n, c]) => `${n}=${c.value}`);
     return cookies.length > 0 ? cookies.join("; ") : undefined;
   }
@@ -93,30 +133,48 @@ export class Browser {
       const eq = (pair as string).indexOf("=");
       const name = (pair as string).slice(0, eq).trim();
       const value = (pair as string).slice(eq + 1).trim();
-      const attr = (n: string) => attrs.map((a) => a.trim()).find((a) => a.toLowerCase().startsWith(`${n}=`))?.split("=")[1];
+      const attr = (n: string) =>
+        attrs
+          .map((a) => a.trim())
+          .find((a) => a.toLowerCase().startsWith(`${n}=`))
+          ?.split("=")[1];
       const maxAge = attr("max-age");
       const expires = attr("expires");
       if (!this.jar.has(url.host)) this.jar.set(url.host, new Map());
       const jar = this.jar.get(url.host) as Map<string, { value: string; path: string }>;
-      if (maxAge === "0" || (expires !== undefined && Date.parse(expires) < Date.now()) || value === "") jar.delete(name);
+      if (maxAge === "0" || (expires !== undefined && Date.parse(expires) < Date.now()) || value === "")
+        jar.delete(name);
       else jar.set(name, { value, path: attr("path") ?? "/" });
     }
   }
 
   /** One request, no redirect following. */
-  async request(url: string, init: { method?: string; body?: string; headers?: Record<string, string> } = {}): Promise<Page> {
+  async request(
+    url: string,
+    init: { method?: string; body?: string; headers?: Record<string, string> } = {},
+  ): Promise<Page> {
     const u = new URL(url);
     const headers: Record<string, string> = { accept: "text/html", ...init.headers };
     const cookie = this.cookieHeader(u);
     if (cookie !== undefined) headers.cookie = cookie;
     if (init.body !== undefined) headers["content-type"] ??= "application/x-www-form-urlencoded";
-    const res = await fetch(u, { method: init.method ?? "GET", body: init.body, headers, redirect: "manual", signal: AbortSignal.timeout(15_000) });
+    const res = await fetch(u, {
+      method: init.method ?? "GET",
+      body: init.body,
+      headers,
+      redirect: "manual",
+      signal: AbortSignal.timeout(15_000),
+    });
     this.store(u, res.headers);
     return { url, status: res.status, headers: res.headers, body: await res.text(), hops: [] };
   }
 
   /** Follows redirects (303/302/301/307) until a page that is not one; every hop is recorded. */
-  async navigate(url: string, init: { method?: string; body?: string; headers?: Record<string, string> } = {}, maxHops = 15): Promise<Page> {
+  async navigate(
+    url: string,
+    init: { method?: string; body?: string; headers?: Record<string, string> } = {},
+    maxHops = 15,
+  ): Promise<Page> {
     const hops: Hop[] = [];
     let current = url;
     let page = await this.request(current, init);
@@ -133,11 +191,15 @@ export class Browser {
     return { ...page, url: current, hops };
   }
 
-  /** Submits the first form of `page` with these fields added to its hidden inputs, with the page's Origin (a browser's POST). */
+  /**
+   * Submits the first form of `page` with these fields added to its hidden inputs, with the page's Origin (a browser's
+   * POST).
+   */
   async submit(page: Page, fields: Record<string, string>): Promise<Page> {
     const tag = /<form([^>]*)>([\s\S]*?)<\/form>/i.exec(page.body);
     const action = tag === null ? undefined : /action="([^"]*)"/.exec(tag[1] as string)?.[1];
-    if (tag === null || action === undefined || !/method="post"/i.test(tag[1] as string)) throw new Error(`no form on ${page.url}:\n${page.body.slice(0, 2000)}`);
+    if (tag === null || action === undefined || !/method="post"/i.test(tag[1] as string))
+      throw new Error(`no form on ${page.url}:\n${page.body.slice(0, 2000)}`);
     const form = [tag[0], action, tag[2]];
     const body = new URLSearchParams();
     for (const input of (form[2] as string).matchAll(/<input[^>]*type="hidden"[^>]*>/gi)) {
@@ -146,7 +208,11 @@ export class Browser {
       if (name !== undefined) body.set(name, value);
     }
     for (const [k, v] of Object.entries(fields)) body.set(k, v);
-    return this.navigate(new URL((form[1] as string).replace(/&amp;/g, "&"), page.url).href, { method: "POST", body: body.toString(), headers: { origin: new URL(page.url).origin } });
+    return this.navigate(new URL((form[1] as string).replace(/&amp;/g, "&"), page.url).href, {
+      method: "POST",
+      body: body.toString(),
+      headers: { origin: new URL(page.url).origin },
+    });
   }
 }
 
@@ -154,9 +220,17 @@ export class Browser {
  * A whole login as a browser does it: open `path` on the sidecar, get sent to the provider, fill in its login form
  * as `login`, and follow the redirects back. Returns the final page (the dashboard, or the sidecar's refusal).
  */
-export async function loginThroughProvider(browser: Browser, sidecarUrl: string, path: string, login: string): Promise<{ form: Page; final: Page }> {
+export async function loginThroughProvider(
+  browser: Browser,
+  sidecarUrl: string,
+  path: string,
+  login: string,
+): Promise<{ form: Page; final: Page }> {
   const form = await browser.navigate(`${sidecarUrl}${path}`);
-  if (!form.body.includes('name="login"')) throw new Error(`expected the provider's login form at ${form.url}, got ${form.status}:\n${form.body.slice(0, 1500)}`);
+  if (!form.body.includes('name="login"'))
+    throw new Error(
+      `expected the provider's login form at ${form.url}, got ${form.status}:\n${form.body.slice(0, 1500)}`,
+    );
   const final = await browser.submit(form, { login, password: "any password: the development form does not check it" });
   return { form, final };
 }

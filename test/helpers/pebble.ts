@@ -12,7 +12,8 @@ import { freePort } from "./net.ts";
 
 export function pebbleMissing(): string[] {
   const missing: string[] = [];
-  for (const bin of ["/usr/bin/pebble", "/usr/bin/pebble-challtestsrv"]) if (!existsSync(bin)) missing.push(`${bin} (Debian package pebble)`);
+  for (const bin of ["/usr/bin/pebble", "/usr/bin/pebble-challtestsrv"])
+    if (!existsSync(bin)) missing.push(`${bin} (Debian package pebble)`);
   try {
     execFileSync("openssl", ["version"], { stdio: "pipe" });
   } catch {
@@ -52,11 +53,13 @@ export interface Pebble {
 
 function get(url: string, ca: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    https.get(url, { ca }, (res) => {
-      let body = "";
-      res.on("data", (d) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on("error", reject);
+    https
+      .get(url, { ca }, (res) => {
+        let body = "";
+        res.on("data", (d) => (body += d));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on("error", reject);
   });
 }
 
@@ -64,7 +67,9 @@ function post(port: number, route: string, body: unknown): Promise<void> {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: "127.0.0.1", port, path: route, method: "POST" }, (res) => {
       res.resume();
-      res.on("end", () => (res.statusCode === 200 ? resolve() : reject(new Error(`challtestsrv ${route}: HTTP ${res.statusCode}`))));
+      res.on("end", () =>
+        res.statusCode === 200 ? resolve() : reject(new Error(`challtestsrv ${route}: HTTP ${res.statusCode}`)),
+      );
     });
     req.on("error", reject);
     req.end(JSON.stringify(body));
@@ -74,22 +79,30 @@ function post(port: number, route: string, body: unknown): Promise<void> {
 export async function startPebble(opts: PebbleOptions): Promise<Pebble> {
   const ca = opts.testCa ?? createTestCa(); // its server certificates are for localhost and 127.0.0.1
   const { cert, key } = ca.issue(`pebble-${process.hrtime.bigint()}`);
-  const [listen, management, dns, dnsManagement] = [opts.listenPort ?? (await freePort()), await freePort(), await freePort(), await freePort()];
+  const [listen, management, dns, dnsManagement] = [
+    opts.listenPort ?? (await freePort()),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
   const configFile = path.join(ca.dir, `pebble-config-${listen}.json`);
-  writeFileSync(configFile, JSON.stringify({
-    pebble: {
-      listenAddress: `127.0.0.1:${listen}`,
-      managementListenAddress: `127.0.0.1:${management}`,
-      certificate: cert,
-      privateKey: key,
-      httpPort: opts.httpPort,
-      tlsPort: opts.tlsPort,
-      ocspResponderURL: "",
-      externalAccountBindingRequired: opts.eabKeys !== undefined,
-      externalAccountMACKeys: opts.eabKeys ?? {},
-      ...(opts.validitySeconds !== undefined ? { certificateValidityPeriod: opts.validitySeconds } : {}),
-    },
-  }));
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      pebble: {
+        listenAddress: `127.0.0.1:${listen}`,
+        managementListenAddress: `127.0.0.1:${management}`,
+        certificate: cert,
+        privateKey: key,
+        httpPort: opts.httpPort,
+        tlsPort: opts.tlsPort,
+        ocspResponderURL: "",
+        externalAccountBindingRequired: opts.eabKeys !== undefined,
+        externalAccountMACKeys: opts.eabKeys ?? {},
+        ...(opts.validitySeconds !== undefined ? { certificateValidityPeriod: opts.validitySeconds } : {}),
+      },
+    }),
+  );
   let out = "";
   const children: ChildProcess[] = [];
   const run = (bin: string, args: string[], env: Record<string, string> = {}) => {
@@ -98,22 +111,52 @@ export async function startPebble(opts: PebbleOptions): Promise<Pebble> {
     child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
     children.push(child);
   };
-  run("/usr/bin/pebble-challtestsrv", ["-dns01", `127.0.0.1:${dns}`, "-http01", "", "-https01", "", "-tlsalpn01", "", "-management", `127.0.0.1:${dnsManagement}`, "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""]);
+  run("/usr/bin/pebble-challtestsrv", [
+    "-dns01",
+    `127.0.0.1:${dns}`,
+    "-http01",
+    "",
+    "-https01",
+    "",
+    "-tlsalpn01",
+    "",
+    "-management",
+    `127.0.0.1:${dnsManagement}`,
+    "-defaultIPv4",
+    "127.0.0.1",
+    "-defaultIPv6",
+    "",
+  ]);
   // No random validation sleeps, no rejected nonces, and every order validates afresh (no authorization reuse).
-  run("/usr/bin/pebble", ["-config", configFile, "-dnsserver", `127.0.0.1:${dns}`], { PEBBLE_VA_NOSLEEP: "1", PEBBLE_WFE_NONCEREJECT: "0", PEBBLE_AUTHZREUSE: "0" });
+  run("/usr/bin/pebble", ["-config", configFile, "-dnsserver", `127.0.0.1:${dns}`], {
+    PEBBLE_VA_NOSLEEP: "1",
+    PEBBLE_WFE_NONCEREJECT: "0",
+    PEBBLE_AUTHZREUSE: "0",
+  });
   const caPem = readFileSync(ca.caCert, "utf8");
   const directory = `https://127.0.0.1:${listen}/dir`;
   const stop = async () => {
-    await Promise.all(children.map((c) => new Promise<void>((resolve) => {
-      if (c.exitCode !== null || c.signalCode !== null) return resolve();
-      c.once("exit", () => resolve());
-      c.kill("SIGTERM");
-    })));
+    await Promise.all(
+      children.map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            if (c.exitCode !== null || c.signalCode !== null) return resolve();
+            c.once("exit", () => resolve());
+            c.kill("SIGTERM");
+          }),
+      ),
+    );
   };
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const up = await get(directory, caPem).then((r) => r.status === 200, () => false);
-    const dnsUp = await post(dnsManagement, "/clear-a", { host: "probe.test" }).then(() => true, () => false);
+    const up = await get(directory, caPem).then(
+      (r) => r.status === 200,
+      () => false,
+    );
+    const dnsUp = await post(dnsManagement, "/clear-a", { host: "probe.test" }).then(
+      () => true,
+      () => false,
+    );
     if (up && dnsUp) break;
     if (Date.now() > deadline) {
       await stop();

@@ -4,10 +4,23 @@ import { fileURLToPath } from "node:url";
 
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
 
-export interface Child { child: ChildProcess; output(): string; exited: Promise<number | null>; kill(signal?: NodeJS.Signals): Promise<void> }
+export interface Child {
+  child: ChildProcess;
+  output(): string;
+  exited: Promise<number | null>;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
 
-function start(args: string[], env: Record<string, string>, ready: (line: string) => boolean): Promise<Child & { line: string }> {
-  const child = spawn(process.execPath, args, { cwd: REPO, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+function start(
+  args: string[],
+  env: Record<string, string>,
+  ready: (line: string) => boolean,
+): Promise<Child & { line: string }> {
+  const child = spawn(process.execPath, args, {
+    cwd: REPO,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
   const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
   return new Promise((resolve, reject) => {
@@ -18,7 +31,10 @@ function start(args: string[], env: Record<string, string>, ready: (line: string
       if (line === undefined) return;
       resolved = true;
       resolve({
-        child, line, exited, output: () => out,
+        child,
+        line,
+        exited,
+        output: () => out,
         async kill(signal = "SIGTERM") {
           if (child.exitCode === null && child.signalCode === null) child.kill(signal);
           await exited;
@@ -33,8 +49,14 @@ function start(args: string[], env: Record<string, string>, ready: (line: string
 }
 
 /** The real CLI; resolves once it logs "openclaw-sidecar listening", with its proxy and admin ports. */
-export async function startSidecarProcess(env: Record<string, string>): Promise<Child & { port: number; adminPort: number }> {
-  const c = await start(["src/cli.ts"], { OPENCLAW_SIDECAR_LISTEN: "127.0.0.1:0", OPENCLAW_SIDECAR_ADMIN_LISTEN: "127.0.0.1:0", ...env }, (l) => l.includes('"openclaw-sidecar listening"'));
+export async function startSidecarProcess(
+  env: Record<string, string>,
+): Promise<Child & { port: number; adminPort: number }> {
+  const c = await start(
+    ["src/cli.ts"],
+    { OPENCLAW_SIDECAR_LISTEN: "127.0.0.1:0", OPENCLAW_SIDECAR_ADMIN_LISTEN: "127.0.0.1:0", ...env },
+    (l) => l.includes('"openclaw-sidecar listening"'),
+  );
   const parsed = JSON.parse(c.line) as { port: number; admin: string };
   return { ...c, port: parsed.port, adminPort: Number(parsed.admin.split(":").pop()) };
 }

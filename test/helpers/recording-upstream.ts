@@ -57,8 +57,17 @@ export async function startRecordingUpstream(opts: RecordingOptions = {}): Promi
   });
   const record = (req: http.IncomingMessage, upgrade: boolean): Parsed => {
     const p: Parsed = {
-      seq: seq++, connection: connectionIds.get(req.socket) ?? -1, method: req.method ?? "", url: req.url ?? "",
-      rawHeaders: req.rawHeaders, headers: req.headers, body: Buffer.alloc(0), rawTrailers: [], complete: false, upgrade, tunnel: Buffer.alloc(0),
+      seq: seq++,
+      connection: connectionIds.get(req.socket) ?? -1,
+      method: req.method ?? "",
+      url: req.url ?? "",
+      rawHeaders: req.rawHeaders,
+      headers: req.headers,
+      body: Buffer.alloc(0),
+      rawTrailers: [],
+      complete: false,
+      upgrade,
+      tunnel: Buffer.alloc(0),
     };
     parsed.push(p);
     return p;
@@ -85,7 +94,9 @@ export async function startRecordingUpstream(opts: RecordingOptions = {}): Promi
     socket.on("end", () => socket.end());
     const answer = () => {
       if (socket.destroyed) return;
-      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: x\r\nx-upstream-seq: ${p.seq}\r\n\r\n`);
+      socket.write(
+        `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: x\r\nx-upstream-seq: ${p.seq}\r\n\r\n`,
+      );
     };
     if (opts.upgradeDelayMs) setTimeout(answer, opts.upgradeDelayMs);
     else answer();
@@ -99,7 +110,8 @@ export async function startRecordingUpstream(opts: RecordingOptions = {}): Promi
     parsed,
     values(p, name) {
       const out: string[] = [];
-      for (let i = 0; i < p.rawHeaders.length; i += 2) if ((p.rawHeaders[i] as string).toLowerCase() === name) out.push(p.rawHeaders[i + 1] as string);
+      for (let i = 0; i < p.rawHeaders.length; i += 2)
+        if ((p.rawHeaders[i] as string).toLowerCase() === name) out.push(p.rawHeaders[i + 1] as string);
       return out;
     },
     async close() {

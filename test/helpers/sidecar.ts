@@ -18,13 +18,23 @@ export interface TestSidecar {
 }
 
 export async function startTestSidecar(flags: Record<string, string>): Promise<TestSidecar> {
-  const config = loadConfig({ env: {}, flags: { "--listen": "127.0.0.1:0", "--admin-listen": "127.0.0.1:0", "--log-level": "info", "--drain-timeout-ms": "200", ...flags } });
+  const config = loadConfig({
+    env: {},
+    flags: {
+      "--listen": "127.0.0.1:0",
+      "--admin-listen": "127.0.0.1:0",
+      "--log-level": "info",
+      "--drain-timeout-ms": "200",
+      ...flags,
+    },
+  });
   const logs: Array<Record<string, unknown>> = [];
   let raw = "";
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
       raw += chunk.toString();
-      for (const line of chunk.toString().split("\n")) if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString().split("\n"))
+        if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
       cb();
     },
   });
@@ -44,7 +54,8 @@ export async function startTestSidecar(flags: Record<string, string>): Promise<T
       if (!metric) throw new Error(`no metric ${name}`);
       let sum = 0;
       for (const v of metric.values) {
-        if (Object.entries(labels).every(([k, val]) => String((v.labels as Record<string, unknown>)[k]) === val)) sum += v.value;
+        if (Object.entries(labels).every(([k, val]) => String((v.labels as Record<string, unknown>)[k]) === val))
+          sum += v.value;
       }
       return sum;
     },

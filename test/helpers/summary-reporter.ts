@@ -18,7 +18,12 @@ export function tierOf(file: string): string {
   return TIERS.find(([re]) => re.test(rel))?.[1] ?? "unit + loopback";
 }
 
-interface Counts { passed: number; failed: number; skipped: number; ms: number }
+interface Counts {
+  passed: number;
+  failed: number;
+  skipped: number;
+  ms: number;
+}
 
 export default class SummaryReporter implements Reporter {
   onTestRunEnd(modules: ReadonlyArray<TestModule>): void {
@@ -36,12 +41,14 @@ export default class SummaryReporter implements Reporter {
         add(state === "passed" ? "passed" : state === "failed" ? "failed" : "skipped");
       }
       // A file that failed to load or whose hooks threw has no passing tests to show for it.
-      if (mod.state() === "failed" && [...mod.children.allTests()].every((t) => t.result().state !== "failed")) add("failed");
+      if (mod.state() === "failed" && [...mod.children.allTests()].every((t) => t.result().state !== "failed"))
+        add("failed");
       tier.ms += mod.diagnostic().duration;
     }
     const line = (c: Counts) => `${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped`;
     process.stdout.write("\n");
-    for (const [name, c] of [...tiers].sort(([a], [b]) => a.localeCompare(b))) process.stdout.write(`vitest tier ${name}: ${line(c)} (${Math.round(c.ms / 1000)} s)\n`);
+    for (const [name, c] of [...tiers].sort(([a], [b]) => a.localeCompare(b)))
+      process.stdout.write(`vitest tier ${name}: ${line(c)} (${Math.round(c.ms / 1000)} s)\n`);
     process.stdout.write(`vitest: ${line(total)}\n`);
   }
 }

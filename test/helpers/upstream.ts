@@ -4,7 +4,13 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer, type WebSocket } from "ws";
 
-export interface Received { method: string; url: string; headers: http.IncomingHttpHeaders; body: string; peer: string }
+export interface Received {
+  method: string;
+  url: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  peer: string;
+}
 
 export interface FakeGateway {
   url: string;
@@ -51,17 +57,35 @@ export async function startFakeGateway(listenPort = 0): Promise<FakeGateway> {
     });
     req.on("end", () => {
       const body = Buffer.concat(chunks).toString();
-      received.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers, body, peer: req.socket.remoteAddress ?? "" });
-      const text = JSON.stringify(req.url?.startsWith("/upload") ? { bytes } : { method: req.method, url: req.url, headers: req.headers, body });
+      received.push({
+        method: req.method ?? "",
+        url: req.url ?? "",
+        headers: req.headers,
+        body,
+        peer: req.socket.remoteAddress ?? "",
+      });
+      const text = JSON.stringify(
+        req.url?.startsWith("/upload") ? { bytes } : { method: req.method, url: req.url, headers: req.headers, body },
+      );
       res.writeHead(200, { "content-type": "application/json", "x-upstream": "fake" }).end(text);
     });
   });
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: true });
   server.on("upgrade", (req, socket, head) => {
-    received.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers, body: "", peer: req.socket.remoteAddress ?? "" });
+    received.push({
+      method: req.method ?? "",
+      url: req.url ?? "",
+      headers: req.headers,
+      body: "",
+      peer: req.socket.remoteAddress ?? "",
+    });
     if (req.url?.startsWith("/refuse-403")) {
-      const body = JSON.stringify({ error: { message: "Proxy client attribution is required.", type: "proxy_attribution_required" } });
-      socket.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+      const body = JSON.stringify({
+        error: { message: "Proxy client attribution is required.", type: "proxy_attribution_required" },
+      });
+      socket.end(
+        `HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+      );
       return;
     }
     if (req.url?.startsWith("/hang")) {
@@ -90,7 +114,13 @@ export async function startFakeGateway(listenPort = 0): Promise<FakeGateway> {
         ws.close(1008, "pairing required: device is not approved yet (requestId: 0000)");
         return;
       }
-      ws.send(JSON.stringify({ type: "event", event: "connect.challenge", protocol: req.headers["sec-websocket-protocol"] ?? null }));
+      ws.send(
+        JSON.stringify({
+          type: "event",
+          event: "connect.challenge",
+          protocol: req.headers["sec-websocket-protocol"] ?? null,
+        }),
+      );
       ws.on("message", (data, isBinary) => {
         const text = isBinary ? "" : data.toString();
         const m = /^close:(\d+):(.*)$/.exec(text);

@@ -28,7 +28,14 @@ const PerMessageDeflate = require(path.join(wsLib, "permessage-deflate.js")) as 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed_f4a3);
 const STREAMS = Number(process.env.FUZZ_STREAMS ?? 2000);
 
-interface Spec { opcode: number; payload?: Buffer; fin?: boolean; rsv?: number; wide?: boolean; flipMask?: boolean }
+interface Spec {
+  opcode: number;
+  payload?: Buffer;
+  fin?: boolean;
+  rsv?: number;
+  wide?: boolean;
+  flipMask?: boolean;
+}
 
 function encoder(rnd: Rng, masked: boolean) {
   return ({ opcode, payload = Buffer.alloc(0), fin = true, rsv = 0, wide = false, flipMask = false }: Spec): Buffer => {
@@ -52,7 +59,10 @@ const GATEWAY_REASONS = [
   "unauthorized: gateway token mismatch (open the dashboard URL and paste the token in Control UI settings)",
   "origin not allowed (open the Control UI from the gateway host or allow it in gateway.controlUi.allowedOrigins)",
   "control ui requires device identity (use HTTPS or localhost secure context)",
-  "device identity required", "protocol mismatch", "preauth payload too large", "",
+  "device identity required",
+  "protocol mismatch",
+  "preauth payload too large",
+  "",
 ];
 const CHARS = ["a", "b", "z", " ", ":", "é", "€", "😀", "\u0000"];
 const VALID_CODES = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014];
@@ -60,7 +70,8 @@ const INVALID_CODES = [0, 999, 1004, 1005, 1006, 1015, 2999, 5000, 65535];
 
 /** A string of at most maxBytes UTF-8 bytes, cut at a character boundary. */
 function text(rnd: Rng, maxBytes: number, source?: string): string {
-  const chars = source !== undefined ? [...source] : Array.from({ length: rnd.int(maxBytes + 1) }, () => rnd.pick(CHARS));
+  const chars =
+    source !== undefined ? [...source] : Array.from({ length: rnd.int(maxBytes + 1) }, () => rnd.pick(CHARS));
   let out = "";
   let used = 0;
   for (const c of chars) {
@@ -76,7 +87,12 @@ function size(rnd: Rng): number {
   return r < 55 ? rnd.int(20) : r < 85 ? rnd.int(300) : r < 97 ? 126 + rnd.int(3000) : 65_536 + rnd.int(80_000);
 }
 
-interface Generated { bytes: Buffer; frames: number; close: { code: number; reason: string }; corrupt: string | undefined }
+interface Generated {
+  bytes: Buffer;
+  frames: number;
+  close: { code: number; reason: string };
+  corrupt: string | undefined;
+}
 
 function generate(rnd: Rng, masked: boolean): Generated {
   const enc = encoder(rnd, masked);
@@ -101,12 +117,20 @@ function generate(rnd: Rng, masked: boolean): Generated {
     let payload = opcode === 1 ? Buffer.from(text(rnd, size(rnd))) : rnd.bytes(size(rnd));
     const compressed = rnd.chance(0.25);
     if (compressed) payload = deflateRawSync(payload, { finishFlush: zlib.Z_SYNC_FLUSH }).subarray(0, -4);
-    const cuts = rnd.chance(0.3) ? Array.from({ length: 1 + rnd.int(4) }, () => rnd.int(payload.length + 1)).sort((a, b) => a - b) : [];
+    const cuts = rnd.chance(0.3)
+      ? Array.from({ length: 1 + rnd.int(4) }, () => rnd.int(payload.length + 1)).sort((a, b) => a - b)
+      : [];
     const bounds = [0, ...cuts, payload.length];
     for (let f = 0; f + 1 < bounds.length; f++) {
       if (f > 0 && rnd.chance(0.3)) control(); // control frames may sit between fragments (RFC 6455 §5.4)
       const last = f + 2 === bounds.length;
-      push({ opcode: f === 0 ? opcode : 0, fin: last, rsv: compressed && f === 0 ? 4 : 0, payload: payload.subarray(bounds[f], bounds[f + 1]), wide: rnd.chance(0.1) });
+      push({
+        opcode: f === 0 ? opcode : 0,
+        fin: last,
+        rsv: compressed && f === 0 ? 4 : 0,
+        payload: payload.subarray(bounds[f], bounds[f + 1]),
+        wide: rnd.chance(0.1),
+      });
     }
   }
   let close: Generated["close"];
@@ -125,20 +149,34 @@ function generate(rnd: Rng, masked: boolean): Generated {
 function corruption(rnd: Rng, parts: Buffer[], enc: (s: Spec) => Buffer, masked: boolean): string {
   const closeWith = (body: Buffer) => enc({ opcode: 8, payload: body });
   const kinds: Record<string, () => Buffer[]> = {
-    reservedOpcode: () => [enc({ opcode: rnd.pick([3, 4, 5, 6, 7, 0xb, 0xc, 0xd, 0xe, 0xf]), payload: rnd.bytes(rnd.int(4)) })],
+    reservedOpcode: () => [
+      enc({ opcode: rnd.pick([3, 4, 5, 6, 7, 0xb, 0xc, 0xd, 0xe, 0xf]), payload: rnd.bytes(rnd.int(4)) }),
+    ],
     longControl: () => [enc({ opcode: rnd.pick([8, 9, 10]), payload: rnd.bytes(126 + rnd.int(100)) })],
     fragmentedControl: () => [enc({ opcode: rnd.pick([8, 9, 10]), fin: false, payload: rnd.bytes(2) })],
     loneContinuation: () => [enc({ opcode: 0, fin: rnd.chance(0.5), payload: rnd.bytes(3) })],
     rsv23: () => [enc({ opcode: rnd.pick([1, 2, 9]), rsv: rnd.pick([1, 2, 3, 5, 7]) })],
     rsv1Control: () => [enc({ opcode: rnd.pick([8, 9, 10]), rsv: 4 })],
     rsv1Continuation: () => [enc({ opcode: 2, fin: false, payload: rnd.bytes(2) }), enc({ opcode: 0, rsv: 4 })],
-    messageInMessage: () => [enc({ opcode: 1, fin: false, payload: Buffer.from("a") }), enc({ opcode: rnd.pick([1, 2]) })],
+    messageInMessage: () => [
+      enc({ opcode: 1, fin: false, payload: Buffer.from("a") }),
+      enc({ opcode: rnd.pick([1, 2]) }),
+    ],
     wrongMask: () => [enc({ opcode: rnd.pick([1, 2, 8, 9]), flipMask: true })],
     closeLengthOne: () => [closeWith(rnd.bytes(1))],
-    badCloseCode: () => { const c = rnd.pick(INVALID_CODES); return [closeWith(Buffer.from([c >> 8, c & 0xff]))]; },
+    badCloseCode: () => {
+      const c = rnd.pick(INVALID_CODES);
+      return [closeWith(Buffer.from([c >> 8, c & 0xff]))];
+    },
     // Random reason bytes: valid UTF-8 or not, both readers must decide the same way.
     randomReasonBytes: () => [closeWith(Buffer.concat([Buffer.from([0x03, 0xe8]), rnd.bytes(rnd.int(40))]))],
-    hugeLength: () => [Buffer.concat([Buffer.from([0x82, masked ? 0xff : 0x7f]), rnd.chance(0.5) ? Buffer.from([1 + rnd.int(255), 0]) : Buffer.from([0, 0x20 + rnd.int(0xe0)]), rnd.bytes(6)])],
+    hugeLength: () => [
+      Buffer.concat([
+        Buffer.from([0x82, masked ? 0xff : 0x7f]),
+        rnd.chance(0.5) ? Buffer.from([1 + rnd.int(255), 0]) : Buffer.from([0, 0x20 + rnd.int(0xe0)]),
+        rnd.bytes(6),
+      ]),
+    ],
   };
   const kind = rnd.pick(Object.keys(kinds));
   parts.push(...(kinds[kind] as () => Buffer[])());
@@ -147,11 +185,17 @@ function corruption(rnd: Rng, parts: Buffer[], enc: (s: Spec) => Buffer, masked:
 
 function split(rnd: Rng, bytes: Buffer): Buffer[] {
   if (bytes.length < 400 && rnd.chance(0.1)) return Array.from(bytes, (b) => Buffer.from([b]));
-  const cuts = Array.from({ length: rnd.int(Math.min(bytes.length, 40)) }, () => rnd.int(bytes.length + 1)).sort((a, b) => a - b);
+  const cuts = Array.from({ length: rnd.int(Math.min(bytes.length, 40)) }, () => rnd.int(bytes.length + 1)).sort(
+    (a, b) => a - b,
+  );
   return [0, ...cuts].map((start, i) => bytes.subarray(start, cuts[i] ?? bytes.length));
 }
 
-interface Outcome { frames: number; close: { code: number; reason: string } | undefined; broken: boolean }
+interface Outcome {
+  frames: number;
+  close: { code: number; reason: string } | undefined;
+  broken: boolean;
+}
 
 function viaFrameReader(chunks: Buffer[], masked: boolean): Outcome {
   const reader = new FrameReader({ masked });

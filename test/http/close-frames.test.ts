@@ -2,11 +2,23 @@
 // streams, malformed input. The seeded comparison against ws's own Receiver is in close-frames-fuzz.test.ts.
 import { deflateRawSync, constants as zlib } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { CLOSE_REASON_CLASSES, type CloseReasonClass, FrameReader, classifyCloseReason } from "../../src/http/close-frames.ts";
+import {
+  CLOSE_REASON_CLASSES,
+  type CloseReasonClass,
+  FrameReader,
+  classifyCloseReason,
+} from "../../src/http/close-frames.ts";
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ""), "hex");
 
-interface FrameSpec { opcode: number; payload?: Buffer | string; fin?: boolean; rsv?: number; mask?: Buffer; lengthBits?: 7 | 16 | 64 }
+interface FrameSpec {
+  opcode: number;
+  payload?: Buffer | string;
+  fin?: boolean;
+  rsv?: number;
+  mask?: Buffer;
+  lengthBits?: 7 | 16 | 64;
+}
 
 /** Encodes one frame; lengthBits forces a (legal, non-minimal) wider length encoding. */
 function frame({ opcode, payload = Buffer.alloc(0), fin = true, rsv = 0, mask, lengthBits }: FrameSpec): Buffer {
@@ -26,7 +38,8 @@ function frame({ opcode, payload = Buffer.alloc(0), fin = true, rsv = 0, mask, l
   const masked = Buffer.from(body.map((b, i) => b ^ (mask[i & 3] as number)));
   return Buffer.concat([Buffer.from(head), mask, masked]);
 }
-const closePayload = (code: number, reason = "") => Buffer.concat([Buffer.from([code >> 8, code & 0xff]), Buffer.from(reason)]);
+const closePayload = (code: number, reason = "") =>
+  Buffer.concat([Buffer.from([code >> 8, code & 0xff]), Buffer.from(reason)]);
 const MASK = hex("37fa213d");
 
 function read(bytes: Buffer | Buffer[], masked = false): FrameReader {
@@ -67,8 +80,18 @@ describe("classifyCloseReason", () => {
 
   it("CLOSE_REASON_CLASSES lists every class once", () => {
     expect(new Set(CLOSE_REASON_CLASSES).size).toBe(CLOSE_REASON_CLASSES.length);
-    expect([...CLOSE_REASON_CLASSES].sort()).toEqual(["device_identity_required", "going_away", "none", "normal",
-      "origin_not_allowed", "other", "pairing_required", "payload_too_large", "protocol_mismatch", "unauthorized"]);
+    expect([...CLOSE_REASON_CLASSES].sort()).toEqual([
+      "device_identity_required",
+      "going_away",
+      "none",
+      "normal",
+      "origin_not_allowed",
+      "other",
+      "pairing_required",
+      "payload_too_large",
+      "protocol_mismatch",
+      "unauthorized",
+    ]);
   });
 });
 
@@ -109,7 +132,12 @@ describe("FrameReader: hex frames", () => {
 
   it("bytes after the close frame are counted but not parsed", () => {
     const r = read(Buffer.concat([frame({ opcode: 8, payload: closePayload(1001) }), hex("ff ff ff")]));
-    expect(summary(r)).toEqual({ frames: 1, close: { code: 1001, reasonClass: "going_away", reason: "" }, error: undefined, bytes: 7 });
+    expect(summary(r)).toEqual({
+      frames: 1,
+      close: { code: 1001, reasonClass: "going_away", reason: "" },
+      error: undefined,
+      bytes: 7,
+    });
   });
 });
 
@@ -124,13 +152,23 @@ describe("FrameReader: chunking", () => {
     frame({ opcode: 8, payload: closePayload(1008, "pairing required: device is not approved yet") }),
   ]);
   const clientStream = Buffer.concat([
-    frame({ opcode: 1, payload: "{\"type\":\"req\"}", mask: MASK }),
+    frame({ opcode: 1, payload: '{"type":"req"}', mask: MASK }),
     frame({ opcode: 2, payload: Buffer.alloc(200, 3), mask: hex("00000000") }),
     frame({ opcode: 10, payload: "pong", mask: hex("01020304") }),
     frame({ opcode: 8, payload: closePayload(1000, "done"), mask: hex("a1b2c3d4") }),
   ]);
-  const expectedServer = { frames: 7, close: { code: 1008, reasonClass: "pairing_required", reason: "pairing required: device is not approved yet" }, error: undefined, bytes: serverStream.length };
-  const expectedClient = { frames: 4, close: { code: 1000, reasonClass: "normal", reason: "done" }, error: undefined, bytes: clientStream.length };
+  const expectedServer = {
+    frames: 7,
+    close: { code: 1008, reasonClass: "pairing_required", reason: "pairing required: device is not approved yet" },
+    error: undefined,
+    bytes: serverStream.length,
+  };
+  const expectedClient = {
+    frames: 4,
+    close: { code: 1000, reasonClass: "normal", reason: "done" },
+    error: undefined,
+    bytes: clientStream.length,
+  };
 
   it("whole streams", () => {
     expect(summary(read(serverStream))).toEqual(expectedServer);
@@ -138,9 +176,14 @@ describe("FrameReader: chunking", () => {
   });
 
   it("split in two at every byte boundary", () => {
-    for (const [stream, masked, expected] of [[serverStream, false, expectedServer], [clientStream, true, expectedClient]] as const) {
+    for (const [stream, masked, expected] of [
+      [serverStream, false, expectedServer],
+      [clientStream, true, expectedClient],
+    ] as const) {
       for (let cut = 0; cut <= stream.length; cut += cut < 400 || stream.length - cut < 400 ? 1 : 97) {
-        expect(summary(read([stream.subarray(0, cut), stream.subarray(cut)], masked)), `cut at ${cut}`).toEqual(expected);
+        expect(summary(read([stream.subarray(0, cut), stream.subarray(cut)], masked)), `cut at ${cut}`).toEqual(
+          expected,
+        );
       }
     }
   });
@@ -168,7 +211,16 @@ describe("FrameReader: large, fragmented and compressed streams", () => {
     const r = new FrameReader({ masked: false });
     const size = 2 ** 30;
     const chunk = Buffer.alloc(64 * 1024); // the same buffer every time: nothing is kept
-    r.feed(Buffer.concat([hex("827f"), (() => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(size)); return b; })()]));
+    r.feed(
+      Buffer.concat([
+        hex("827f"),
+        (() => {
+          const b = Buffer.alloc(8);
+          b.writeBigUInt64BE(BigInt(size));
+          return b;
+        })(),
+      ]),
+    );
     for (let sent = 0; sent < size; sent += chunk.length) r.feed(chunk);
     expect(r.frames).toBe(1);
     r.feed(frame({ opcode: 8, payload: closePayload(1009, "preauth payload too large") }));
@@ -186,7 +238,12 @@ describe("FrameReader: large, fragmented and compressed streams", () => {
       frame({ opcode: 2, payload: "next message", mask: MASK }),
       frame({ opcode: 8, payload: closePayload(1001), mask: MASK }),
     ]);
-    expect(summary(read(stream, true))).toEqual({ frames: 7, close: { code: 1001, reasonClass: "going_away", reason: "" }, error: undefined, bytes: stream.length });
+    expect(summary(read(stream, true))).toEqual({
+      frames: 7,
+      close: { code: 1001, reasonClass: "going_away", reason: "" },
+      error: undefined,
+      bytes: stream.length,
+    });
   });
 
   it("permessage-deflate data frames (RSV1 on the first fragment only) pass; the close is still readable", () => {
@@ -197,7 +254,12 @@ describe("FrameReader: large, fragmented and compressed streams", () => {
       frame({ opcode: 0, payload: deflated.subarray(5) }),
       frame({ opcode: 8, payload: closePayload(1000, "ok") }),
     ]);
-    expect(summary(read(stream))).toEqual({ frames: 4, close: { code: 1000, reasonClass: "normal", reason: "ok" }, error: undefined, bytes: stream.length });
+    expect(summary(read(stream))).toEqual({
+      frames: 4,
+      close: { code: 1000, reasonClass: "normal", reason: "ok" },
+      error: undefined,
+      bytes: stream.length,
+    });
   });
 });
 
@@ -206,17 +268,59 @@ describe("FrameReader: malformed input sets error, never throws", () => {
   it.each<[string, Buffer, boolean, string, number]>([
     ["reserved data opcode 3", frame({ opcode: 3 }), false, "invalid_opcode", 0],
     ["reserved control opcode 0xb", frame({ opcode: 0xb }), false, "invalid_opcode", 0],
-    ["control frame > 125 bytes", frame({ opcode: 9, payload: Buffer.alloc(126) }), false, "invalid_control_payload_length", 0],
-    ["control frame with a 16-bit length", frame({ opcode: 10, payload: "x", lengthBits: 16 }), false, "invalid_control_payload_length", 0],
-    ["close with a 1-byte body", frame({ opcode: 8, payload: Buffer.from([3]) }), false, "invalid_control_payload_length", 0],
+    [
+      "control frame > 125 bytes",
+      frame({ opcode: 9, payload: Buffer.alloc(126) }),
+      false,
+      "invalid_control_payload_length",
+      0,
+    ],
+    [
+      "control frame with a 16-bit length",
+      frame({ opcode: 10, payload: "x", lengthBits: 16 }),
+      false,
+      "invalid_control_payload_length",
+      0,
+    ],
+    [
+      "close with a 1-byte body",
+      frame({ opcode: 8, payload: Buffer.from([3]) }),
+      false,
+      "invalid_control_payload_length",
+      0,
+    ],
     ["fragmented ping", frame({ opcode: 9, fin: false }), false, "fragmented_control_frame", 0],
-    ["fragmented close", frame({ opcode: 8, payload: closePayload(1000), fin: false }), false, "fragmented_control_frame", 0],
+    [
+      "fragmented close",
+      frame({ opcode: 8, payload: closePayload(1000), fin: false }),
+      false,
+      "fragmented_control_frame",
+      0,
+    ],
     ["RSV1 on a control frame", frame({ opcode: 8, payload: closePayload(1000), rsv: 4 }), false, "unexpected_rsv1", 0],
-    ["RSV1 on a continuation", Buffer.concat([frame({ opcode: 1, fin: false, rsv: 4 }), frame({ opcode: 0, rsv: 4 })]), false, "unexpected_rsv1", 1],
+    [
+      "RSV1 on a continuation",
+      Buffer.concat([frame({ opcode: 1, fin: false, rsv: 4 }), frame({ opcode: 0, rsv: 4 })]),
+      false,
+      "unexpected_rsv1",
+      1,
+    ],
     ["RSV2", frame({ opcode: 2, rsv: 2 }), false, "rsv2_rsv3_set", 0],
     ["RSV3", frame({ opcode: 2, rsv: 1 }), false, "rsv2_rsv3_set", 0],
-    ["continuation with no message open", Buffer.concat([ping, frame({ opcode: 0, payload: "x" })]), false, "unexpected_continuation", 1],
-    ["new message inside a fragmented one", Buffer.concat([frame({ opcode: 1, fin: false }), frame({ opcode: 2 })]), false, "expected_continuation", 1],
+    [
+      "continuation with no message open",
+      Buffer.concat([ping, frame({ opcode: 0, payload: "x" })]),
+      false,
+      "unexpected_continuation",
+      1,
+    ],
+    [
+      "new message inside a fragmented one",
+      Buffer.concat([frame({ opcode: 1, fin: false }), frame({ opcode: 2 })]),
+      false,
+      "expected_continuation",
+      1,
+    ],
     ["unmasked client frame", frame({ opcode: 1, payload: "hi" }), true, "expected_mask", 0],
     ["masked server frame", frame({ opcode: 1, payload: "hi", mask: MASK }), false, "unexpected_mask", 0],
     ["64-bit length ≥ 2^53", hex("827f 0020000000000000"), false, "payload_length_too_large", 0],
@@ -224,9 +328,19 @@ describe("FrameReader: malformed input sets error, never throws", () => {
     ["close code 1005 on the wire", frame({ opcode: 8, payload: closePayload(1005) }), false, "invalid_close_code", 1],
     ["close code 999", frame({ opcode: 8, payload: closePayload(999) }), false, "invalid_close_code", 1],
     ["close code 5000", frame({ opcode: 8, payload: closePayload(5000) }), false, "invalid_close_code", 1],
-    ["close reason not UTF-8", frame({ opcode: 8, payload: Buffer.concat([closePayload(1000), hex("c328")]) }), false, "invalid_utf8_close_reason", 1],
+    [
+      "close reason not UTF-8",
+      frame({ opcode: 8, payload: Buffer.concat([closePayload(1000), hex("c328")]) }),
+      false,
+      "invalid_utf8_close_reason",
+      1,
+    ],
   ])("%s", (_name, bad, masked, error, frames) => {
-    const stream = Buffer.concat([bad, frame({ opcode: 8, payload: closePayload(1000), ...(masked ? { mask: MASK } : {}) }), hex("00ff")]);
+    const stream = Buffer.concat([
+      bad,
+      frame({ opcode: 8, payload: closePayload(1000), ...(masked ? { mask: MASK } : {}) }),
+      hex("00ff"),
+    ]);
     for (const chunks of [[stream], Array.from(stream, (b) => Buffer.from([b]))]) {
       const r = read(chunks, masked);
       expect(summary(r)).toEqual({ frames, close: undefined, error, bytes: stream.length });

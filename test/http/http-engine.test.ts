@@ -1,6 +1,6 @@
-// The sidecar's own HTTP/1.1 engine (src/http/client-connection.ts) end to end on real sockets: every behaviour users of a
-// reverse proxy relied on node:http for. Clients are raw sockets, so every byte the sidecar sends is checked; upstreams
-// are raw TCP servers writing exact bytes (framing under the test's control) or node:http servers.
+// The sidecar's own HTTP/1.1 engine (src/http/client-connection.ts) end to end on real sockets: every behaviour users
+// of a reverse proxy relied on node:http for. Clients are raw sockets, so every byte the sidecar sends is checked;
+// upstreams are raw TCP servers writing exact bytes (framing under the test's control) or node:http servers.
 import { createHash, randomBytes } from "node:crypto";
 import http from "node:http";
 import net, { type AddressInfo } from "node:net";
@@ -20,7 +20,8 @@ function chunkedEnd(buf: Buffer, start: number): number {
     const eol = buf.indexOf("\r\n", i);
     if (eol === -1) return -1;
     const size = Number.parseInt(buf.toString("latin1", i, eol).split(";")[0] as string, 16);
-    if (Number.isNaN(size)) throw new Error(`bad chunk size line at ${i}: ${JSON.stringify(buf.toString("latin1", i, eol))}`);
+    if (Number.isNaN(size))
+      throw new Error(`bad chunk size line at ${i}: ${JSON.stringify(buf.toString("latin1", i, eol))}`);
     i = eol + 2;
     if (size === 0) {
       for (;;) {
@@ -95,10 +96,13 @@ function parseResponse(buf: Buffer, method: string, closed: boolean): { res: Res
       at = bodyStart;
       continue;
     }
-    const headers = head.split("\r\n").slice(1).map((l): [string, string] => {
-      const c = l.indexOf(":");
-      return [l.slice(0, c).toLowerCase(), l.slice(c + 1).trim()];
-    });
+    const headers = head
+      .split("\r\n")
+      .slice(1)
+      .map((l): [string, string] => {
+        const c = l.indexOf(":");
+        return [l.slice(0, c).toLowerCase(), l.slice(c + 1).trim()];
+      });
     const header = (name: string) => headers.find((h) => h[0] === name)?.[1];
     const chunked = /chunked\s*$/i.test(header("transfer-encoding") ?? "");
     let bodyEnd: number;
@@ -117,7 +121,14 @@ function parseResponse(buf: Buffer, method: string, closed: boolean): { res: Res
     const decoded = chunked && bodyEnd > bodyStart ? dechunk(rawBody) : { data: rawBody, trailers: [] };
     return {
       res: {
-        status, head, headers, header, rawBody, body: decoded.data, trailers: decoded.trailers, interim,
+        status,
+        head,
+        headers,
+        header,
+        rawBody,
+        body: decoded.data,
+        trailers: decoded.trailers,
+        interim,
         raw: buf.toString("latin1", 0, bodyEnd).replace(fullHead, head),
         date: DATE_LINE.exec(fullHead)?.[0].slice("\r\nDate: ".length),
       },
@@ -176,7 +187,10 @@ class Client {
     const deadline = Date.now() + ms;
     while (!check()) {
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}; received so far: ${JSON.stringify(this.text().slice(0, 400))}, closed=${this.closed}`);
+      if (left <= 0)
+        throw new Error(
+          `timed out waiting for ${what}; received so far: ${JSON.stringify(this.text().slice(0, 400))}, closed=${this.closed}`,
+        );
       await new Promise<void>((r) => {
         const t = setTimeout(r, left);
         this.wakers.push(() => {
@@ -190,11 +204,18 @@ class Client {
   /** The next complete response (its bytes are consumed); throws if the connection closes before it is complete. */
   async response(method = "GET", ms = 4000): Promise<Res> {
     let parsed: { res: Res; used: number } | undefined;
-    await this.until(() => {
-      parsed = parseResponse(this.buf, method, this.closed);
-      if (parsed === undefined && this.closed) throw new Error(`connection closed before a complete response; received: ${JSON.stringify(this.text().slice(0, 400))}`);
-      return parsed !== undefined;
-    }, `a response to ${method}`, ms);
+    await this.until(
+      () => {
+        parsed = parseResponse(this.buf, method, this.closed);
+        if (parsed === undefined && this.closed)
+          throw new Error(
+            `connection closed before a complete response; received: ${JSON.stringify(this.text().slice(0, 400))}`,
+          );
+        return parsed !== undefined;
+      },
+      `a response to ${method}`,
+      ms,
+    );
     const { res, used } = parsed as { res: Res; used: number };
     this.buf = this.buf.subarray(used);
     return res;
@@ -216,7 +237,8 @@ class Client {
 
 const get = (path: string, extra = "") => `GET ${path} HTTP/1.1\r\nHost: sidecar.test\r\n${extra}\r\n`;
 /** A 200 with a Content-Length; `before`/`after` are header lines around it (the sidecar appends its own last). */
-const ok = (body: string, before = "", after = "") => `HTTP/1.1 200 OK\r\n${before}Content-Length: ${Buffer.byteLength(body)}\r\n${after}\r\n${body}`;
+const ok = (body: string, before = "", after = "") =>
+  `HTTP/1.1 200 OK\r\n${before}Content-Length: ${Buffer.byteLength(body)}\r\n${after}\r\n${body}`;
 
 // ---- a raw upstream: parses requests, answers with whatever bytes the test writes -----------------------------------
 
@@ -315,7 +337,16 @@ class RawUpstream {
             const value = line.slice(c + 1).trim();
             headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
           }
-          current = { method, target, version, lines, headers, body: Buffer.alloc(0), conn, nth: conn.requests.length + 1 };
+          current = {
+            method,
+            target,
+            version,
+            lines,
+            headers,
+            body: Buffer.alloc(0),
+            conn,
+            nth: conn.requests.length + 1,
+          };
           this.onHead?.(current, socket);
         }
         let bodyLength = 0;
@@ -338,7 +369,8 @@ class RawUpstream {
   }
 }
 
-// ---- a node:http upstream, for realistic peers and large bodies ------------------------------------------------------
+// ---- a node:http upstream, for realistic peers and large bodies
+// ------------------------------------------------------
 
 const BIG = randomBytes(8 << 20);
 const BIG_SHA = sha256(BIG);
@@ -355,7 +387,12 @@ interface HttpUpstream {
 }
 
 async function startHttpUpstream(): Promise<HttpUpstream> {
-  const state: HttpUpstream = { server: undefined as unknown as http.Server, url: "", connections: 0, floodFinished: false };
+  const state: HttpUpstream = {
+    server: undefined as unknown as http.Server,
+    url: "",
+    connections: 0,
+    floodFinished: false,
+  };
   const server = http.createServer((req, res) => {
     if (req.url?.startsWith("/download")) {
       // 8 MiB, streamed (chunked), honouring backpressure.
@@ -418,7 +455,8 @@ async function startHttpUpstream(): Promise<HttpUpstream> {
   return state;
 }
 
-// ---- fixtures ---------------------------------------------------------------------------------------------------------
+// ---- fixtures
+// ---------------------------------------------------------------------------------------------------------
 
 let up: RawUpstream;
 let sc: TestSidecar;
@@ -459,7 +497,8 @@ const upConnsSince = () => {
 const accessLines = (s: TestSidecar, url: string) => s.logs.filter((l) => l.kind === "http" && l.url === url);
 const errorType = (res: Res) => (JSON.parse(res.body.toString()) as { error: { type: string } }).error.type;
 
-// ---- the tests ----------------------------------------------------------------------------------------------------------
+// ---- the tests
+// ----------------------------------------------------------------------------------------------------------
 
 describe("keep-alive", () => {
   it("serves many sequential requests on one client connection over ONE upstream connection, byte for byte", async () => {
@@ -482,7 +521,9 @@ describe("keep-alive", () => {
     const methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "GET", "POST"];
     for (const [i, method] of methods.entries()) {
       const body = method === "POST" || method === "PUT" || method === "PATCH" ? `body-${i}` : "";
-      c.write(`${method} /m/${i} HTTP/1.1\r\nHost: x\r\n${body ? `Content-Length: ${body.length}\r\n` : ""}\r\n${body}`);
+      c.write(
+        `${method} /m/${i} HTTP/1.1\r\nHost: x\r\n${body ? `Content-Length: ${body.length}\r\n` : ""}\r\n${body}`,
+      );
       const res = await c.response(method);
       expect(res.status).toBe(200);
       expect(res.body.toString()).toBe(`${method} /m/${i} HTTP/1.1 ${body}`);
@@ -503,15 +544,22 @@ describe("keep-alive", () => {
 
 describe("WebSocket upgrade on a kept-alive connection", () => {
   // A browser may reuse an idle keep-alive connection for a WebSocket handshake.
-  const SWITCH = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+  const SWITCH =
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
   const serverFrame = (text: string) => Buffer.concat([Buffer.from([0x81, text.length]), Buffer.from(text)]);
   const clientFrame = (text: string) => {
     const mask = Buffer.from([1, 2, 3, 4]);
-    return Buffer.concat([Buffer.from([0x81, 0x80 | text.length]), mask, Buffer.from(Buffer.from(text).map((b, i) => b ^ (mask[i & 3] as number)))]);
+    return Buffer.concat([
+      Buffer.from([0x81, 0x80 | text.length]),
+      mask,
+      Buffer.from(Buffer.from(text).map((b, i) => b ^ (mask[i & 3] as number))),
+    ]);
   };
   const unmask = (frame: Buffer) => {
     const mask = frame.subarray(2, 6);
-    return Buffer.from(frame.subarray(6, 6 + (frame[1] as number & 0x7f)).map((b, i) => b ^ (mask[i & 3] as number))).toString();
+    return Buffer.from(
+      frame.subarray(6, 6 + (frame[1] as number & 0x7f)).map((b, i) => b ^ (mask[i & 3] as number)),
+    ).toString();
   };
 
   it("a GET, then (in the same write) an upgrade and a first frame: 200, then 101, then the tunnel works", async () => {
@@ -538,7 +586,9 @@ describe("WebSocket upgrade on a kept-alive connection", () => {
   it("a gateway answering an upgrade with a head larger than 64 KiB: 502, nothing of it forwarded", async () => {
     up.handler = (req, socket) => {
       if (req.target !== "/ws-big-head") return echoHandler(req, socket);
-      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX-Big: ${"a".repeat(80 * 1024)}\r\n\r\n`);
+      socket.write(
+        `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX-Big: ${"a".repeat(80 * 1024)}\r\n\r\n`,
+      );
     };
     const c = await connect();
     c.write(upgradeRequest("/ws-big-head"));
@@ -582,7 +632,11 @@ describe("pipelining", () => {
     const r3 = await c.response();
     expect([r1.raw, r2.raw, r3.raw]).toEqual([ok("GET /p1 "), ok("POST /p2 hello world"), ok("GET /p3 ")]);
     expect(conns()).toHaveLength(1);
-    expect(conns()[0]?.requests.map((r) => [r.method, r.target, r.body.toString()])).toEqual([["GET", "/p1", ""], ["POST", "/p2", "hello world"], ["GET", "/p3", ""]]);
+    expect(conns()[0]?.requests.map((r) => [r.method, r.target, r.body.toString()])).toEqual([
+      ["GET", "/p1", ""],
+      ["POST", "/p2", "hello world"],
+      ["GET", "/p3", ""],
+    ]);
     await sleep(50);
     expect(c.text()).toBe("");
     expect(c.closed).toBe(false);
@@ -595,9 +649,18 @@ describe("pipelining", () => {
     };
     const chunked = "3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n";
     const requests =
-      get("/q1") + "POST /q2 HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nbody" +
-      `POST /q3 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${chunked}` + "HEAD /q4 HTTP/1.1\r\nHost: x\r\n\r\n" + get("/q5");
-    const expected = [ok("GET /q1 "), ok("POST /q2 body"), ok(`POST /q3 ${chunked}`), "HTTP/1.1 200 OK\r\nContent-Length: 42\r\n\r\n", ok("GET /q5 ")];
+      get("/q1") +
+      "POST /q2 HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nbody" +
+      `POST /q3 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${chunked}` +
+      "HEAD /q4 HTTP/1.1\r\nHost: x\r\n\r\n" +
+      get("/q5");
+    const expected = [
+      ok("GET /q1 "),
+      ok("POST /q2 body"),
+      ok(`POST /q3 ${chunked}`),
+      "HTTP/1.1 200 OK\r\nContent-Length: 42\r\n\r\n",
+      ok("GET /q5 "),
+    ];
     for (const byteByByte of [false, true]) {
       const conns = upConnsSince();
       const c = await connect();
@@ -612,7 +675,13 @@ describe("pipelining", () => {
       for (const method of ["GET", "POST", "POST", "HEAD", "GET"]) got.push((await c.response(method)).raw);
       expect(got).toEqual(expected);
       expect(conns()).toHaveLength(1);
-      expect(conns()[0]?.requests.map((r) => `${r.method} ${r.target} ${r.body.toString()}`)).toEqual(["GET /q1 ", "POST /q2 body", `POST /q3 ${chunked}`, "HEAD /q4 ", "GET /q5 "]);
+      expect(conns()[0]?.requests.map((r) => `${r.method} ${r.target} ${r.body.toString()}`)).toEqual([
+        "GET /q1 ",
+        "POST /q2 body",
+        `POST /q3 ${chunked}`,
+        "HEAD /q4 ",
+        "GET /q5 ",
+      ]);
     }
   });
 
@@ -683,7 +752,8 @@ describe("responses trickling in", () => {
   it("responses written one byte at a time (Content-Length, chunked with a trailer, after a 100 Continue) are relayed intact", async () => {
     const answers: Record<string, string> = {
       "/drip-length": ok("drip drop", "Content-Type: text/plain\r\n"),
-      "/drip-chunked": "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\ndrip\r\n5\r\n drop\r\n0\r\nX-T: 1\r\n\r\n",
+      "/drip-chunked":
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\ndrip\r\n5\r\n drop\r\n0\r\nX-T: 1\r\n\r\n",
       "/drip-continue": `HTTP/1.1 100 Continue\r\n\r\n${ok("after continue")}`,
     };
     up.handler = (req, socket) => {
@@ -710,11 +780,20 @@ describe("responses without a body", () => {
       "/head": "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1234\r\n\r\n",
       "/head-chunked": "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
       "/204": "HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n",
-      "/304": "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nContent-Length: 99\r\n\r\n",
+      "/304": 'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\nContent-Length: 99\r\n\r\n',
     };
     up.handler = (req, socket) => socket.write(answers[req.target] ?? ok(`${req.method} ${req.target}`));
     const c = await connect();
-    const steps: Array<[string, string]> = [["HEAD", "/head"], ["GET", "/x1"], ["HEAD", "/head-chunked"], ["GET", "/x2"], ["GET", "/204"], ["GET", "/x3"], ["GET", "/304"], ["GET", "/x4"]];
+    const steps: Array<[string, string]> = [
+      ["HEAD", "/head"],
+      ["GET", "/x1"],
+      ["HEAD", "/head-chunked"],
+      ["GET", "/x2"],
+      ["GET", "/204"],
+      ["GET", "/x3"],
+      ["GET", "/304"],
+      ["GET", "/x4"],
+    ];
     for (const [method, path] of steps) {
       c.write(`${method} ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
       const res = await c.response(method);
@@ -760,8 +839,16 @@ describe("close-delimited and Connection: close responses", () => {
     c.write(get("/after-2"));
     expect((await c.response()).raw).toBe(ok("GET /after-2 "));
     expect(c.closed).toBe(false);
-    expect(conns().map((conn) => conn.requests.map((r) => r.target))).toEqual([["/upstream-closes"], ["/after-1", "/upstream-says-close"], ["/after-2"]]);
-    await eventually(() => conns()[1]?.closed === true, 2000, "the sidecar to close the connection the upstream asked to close");
+    expect(conns().map((conn) => conn.requests.map((r) => r.target))).toEqual([
+      ["/upstream-closes"],
+      ["/after-1", "/upstream-says-close"],
+      ["/after-2"],
+    ]);
+    await eventually(
+      () => conns()[1]?.closed === true,
+      2000,
+      "the sidecar to close the connection the upstream asked to close",
+    );
   });
 });
 
@@ -789,7 +876,8 @@ describe("the keep-alive race", () => {
 
   it("a kept-alive connection that closes as a GET arrives: the GET is retried once on a fresh connection", async () => {
     up.handler = (req, socket) => {
-      if (req.target === "/race-get" && req.nth > 1) socket.destroy(); // received, then gone without an answer
+      if (req.target === "/race-get" && req.nth > 1)
+        socket.destroy(); // received, then gone without an answer
       else echoHandler(req, socket);
     };
     const c = await connect();
@@ -807,22 +895,25 @@ describe("the keep-alive race", () => {
   it.each([
     ["with a body", "race-post", "Content-Length: 7\r\n\r\npayload"],
     ["without a body", "race-bodyless-post", "Content-Length: 0\r\n\r\n"],
-  ])("…but a POST %s in the same race is never replayed: a clean 502, the upstream sees it once", async (_what, name, rest) => {
-    up.handler = (req, socket) => {
-      if (req.target === `/${name}` && req.nth > 1) socket.destroy();
-      else echoHandler(req, socket);
-    };
-    const c = await connect();
-    c.write(get(`/${name}-warm`));
-    expect((await c.response()).status).toBe(200);
-    c.write(`POST /${name} HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n${rest}`);
-    const res = await c.response();
-    expect(res.status).toBe(502);
-    expect(errorType(res)).toBe("upstream_reset");
-    await sleep(100);
-    expect(up.seen(`/${name}`)).toHaveLength(1);
-    expect(accessLines(sc, `/${name}`)).toMatchObject([{ status: 502, error: "ECONNRESET" }]);
-  });
+  ])(
+    "…but a POST %s in the same race is never replayed: a clean 502, the upstream sees it once",
+    async (_what, name, rest) => {
+      up.handler = (req, socket) => {
+        if (req.target === `/${name}` && req.nth > 1) socket.destroy();
+        else echoHandler(req, socket);
+      };
+      const c = await connect();
+      c.write(get(`/${name}-warm`));
+      expect((await c.response()).status).toBe(200);
+      c.write(`POST /${name} HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n${rest}`);
+      const res = await c.response();
+      expect(res.status).toBe(502);
+      expect(errorType(res)).toBe("upstream_reset");
+      await sleep(100);
+      expect(up.seen(`/${name}`)).toHaveLength(1);
+      expect(accessLines(sc, `/${name}`)).toMatchObject([{ status: 502, error: "ECONNRESET" }]);
+    },
+  );
 
   it("a GET is retried at most once, and never when the connection was fresh", async () => {
     up.handler = (req, socket) => {
@@ -871,7 +962,8 @@ describe("Expect: 100-continue", () => {
 
   it("a final answer instead of 100 Continue is relayed and the connection is closed (the unsent body cannot be told from a next request)", async () => {
     up.onHead = (req, socket) => {
-      if (req.target === "/expect-refused") socket.write("HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n");
+      if (req.target === "/expect-refused")
+        socket.write("HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n");
     };
     const c = await connect();
     c.write("POST /expect-refused HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
@@ -972,16 +1064,23 @@ describe("absolute-form request targets", () => {
 });
 
 describe("bad upstream responses", () => {
-  const bigHeader = (kib: number) => `HTTP/1.1 200 OK\r\nX-Big: ${"a".repeat(kib * 1024)}\r\nContent-Length: 6\r\n\r\nSECRET`;
+  const bigHeader = (kib: number) =>
+    `HTTP/1.1 200 OK\r\nX-Big: ${"a".repeat(kib * 1024)}\r\nContent-Length: 6\r\n\r\nSECRET`;
   it.each([
     ["a malformed status line", "HTTP/1.1 2OO OK\r\nContent-Length: 6\r\n\r\nSECRET"],
     ["a non-HTTP status line", "ICY 200 OK\r\nContent-Length: 6\r\n\r\nSECRET"],
     ["a malformed header line", "HTTP/1.1 200 OK\r\nBad Header: 1\r\nContent-Length: 6\r\n\r\nSECRET"],
-    ["Content-Length and Transfer-Encoding together", "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nSECRET\r\n0\r\n\r\n"],
+    [
+      "Content-Length and Transfer-Encoding together",
+      "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nSECRET\r\n0\r\n\r\n",
+    ],
     ["a malformed Content-Length", "HTTP/1.1 200 OK\r\nContent-Length: 6x\r\n\r\nSECRET"],
     ["a head larger than 64 KiB (200 KiB)", bigHeader(200)],
     ["a head larger than 64 KiB (80 KiB)", bigHeader(80)],
-    ["101 to a plain request", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nSECRET"],
+    [
+      "101 to a plain request",
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nSECRET",
+    ],
   ])("%s: 502 with a JSON body, nothing of it forwarded, and the next request works", async (_name, answer) => {
     const conns = upConnsSince();
     up.handler = (req, socket) => {
@@ -1026,7 +1125,11 @@ describe("bad upstream responses", () => {
     expect((await c.response()).raw).toBe(ok("GET /next-2 "));
     await sleep(50);
     expect(c.text()).toBe("");
-    expect(conns().map((conn) => conn.requests.map((r) => r.target))).toEqual([["/extra-same-write"], ["/next-1", "/extra-later"], ["/next-2"]]);
+    expect(conns().map((conn) => conn.requests.map((r) => r.target))).toEqual([
+      ["/extra-same-write"],
+      ["/next-1", "/extra-later"],
+      ["/next-2"],
+    ]);
   });
 });
 
@@ -1055,7 +1158,10 @@ describe("an upstream that fails mid-response", () => {
     c.write(get("/die-mid-chunked"));
     await expect(c.response()).rejects.toThrow(/closed before a complete response/);
     expect(c.text()).toBe(`${head}5\r\nhello\r\n`);
-    expect(accessLines(sc, "/die-mid-chunked")[0]).toMatchObject({ status: 200, error: "upstream_failed_mid_response" });
+    expect(accessLines(sc, "/die-mid-chunked")[0]).toMatchObject({
+      status: 200,
+      error: "upstream_failed_mid_response",
+    });
   });
 
   it("a close-delimited body cut by a reset (not a clean close) is recorded as a failure, not as a complete response", async () => {
@@ -1157,15 +1263,23 @@ describe("hop-by-hop hygiene", () => {
       );
     const c = await connect();
     c.write(get("/hop"));
-    expect((await c.response()).raw).toBe("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nSet-Cookie: a=1; Path=/\r\nSet-Cookie: b=2; Path=/\r\nX-End: e\r\nContent-Length: 2\r\n\r\nok");
+    expect((await c.response()).raw).toBe(
+      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nSet-Cookie: a=1; Path=/\r\nSet-Cookie: b=2; Path=/\r\nX-End: e\r\nContent-Length: 2\r\n\r\nok",
+    );
   });
 
   it("request: Connection and the fields it names, Keep-Alive, Proxy-Connection, TE and Upgrade never reach the upstream", async () => {
     const c = await connect();
-    c.write(get("/hop-req", "Connection: keep-alive, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: 300\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\nUpgrade: h2c\r\nX-End: e\r\n"));
+    c.write(
+      get(
+        "/hop-req",
+        "Connection: keep-alive, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: 300\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\nUpgrade: h2c\r\nX-End: e\r\n",
+      ),
+    );
     expect((await c.response()).status).toBe(200);
     const seen = up.seen("/hop-req")[0];
-    for (const name of ["connection", "x-hop", "keep-alive", "proxy-connection", "te", "upgrade"]) expect(seen?.headers[name], name).toBeUndefined();
+    for (const name of ["connection", "x-hop", "keep-alive", "proxy-connection", "te", "upgrade"])
+      expect(seen?.headers[name], name).toBeUndefined();
     expect(seen?.headers["x-end"]).toBe("e");
     expect(seen?.headers.host).toBe("sidecar.test");
   });
@@ -1181,7 +1295,9 @@ describe("metrics and access log", () => {
       for (let i = 0; i < 6; i++) {
         const method = ["GET", "HEAD", "POST"][i % 3] as string;
         urls.push(`/n/${i}`);
-        c.write(`${method} /n/${i} HTTP/1.1\r\nHost: x\r\n${method === "POST" ? "Content-Length: 3\r\n\r\nabc" : "\r\n"}`);
+        c.write(
+          `${method} /n/${i} HTTP/1.1\r\nHost: x\r\n${method === "POST" ? "Content-Length: 3\r\n\r\nabc" : "\r\n"}`,
+        );
         expect((await c.response(method)).status).toBe(200);
       }
       c.write([6, 7, 8, 9].map((i) => get(`/n/${i}`)).join(""));
@@ -1323,7 +1439,8 @@ describe("the Date header (RFC 9110 §6.6.1)", () => {
   it("is added to a forwarded response that has none, kept when the gateway sent one, and on the sidecar's own answers", async () => {
     const gatewayDate = "Tue, 01 Jan 2030 00:00:00 GMT";
     up.handler = (req, socket) => {
-      if (req.target === "/dated") socket.write(`HTTP/1.1 200 OK\r\nDate: ${gatewayDate}\r\nContent-Length: 2\r\n\r\nok`);
+      if (req.target === "/dated")
+        socket.write(`HTTP/1.1 200 OK\r\nDate: ${gatewayDate}\r\nContent-Length: 2\r\n\r\nok`);
       else if (req.target === "/broken") socket.write("HTTP/1.1 2000 What\r\n\r\n");
       else socket.write(ok("undated"));
     };

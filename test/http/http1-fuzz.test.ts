@@ -24,9 +24,13 @@ const LIMITS: ParseLimits = { maxHeaderBytes: 16384, maxHeaderCount: 200 };
 const latin1 = (s: string) => Buffer.from(s, "latin1");
 /** Bytes as a JSON string with every non-ASCII byte escaped too, so a failure can be replayed exactly. */
 const show = (b: Buffer | string) =>
-  JSON.stringify(typeof b === "string" ? b : b.toString("latin1")).replace(/[\x7f-\xff]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`);
+  JSON.stringify(typeof b === "string" ? b : b.toString("latin1")).replace(
+    /[\x7f-\xff]/g,
+    (c) => `\\u00${c.charCodeAt(0).toString(16)}`,
+  );
 
-// ---- generating requests ---------------------------------------------------------------------------------------------
+// ---- generating requests
+// ---------------------------------------------------------------------------------------------
 
 const letters = (r: Rng, n: number) => Array.from({ length: n }, () => String.fromCharCode(97 + r.int(26))).join("");
 
@@ -48,7 +52,17 @@ function chunkedBody(r: Rng, odd: (p: number) => boolean, notes: string[]): stri
     let eol = "\r\n";
     let dataEnd = "\r\n";
     if (odd(0.06)) {
-      const kind = r.pick(["size+1", "size-1", "sizeSpace", "0x", "lfAfterSize", "dataNoCrlf", "dataLf", "negative", "plus"]);
+      const kind = r.pick([
+        "size+1",
+        "size-1",
+        "sizeSpace",
+        "0x",
+        "lfAfterSize",
+        "dataNoCrlf",
+        "dataLf",
+        "negative",
+        "plus",
+      ]);
       notes.push(`chunk:${kind}`);
       if (kind === "size+1") sizeText = (size + 1).toString(16);
       else if (kind === "size-1") sizeText = (size - 1).toString(16);
@@ -89,34 +103,115 @@ function generateRequest(r: Rng): { text: string; notes: string[] } {
   // Some are WebSocket handshakes, the only upgrade the sidecar forwards.
   const websocket = r.chance(0.06);
   const method = !odd(0.1)
-    ? websocket ? "GET" : r.pick(["GET", "POST", "PUT", "HEAD", "DELETE", "OPTIONS", "PATCH"])
+    ? websocket
+      ? "GET"
+      : r.pick(["GET", "POST", "PUT", "HEAD", "DELETE", "OPTIONS", "PATCH"])
     : r.pick(["get", "CONNECT", "G\x00T", "", "M-SEARCH", "PROPFIND", "GE T", "\x7fGET", "FOO"]);
   const target = !odd(0.15)
     ? r.pick(["/", "/a", "/a/b?c=d", "/%20x", "/?q=1&r=2", "http://h.example/p", "http://h.example"])
     : r.pick(["*", "https://h.example?x=1", "http://u@h/", "/a\tb", "/a\x00", "/a\x7f", "a", "/\xe9", "", "/a#f"]);
   const version = !odd(0.1)
     ? r.pick(["HTTP/1.1", "HTTP/1.1", "HTTP/1.1", "HTTP/1.1", "HTTP/1.0"])
-    : r.pick(["HTTP/1.2", "HTTP/2.0", "HTTP/2", "HTTP/1", "http/1.1", "HTTP/1.1 ", "HTTP/01.1", "HTTP/1.10", "HTTP/ 1.1", "HTTP/1.1\t", "HTTP/9.9", "HTTP/0.9"]);
+    : r.pick([
+        "HTTP/1.2",
+        "HTTP/2.0",
+        "HTTP/2",
+        "HTTP/1",
+        "http/1.1",
+        "HTTP/1.1 ",
+        "HTTP/01.1",
+        "HTTP/1.10",
+        "HTTP/ 1.1",
+        "HTTP/1.1\t",
+        "HTTP/9.9",
+        "HTTP/0.9",
+      ]);
   const sep = !odd(0.04) ? " " : r.pick(["  ", "\t", " \t"]);
   const headers: [string, string][] = [];
   if (!odd(0.1)) headers.push([r.pick(["Host", "host", "HOST"]), r.pick(["x", "example.com", "h:8080", ""])]);
   if (odd(0.05)) headers.push(["Host", r.pick(["x", "y"])]);
-  for (let i = r.int(3); i > 0; i--) headers.push(r.pick<[string, string]>([["X-A", "1"], ["User-Agent", "fuzz"], ["Accept", "*/*"], ["Cookie", "a=1"], ["X-Empty", ""], ["X-Sp", " v  w "]]));
+  for (let i = r.int(3); i > 0; i--)
+    headers.push(
+      r.pick<[string, string]>([
+        ["X-A", "1"],
+        ["User-Agent", "fuzz"],
+        ["Accept", "*/*"],
+        ["Cookie", "a=1"],
+        ["X-Empty", ""],
+        ["X-Sp", " v  w "],
+      ]),
+    );
   if (websocket) {
-    headers.push(["Connection", r.pick(["Upgrade", "upgrade", "keep-alive, Upgrade"])], ["Upgrade", r.pick(["websocket", "WebSocket"])]);
+    headers.push(
+      ["Connection", r.pick(["Upgrade", "upgrade", "keep-alive, Upgrade"])],
+      ["Upgrade", r.pick(["websocket", "WebSocket"])],
+    );
     headers.push(["Sec-WebSocket-Version", "13"], ["Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="]);
-  } else if (r.chance(0.3)) headers.push(["Connection", r.pick(["keep-alive", "close", "Keep-Alive", "upgrade", "Upgrade", "keep-alive, Upgrade", "close, upgrade", "keep-alive, close", "closed", "xclose", "Close", "upgrade2"])]);
+  } else if (r.chance(0.3))
+    headers.push([
+      "Connection",
+      r.pick([
+        "keep-alive",
+        "close",
+        "Keep-Alive",
+        "upgrade",
+        "Upgrade",
+        "keep-alive, Upgrade",
+        "close, upgrade",
+        "keep-alive, close",
+        "closed",
+        "xclose",
+        "Close",
+        "upgrade2",
+      ]),
+    ]);
   if (!websocket && r.chance(0.12)) {
     const protocol = r.pick(["websocket", "websocket", "WebSocket", "h2c", ""]);
     headers.push(["Upgrade", protocol]);
-    if (protocol !== "h2c" && r.chance(0.9)) headers.push(["Sec-WebSocket-Version", "13"], ["Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="]);
+    if (protocol !== "h2c" && r.chance(0.9))
+      headers.push(["Sec-WebSocket-Version", "13"], ["Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="]);
   }
   if (r.chance(0.05)) headers.push(["Expect", "100-continue"]);
 
   let body = "";
-  const mode = clean ? r.pick(["none", "cl", "chunked", "chunked"]) : r.pick(["none", "none", "cl", "cl", "cl", "chunked", "chunked", "chunked", "clte", "clte", "dupcl", "te"]);
-  const te = () => !odd(0.3) ? r.pick(["chunked", "chunked", "Chunked", "CHUNKED"]) : r.pick(["chunked ", " chunked", "gzip, chunked", "chunked, gzip", "chunked, chunked", "identity", "chunked;q=1", "gzip", "chunked,", ",chunked", "chunk"]);
-  const clValue = (n: number) => !odd(0.25) ? (r.chance(0.95) ? String(n) : `00${n}`) : r.pick([String(n + 100), `${n}, ${n}`, `0${n}`, `${n} `, `+${n}`, "-1", String(n + 1), String(Math.max(0, n - 1)), "", "0x10", "1e1", `${n},${n + 1}`]);
+  const mode = clean
+    ? r.pick(["none", "cl", "chunked", "chunked"])
+    : r.pick(["none", "none", "cl", "cl", "cl", "chunked", "chunked", "chunked", "clte", "clte", "dupcl", "te"]);
+  const te = () =>
+    !odd(0.3)
+      ? r.pick(["chunked", "chunked", "Chunked", "CHUNKED"])
+      : r.pick([
+          "chunked ",
+          " chunked",
+          "gzip, chunked",
+          "chunked, gzip",
+          "chunked, chunked",
+          "identity",
+          "chunked;q=1",
+          "gzip",
+          "chunked,",
+          ",chunked",
+          "chunk",
+        ]);
+  const clValue = (n: number) =>
+    !odd(0.25)
+      ? r.chance(0.95)
+        ? String(n)
+        : `00${n}`
+      : r.pick([
+          String(n + 100),
+          `${n}, ${n}`,
+          `0${n}`,
+          `${n} `,
+          `+${n}`,
+          "-1",
+          String(n + 1),
+          String(Math.max(0, n - 1)),
+          "",
+          "0x10",
+          "1e1",
+          `${n},${n + 1}`,
+        ]);
   if (mode === "cl") {
     const n = r.int(30);
     body = letters(r, n);
@@ -130,13 +225,19 @@ function generateRequest(r: Rng): { text: string; notes: string[] } {
     headers.push(["Transfer-Encoding", first], ["Transfer-Encoding", te()]);
   } else if (mode === "clte") {
     body = chunkedBody(r, odd, notes);
-    const both: [string, string][] = [["Transfer-Encoding", te()], ["Content-Length", String(r.chance(0.5) ? body.length : r.int(10))]];
+    const both: [string, string][] = [
+      ["Transfer-Encoding", te()],
+      ["Content-Length", String(r.chance(0.5) ? body.length : r.int(10))],
+    ];
     if (r.chance(0.5)) both.reverse();
     headers.push(...both);
   } else if (mode === "dupcl") {
     const n = r.int(20);
     body = letters(r, n);
-    headers.push(["Content-Length", String(n)], ["Content-Length", r.chance(0.5) ? String(n) : String(n + 1 + r.int(5))]);
+    headers.push(
+      ["Content-Length", String(n)],
+      ["Content-Length", r.chance(0.5) ? String(n) : String(n + 1 + r.int(5))],
+    );
   }
   // Shuffle a little: framing headers need not come last.
   if (headers.length > 1 && r.chance(0.4)) {
@@ -162,12 +263,43 @@ function generateRequest(r: Rng): { text: string; notes: string[] } {
   return { text, notes };
 }
 
-const INSERTS = ["\r", "\n", " ", "\t", ":", "\x00", "\r\n", "\r\n ", "\r\n\t", "\n\n", "\r\r", ",", "\x0b", "\x0c", "\xa0", "\x7f", "0", "\r\n\r\n"];
+const INSERTS = [
+  "\r",
+  "\n",
+  " ",
+  "\t",
+  ":",
+  "\x00",
+  "\r\n",
+  "\r\n ",
+  "\r\n\t",
+  "\n\n",
+  "\r\r",
+  ",",
+  "\x0b",
+  "\x0c",
+  "\xa0",
+  "\x7f",
+  "0",
+  "\r\n\r\n",
+];
 
 /** One byte-level mutation, mostly in the head (the first `headLength` characters). */
 function mutate(r: Rng, text: string, headLength: number): { text: string; note: string } {
   const at = r.chance(0.8) ? r.int(Math.max(1, headLength)) : r.int(text.length + 1);
-  const kind = r.pick(["insert", "insert", "insert", "delete", "dupLine", "crlfToLf", "crlfToCr", "fold", "spaceColon", "dupFraming", "case"]);
+  const kind = r.pick([
+    "insert",
+    "insert",
+    "insert",
+    "delete",
+    "dupLine",
+    "crlfToLf",
+    "crlfToCr",
+    "fold",
+    "spaceColon",
+    "dupFraming",
+    "case",
+  ]);
   const lineStart = text.lastIndexOf("\r\n", at - 1) + 2;
   const lineEnd = text.indexOf("\r\n", at);
   switch (kind) {
@@ -202,7 +334,16 @@ function mutate(r: Rng, text: string, headLength: number): { text: string; note:
     case "dupFraming": {
       const eoh = text.indexOf("\r\n\r\n");
       if (eoh === -1) break;
-      const extra = r.pick(["Content-Length: 0", "Content-Length: 5", "Transfer-Encoding: chunked", "Host: y", "Transfer-Encoding: identity", " Transfer-Encoding: chunked", "Content-Length : 3", "Transfer-Encoding:\tchunked"]);
+      const extra = r.pick([
+        "Content-Length: 0",
+        "Content-Length: 5",
+        "Transfer-Encoding: chunked",
+        "Host: y",
+        "Transfer-Encoding: identity",
+        " Transfer-Encoding: chunked",
+        "Content-Length : 3",
+        "Transfer-Encoding:\tchunked",
+      ]);
       return { text: `${text.slice(0, eoh)}\r\n${extra}${text.slice(eoh)}`, note: `add ${show(extra)}` };
     }
     case "case": {
@@ -289,7 +430,8 @@ function ourView(r: Rng, stream: Buffer): OurView {
         while (at < stream.length && !scanner.done) {
           const piece = stream.subarray(at, Math.min(stream.length, at + 1 + r.int(24)));
           const took = scanner.scan(piece);
-          if (!scanner.done && took !== piece.length) throw new Error(`scanner stopped early (${took} of ${piece.length})`);
+          if (!scanner.done && took !== piece.length)
+            throw new Error(`scanner stopped early (${took} of ${piece.length})`);
           at += took;
         }
       } catch (err) {
@@ -301,7 +443,17 @@ function ourView(r: Rng, stream: Buffer): OurView {
       dataLength = dechunkedLength(stream.subarray(bodyStart, at));
     }
     off = bodyStart + bodyLength;
-    messages.push({ method: head.method, target, headText, bodyLength, dataLength, keepAlive: head.keepAlive, upgrade: head.upgrade, framing: head.body.kind, end: off });
+    messages.push({
+      method: head.method,
+      target,
+      headText,
+      bodyLength,
+      dataLength,
+      keepAlive: head.keepAlive,
+      upgrade: head.upgrade,
+      framing: head.body.kind,
+      end: off,
+    });
     if (head.upgrade) return { messages, end: "upgrade" };
     if (!head.keepAlive) return { messages, end: "close" };
   }
@@ -353,7 +505,15 @@ async function startNodeServer() {
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse, status = 200) => {
     const conn = bySocket.get(req.socket) as NodeConnection;
     let settle = () => {};
-    const entry: NodeRequest = { method: req.method ?? "", url: req.url ?? "", bytes: 0, upgrade: false, complete: false, ended: false, settled: new Promise<void>((r) => (settle = r)) };
+    const entry: NodeRequest = {
+      method: req.method ?? "",
+      url: req.url ?? "",
+      bytes: 0,
+      upgrade: false,
+      complete: false,
+      ended: false,
+      settled: new Promise<void>((r) => (settle = r)),
+    };
     conn.requests.push(entry);
     req.on("data", (d: Buffer) => (entry.bytes += d.length));
     req.on("end", () => {
@@ -376,7 +536,15 @@ async function startNodeServer() {
   // this fuzzer's cases; Node 24 never does): the connection is then req.socket's.
   server.on("upgrade", (req: http.IncomingMessage, socket: net.Socket, rest: Buffer) => {
     const conn = (bySocket.get(socket) ?? bySocket.get(req.socket)) as NodeConnection;
-    const entry: NodeRequest = { method: req.method ?? "", url: req.url ?? "", bytes: rest.length, upgrade: true, complete: true, ended: true, settled: Promise.resolve() };
+    const entry: NodeRequest = {
+      method: req.method ?? "",
+      url: req.url ?? "",
+      bytes: rest.length,
+      upgrade: true,
+      complete: true,
+      ended: true,
+      settled: Promise.resolve(),
+    };
     conn.requests.push(entry);
     socket.on("data", (d: Buffer) => (entry.bytes += d.length));
     socket.on("end", () => socket.end());
@@ -390,7 +558,8 @@ async function startNodeServer() {
   });
   server.on("clientError", (err: NodeJS.ErrnoException, socket: net.Socket) => {
     const conn = bySocket.get(socket);
-    if (conn !== undefined && conn.error === undefined) conn.error = { code: err.code ?? "?", after: conn.requests.length };
+    if (conn !== undefined && conn.error === undefined)
+      conn.error = { code: err.code ?? "?", after: conn.requests.length };
     // Answer 400 and close, after the requests already parsed have delivered their events.
     setImmediate(() => {
       if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
@@ -411,14 +580,17 @@ async function startNodeServer() {
     const clientClosed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), 5000)));
-    const outcome = await Promise.race([clientClosed.then(async () => {
-      for (let i = 0; i < 100 && !byPort.has(local); i++) await new Promise((r) => setImmediate(r));
-      const conn = byPort.get(local);
-      if (conn === undefined) throw new Error("server never saw the connection");
-      await conn.closed;
-      await Promise.all(conn.requests.map((q) => q.settled));
-      return conn;
-    }), timeout]);
+    const outcome = await Promise.race([
+      clientClosed.then(async () => {
+        for (let i = 0; i < 100 && !byPort.has(local); i++) await new Promise((r) => setImmediate(r));
+        const conn = byPort.get(local);
+        if (conn === undefined) throw new Error("server never saw the connection");
+        await conn.closed;
+        await Promise.all(conn.requests.map((q) => q.settled));
+        return conn;
+      }),
+      timeout,
+    ]);
     clearTimeout(timer);
     byPort.delete(local);
     if (outcome === "timeout") {
@@ -457,8 +629,15 @@ interface Tally {
  * more bytes (HPE_INVALID_EOF_STATE), or without any error, where ours saw a complete message, is a disagreement.
  * `secondStart` is where the appended second request starts in the stream (-1 when none was appended).
  */
-function compare(stream: Buffer, secondStart: number, ours: OurView, node: NodeConnection, tally: Tally): string | undefined {
-  const nodeRejectedAt = (i: number) => node.error !== undefined && node.error.after === i && node.error.code !== "HPE_INVALID_EOF_STATE";
+function compare(
+  stream: Buffer,
+  secondStart: number,
+  ours: OurView,
+  node: NodeConnection,
+  tally: Tally,
+): string | undefined {
+  const nodeRejectedAt = (i: number) =>
+    node.error !== undefined && node.error.after === i && node.error.code !== "HPE_INVALID_EOF_STATE";
   for (let i = 0; ; i++) {
     const o = ours.messages[i];
     const n = node.requests[i];
@@ -471,9 +650,16 @@ function compare(stream: Buffer, secondStart: number, ours: OurView, node: NodeC
       }
       // Ours rejected the next head while Node parsed the appended request: only fine if ours' previous message
       // ended where that request starts (give or take CRs and LFs, which Node skips before a request and ours not).
-      if (prev !== undefined && (ours.end === "headError" || ours.end === "upgradeRefused") && nodeFinished && n.url === "/second" && secondStart !== -1) {
+      if (
+        prev !== undefined &&
+        (ours.end === "headError" || ours.end === "upgradeRefused") &&
+        nodeFinished &&
+        n.url === "/second" &&
+        secondStart !== -1
+      ) {
         const gap = stream.subarray(prev.end, Math.max(prev.end, secondStart)).toString("latin1");
-        if (prev.end > secondStart || !/^[\r\n]*$/.test(gap)) return `message ${i - 1}: ours ends it at ${prev.end}, node's next message is the second request at ${secondStart}`;
+        if (prev.end > secondStart || !/^[\r\n]*$/.test(gap))
+          return `message ${i - 1}: ours ends it at ${prev.end}, node's next message is the second request at ${secondStart}`;
       }
       // An upgrade the sidecar refuses (and closes on) that Node takes as an ordinary request: no boundary follows
       // from it, but ours and Node disagree on what the message is. Counted, and printed.
@@ -483,34 +669,41 @@ function compare(stream: Buffer, secondStart: number, ours: OurView, node: NodeC
         if (ours.end === "headIncomplete" || ours.end === "bodyIncomplete") tally.firstUndecided++;
         else if (nodeFinished && n.url !== "/second") tally.firstOursOnlyRejects++;
         else tally.firstBothReject++;
-        if (ours.error !== undefined) tally.oursErrors.set(ours.error.status, (tally.oursErrors.get(ours.error.status) ?? 0) + 1);
+        if (ours.error !== undefined)
+          tally.oursErrors.set(ours.error.status, (tally.oursErrors.get(ours.error.status) ?? 0) + 1);
       }
       return undefined;
     }
     if (n === undefined) {
       // Node rejected this head (or, after a message it took as the last, refused to read on).
-      if (!nodeRejectedAt(i)) return `message ${i}: ours accepts it, node neither parsed nor rejected it (${JSON.stringify(node.error)})`;
+      if (!nodeRejectedAt(i))
+        return `message ${i}: ours accepts it, node neither parsed nor rejected it (${JSON.stringify(node.error)})`;
       if (node.error?.code === "HPE_CLOSED_CONNECTION" && i > 0) tally.keepAliveMismatch++;
       if (i === 0) tally.firstNodeOnlyRejects++;
       return undefined;
     }
     if (!n.complete) {
       // Node accepted the head and rejected the body; EOF in the middle of it means it wanted more than ours.
-      if (!nodeRejectedAt(i + 1)) return `message ${i}: ours ends it after ${o.bodyLength} body bytes, node wanted more (got ${n.bytes} data bytes, ${JSON.stringify(node.error)})`;
+      if (!nodeRejectedAt(i + 1))
+        return `message ${i}: ours ends it after ${o.bodyLength} body bytes, node wanted more (got ${n.bytes} data bytes, ${JSON.stringify(node.error)})`;
       if (i === 0) tally.firstNodeOnlyRejects++;
       return undefined;
     }
     if (i === 0) tally.firstBothAccept++;
     if (i === 1) tally.secondSeenByBoth++;
-    if (n.method !== o.method || n.url !== o.target) return `message ${i}: ours ${o.method} ${o.target}, node ${n.method} ${n.url}`;
+    if (n.method !== o.method || n.url !== o.target)
+      return `message ${i}: ours ${o.method} ${o.target}, node ${n.method} ${n.url}`;
     // Upgrades: both must see one, and hand the same bytes to the new protocol.
-    if (n.upgrade !== o.upgrade) return `message ${i}: ours ${o.upgrade ? "upgrades" : "does not upgrade"}, node ${n.upgrade ? "does" : "does not"}`;
+    if (n.upgrade !== o.upgrade)
+      return `message ${i}: ours ${o.upgrade ? "upgrades" : "does not upgrade"}, node ${n.upgrade ? "does" : "does not"}`;
     if (o.upgrade) {
       tally.upgrades++;
-      if (n.bytes !== stream.length - o.end) return `message ${i}: upgrade with ${stream.length - o.end} bytes after its head for ours, ${n.bytes} for node`;
+      if (n.bytes !== stream.length - o.end)
+        return `message ${i}: upgrade with ${stream.length - o.end} bytes after its head for ours, ${n.bytes} for node`;
       return undefined;
     }
-    if (n.ended && n.bytes !== o.dataLength) return `message ${i}: ours has ${o.dataLength} data bytes (${o.bodyLength} raw, ${o.framing}), node ${n.bytes}`;
+    if (n.ended && n.bytes !== o.dataLength)
+      return `message ${i}: ours has ${o.dataLength} data bytes (${o.bodyLength} raw, ${o.framing}), node ${n.bytes}`;
     // A close ends the connection: nothing after is a request for us.
     if (!o.keepAlive) return undefined;
   }
@@ -595,7 +788,11 @@ function referenceChunked(s: string, maxTrailer: number): RefResult {
   }
 }
 
-type ScanResult = { kind: "ok"; length: number } | { kind: "error"; status: number } | { kind: "incomplete" } | { kind: "threw"; what: string };
+type ScanResult =
+  | { kind: "ok"; length: number }
+  | { kind: "error"; status: number }
+  | { kind: "incomplete" }
+  | { kind: "threw"; what: string };
 
 /** Feeds `bytes` in the given pieces; checks that every scan consumes its whole piece unless the body ended in it. */
 function scanPieces(pieces: Buffer[], maxTrailer: number): ScanResult {
@@ -607,7 +804,8 @@ function scanPieces(pieces: Buffer[], maxTrailer: number): ScanResult {
       const took = s.scan(piece);
       if (wasDone && took !== 0) return { kind: "threw", what: `scanned ${took} bytes after done` };
       if (took < 0 || took > piece.length) return { kind: "threw", what: `scan returned ${took} of ${piece.length}` };
-      if (!s.done && took !== piece.length) return { kind: "threw", what: `not done but consumed ${took} of ${piece.length}` };
+      if (!s.done && took !== piece.length)
+        return { kind: "threw", what: `not done but consumed ${took} of ${piece.length}` };
       total += took;
     }
   } catch (err) {
@@ -619,7 +817,9 @@ function scanPieces(pieces: Buffer[], maxTrailer: number): ScanResult {
 
 function splitAt(r: Rng, bytes: Buffer): Buffer[] {
   if (bytes.length < 200 && r.chance(0.1)) return Array.from(bytes, (x) => Buffer.from([x]));
-  const cuts = Array.from({ length: r.int(Math.min(bytes.length, 8)) }, () => r.int(bytes.length + 1)).sort((a, b) => a - b);
+  const cuts = Array.from({ length: r.int(Math.min(bytes.length, 8)) }, () => r.int(bytes.length + 1)).sort(
+    (a, b) => a - b,
+  );
   return [0, ...cuts].map((start, i) => bytes.subarray(start, cuts[i] ?? bytes.length));
 }
 
@@ -631,7 +831,8 @@ function validChunked(r: Rng): { body: string; framing: number[] } {
     for (let i = 0; i < s.length; i++) framing.push(body.length + i);
     body += s;
   };
-  const ext = () => (r.chance(0.2) ? r.pick([";a=b", ";x", ';name="v;w"', ";a=b;c=d", ";\t", `;${letters(r, 1 + r.int(20))}`]) : "");
+  const ext = () =>
+    r.chance(0.2) ? r.pick([";a=b", ";x", ';name="v;w"', ";a=b;c=d", ";\t", `;${letters(r, 1 + r.int(20))}`]) : "";
   for (let n = r.int(6); n > 0; n--) {
     const size = r.chance(0.1) ? 200 + r.int(3000) : 1 + r.int(40);
     frame(`${hexSize(r, size)}${ext()}\r\n`);
@@ -639,20 +840,50 @@ function validChunked(r: Rng): { body: string; framing: number[] } {
     frame("\r\n");
   }
   frame(`${r.pick(["0", "0", "00", "0000000000000"])}${ext()}\r\n`);
-  for (let n = r.chance(0.3) ? 1 + r.int(3) : 0; n > 0; n--) frame(`${r.pick(["X-T", "Expires", "x-checksum"])}: ${letters(r, r.int(30))}\r\n`);
+  for (let n = r.chance(0.3) ? 1 + r.int(3) : 0; n > 0; n--)
+    frame(`${r.pick(["X-T", "Expires", "x-checksum"])}: ${letters(r, r.int(30))}\r\n`);
   frame("\r\n");
   return { body, framing };
 }
 
-const MUTATIONS = ["\r", "\n", "\x00", " ", "\t", ";", "0", "1", "9", "a", "F", "g", "x", "-", ":", "\x7f", "\x01", "\xff"];
+const MUTATIONS = [
+  "\r",
+  "\n",
+  "\x00",
+  " ",
+  "\t",
+  ";",
+  "0",
+  "1",
+  "9",
+  "a",
+  "F",
+  "g",
+  "x",
+  "-",
+  ":",
+  "\x7f",
+  "\x01",
+  "\xff",
+];
 
 describe("http1 parser, fuzzed", () => {
   it(`agrees with Node's parser on message boundaries (${CASES} seeded requests, seed ${SEED.toString(16)})`, async () => {
     const r = rng(SEED);
     const node = await startNodeServer();
     const tally: Tally = {
-      firstBothAccept: 0, firstOursOnlyRejects: 0, firstNodeOnlyRejects: 0, firstBothReject: 0, firstUndecided: 0,
-      secondSeenByBoth: 0, keepAliveMismatch: 0, upgrades: 0, upgradeOnlyForOurs: 0, ambiguousOffered: 0, oursErrors: new Map(), nodeErrors: new Map(),
+      firstBothAccept: 0,
+      firstOursOnlyRejects: 0,
+      firstNodeOnlyRejects: 0,
+      firstBothReject: 0,
+      firstUndecided: 0,
+      secondSeenByBoth: 0,
+      keepAliveMismatch: 0,
+      upgrades: 0,
+      upgradeOnlyForOurs: 0,
+      ambiguousOffered: 0,
+      oursErrors: new Map(),
+      nodeErrors: new Map(),
     };
     try {
       const CONCURRENCY = 32;
@@ -669,18 +900,33 @@ describe("http1 parser, fuzzed", () => {
           const where = `seed ${SEED.toString(16)} case ${n} (${gen.notes.join(", ")}): ${show(stream)}\n ours: ${JSON.stringify({ messages: ours.messages.map((m) => [m.method, m.target, m.framing, m.bodyLength]), end: ours.end, error: ours.error?.message })}\n node: ${JSON.stringify({ requests: theirs.requests.map((q) => [q.method, q.url, q.bytes, q.complete]), error: theirs.error })}`;
           for (const m of ours.messages) expect(unambiguous(m.headText), where).toBeUndefined();
           const offered = gen.text.indexOf("\r\n\r\n");
-          if (/Content-Length|differing/.test(unambiguous(gen.text.slice(0, offered === -1 ? gen.text.length : offered)) ?? "")) tally.ambiguousOffered++;
+          if (
+            /Content-Length|differing/.test(
+              unambiguous(gen.text.slice(0, offered === -1 ? gen.text.length : offered)) ?? "",
+            )
+          )
+            tally.ambiguousOffered++;
           expect(compare(stream, secondStart, ours, theirs, tally), where).toBeUndefined();
-          if (theirs.error !== undefined && theirs.error.after === 0) tally.nodeErrors.set(theirs.error.code, (tally.nodeErrors.get(theirs.error.code) ?? 0) + 1);
+          if (theirs.error !== undefined && theirs.error.after === 0)
+            tally.nodeErrors.set(theirs.error.code, (tally.nodeErrors.get(theirs.error.code) ?? 0) + 1);
         }
       }
     } finally {
       await node.close();
     }
     console.log(`http1 differential (seed ${SEED.toString(16)}, ${CASES} cases), first message:`, {
-      bothAccept: tally.firstBothAccept, oursOnlyRejects: tally.firstOursOnlyRejects, nodeOnlyRejects: tally.firstNodeOnlyRejects,
-      bothReject: tally.firstBothReject, oursIncomplete: tally.firstUndecided, secondRequestSeenByBoth: tally.secondSeenByBoth,
-      keepAliveMismatch: tally.keepAliveMismatch, upgrades: tally.upgrades, refusedUpgradeNodeTookAsRequest: tally.upgradeOnlyForOurs, ambiguousFramingOffered: tally.ambiguousOffered, oursStatuses: Object.fromEntries(tally.oursErrors), nodeCodes: Object.fromEntries(tally.nodeErrors),
+      bothAccept: tally.firstBothAccept,
+      oursOnlyRejects: tally.firstOursOnlyRejects,
+      nodeOnlyRejects: tally.firstNodeOnlyRejects,
+      bothReject: tally.firstBothReject,
+      oursIncomplete: tally.firstUndecided,
+      secondRequestSeenByBoth: tally.secondSeenByBoth,
+      keepAliveMismatch: tally.keepAliveMismatch,
+      upgrades: tally.upgrades,
+      refusedUpgradeNodeTookAsRequest: tally.upgradeOnlyForOurs,
+      ambiguousFramingOffered: tally.ambiguousOffered,
+      oursStatuses: Object.fromEntries(tally.oursErrors),
+      nodeCodes: Object.fromEntries(tally.nodeErrors),
     });
     // Where Node's parser takes a message as the connection's last, ours does too (no pipelining past it).
     expect(tally.keepAliveMismatch).toBe(0);
@@ -717,14 +963,26 @@ describe("http1 parser, fuzzed", () => {
       const s = r.pick(MUTATIONS);
       const op = r.int(3);
       const text = body + tail;
-      const m = op === 0 ? text.slice(0, at) + s + text.slice(at + 1) : op === 1 ? text.slice(0, at) + s + text.slice(at) : text.slice(0, at) + text.slice(at + 1);
+      const m =
+        op === 0
+          ? text.slice(0, at) + s + text.slice(at + 1)
+          : op === 1
+            ? text.slice(0, at) + s + text.slice(at)
+            : text.slice(0, at) + text.slice(at + 1);
       const mbuf = latin1(m);
       const mwhere = `seed ${SEED.toString(16)} body ${n}, ${["replaced", "inserted", "deleted"][op]} ${show(op === 2 ? "" : s)} at ${at}: ${show(mbuf)}`;
       const expected = referenceChunked(m, MAX_TRAILER);
       const whole = scanPieces([mbuf], MAX_TRAILER);
       expect(whole, mwhere).toEqual(expected);
       expect(scanPieces(splitAt(r, mbuf), MAX_TRAILER), mwhere).toEqual(expected);
-      const key = expected.kind === "error" ? `error ${expected.status}` : expected.kind === "ok" ? (expected.length === body.length ? "ok, same end" : "ok, other end") : "incomplete";
+      const key =
+        expected.kind === "error"
+          ? `error ${expected.status}`
+          : expected.kind === "ok"
+            ? expected.length === body.length
+              ? "ok, same end"
+              : "ok, other end"
+            : "incomplete";
       outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
     }
     console.log(`ChunkedScanner fuzz (seed ${SEED.toString(16)}), mutated bodies:`, Object.fromEntries(outcomes));

@@ -1,9 +1,19 @@
-// Unit tests of the HTTP/1.1 framing functions (src/http/http1.ts): request and response heads, the chunked body scanner.
-// Every rejection is checked for its class (HttpError) and the status the sidecar answers with.
+// Unit tests of the HTTP/1.1 framing functions (src/http/http1.ts): request and response heads, the chunked body
+// scanner. Every rejection is checked for its class (HttpError) and the status the sidecar answers with.
 import { describe, expect, it } from "vitest";
 import {
-  ChunkedScanner, HttpError, type ParseLimits, chunkedResponseError, findHeadEnd, hasToken, parseRequestHead,
-  parseResponseHead, responseFraming, responseHeader, takeResponseHead, MAX_RESPONSE_HEAD_BYTES,
+  ChunkedScanner,
+  HttpError,
+  type ParseLimits,
+  chunkedResponseError,
+  findHeadEnd,
+  hasToken,
+  parseRequestHead,
+  parseResponseHead,
+  responseFraming,
+  responseHeader,
+  takeResponseHead,
+  MAX_RESPONSE_HEAD_BYTES,
 } from "../../src/http/http1.ts";
 
 const LIMITS: ParseLimits = { maxHeaderBytes: 16384, maxHeaderCount: 200 };
@@ -100,8 +110,15 @@ describe("parseRequestHead: accepted heads", () => {
   it("an ordinary GET", () => {
     const h = req("GET /a/b?c=d HTTP/1.1\r\nHost: example.com\r\nAccept: */*");
     expect(h).toEqual({
-      method: "GET", url: "/a/b?c=d", minor: 1, headers: { host: "example.com", accept: "*/*" }, headerCount: 2,
-      body: { kind: "none" }, framing: "", keepAlive: true, upgrade: false,
+      method: "GET",
+      url: "/a/b?c=d",
+      minor: 1,
+      headers: { host: "example.com", accept: "*/*" },
+      headerCount: 2,
+      body: { kind: "none" },
+      framing: "",
+      keepAlive: true,
+      upgrade: false,
     });
   });
 
@@ -184,14 +201,33 @@ describe("parseRequestHead: accepted heads", () => {
   });
 
   it("lower-cases names and joins repeated fields as Node does", () => {
-    const h = req([
-      "GET / HTTP/1.1", "HOST: x", "X-A: 1", "x-a: 2", "X-A: 3", "Cookie: a=1", "cookie: b=2", "Set-Cookie: s=1",
-      "Set-Cookie: s=2", "Authorization: Bearer one", "Authorization: Bearer two", "User-Agent: first",
-      "User-Agent: second", "Content-Type: text/plain", "Content-Type: text/html",
-    ].join("\r\n"));
+    const h = req(
+      [
+        "GET / HTTP/1.1",
+        "HOST: x",
+        "X-A: 1",
+        "x-a: 2",
+        "X-A: 3",
+        "Cookie: a=1",
+        "cookie: b=2",
+        "Set-Cookie: s=1",
+        "Set-Cookie: s=2",
+        "Authorization: Bearer one",
+        "Authorization: Bearer two",
+        "User-Agent: first",
+        "User-Agent: second",
+        "Content-Type: text/plain",
+        "Content-Type: text/html",
+      ].join("\r\n"),
+    );
     expect(h.headers).toEqual({
-      host: "x", "x-a": "1, 2, 3", cookie: "a=1; b=2", "set-cookie": ["s=1", "s=2"], authorization: "Bearer one",
-      "user-agent": "first", "content-type": "text/plain",
+      host: "x",
+      "x-a": "1, 2, 3",
+      cookie: "a=1; b=2",
+      "set-cookie": ["s=1", "s=2"],
+      authorization: "Bearer one",
+      "user-agent": "first",
+      "content-type": "text/plain",
     });
     expect(h.headerCount).toBe(14);
   });
@@ -229,8 +265,16 @@ describe("parseRequestHead: rejected heads", () => {
     ["a missing Host on HTTP/1.1", "GET / HTTP/1.1\r\nX-A: b", 400],
     ["two Host headers", `${GET}\r\nHost: y`, 400],
     ["two Host headers, same value", `${GET}\r\nhost: x`, 400],
-    ["Content-Length with Transfer-Encoding", `POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked`, 400],
-    ["Transfer-Encoding with Content-Length", `POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 0`, 400],
+    [
+      "Content-Length with Transfer-Encoding",
+      `POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked`,
+      400,
+    ],
+    [
+      "Transfer-Encoding with Content-Length",
+      `POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 0`,
+      400,
+    ],
     ["conflicting Content-Length headers", `${GET}\r\nContent-Length: 3\r\nContent-Length: 4`, 400],
     ["a conflicting Content-Length list", `${GET}\r\nContent-Length: 3, 4`, 400],
     ["Content-Length 3 and 03", `${GET}\r\nContent-Length: 3\r\nContent-Length: 03`, 400],
@@ -243,7 +287,11 @@ describe("parseRequestHead: rejected heads", () => {
     ["Transfer-Encoding in HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked", 400],
     ["Transfer-Encoding: gzip", `${GET}\r\nTransfer-Encoding: gzip`, 400],
     ["Transfer-Encoding: chunked, gzip", `${GET}\r\nTransfer-Encoding: chunked, gzip`, 400],
-    ["Transfer-Encoding: chunked split over headers, gzip last", `${GET}\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip`, 400],
+    [
+      "Transfer-Encoding: chunked split over headers, gzip last",
+      `${GET}\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip`,
+      400,
+    ],
     ["an empty Transfer-Encoding", `${GET}\r\nTransfer-Encoding: `, 400],
     ["obs-fold with a space", `${GET}\r\nX-A: one\r\n two`, 400],
     ["obs-fold with a tab", `${GET}\r\nX-A: one\r\n\ttwo`, 400],
@@ -299,7 +347,10 @@ describe("parseRequestHead: rejected heads", () => {
     const lines = ["GET / HTTP/1.1", "Host: x", ...Array.from({ length: 200 }, (_, i) => `X-${i}: v`)];
     const err = httpError(() => req(lines.join("\r\n")), 431);
     expect(err.type).toBe("too_many_headers");
-    httpError(() => parseRequestHead("GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2", { maxHeaderBytes: 16384, maxHeaderCount: 2 }), 431);
+    httpError(
+      () => parseRequestHead("GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2", { maxHeaderBytes: 16384, maxHeaderCount: 2 }),
+      431,
+    );
   });
 });
 
@@ -345,7 +396,11 @@ describe("parseResponseHead and responseFraming", () => {
   it("parses the status line and headers", () => {
     const h = res("HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nX-A: b");
     expect(h).toEqual({
-      status: 404, reason: "Not Found", minor: 1, lines: ["Content-Length: 9", "X-A: b"], names: ["content-length", "x-a"],
+      status: 404,
+      reason: "Not Found",
+      minor: 1,
+      lines: ["Content-Length: 9", "X-A: b"],
+      names: ["content-length", "x-a"],
       keepAlive: true,
     });
     expect(responseHeader(h, "content-length")).toBe("9");
@@ -379,22 +434,37 @@ describe("parseResponseHead and responseFraming", () => {
   });
 
   it("framing by Content-Length", () => {
-    expect(responseFraming(res("HTTP/1.1 200 OK\r\nContent-Length: 10"), "GET")).toEqual({ kind: "length", length: 10 });
-    expect(responseFraming(res("HTTP/1.1 200 OK\r\nContent-Length: 10, 10"), "POST")).toEqual({ kind: "length", length: 10 });
-    expect(responseFraming(res("HTTP/1.1 200 OK\r\nContent-Length: 10\r\ncontent-length: 10"), "GET")).toEqual({ kind: "length", length: 10 });
+    expect(responseFraming(res("HTTP/1.1 200 OK\r\nContent-Length: 10"), "GET")).toEqual({
+      kind: "length",
+      length: 10,
+    });
+    expect(responseFraming(res("HTTP/1.1 200 OK\r\nContent-Length: 10, 10"), "POST")).toEqual({
+      kind: "length",
+      length: 10,
+    });
+    expect(responseFraming(res("HTTP/1.1 200 OK\r\nContent-Length: 10\r\ncontent-length: 10"), "GET")).toEqual({
+      kind: "length",
+      length: 10,
+    });
   });
 
   it("framing chunked when the last coding is chunked", () => {
     expect(responseFraming(res("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked"), "GET")).toEqual({ kind: "chunked" });
-    expect(responseFraming(res("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, Chunked"), "GET")).toEqual({ kind: "chunked" });
-    expect(responseFraming(res("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked"), "GET")).toEqual({ kind: "chunked" });
+    expect(responseFraming(res("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, Chunked"), "GET")).toEqual({
+      kind: "chunked",
+    });
+    expect(
+      responseFraming(res("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked"), "GET"),
+    ).toEqual({ kind: "chunked" });
   });
 
   it("framing close-delimited without length or chunked", () => {
     expect(responseFraming(res("HTTP/1.1 200 OK"), "GET")).toEqual({ kind: "close" });
     expect(responseFraming(res("HTTP/1.0 200 OK\r\nX-A: b"), "GET")).toEqual({ kind: "close" });
     expect(responseFraming(res("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip"), "GET")).toEqual({ kind: "close" });
-    expect(responseFraming(res("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip"), "GET")).toEqual({ kind: "close" });
+    expect(responseFraming(res("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip"), "GET")).toEqual({
+      kind: "close",
+    });
   });
 
   const malformed: [string, string][] = [
@@ -420,12 +490,21 @@ describe("parseResponseHead and responseFraming", () => {
   });
 
   it("rejects too many response header lines (502)", () => {
-    httpError(() => parseResponseHead("HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3", { maxHeaderBytes: 16384, maxHeaderCount: 2 }), 502);
+    httpError(
+      () => parseResponseHead("HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3", { maxHeaderBytes: 16384, maxHeaderCount: 2 }),
+      502,
+    );
   });
 
   it("rejects ambiguous response framing (502)", () => {
-    httpError(() => responseFraming(res("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked"), "GET"), 502);
-    httpError(() => responseFraming(res("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3"), "GET"), 502);
+    httpError(
+      () => responseFraming(res("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked"), "GET"),
+      502,
+    );
+    httpError(
+      () => responseFraming(res("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3"), "GET"),
+      502,
+    );
     httpError(() => responseFraming(res("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4"), "GET"), 502);
     httpError(() => responseFraming(res("HTTP/1.1 200 OK\r\nContent-Length: 3, 4"), "GET"), 502);
     httpError(() => responseFraming(res("HTTP/1.1 200 OK\r\nContent-Length: x"), "GET"), 502);

@@ -19,8 +19,16 @@ afterAll(async () => {
 
 const LOOPS = 1000;
 const settled = async (baseline: number) => {
-  await eventually(async () => (await sc.metric("openclaw_sidecar_active_connections", { kind: "websocket" })) === 0, 10_000, "no open tunnels");
-  await eventually(async () => (await sc.metric("openclaw_sidecar_active_connections", { kind: "http" })) === 0, 10_000, "no open client connections");
+  await eventually(
+    async () => (await sc.metric("openclaw_sidecar_active_connections", { kind: "websocket" })) === 0,
+    10_000,
+    "no open tunnels",
+  );
+  await eventually(
+    async () => (await sc.metric("openclaw_sidecar_active_connections", { kind: "http" })) === 0,
+    10_000,
+    "no open client connections",
+  );
   await eventually(() => gw.sockets.size === 0, 10_000, "no open upstream sockets");
   // Pooled keep-alive sockets to the upstream may stay open: allow a small, bounded slack.
   await eventually(() => openFds() <= baseline + 8, 10_000, `fds back to baseline ${baseline} (now ${openFds()})`);
@@ -41,7 +49,9 @@ describe("client resets", () => {
       });
     }
     await settled(baseline);
-    expect(await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "client_aborted" })).toBeGreaterThan(0);
+    expect(await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "client_aborted" })).toBeGreaterThan(
+      0,
+    );
   });
 
   it("mid-stream: RST while WebSocket data flows", async () => {

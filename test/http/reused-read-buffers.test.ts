@@ -1,8 +1,9 @@
 // Every socket the sidecar reads over plain TCP reads into a buffer of its own that is reused read after read unless
-// a consumer still refers to it (src/http/socket-reads.ts). If that rule were wrong anywhere, bytes would be overwritten by
-// a later read before they were written on. So, for each direction the sidecar relays: many connections at once,
-// large payloads of distinct pseudo-random bytes in every framing, peers that read at full speed and peers that stall
-// and resume (so the sidecar's writes to them go asynchronous), pipelining, and every payload compared byte for byte.
+// a consumer still refers to it (src/http/socket-reads.ts). If that rule were wrong anywhere, bytes would be
+// overwritten by a later read before they were written on. So, for each direction the sidecar relays: many connections
+// at once, large payloads of distinct pseudo-random bytes in every framing, peers that read at full speed and peers
+// that stall and resume (so the sidecar's writes to them go asynchronous), pipelining, and every payload compared byte
+// for byte.
 // - gateway → client: response bodies (length, chunked, close-delimited), clients that stall;
 // - client → gateway: request bodies (length, chunked), sent in uneven pieces, to a gateway that stalls;
 // - WebSocket tunnels: messages of every size both ways, echoed by a gateway that stalls, read by clients that stall.
@@ -107,7 +108,12 @@ function pauseFor(ws: WebSocket, ms: number): void {
 function exchange(requests: { seed: number; len: number; framing: string }[], slow: boolean): Promise<Buffer[]> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, "127.0.0.1");
-    const raw = requests.map((r, i) => `GET /?seed=${r.seed}&len=${r.len}&framing=${r.framing} HTTP/1.1\r\nHost: x\r\n${i === requests.length - 1 ? "Connection: close\r\n" : ""}\r\n`).join("");
+    const raw = requests
+      .map(
+        (r, i) =>
+          `GET /?seed=${r.seed}&len=${r.len}&framing=${r.framing} HTTP/1.1\r\nHost: x\r\n${i === requests.length - 1 ? "Connection: close\r\n" : ""}\r\n`,
+      )
+      .join("");
     socket.write(raw);
     const parts: Buffer[] = [];
     // A stalling reader takes nothing for a while, then pauses after every read: the kernel's buffers toward it fill,
@@ -172,11 +178,19 @@ describe("reused read buffers: gateway reads", () => {
     for (let c = 0; c < 24; c++) {
       const framings = ["length", "chunked", "length", "close"];
       // A close-delimited response ends its connection: it can only be the last on it.
-      const requests = [0, 1, 2].map((i) => ({ seed: c * 10 + i + 1, len: 1 + ((c * 104_729 + i * 7_919) % (c % 2 ? 700_000 : 6_000_000)), framing: i === 2 ? (framings[c % 4] as string) : (framings[(c + i) % 3] as string) }));
+      const requests = [0, 1, 2].map((i) => ({
+        seed: c * 10 + i + 1,
+        len: 1 + ((c * 104_729 + i * 7_919) % (c % 2 ? 700_000 : 6_000_000)),
+        framing: i === 2 ? (framings[c % 4] as string) : (framings[(c + i) % 3] as string),
+      }));
       jobs.push(
         exchange(requests, c % 2 === 0).then((bodies) => {
           expect(bodies.length).toBe(requests.length);
-          requests.forEach((r, i) => expect(sha(bodies[i] as Buffer), `connection ${c} response ${i} (${r.framing}, ${r.len} B)`).toBe(sha(body(r.seed, r.len))));
+          requests.forEach((r, i) =>
+            expect(sha(bodies[i] as Buffer), `connection ${c} response ${i} (${r.framing}, ${r.len} B)`).toBe(
+              sha(body(r.seed, r.len)),
+            ),
+          );
         }),
       );
     }
@@ -199,9 +213,13 @@ async function writeUnevenly(socket: net.Socket, data: Buffer, seed: number, sma
 
 const chunked = (data: Buffer, seed: number): Buffer => {
   const parts: Buffer[] = [];
-  for (let off = 0; off < data.length; ) {
+  for (let off = 0; off < data.length;) {
     const n = Math.min(data.length - off, 1 + ((seed * 104_729 + off) % 40_000));
-    parts.push(Buffer.from(`${n.toString(16)}\r\n`, "latin1"), data.subarray(off, off + n), Buffer.from("\r\n", "latin1"));
+    parts.push(
+      Buffer.from(`${n.toString(16)}\r\n`, "latin1"),
+      data.subarray(off, off + n),
+      Buffer.from("\r\n", "latin1"),
+    );
     off += n;
   }
   parts.push(Buffer.from("0\r\n\r\n", "latin1"));
@@ -212,7 +230,12 @@ describe("reused read buffers: client reads", () => {
   it("relays every upload byte for byte: 24 connections at once, three pipelined POSTs each, length and chunked, to a gateway that stalls on half of them", async () => {
     const jobs: Promise<void>[] = [];
     for (let c = 0; c < 24; c++) {
-      const uploads = [0, 1, 2].map((i) => ({ seed: 1000 + c * 10 + i, len: 1 + ((c * 7_919 + i * 104_729) % (c % 4 === 0 ? 6_000_000 : 400_000)), chunked: (c + i) % 2 === 1, stall: c % 2 === 0 }));
+      const uploads = [0, 1, 2].map((i) => ({
+        seed: 1000 + c * 10 + i,
+        len: 1 + ((c * 7_919 + i * 104_729) % (c % 4 === 0 ? 6_000_000 : 400_000)),
+        chunked: (c + i) % 2 === 1,
+        stall: c % 2 === 0,
+      }));
       jobs.push(
         (async () => {
           const socket = net.connect(port, "127.0.0.1");
@@ -230,8 +253,14 @@ describe("reused read buffers: client reads", () => {
             await writeUnevenly(socket, u.chunked ? chunked(data, u.seed) : data, u.seed, c % 4 === 0);
           }
           await closed;
-          const answers = parseResponses(Buffer.concat(parts), uploads.length).map((b) => JSON.parse(b.toString()) as { length: number; sha: string });
-          uploads.forEach((u, i) => expect(answers[i], `connection ${c} upload ${i} (${u.chunked ? "chunked" : "length"}, ${u.len} B)`).toEqual({ length: u.len, sha: sha(body(u.seed, u.len)) }));
+          const answers = parseResponses(Buffer.concat(parts), uploads.length).map(
+            (b) => JSON.parse(b.toString()) as { length: number; sha: string },
+          );
+          uploads.forEach((u, i) =>
+            expect(answers[i], `connection ${c} upload ${i} (${u.chunked ? "chunked" : "length"}, ${u.len} B)`).toEqual(
+              { length: u.len, sha: sha(body(u.seed, u.len)) },
+            ),
+          );
         })(),
       );
     }
@@ -243,11 +272,17 @@ describe("reused read buffers: client reads", () => {
     for (let c = 0; c < 8; c++) {
       jobs.push(
         new Promise<void>((resolve, reject) => {
-          const ws = new WebSocket(`ws://127.0.0.1:${port}/${c % 2 ? "stall" : "fast"}`, { perMessageDeflate: false, maxPayload: 8 * 1024 * 1024 });
+          const ws = new WebSocket(`ws://127.0.0.1:${port}/${c % 2 ? "stall" : "fast"}`, {
+            perMessageDeflate: false,
+            maxPayload: 8 * 1024 * 1024,
+          });
           // Mostly small messages, each sent on its own turn of the event loop so that it arrives in a read of its own:
           // while one end stalls, the kernel's buffers toward it fill, the sidecar's write of such a read goes part-way
           // with less than a high-water mark left, and the sidecar reads on — the case a reused buffer must survive.
-          const sizes = Array.from({ length: 2000 }, (_, i) => 1 + ((c * 7_919 + i * 104_729 + i * i * 31) % (i % 500 === 7 ? 1_048_576 : 12_000)));
+          const sizes = Array.from(
+            { length: 2000 },
+            (_, i) => 1 + ((c * 7_919 + i * 104_729 + i * i * 31) % (i % 500 === 7 ? 1_048_576 : 12_000)),
+          );
           let received = 0;
           ws.on("error", reject);
           ws.on("open", async () => {
@@ -260,7 +295,9 @@ describe("reused read buffers: client reads", () => {
             const i = received++;
             try {
               expect(data.length, `tunnel ${c} message ${i}`).toBe(sizes[i]);
-              expect(sha(data), `tunnel ${c} message ${i} (${sizes[i]} B)`).toBe(sha(body(5000 + c * 1000 + i, sizes[i] as number)));
+              expect(sha(data), `tunnel ${c} message ${i} (${sizes[i]} B)`).toBe(
+                sha(body(5000 + c * 1000 + i, sizes[i] as number)),
+              );
             } catch (err) {
               reject(err as Error);
               return;

@@ -28,7 +28,11 @@ const until = async (done: () => boolean, ms = 2000): Promise<void> => {
 async function acceptedPair(): Promise<{ server: Socket; client: Socket }> {
   let server: Socket | undefined;
   const { server: listener, port } = await listening();
-  acceptReusingBuffers(listener, (s) => (server = s), () => {});
+  acceptReusingBuffers(
+    listener,
+    (s) => (server = s),
+    () => {},
+  );
   const client = net.connect(port, "127.0.0.1");
   cleanups.push(() => client.destroy());
   await until(() => server !== undefined);
@@ -40,7 +44,13 @@ describe("acceptReusingBuffers", () => {
     let viaEvent = 0;
     const { server, port } = await listening(() => viaEvent++);
     const got: Buffer[] = [];
-    expect(acceptReusingBuffers(server, (socket) => setReader(socket, (chunk) => (got.push(Buffer.from(chunk)), false)), () => {})).toBe(true);
+    expect(
+      acceptReusingBuffers(
+        server,
+        (socket) => setReader(socket, (chunk) => (got.push(Buffer.from(chunk)), false)),
+        () => {},
+      ),
+    ).toBe(true);
     const client = net.connect(port, "127.0.0.1");
     cleanups.push(() => client.destroy());
     client.write("hello");
@@ -50,15 +60,28 @@ describe("acceptReusingBuffers", () => {
 
   it("leaves a server without a listening handle as it is (false): its connection event still runs", async () => {
     const server = net.createServer();
-    expect(acceptReusingBuffers(server, () => {}, () => {})).toBe(false);
+    expect(
+      acceptReusingBuffers(
+        server,
+        () => {},
+        () => {},
+      ),
+    ).toBe(false);
   });
 
   it("reports a failed accept to onAcceptError with the error's name, and goes on accepting", async () => {
     const { server, port } = await listening();
     const errors: Error[] = [];
     let accepted = 0;
-    acceptReusingBuffers(server, (s) => (accepted++, s.destroy()), (err) => errors.push(err));
-    (server as unknown as { _handle: { onconnection(status: number, handle: unknown): void } })._handle.onconnection(-24, undefined);
+    acceptReusingBuffers(
+      server,
+      (s) => (accepted++, s.destroy()),
+      (err) => errors.push(err),
+    );
+    (server as unknown as { _handle: { onconnection(status: number, handle: unknown): void } })._handle.onconnection(
+      -24,
+      undefined,
+    );
     expect(errors.map((e) => e.message)).toEqual(["accept failed: EMFILE"]);
     const client = net.connect(port, "127.0.0.1");
     cleanups.push(() => client.destroy());

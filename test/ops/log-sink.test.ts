@@ -59,7 +59,10 @@ describe("LogSink", () => {
     const code = await new Promise<number | null>((r) => child.on("exit", r));
     expect(code, stderr).toBe(0);
     const dropped = Number(/dropped (\d+)/.exec(stderr)?.[1]);
-    const lines = out.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { i?: number; droppedLines?: number });
+    const lines = out
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { i?: number; droppedLines?: number });
     const kept = lines.filter((l) => l.i !== undefined);
     const reported = lines.reduce((sum, l) => sum + (l.droppedLines ?? 0), 0);
     expect(dropped).toBeGreaterThan(0); // the stall was long enough to overflow 256 KiB

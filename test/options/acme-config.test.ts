@@ -23,8 +23,18 @@ const problemsOf = (flags: Record<string, string>, env: NodeJS.ProcessEnv = {}):
 describe("acme options", () => {
   it("has one name in the file, the environment and the flags; letsencrypt production, http-01 and 60 s retries by default", () => {
     const file = path.join(dir, "config.json");
-    writeFileSync(file, JSON.stringify({ acmeDomains: ["Claw.Example.com", "www.claw.example.com", "claw.example.com"], acmeStorage: path.join(dir, "store") }));
-    const c = loadConfig({ file, env: { OPENCLAW_SIDECAR_ACME_EMAIL: "ops@example.com" }, flags: { "--https-redirect-listen": "0.0.0.0:8080" } });
+    writeFileSync(
+      file,
+      JSON.stringify({
+        acmeDomains: ["Claw.Example.com", "www.claw.example.com", "claw.example.com"],
+        acmeStorage: path.join(dir, "store"),
+      }),
+    );
+    const c = loadConfig({
+      file,
+      env: { OPENCLAW_SIDECAR_ACME_EMAIL: "ops@example.com" },
+      flags: { "--https-redirect-listen": "0.0.0.0:8080" },
+    });
     expect(c.acmeDomains).toEqual(["claw.example.com", "www.claw.example.com"]);
     expect(c.acmeEmail).toBe("ops@example.com");
     expect(c.acmeDirectory).toBe("https://acme-v02.api.letsencrypt.org/directory");
@@ -32,7 +42,14 @@ describe("acme options", () => {
     expect(c.acmeRetryMs).toBe(60_000);
     expect(c.acmeStorage).toBe(path.join(dir, "store"));
 
-    const staging = loadConfig({ env: { OPENCLAW_SIDECAR_ACME_DOMAINS: "a.example.com", OPENCLAW_SIDECAR_ACME_STORAGE: dir, OPENCLAW_SIDECAR_ACME_DIRECTORY: "letsencrypt-staging", OPENCLAW_SIDECAR_ACME_CHALLENGE: "tls-alpn-01" } });
+    const staging = loadConfig({
+      env: {
+        OPENCLAW_SIDECAR_ACME_DOMAINS: "a.example.com",
+        OPENCLAW_SIDECAR_ACME_STORAGE: dir,
+        OPENCLAW_SIDECAR_ACME_DIRECTORY: "letsencrypt-staging",
+        OPENCLAW_SIDECAR_ACME_CHALLENGE: "tls-alpn-01",
+      },
+    });
     expect(staging.acmeDirectory).toBe("https://acme-staging-v02.api.letsencrypt.org/directory");
     expect(staging.acmeChallenge).toBe("tls-alpn-01");
     expect(staging.httpsRedirectListen).toBeUndefined();
@@ -41,33 +58,44 @@ describe("acme options", () => {
   it("reports every bad acme value at once, each naming the option and the rule", () => {
     const notPem = path.join(dir, "not.pem");
     writeFileSync(notPem, "hello\n");
-    expect(problemsOf({
-      "--acme-domains": "*.claw.example.com",
-      "--acme-email": "not-an-address",
-      "--acme-directory": "http://ca.example.com/directory",
-      "--acme-directory-ca-file": notPem,
-      "--acme-challenge": "dns-01",
-      "--acme-eab-kid": "kid-1",
-      "--acme-retry-ms": "5",
-    })).toEqual([
+    expect(
+      problemsOf({
+        "--acme-domains": "*.claw.example.com",
+        "--acme-email": "not-an-address",
+        "--acme-directory": "http://ca.example.com/directory",
+        "--acme-directory-ca-file": notPem,
+        "--acme-challenge": "dns-01",
+        "--acme-eab-kid": "kid-1",
+        "--acme-retry-ms": "5",
+      }),
+    ).toEqual([
       'acmeDomains: "*.claw.example.com" is a wildcard; wildcards need the dns-01 challenge, which the sidecar does not do (list each name)',
       'acmeEmail: "not-an-address" is not an email address',
       'acmeDirectory: "http://ca.example.com/directory" must be an https: URL (ACME directories are served over HTTPS)',
       `acmeDirectoryCaFile: ${JSON.stringify(notPem)} is not a PEM certificate`,
       'acmeChallenge: "dns-01" must be one of http-01, tls-alpn-01',
-      "acmeRetryMs: \"5\" must be an integer from 100 to 3600000",
+      'acmeRetryMs: "5" must be an integer from 100 to 3600000',
       "acmeEabKid and acmeEabHmacKey: set both or neither",
       "acmeEmail, acmeDirectoryCaFile, acmeEabKid: set acmeDomains too (without it there is no ACME)",
     ]);
   });
 
   it("refuses names that are no DNS names", () => {
-    expect(problemsOf({ "--acme-domains": "10.0.0.1" })[0]).toBe('acmeDomains: "10.0.0.1" is an IP address; the sidecar obtains certificates for DNS names only');
-    expect(problemsOf({ "--acme-domains": "localhost" })[0]).toBe('acmeDomains: "localhost" is not a DNS name with at least one dot (example: claw.example.com)');
+    expect(problemsOf({ "--acme-domains": "10.0.0.1" })[0]).toBe(
+      'acmeDomains: "10.0.0.1" is an IP address; the sidecar obtains certificates for DNS names only',
+    );
+    expect(problemsOf({ "--acme-domains": "localhost" })[0]).toBe(
+      'acmeDomains: "localhost" is not a DNS name with at least one dot (example: claw.example.com)',
+    );
     expect(problemsOf({ "--acme-domains": "bad_name.example.com" })[0]).toMatch(/is not a DNS name/);
-    expect(problemsOf({ "--acme-directory": "not a url", "--acme-domains": "a.example.com", "--acme-storage": dir, "--acme-challenge": "tls-alpn-01" })).toEqual([
-      'acmeDirectory: "not a url" is neither letsencrypt nor letsencrypt-staging nor a URL',
-    ]);
+    expect(
+      problemsOf({
+        "--acme-directory": "not a url",
+        "--acme-domains": "a.example.com",
+        "--acme-storage": dir,
+        "--acme-challenge": "tls-alpn-01",
+      }),
+    ).toEqual(['acmeDirectory: "not a url" is neither letsencrypt nor letsencrypt-staging nor a URL']);
   });
 
   it("checks what acmeDomains needs: storage, a redirect listener for http-01, and no tlsCert", () => {
@@ -79,31 +107,63 @@ describe("acme options", () => {
       "acmeChallenge http-01 needs httpsRedirectListen: the plain-HTTP listener the CA reaches on port 80 (or set acmeChallenge tls-alpn-01)",
     ]);
     // httpsRedirectListen is fine with acmeDomains instead of tlsCert.
-    expect(problemsOf({ "--acme-domains": "a.example.com", "--acme-storage": dir, "--https-redirect-listen": "127.0.0.1:0" })).toEqual([]);
+    expect(
+      problemsOf({
+        "--acme-domains": "a.example.com",
+        "--acme-storage": dir,
+        "--https-redirect-listen": "127.0.0.1:0",
+      }),
+    ).toEqual([]);
   });
 
   it("refuses a storage path that is a file, and one under a directory this user cannot write", () => {
     const file = path.join(dir, "a-file");
     writeFileSync(file, "x");
     const flags = { "--acme-domains": "a.example.com", "--acme-challenge": "tls-alpn-01" };
-    expect(problemsOf({ ...flags, "--acme-storage": path.join(file, "acme") })).toEqual([`acmeStorage: ${JSON.stringify(file)} is not a directory`]);
+    expect(problemsOf({ ...flags, "--acme-storage": path.join(file, "acme") })).toEqual([
+      `acmeStorage: ${JSON.stringify(file)} is not a directory`,
+    ]);
     // /proc is not writable even by root.
-    expect(problemsOf({ ...flags, "--acme-storage": "/proc/acme-store" })[0]).toMatch(/^acmeStorage: "\/proc" is not writable by this user/);
+    expect(problemsOf({ ...flags, "--acme-storage": "/proc/acme-store" })[0]).toMatch(
+      /^acmeStorage: "\/proc" is not writable by this user/,
+    );
   });
 
   it("never prints the EAB HMAC key: check-config and JSON show [REDACTED]", () => {
     const hmac = "c2VjcmV0LWhtYWMta2V5LWZvci10aGUtY2E";
-    const c = loadConfig({ env: {}, flags: { "--acme-domains": "a.example.com", "--acme-storage": dir, "--acme-challenge": "tls-alpn-01", "--acme-eab-kid": "kid-1", "--acme-eab-hmac-key": hmac } });
+    const c = loadConfig({
+      env: {},
+      flags: {
+        "--acme-domains": "a.example.com",
+        "--acme-storage": dir,
+        "--acme-challenge": "tls-alpn-01",
+        "--acme-eab-kid": "kid-1",
+        "--acme-eab-hmac-key": hmac,
+      },
+    });
     expect(c.acmeEabHmacKey?.value).toBe(hmac);
     const printed = JSON.stringify(describeConfig(c));
     expect(printed).not.toContain(hmac);
     expect(printed).toContain('"acmeEabHmacKey":"[REDACTED]"');
-    expect(problemsOf({ "--acme-domains": "a.example.com", "--acme-storage": dir, "--acme-challenge": "tls-alpn-01", "--acme-eab-kid": "k", "--acme-eab-hmac-key": "not base64!" })).toEqual(["acmeEabHmacKey: must be the base64url HMAC key your CA gave you"]);
+    expect(
+      problemsOf({
+        "--acme-domains": "a.example.com",
+        "--acme-storage": dir,
+        "--acme-challenge": "tls-alpn-01",
+        "--acme-eab-kid": "k",
+        "--acme-eab-hmac-key": "not base64!",
+      }),
+    ).toEqual(["acmeEabHmacKey: must be the base64url HMAC key your CA gave you"]);
   });
 
   it("the CLI exits 78 with every problem", async () => {
     const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const child = execFile(process.execPath, ["src/cli.ts", "check-config", "--acme-domains", "a.example.com"], { env: { PATH: process.env.PATH ?? "" } }, (_err, _out, stderr) => resolve({ code: child.exitCode, stderr }));
+      const child = execFile(
+        process.execPath,
+        ["src/cli.ts", "check-config", "--acme-domains", "a.example.com"],
+        { env: { PATH: process.env.PATH ?? "" } },
+        (_err, _out, stderr) => resolve({ code: child.exitCode, stderr }),
+      );
     });
     expect(code).toBe(78);
     expect(stderr).toContain("acmeDomains needs acmeStorage");
@@ -120,9 +180,10 @@ describe("compose/acme.yml", () => {
       if (op === "?") throw new Error(`compose would refuse: ${arg}`);
       return op === "-" ? (arg ?? "") : "";
     });
-  const load = (vars: Record<string, string>) => YAML.parse(substitute(readFileSync("compose/acme.yml", "utf8"), vars)) as {
-    services: Record<string, { environment: Record<string, string>; ports?: string[]; volumes?: string[] }>;
-  };
+  const load = (vars: Record<string, string>) =>
+    YAML.parse(substitute(readFileSync("compose/acme.yml", "utf8"), vars)) as {
+      services: Record<string, { environment: Record<string, string>; ports?: string[]; volumes?: string[] }>;
+    };
 
   it("is a configuration the sidecar accepts: ports 80 and 443 to its redirect and TLS listeners, the storage on the volume", () => {
     const compose = load({ ACME_DOMAIN: "claw.example.com", GATEWAY_AUTH_SECRET: "x" });
@@ -134,7 +195,10 @@ describe("compose/acme.yml", () => {
     writeFileSync(path.join(root, "secrets", "token"), "t".repeat(32));
     writeFileSync(path.join(root, "secrets", "cookie-secret"), "c".repeat(32));
     // An empty substitution is YAML null; compose passes it as "".
-    for (const [k, v] of Object.entries(env)) env[k] = String(v ?? "").replace("/run/secrets/openclaw-sidecar", path.join(root, "secrets")).replace("/var/lib/openclaw-sidecar/acme", path.join(root, "acme"));
+    for (const [k, v] of Object.entries(env))
+      env[k] = String(v ?? "")
+        .replace("/run/secrets/openclaw-sidecar", path.join(root, "secrets"))
+        .replace("/var/lib/openclaw-sidecar/acme", path.join(root, "acme"));
     const c = loadConfig({ env });
     expect(c.acmeDomains).toEqual(["claw.example.com"]);
     expect(c.acmeDirectory).toBe("https://acme-v02.api.letsencrypt.org/directory");
@@ -147,8 +211,22 @@ describe("compose/acme.yml", () => {
     expect(compose.services["openclaw-gateway"]!.environment.PUBLIC_ORIGIN).toBe(c.publicOrigin?.origin);
     expect(readFileSync("compose/gateway.acme.json5", "utf8")).toContain('allowedOrigins: ["${PUBLIC_ORIGIN}"]');
 
-    const staging = load({ ACME_DOMAIN: "claw.example.com", GATEWAY_AUTH_SECRET: "x", ACME_DIRECTORY: "letsencrypt-staging", ACME_CHALLENGE: "tls-alpn-01" });
-    expect(loadConfig({ env: { ...env, OPENCLAW_SIDECAR_ACME_DIRECTORY: staging.services["openclaw-sidecar"]!.environment.OPENCLAW_SIDECAR_ACME_DIRECTORY!, OPENCLAW_SIDECAR_ACME_CHALLENGE: "tls-alpn-01" } }).acmeDirectory).toBe("https://acme-staging-v02.api.letsencrypt.org/directory");
+    const staging = load({
+      ACME_DOMAIN: "claw.example.com",
+      GATEWAY_AUTH_SECRET: "x",
+      ACME_DIRECTORY: "letsencrypt-staging",
+      ACME_CHALLENGE: "tls-alpn-01",
+    });
+    expect(
+      loadConfig({
+        env: {
+          ...env,
+          OPENCLAW_SIDECAR_ACME_DIRECTORY:
+            staging.services["openclaw-sidecar"]!.environment.OPENCLAW_SIDECAR_ACME_DIRECTORY!,
+          OPENCLAW_SIDECAR_ACME_CHALLENGE: "tls-alpn-01",
+        },
+      }).acmeDirectory,
+    ).toBe("https://acme-staging-v02.api.letsencrypt.org/directory");
     expect(() => load({ GATEWAY_AUTH_SECRET: "x" })).toThrow(/set ACME_DOMAIN/);
   });
 });

@@ -33,8 +33,15 @@ describe("config", () => {
   it("names options the same way in file, env and flags; flags beat env beat file", () => {
     expect(envName("adminListen")).toBe("OPENCLAW_SIDECAR_ADMIN_LISTEN");
     expect(flagName("adminListen")).toBe("--admin-listen");
-    const f = file("layers.json", JSON.stringify({ listen: "127.0.0.1:1000", upstream: "http://a:1", mode: "attribution" }));
-    const c = loadConfig({ file: f, env: { OPENCLAW_SIDECAR_LISTEN: "127.0.0.1:2000", OPENCLAW_SIDECAR_UPSTREAM: "http://b:2" }, flags: { "--listen": "[::]:3000" } });
+    const f = file(
+      "layers.json",
+      JSON.stringify({ listen: "127.0.0.1:1000", upstream: "http://a:1", mode: "attribution" }),
+    );
+    const c = loadConfig({
+      file: f,
+      env: { OPENCLAW_SIDECAR_LISTEN: "127.0.0.1:2000", OPENCLAW_SIDECAR_UPSTREAM: "http://b:2" },
+      flags: { "--listen": "[::]:3000" },
+    });
     expect(c.listen).toEqual({ host: "::", port: 3000 });
     expect(c.upstream.host).toBe("b:2");
   });
@@ -45,15 +52,21 @@ describe("config", () => {
   });
 
   it("reports every problem at once, each naming the option, the value and the rule", () => {
-    expect(problems(() => loadConfig({ env: {
-      OPENCLAW_SIDECAR_LISTEN: "0.0.0.0",
-      OPENCLAW_SIDECAR_UPSTREAM: "openclaw-gateway:18789",
-      OPENCLAW_SIDECAR_TRUSTED_HOPS: "10.0.0.0/8,10.0.0.300/32",
-      OPENCLAW_SIDECAR_MODE: "trusting",
-      OPENCLAW_SIDECAR_UPGRADE_TIMEOUT_MS: "-5",
-      OPENCLAW_SIDECAR_LOOPBACK_SUBSTITUTE: "127.0.0.2",
-      OPENCLAW_SIDECAR_HSTS: "maybe",
-    } }))).toEqual([
+    expect(
+      problems(() =>
+        loadConfig({
+          env: {
+            OPENCLAW_SIDECAR_LISTEN: "0.0.0.0",
+            OPENCLAW_SIDECAR_UPSTREAM: "openclaw-gateway:18789",
+            OPENCLAW_SIDECAR_TRUSTED_HOPS: "10.0.0.0/8,10.0.0.300/32",
+            OPENCLAW_SIDECAR_MODE: "trusting",
+            OPENCLAW_SIDECAR_UPGRADE_TIMEOUT_MS: "-5",
+            OPENCLAW_SIDECAR_LOOPBACK_SUBSTITUTE: "127.0.0.2",
+            OPENCLAW_SIDECAR_HSTS: "maybe",
+          },
+        }),
+      ),
+    ).toEqual([
       'mode: "trusting" must be one of attribution, identity, local',
       'listen: "0.0.0.0" is not host:port (IPv6 as [::]:18789; port 0-65535)',
       'upstream: "openclaw-gateway:18789" must use http: or https:',
@@ -65,15 +78,24 @@ describe("config", () => {
   });
 
   it.each([
-    [{ "--upstream": "http://gw:18789/path" }, 'upstream: "http://gw:18789/path" must be scheme://host:port only (no path, query or credentials)'],
+    [
+      { "--upstream": "http://gw:18789/path" },
+      'upstream: "http://gw:18789/path" must be scheme://host:port only (no path, query or credentials)',
+    ],
     [{ "--upstream": "not a url" }, 'upstream: "not a url" is not a URL (example: http://openclaw-gateway:18789)'],
     [{ "--listen": "[zz::1]:80" }, 'listen: "zz::1" is not an IPv6 address'],
     [{ "--listen": "0.0.0.0:70000" }, 'listen: "0.0.0.0:70000" is not host:port (IPv6 as [::]:18789; port 0-65535)'],
     [{ "--bogus": "1" }, "unknown option --bogus"],
-    [{ "--mode": "identity" }, 'mode "identity" needs credentials: set token (or tokenFile) or tokensFile, or single sign-on (oidcIssuer, trustAssertion)'],
+    [
+      { "--mode": "identity" },
+      'mode "identity" needs credentials: set token (or tokenFile) or tokensFile, or single sign-on (oidcIssuer, trustAssertion)',
+    ],
     [{ "--tls-cert": "/nonexistent/cert.pem" }, 'tlsCert: cannot read "/nonexistent/cert.pem" (ENOENT)'],
     [{ "--cookie-secret": "short" }, "cookieSecret: each secret must be at least 32 characters"],
-    [{ "--public-origin": "http://x.example/path" }, 'publicOrigin: "http://x.example/path" must be an origin: scheme://host[:port], nothing else'],
+    [
+      { "--public-origin": "http://x.example/path" },
+      'publicOrigin: "http://x.example/path" must be an origin: scheme://host[:port], nothing else',
+    ],
     [{ "--identity-header": "x user" }, 'identityHeader: "x user" is not a valid HTTP header name'],
   ])("rejects %j", (flags, message) => {
     expect(problems(() => loadConfig({ flags }))).toContain(message);
@@ -86,7 +108,9 @@ describe("config", () => {
     expect(loadConfig({ env: { OPENCLAW_SIDECAR_HELD_UPGRADE_TIMEOUT_MS: "2500" } }).heldUpgradeTimeoutMs).toBe(2500);
     expect(loadConfig({ flags: { "--held-upgrade-timeout-ms": "250" } }).heldUpgradeTimeoutMs).toBe(250);
     for (const bad of ["0", "-5", "1.5", "soon", "600001"]) {
-      expect(problems(() => loadConfig({ flags: { "--held-upgrade-timeout-ms": bad } }))).toEqual([`heldUpgradeTimeoutMs: ${JSON.stringify(bad)} must be an integer from 1 to 600000`]);
+      expect(problems(() => loadConfig({ flags: { "--held-upgrade-timeout-ms": bad } }))).toEqual([
+        `heldUpgradeTimeoutMs: ${JSON.stringify(bad)} must be an integer from 1 to 600000`,
+      ]);
     }
   });
 
@@ -108,27 +132,67 @@ describe("config", () => {
   });
 
   it.each([
-    ["::ffff:10.0.0.0/8", 'trustedHops: "::ffff:10.0.0.0/8" is an IPv4-mapped address with a prefix under /96: it means ::/8 (::1 included), not an IPv4 range; write the IPv4 range "10.0.0.0/8" (or its mapped form "::ffff:10.0.0.0/104")'],
-    ["::ffff:192.168.1.0/24", 'trustedHops: "::ffff:192.168.1.0/24" is an IPv4-mapped address with a prefix under /96: it means ::/24 (::1 included), not an IPv4 range; write the IPv4 range "192.168.1.0/24" (or its mapped form "::ffff:192.168.1.0/120")'],
-    ["::ffff:10.0.0.0/88", 'trustedHops: "::ffff:10.0.0.0/88" is an IPv4-mapped address with a prefix under /96: it means ::ff00:0:0/88, not an IPv4 range; write the IPv4 form ("10.0.0.0" for the one address, a prefix up to /32 for a range) or a mapped prefix from /96 to /128'],
-    ["::ffff:10.0.0.1/104", 'trustedHops: "::ffff:10.0.0.1/104" has bits set past its /104 prefix; write "10.0.0.0/8" for the range, or "10.0.0.1" for the one address'],
-    ["10.0.0.1/8", 'trustedHops: "10.0.0.1/8" has bits set past its /8 prefix; write "10.0.0.0/8" for the range, or "10.0.0.1" for the one address'],
-    ["fd00::1/8", 'trustedHops: "fd00::1/8" has bits set past its /8 prefix; write "fd00::/8" for the range, or "fd00::1" for the one address'],
-    ["10.0.0.0/33", 'trustedHops: "10.0.0.0/33" is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)'],
-    ["fd00::/129", 'trustedHops: "fd00::/129" is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)'],
-    ["::ffff:10.0.0.0/129", 'trustedHops: "::ffff:10.0.0.0/129" is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)'],
-    ["10.0.0.0/-1", 'trustedHops: "10.0.0.0/-1" is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)'],
-    ["10.0.0.0/", 'trustedHops: "10.0.0.0/" is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)'],
+    [
+      "::ffff:10.0.0.0/8",
+      'trustedHops: "::ffff:10.0.0.0/8" is an IPv4-mapped address with a prefix under /96: it means ::/8 (::1 included), not an IPv4 range; write the IPv4 range "10.0.0.0/8" (or its mapped form "::ffff:10.0.0.0/104")',
+    ],
+    [
+      "::ffff:192.168.1.0/24",
+      'trustedHops: "::ffff:192.168.1.0/24" is an IPv4-mapped address with a prefix under /96: it means ::/24 (::1 included), not an IPv4 range; write the IPv4 range "192.168.1.0/24" (or its mapped form "::ffff:192.168.1.0/120")',
+    ],
+    [
+      "::ffff:10.0.0.0/88",
+      'trustedHops: "::ffff:10.0.0.0/88" is an IPv4-mapped address with a prefix under /96: it means ::ff00:0:0/88, not an IPv4 range; write the IPv4 form ("10.0.0.0" for the one address, a prefix up to /32 for a range) or a mapped prefix from /96 to /128',
+    ],
+    [
+      "::ffff:10.0.0.1/104",
+      'trustedHops: "::ffff:10.0.0.1/104" has bits set past its /104 prefix; write "10.0.0.0/8" for the range, or "10.0.0.1" for the one address',
+    ],
+    [
+      "10.0.0.1/8",
+      'trustedHops: "10.0.0.1/8" has bits set past its /8 prefix; write "10.0.0.0/8" for the range, or "10.0.0.1" for the one address',
+    ],
+    [
+      "fd00::1/8",
+      'trustedHops: "fd00::1/8" has bits set past its /8 prefix; write "fd00::/8" for the range, or "fd00::1" for the one address',
+    ],
+    [
+      "10.0.0.0/33",
+      'trustedHops: "10.0.0.0/33" is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)',
+    ],
+    [
+      "fd00::/129",
+      'trustedHops: "fd00::/129" is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)',
+    ],
+    [
+      "::ffff:10.0.0.0/129",
+      'trustedHops: "::ffff:10.0.0.0/129" is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)',
+    ],
+    [
+      "10.0.0.0/-1",
+      'trustedHops: "10.0.0.0/-1" is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)',
+    ],
+    [
+      "10.0.0.0/",
+      'trustedHops: "10.0.0.0/" is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)',
+    ],
     ["10.1", 'trustedHops: "10.1" is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)'],
     ["0x7f.1", 'trustedHops: "0x7f.1" is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)'],
     ["10.0.0/8", 'trustedHops: "10.0.0/8" is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)'],
-    ["fe80::1%eth0", 'trustedHops: "fe80::1%eth0" has a zone (%eth0), which is not matched (client addresses are compared without one); write "fe80::1"'],
+    [
+      "fe80::1%eth0",
+      'trustedHops: "fe80::1%eth0" has a zone (%eth0), which is not matched (client addresses are compared without one); write "fe80::1"',
+    ],
   ])("trustedHops %s is refused", (entry, message) => {
     expect(problems(() => loadConfig({ flags: { "--trusted-hops": entry } }))).toEqual([message]);
   });
 
   it("trustedHops: every bad entry is reported, beside the good ones", () => {
-    expect(problems(() => loadConfig({ env: { OPENCLAW_SIDECAR_TRUSTED_HOPS: "10.0.0.0/8, ::ffff:10.0.0.0/8, 10.0.0.1/8" } }))).toEqual([
+    expect(
+      problems(() =>
+        loadConfig({ env: { OPENCLAW_SIDECAR_TRUSTED_HOPS: "10.0.0.0/8, ::ffff:10.0.0.0/8, 10.0.0.1/8" } }),
+      ),
+    ).toEqual([
       'trustedHops: "::ffff:10.0.0.0/8" is an IPv4-mapped address with a prefix under /96: it means ::/8 (::1 included), not an IPv4 range; write the IPv4 range "10.0.0.0/8" (or its mapped form "::ffff:10.0.0.0/104")',
       'trustedHops: "10.0.0.1/8" has bits set past its /8 prefix; write "10.0.0.0/8" for the range, or "10.0.0.1" for the one address',
     ]);
@@ -136,43 +200,77 @@ describe("config", () => {
 
   it("needs both halves of a TLS key pair", () => {
     const cert = file("cert.pem", "x");
-    expect(problems(() => loadConfig({ flags: { "--tls-cert": cert } }))).toEqual(["tlsCert and tlsKey: set both or neither"]);
+    expect(problems(() => loadConfig({ flags: { "--tls-cert": cert } }))).toEqual([
+      "tlsCert and tlsKey: set both or neither",
+    ]);
   });
 
   it("rejects unreadable, non-JSON and unknown-key config files", () => {
-    expect(problems(() => loadConfig({ file: join(dir, "missing.json") }))).toEqual([`config file ${join(dir, "missing.json")}: cannot read it (ENOENT)`]);
-    expect(problems(() => loadConfig({ file: file("bad.json", "{listen:") }))[0]).toMatch(/^config file .*bad\.json: not valid JSON/);
+    expect(problems(() => loadConfig({ file: join(dir, "missing.json") }))).toEqual([
+      `config file ${join(dir, "missing.json")}: cannot read it (ENOENT)`,
+    ]);
+    expect(problems(() => loadConfig({ file: file("bad.json", "{listen:") }))[0]).toMatch(
+      /^config file .*bad\.json: not valid JSON/,
+    );
     expect(problems(() => loadConfig({ file: file("arr.json", "[]") }))[0]).toMatch(/must contain a JSON object$/);
-    expect(problems(() => loadConfig({ file: file("unk.json", '{"listn":"x"}') }))).toEqual([`config file ${join(dir, "unk.json")}: unknown key "listn"`]);
+    expect(problems(() => loadConfig({ file: file("unk.json", '{"listn":"x"}') }))).toEqual([
+      `config file ${join(dir, "unk.json")}: unknown key "listn"`,
+    ]);
   });
 
   it("loads credentials from a token, a token file and a tokens file", () => {
     const tokenFile = file("token", "s3cret-token-0123456789\n");
-    const tokens = file("tokens.json", JSON.stringify([
-      { user: "alice", token: "alice-token-0123456789", scopes: ["operator.read"] },
-      { user: "bob", tokenSha256: "sha256:" + "ab".repeat(32) },
-    ]));
-    const c = loadConfig({ flags: { "--mode": "identity", "--token-file": tokenFile, "--tokens-file": tokens, "--user": "owner" } });
+    const tokens = file(
+      "tokens.json",
+      JSON.stringify([
+        { user: "alice", token: "alice-token-0123456789", scopes: ["operator.read"] },
+        { user: "bob", tokenSha256: "sha256:" + "ab".repeat(32) },
+      ]),
+    );
+    const c = loadConfig({
+      flags: { "--mode": "identity", "--token-file": tokenFile, "--tokens-file": tokens, "--user": "owner" },
+    });
     expect(c.credentials).toEqual([
       { user: "owner", token: "s3cret-token-0123456789" },
       { user: "alice", token: "alice-token-0123456789", scopes: ["operator.read"] },
       { user: "bob", tokenSha256: "ab".repeat(32) },
     ]);
-    expect(problems(() => loadConfig({ flags: { "--token": "x", "--token-file": tokenFile } }))).toContain("token and tokenFile: set one, not both");
+    expect(problems(() => loadConfig({ flags: { "--token": "x", "--token-file": tokenFile } }))).toContain(
+      "token and tokenFile: set one, not both",
+    );
     const bad = file("bad-tokens.json", JSON.stringify([{ user: "x", token: "a", tokenSha256: "b" }]));
-    expect(problems(() => loadConfig({ flags: { "--tokens-file": bad } }))).toEqual(['tokensFile: entry 0: set exactly one of "token" or "tokenSha256"']);
+    expect(problems(() => loadConfig({ flags: { "--tokens-file": bad } }))).toEqual([
+      'tokensFile: entry 0: set exactly one of "token" or "tokenSha256"',
+    ]);
   });
 
   it("refuses a plaintext token shorter than 16 characters, wherever it is set; a tokenSha256 cannot be checked", () => {
-    const how = "a token must be at least 16 characters (a short one can be guessed): make one with `openssl rand -hex 32`";
+    const how =
+      "a token must be at least 16 characters (a short one can be guessed): make one with `openssl rand -hex 32`";
     for (const mode of ["identity", "local"]) {
-      expect(problems(() => loadConfig({ flags: { "--mode": mode, "--token": "t0ken" } }))).toEqual([`token: the token is 5 characters; ${how}`]);
+      expect(problems(() => loadConfig({ flags: { "--mode": mode, "--token": "t0ken" } }))).toEqual([
+        `token: the token is 5 characters; ${how}`,
+      ]);
     }
-    expect(problems(() => loadConfig({ flags: { "--mode": "identity", "--token-file": file("short-token", "secret\n") } }))).toEqual([`tokenFile: the token is 6 characters; ${how}`]);
-    const short = file("short-tokens.json", JSON.stringify([{ user: "alice", token: "alice-token-0123456789" }, { user: "bob", token: "fifteen-chars-x" }]));
-    expect(problems(() => loadConfig({ flags: { "--mode": "identity", "--tokens-file": short } }))).toContain(`tokensFile: entry 1 (user "bob"): the token is 15 characters; ${how}`);
+    expect(
+      problems(() => loadConfig({ flags: { "--mode": "identity", "--token-file": file("short-token", "secret\n") } })),
+    ).toEqual([`tokenFile: the token is 6 characters; ${how}`]);
+    const short = file(
+      "short-tokens.json",
+      JSON.stringify([
+        { user: "alice", token: "alice-token-0123456789" },
+        { user: "bob", token: "fifteen-chars-x" },
+      ]),
+    );
+    expect(problems(() => loadConfig({ flags: { "--mode": "identity", "--tokens-file": short } }))).toContain(
+      `tokensFile: entry 1 (user "bob"): the token is 15 characters; ${how}`,
+    );
     // Exactly 16 passes; so do digests, whatever secret they were made from.
-    expect(loadConfig({ flags: { "--mode": "identity", "--token": "sixteen-chars-xx" } }).credentials).toEqual([{ user: "operator", token: "sixteen-chars-xx" }]);
-    expect(loadConfig({ flags: { "--mode": "identity", "--token": `sha256:${"ab".repeat(32)}` } }).credentials).toEqual([{ user: "operator", tokenSha256: "ab".repeat(32) }]);
+    expect(loadConfig({ flags: { "--mode": "identity", "--token": "sixteen-chars-xx" } }).credentials).toEqual([
+      { user: "operator", token: "sixteen-chars-xx" },
+    ]);
+    expect(loadConfig({ flags: { "--mode": "identity", "--token": `sha256:${"ab".repeat(32)}` } }).credentials).toEqual(
+      [{ user: "operator", tokenSha256: "ab".repeat(32) }],
+    );
   });
 });

@@ -27,10 +27,18 @@ beforeAll(async () => {
   apps = await startRecordingUpstream();
   gw = await startFakeGateway();
   tokensFile = path.join(mkdtempSync(path.join(tmpdir(), "ocsc-clients-")), "tokens.json");
-  writeFileSync(tokensFile, JSON.stringify([
-    { user: "alice", token: TOKEN },
-    { user: "node-1", clientId: CLIENT_ID, clientSecretSha256: createHash("sha256").update(CLIENT_SECRET).digest("hex"), scopes: ["operator.read"] },
-  ]));
+  writeFileSync(
+    tokensFile,
+    JSON.stringify([
+      { user: "alice", token: TOKEN },
+      {
+        user: "node-1",
+        clientId: CLIENT_ID,
+        clientSecretSha256: createHash("sha256").update(CLIENT_SECRET).digest("hex"),
+        scopes: ["operator.read"],
+      },
+    ]),
+  );
 });
 afterEach(async () => {
   for (const sc of started.splice(0)) await sc.close();
@@ -44,13 +52,21 @@ afterAll(async () => {
 });
 
 async function sidecar(flags: Record<string, string>): Promise<TestSidecar> {
-  const sc = await startTestSidecar({ "--upstream": up.url, "--mode": "identity", "--tokens-file": tokensFile, "--cookie-secret": SECRET, "--auth-max-failures": "50", ...flags });
+  const sc = await startTestSidecar({
+    "--upstream": up.url,
+    "--mode": "identity",
+    "--tokens-file": tokensFile,
+    "--cookie-secret": SECRET,
+    "--auth-max-failures": "50",
+    ...flags,
+  });
   started.push(sc);
   return sc;
 }
 const portOf = (sc: TestSidecar) => Number(new URL(sc.url).port);
 const status = (response: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(response)?.[1] ?? 0);
-const get = (sc: TestSidecar, target: string, headers = "") => rawExchange(portOf(sc), `GET ${target} HTTP/1.1\r\nHost: x\r\n${headers}Connection: close\r\n\r\n`, 1000);
+const get = (sc: TestSidecar, target: string, headers = "") =>
+  rawExchange(portOf(sc), `GET ${target} HTTP/1.1\r\nHost: x\r\n${headers}Connection: close\r\n\r\n`, 1000);
 async function cookieFor(sc: TestSidecar): Promise<string> {
   const res = await fetch(`${sc.url}/?token=${TOKEN}`, { redirect: "manual" });
   return (res.headers.get("set-cookie") ?? "").split(";")[0] as string;
@@ -59,7 +75,11 @@ async function cookieFor(sc: TestSidecar): Promise<string> {
 describe("machine credentials (CF-Access-Client-Id / CF-Access-Client-Secret)", () => {
   it("the pair authenticates as its user with its scopes, and never reaches the gateway", async () => {
     const sc = await sidecar({});
-    const r = await get(sc, "/api/x", `CF-Access-Client-Id: ${CLIENT_ID}\r\nCF-Access-Client-Secret: ${CLIENT_SECRET}\r\n`);
+    const r = await get(
+      sc,
+      "/api/x",
+      `CF-Access-Client-Id: ${CLIENT_ID}\r\nCF-Access-Client-Secret: ${CLIENT_SECRET}\r\n`,
+    );
     expect(status(r)).toBe(200);
     const seen = up.parsed[0]!;
     expect(up.values(seen, "x-forwarded-user")).toEqual(["node-1"]);
@@ -67,15 +87,26 @@ describe("machine credentials (CF-Access-Client-Id / CF-Access-Client-Secret)", 
     expect(up.values(seen, "cf-access-client-id")).toEqual([]);
     expect(up.values(seen, "cf-access-client-secret")).toEqual([]);
     // And on a WebSocket upgrade, which is where nodes and the CLI send them (gateway.remote.edgeAuth).
-    const ws = await rawExchange(portOf(sc), upgradeRequest("/", `CF-Access-Client-Id: ${CLIENT_ID}\r\nCF-Access-Client-Secret: ${CLIENT_SECRET}\r\n`), 500);
+    const ws = await rawExchange(
+      portOf(sc),
+      upgradeRequest("/", `CF-Access-Client-Id: ${CLIENT_ID}\r\nCF-Access-Client-Secret: ${CLIENT_SECRET}\r\n`),
+      500,
+    );
     expect(status(ws)).toBe(101);
     expect(up.values(up.parsed[1]!, "x-forwarded-user")).toEqual(["node-1"]);
   });
 
   it("a wrong secret or an unknown id is a 401 counted as a failed attempt; never the HTML login page for a native client", async () => {
     const sc = await sidecar({});
-    for (const [id, secret] of [[CLIENT_ID, "wrong"], ["someone-else", CLIENT_SECRET]]) {
-      const r = await get(sc, "/api/x", `CF-Access-Client-Id: ${id}\r\nCF-Access-Client-Secret: ${secret}\r\nAccept: */*\r\n`);
+    for (const [id, secret] of [
+      [CLIENT_ID, "wrong"],
+      ["someone-else", CLIENT_SECRET],
+    ]) {
+      const r = await get(
+        sc,
+        "/api/x",
+        `CF-Access-Client-Id: ${id}\r\nCF-Access-Client-Secret: ${secret}\r\nAccept: */*\r\n`,
+      );
       expect(status(r)).toBe(401);
       expect(r).toContain("application/json");
       expect(r).not.toContain("<html");
@@ -96,9 +127,18 @@ describe("machine credentials (CF-Access-Client-Id / CF-Access-Client-Secret)", 
       writeFileSync(file, JSON.stringify(entries));
       return () => loadConfig({ env: {}, flags: { "--mode": "identity", "--tokens-file": file } });
     };
-    expect(check([{ user: "n", clientId: "x" }])).toThrow('tokensFile: entry 0: a machine credential needs "clientSecretSha256" (the SHA-256 of its client secret, 64 hex digits)');
-    expect(check([{ user: "n", clientId: "x", clientSecretSha256: "a".repeat(64), token: "t" }])).toThrow("tokensFile: entry 0: a machine credential (clientId) cannot also have a token");
-    expect(check([{ user: "n", clientId: "x", clientSecretSha256: "a".repeat(64) }, { user: "m", clientId: "x", clientSecretSha256: "b".repeat(64) }])).toThrow('tokensFile: two machine credentials share the clientId "x"');
+    expect(check([{ user: "n", clientId: "x" }])).toThrow(
+      'tokensFile: entry 0: a machine credential needs "clientSecretSha256" (the SHA-256 of its client secret, 64 hex digits)',
+    );
+    expect(check([{ user: "n", clientId: "x", clientSecretSha256: "a".repeat(64), token: "t" }])).toThrow(
+      "tokensFile: entry 0: a machine credential (clientId) cannot also have a token",
+    );
+    expect(
+      check([
+        { user: "n", clientId: "x", clientSecretSha256: "a".repeat(64) },
+        { user: "m", clientId: "x", clientSecretSha256: "b".repeat(64) },
+      ]),
+    ).toThrow('tokensFile: two machine credentials share the clientId "x"');
   });
 });
 
@@ -113,9 +153,23 @@ describe("selfAuthenticatingRoutes (join links, the worker WebSocket, worker art
   it("on: forwarded without an identity — never inheriting one — with their own Authorization kept", async () => {
     const sc = await sidecar({ "--self-authenticating-routes": "true" });
     const cookie = await cookieFor(sc);
-    expect(status(await get(sc, "/j/AAAAAAAAAAAAAAAAAAAAAA", `Cookie: ${cookie}; theme=dark\r\nx-forwarded-user: mallory\r\n`))).toBe(200);
-    expect(status(await get(sc, "/__openclaw__/worker-bootstrap/artifacts/abc123", "Authorization: Bearer worker-admission-token\r\n"))).toBe(200);
-    expect(status(await rawExchange(portOf(sc), upgradeRequest("/__openclaw__/worker", `Cookie: ${cookie}\r\n`), 500))).toBe(101);
+    expect(
+      status(
+        await get(sc, "/j/AAAAAAAAAAAAAAAAAAAAAA", `Cookie: ${cookie}; theme=dark\r\nx-forwarded-user: mallory\r\n`),
+      ),
+    ).toBe(200);
+    expect(
+      status(
+        await get(
+          sc,
+          "/__openclaw__/worker-bootstrap/artifacts/abc123",
+          "Authorization: Bearer worker-admission-token\r\n",
+        ),
+      ),
+    ).toBe(200);
+    expect(
+      status(await rawExchange(portOf(sc), upgradeRequest("/__openclaw__/worker", `Cookie: ${cookie}\r\n`), 500)),
+    ).toBe(101);
     const [join, artifact, worker] = up.parsed;
     for (const p of [join!, artifact!, worker!]) {
       expect(up.values(p, "x-forwarded-user")).toEqual([]);
@@ -129,14 +183,23 @@ describe("selfAuthenticatingRoutes (join links, the worker WebSocket, worker art
 
   it("on: only those routes, as the gateway resolves them", async () => {
     const sc = await sidecar({ "--self-authenticating-routes": "true" });
-    for (const target of ["/j/../api/x", "/j/%2e%2e/api", "/__openclaw__/worker/../../api", "/__openclaw__/workers", "/__openclaw__/worker-transfer/v1/x", "/xj/abc"]) {
+    for (const target of [
+      "/j/../api/x",
+      "/j/%2e%2e/api",
+      "/__openclaw__/worker/../../api",
+      "/__openclaw__/workers",
+      "/__openclaw__/worker-transfer/v1/x",
+      "/xj/abc",
+    ]) {
       expect([target, status(await get(sc, target))]).toEqual([target, 401]);
     }
     expect(up.parsed).toEqual([]);
   });
 
   it("only in identity mode: in local mode a join through the sidecar would pair as a local client", () => {
-    expect(() => loadConfig({ env: {}, flags: { "--mode": "local", "--token": TOKEN, "--self-authenticating-routes": "true" } })).toThrow(/selfAuthenticatingRoutes: only identity mode has it \(mode is "local"/);
+    expect(() =>
+      loadConfig({ env: {}, flags: { "--mode": "local", "--token": TOKEN, "--self-authenticating-routes": "true" } }),
+    ).toThrow(/selfAuthenticatingRoutes: only identity mode has it \(mode is "local"/);
   });
 });
 
@@ -145,7 +208,11 @@ describe("the MCP Apps sandbox origin (appsListen)", () => {
     const sc = await sidecar({ "--apps-listen": "127.0.0.1:0", "--apps-upstream": apps.url });
     const cookie = await cookieFor(sc);
     const appsPort = sc.sidecar.appsAddress!.port;
-    const r = await rawExchange(appsPort, `GET /apps/view.html HTTP/1.1\r\nHost: apps\r\nCookie: ${cookie}; app=1\r\nAuthorization: Bearer ${TOKEN}\r\nx-forwarded-user: mallory\r\nX-Forwarded-For: 10.9.9.9\r\nConnection: close\r\n\r\n`, 1000);
+    const r = await rawExchange(
+      appsPort,
+      `GET /apps/view.html HTTP/1.1\r\nHost: apps\r\nCookie: ${cookie}; app=1\r\nAuthorization: Bearer ${TOKEN}\r\nx-forwarded-user: mallory\r\nX-Forwarded-For: 10.9.9.9\r\nConnection: close\r\n\r\n`,
+      1000,
+    );
     expect(status(r)).toBe(200);
     const seen = apps.parsed[0]!;
     expect(seen.url).toBe("/apps/view.html");
@@ -162,7 +229,12 @@ describe("the MCP Apps sandbox origin (appsListen)", () => {
   it("the sandbox listener's default is the gateway's port + 1; its public origin must differ from the main one", () => {
     const c = loadConfig({ env: {}, flags: { "--upstream": "http://openclaw-gateway:18789" } });
     expect(c.appsUpstream.href).toBe("http://openclaw-gateway:18790/");
-    expect(() => loadConfig({ env: {}, flags: { "--public-origin": "https://claw.example", "--apps-public-origin": "https://claw.example" } })).toThrow("appsPublicOrigin: must differ from publicOrigin");
+    expect(() =>
+      loadConfig({
+        env: {},
+        flags: { "--public-origin": "https://claw.example", "--apps-public-origin": "https://claw.example" },
+      }),
+    ).toThrow("appsPublicOrigin: must differ from publicOrigin");
   });
 });
 
@@ -173,9 +245,17 @@ describe("a pairing-required close says how to approve it", () => {
     const ws = new WebSocket(`${sc.url.replace("http", "ws")}/close-1008`);
     ws.on("error", () => {});
     await new Promise((resolve) => ws.once("close", resolve));
-    await eventually(() => sc.logs.some((l) => l.msg !== undefined && String(l.msg).startsWith("websocket closed")), 3000, "the close line");
+    await eventually(
+      () => sc.logs.some((l) => l.msg !== undefined && String(l.msg).startsWith("websocket closed")),
+      3000,
+      "the close line",
+    );
     const line = sc.logs.find((l) => String(l.msg).startsWith("websocket closed"))!;
-    expect(line).toMatchObject({ reasonClass: "pairing_required", requestId: "0000", approve: "openclaw devices approve 0000" });
+    expect(line).toMatchObject({
+      reasonClass: "pairing_required",
+      requestId: "0000",
+      approve: "openclaw devices approve 0000",
+    });
     expect(String(line.msg)).toContain("openclaw devices approve 0000");
     expect(await sc.metric("openclaw_sidecar_websocket_closes_total", { reason_class: "pairing_required" })).toBe(1);
     expect(await sc.sidecar.metrics.registry.metrics()).not.toMatch(/\{[^}]*0000[^}]*\}/); // never in a label

@@ -18,7 +18,10 @@ afterAll(async () => {
 });
 
 function startCli(env: Record<string, string>) {
-  const child = spawn(process.execPath, ["src/cli.ts"], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["src/cli.ts"], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
   child.stdout.on("data", (d) => (out += d));
   child.stderr.on("data", (d) => (out += d));
@@ -47,7 +50,11 @@ describe("graceful drain", () => {
       // hand WebSockets to the fake gateway's server
       const proxy = http.request({ host: "127.0.0.1", port: gw.port, path: req.url, headers: req.headers });
       proxy.on("upgrade", (res, up, upHead) => {
-        socket.write(`HTTP/1.1 101 Switching Protocols\r\n${Object.entries(res.headers).map(([k, v]) => `${k}: ${v}`).join("\r\n")}\r\n\r\n`);
+        socket.write(
+          `HTTP/1.1 101 Switching Protocols\r\n${Object.entries(res.headers)
+            .map(([k, v]) => `${k}: ${v}`)
+            .join("\r\n")}\r\n\r\n`,
+        );
         if (upHead.length) socket.write(upHead);
         if (head.length) up.write(head);
         up.pipe(socket).pipe(up);
@@ -66,7 +73,9 @@ describe("graceful drain", () => {
     const { port } = await cli.listening;
     const ws = new WebSocket(`ws://127.0.0.1:${port}/echo`);
     await new Promise((r) => ws.once("message", r));
-    const wsClosed = new Promise<{ code: number; at: number }>((r) => ws.once("close", (code) => r({ code, at: Date.now() })));
+    const wsClosed = new Promise<{ code: number; at: number }>((r) =>
+      ws.once("close", (code) => r({ code, at: Date.now() })),
+    );
     const inFlight = fetch(`http://127.0.0.1:${port}/slow-ok`).then((r) => r.text());
     await new Promise((r) => setTimeout(r, 100));
     const signalled = Date.now();
@@ -83,7 +92,11 @@ describe("graceful drain", () => {
   }, 15_000);
 
   it("exits at once when nothing is open", async () => {
-    const cli = startCli({ OPENCLAW_SIDECAR_LISTEN: "127.0.0.1:0", OPENCLAW_SIDECAR_ADMIN_LISTEN: "127.0.0.1:0", OPENCLAW_SIDECAR_UPSTREAM: gw.url });
+    const cli = startCli({
+      OPENCLAW_SIDECAR_LISTEN: "127.0.0.1:0",
+      OPENCLAW_SIDECAR_ADMIN_LISTEN: "127.0.0.1:0",
+      OPENCLAW_SIDECAR_UPSTREAM: gw.url,
+    });
     await cli.listening;
     const t = Date.now();
     cli.child.kill("SIGTERM");
@@ -96,8 +109,14 @@ describe("graceful drain", () => {
     expect(await bad.exited).toBe(78);
     expect(bad.output()).toContain('upstream: "nope" is not a URL');
     expect(bad.output()).toContain('trustedHops: "10.0.0.0/99" is not an IP address or CIDR');
-    const taken = startCli({ OPENCLAW_SIDECAR_LISTEN: `127.0.0.1:${gw.port}`, OPENCLAW_SIDECAR_ADMIN_LISTEN: "127.0.0.1:0", OPENCLAW_SIDECAR_UPSTREAM: gw.url });
+    const taken = startCli({
+      OPENCLAW_SIDECAR_LISTEN: `127.0.0.1:${gw.port}`,
+      OPENCLAW_SIDECAR_ADMIN_LISTEN: "127.0.0.1:0",
+      OPENCLAW_SIDECAR_UPSTREAM: gw.url,
+    });
     expect(await taken.exited).toBe(69);
-    expect(taken.output()).toContain(`cannot listen for the proxy on 127.0.0.1:${gw.port}: the address is already in use`);
+    expect(taken.output()).toContain(
+      `cannot listen for the proxy on 127.0.0.1:${gw.port}: the address is already in use`,
+    );
   });
 });

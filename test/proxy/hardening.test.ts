@@ -17,7 +17,8 @@ afterAll(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
 });
 
-const rssKiB = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
+const rssKiB = (pid: number): number =>
+  Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
 const openWs = (url: string) =>
   new Promise<WebSocket>((resolve, reject) => {
     const ws = new WebSocket(url);
@@ -30,14 +31,21 @@ describe("faults", () => {
     let gw = await startFakeGatewayProcess();
     const port = gw.port;
     const sc = await startTestSidecar({ "--upstream": `http://127.0.0.1:${port}` });
-    cleanups.push(() => sc.close(), () => gw.kill("SIGKILL"));
+    cleanups.push(
+      () => sc.close(),
+      () => gw.kill("SIGKILL"),
+    );
     const sockets = await Promise.all(Array.from({ length: 5 }, () => openWs(`${sc.url.replace("http", "ws")}/echo`)));
     const closes = sockets.map((ws) => new Promise<number>((r) => ws.once("close", (code) => r(code))));
     const upload = new Promise<number>((resolve, reject) => {
-      const req = http.request(`${sc.url}/upload`, { method: "POST", headers: { "transfer-encoding": "chunked" } }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
+      const req = http.request(
+        `${sc.url}/upload`,
+        { method: "POST", headers: { "transfer-encoding": "chunked" } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
       req.on("error", reject);
       req.write(Buffer.alloc(64 * 1024));
       // keep the body open: the gateway dies mid-upload
@@ -46,7 +54,9 @@ describe("faults", () => {
     await gw.kill("SIGKILL");
     expect(await upload).toBe(502);
     expect(await Promise.all(closes)).toEqual([1014, 1014, 1014, 1014, 1014]);
-    await expect.poll(() => sc.metric("openclaw_sidecar_websocket_closes_total", { code: "1006", initiator: "none" })).toBe(5);
+    await expect
+      .poll(() => sc.metric("openclaw_sidecar_websocket_closes_total", { code: "1006", initiator: "none" }))
+      .toBe(5);
     expect(await sc.metric("openclaw_sidecar_upstream_errors_total")).toBeGreaterThanOrEqual(1);
     // While it is down: 502, named.
     expect((await fetch(`${sc.url}/x`)).status).toBe(502);
@@ -60,9 +70,14 @@ describe("faults", () => {
   it("an upstream that accepts TCP but never answers upgrades: 504 each time, nothing left open", async () => {
     const gw = await startFakeGateway();
     const sc = await startTestSidecar({ "--upstream": gw.url, "--upgrade-timeout-ms": "200", "--log-level": "warn" });
-    cleanups.push(() => sc.close(), () => gw.close());
+    cleanups.push(
+      () => sc.close(),
+      () => gw.close(),
+    );
     const baseline = openFds();
-    const answers = await Promise.all(Array.from({ length: 200 }, () => rawExchange(sc.sidecar.proxyAddress.port, upgradeRequest("/hang"))));
+    const answers = await Promise.all(
+      Array.from({ length: 200 }, () => rawExchange(sc.sidecar.proxyAddress.port, upgradeRequest("/hang"))),
+    );
     expect(answers.every((a) => a.startsWith("HTTP/1.1 504 "))).toBe(true);
     expect(await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "upstream_timeout" })).toBe(200);
     await eventually(() => openFds() <= baseline + 4, 5000, "fds back to baseline");
@@ -73,7 +88,10 @@ describe("hostile clients", () => {
   it("slowloris: a client trickling its headers is cut off with 408 after headersTimeoutMs", async () => {
     const gw = await startFakeGateway();
     const sc = await startTestSidecar({ "--upstream": gw.url, "--headers-timeout-ms": "1000" });
-    cleanups.push(() => sc.close(), () => gw.close());
+    cleanups.push(
+      () => sc.close(),
+      () => gw.close(),
+    );
     const started = Date.now();
     const answer = await new Promise<string>((resolve) => {
       const s = net.connect(sc.sidecar.proxyAddress.port, "127.0.0.1");
@@ -96,14 +114,21 @@ describe("hostile clients", () => {
   it("a client that never reads: the sidecar applies backpressure instead of buffering the gateway's flood", async () => {
     const gw = await startFakeGateway();
     const sc = await startSidecarProcess({ OPENCLAW_SIDECAR_UPSTREAM: gw.url });
-    cleanups.push(() => sc.kill(), () => gw.close());
+    cleanups.push(
+      () => sc.kill(),
+      () => gw.close(),
+    );
     const before = rssKiB(sc.child.pid!);
     // A raw client: sends the handshake, then stops reading for good.
     const s = net.connect(sc.port, "127.0.0.1");
     s.on("error", () => undefined);
     s.write(upgradeRequest("/flood"));
     s.pause();
-    await eventually(() => [...gw.sockets].some((ws) => ws.bufferedAmount > 64 << 20), 15_000, "the gateway to be blocked by backpressure");
+    await eventually(
+      () => [...gw.sockets].some((ws) => ws.bufferedAmount > 64 << 20),
+      15_000,
+      "the gateway to be blocked by backpressure",
+    );
     await new Promise((r) => setTimeout(r, 1000));
     const grown = rssKiB(sc.child.pid!) - before;
     // Hundreds of MiB are queued at the gateway; the sidecar holds no more than its socket buffers.
@@ -118,7 +143,10 @@ describe("load", () => {
     // (5,000 clients + 10,000 tunnel sockets already make 15,000 descriptors here).
     const gw = await startFakeGatewayProcess();
     const sc = await startTestSidecar({ "--upstream": `http://127.0.0.1:${gw.port}`, "--log-level": "warn" });
-    cleanups.push(() => sc.close(), () => gw.kill("SIGKILL"));
+    cleanups.push(
+      () => sc.close(),
+      () => gw.kill("SIGKILL"),
+    );
     v8.setFlagsFromString("--expose-gc");
     const gc = vm.runInNewContext("gc") as () => void;
     gc();
@@ -126,26 +154,43 @@ describe("load", () => {
     const heapBefore = process.memoryUsage().heapUsed;
     const url = `${sc.url.replace("http", "ws")}/echo`;
     const sockets: WebSocket[] = [];
-    for (let batch = 0; batch < 25; batch++) sockets.push(...(await Promise.all(Array.from({ length: 200 }, () => openWs(url)))));
+    for (let batch = 0; batch < 25; batch++)
+      sockets.push(...(await Promise.all(Array.from({ length: 200 }, () => openWs(url)))));
     expect(await sc.metric("openclaw_sidecar_active_connections", { kind: "websocket" })).toBe(5000);
     // Every tunnel carries traffic, not just the handshake.
-    const echoed = await Promise.all(sockets.map((ws, i) => new Promise<string>((r) => {
-      ws.once("message", (d) => r(d.toString()));
-      ws.send(`m${i}`);
-    })));
+    const echoed = await Promise.all(
+      sockets.map(
+        (ws, i) =>
+          new Promise<string>((r) => {
+            ws.once("message", (d) => r(d.toString()));
+            ws.send(`m${i}`);
+          }),
+      ),
+    );
     expect(echoed[4999]).toBe("m4999");
     gc();
     const heapPeak = process.memoryUsage().heapUsed;
-    await Promise.all(sockets.map((ws) => new Promise((r) => {
-      ws.once("close", r);
-      ws.close();
-    })));
+    await Promise.all(
+      sockets.map(
+        (ws) =>
+          new Promise((r) => {
+            ws.once("close", r);
+            ws.close();
+          }),
+      ),
+    );
     sockets.length = 0;
-    await eventually(async () => (await sc.metric("openclaw_sidecar_active_connections", { kind: "websocket" })) === 0, 20_000, "all tunnels closed");
+    await eventually(
+      async () => (await sc.metric("openclaw_sidecar_active_connections", { kind: "websocket" })) === 0,
+      20_000,
+      "all tunnels closed",
+    );
     await eventually(() => openFds() <= fdsBefore + 4, 20_000, `fds back to ${fdsBefore} (now ${openFds()})`);
     gc();
     const heapAfter = process.memoryUsage().heapUsed;
-    console.log(`[load] 5,000 WebSockets (clients + sidecar in one process): heap ${mib(heapBefore)} → ${mib(heapPeak)} → ${mib(heapAfter)} MiB`);
+    console.log(
+      `[load] 5,000 WebSockets (clients + sidecar in one process): heap ${mib(heapBefore)} → ${mib(heapPeak)} → ${mib(heapAfter)} MiB`,
+    );
     expect(heapPeak - heapBefore).toBeGreaterThan(10 * 1024 * 1024); // the measurement sees the sockets at all
     expect(heapAfter - heapBefore).toBeLessThan(8 * 1024 * 1024);
   }, 120_000);

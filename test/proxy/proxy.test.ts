@@ -25,15 +25,29 @@ const openWs = (path: string, opts: WebSocket.ClientOptions = {}, protocols?: st
     ws.once("open", () => resolve(ws));
     ws.once("error", reject);
   });
-const closeOf = (ws: WebSocket) => new Promise<{ code: number; reason: string }>((r) => ws.once("close", (code, reason) => r({ code, reason: reason.toString() })));
-const nextMessage = (ws: WebSocket) => new Promise<{ data: Buffer; isBinary: boolean }>((r) => ws.once("message", (data, isBinary) => r({ data: data as Buffer, isBinary })));
+const closeOf = (ws: WebSocket) =>
+  new Promise<{ code: number; reason: string }>((r) =>
+    ws.once("close", (code, reason) => r({ code, reason: reason.toString() })),
+  );
+const nextMessage = (ws: WebSocket) =>
+  new Promise<{ data: Buffer; isBinary: boolean }>((r) =>
+    ws.once("message", (data, isBinary) => r({ data: data as Buffer, isBinary })),
+  );
 
 describe("HTTP forwarding", () => {
   it("forwards method, path, query, body, Host and Origin; rebuilds forwarding headers from the real peer", async () => {
     const res = await fetch(`${sc.url}/api/thing?x=1`, {
       method: "PUT",
       body: "hello",
-      headers: { origin: "http://localhost:18789", "x-forwarded-for": "127.0.0.1", "x-real-ip": "127.0.0.1", forwarded: "for=127.0.0.1", "x-forwarded-user": "mallory", "x-openclaw-scopes": "operator.admin", "tailscale-user-login": "m@x" },
+      headers: {
+        origin: "http://localhost:18789",
+        "x-forwarded-for": "127.0.0.1",
+        "x-real-ip": "127.0.0.1",
+        forwarded: "for=127.0.0.1",
+        "x-forwarded-user": "mallory",
+        "x-openclaw-scopes": "operator.admin",
+        "tailscale-user-login": "m@x",
+      },
     });
     expect(res.status).toBe(200);
     expect(res.headers.get("x-upstream")).toBe("fake");
@@ -47,7 +61,8 @@ describe("HTTP forwarding", () => {
     expect(seen.headers["x-forwarded-for"]).toBe("192.0.2.1");
     expect(seen.headers["x-forwarded-proto"]).toBe("http");
     expect(seen.headers["x-forwarded-host"]).toBe(new URL(sc.url).host);
-    for (const h of ["x-real-ip", "forwarded", "x-forwarded-user", "x-openclaw-scopes", "tailscale-user-login"]) expect(seen.headers[h]).toBeUndefined();
+    for (const h of ["x-real-ip", "forwarded", "x-forwarded-user", "x-openclaw-scopes", "tailscale-user-login"])
+      expect(seen.headers[h]).toBeUndefined();
   });
 
   it.each(["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"])("forwards %s", async (method) => {
@@ -82,7 +97,9 @@ describe("HTTP forwarding", () => {
       req.on("end", () => res.end(String(n)));
     });
     await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
-    const side = await startTestSidecar({ "--upstream": `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` });
+    const side = await startTestSidecar({
+      "--upstream": `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
+    });
     try {
       const body = await new Promise<string>((resolve, reject) => {
         const req = http.request(`${side.url}/upload`, { method: "POST" }, (res) => {
@@ -145,12 +162,24 @@ describe("WebSocket forwarding", () => {
   });
 
   it("passes a 1008 close from the gateway through with its reason, and counts it by reason class", async () => {
-    const before = await sc.metric("openclaw_sidecar_websocket_closes_total", { code: "1008", initiator: "upstream", reason_class: "pairing_required" });
+    const before = await sc.metric("openclaw_sidecar_websocket_closes_total", {
+      code: "1008",
+      initiator: "upstream",
+      reason_class: "pairing_required",
+    });
     const ws = new WebSocket(wsUrl("/close-1008"));
     const closed = await closeOf(ws);
     expect(closed.code).toBe(1008);
     expect(closed.reason).toBe("pairing required: device is not approved yet (requestId: 0000)");
-    await expect.poll(() => sc.metric("openclaw_sidecar_websocket_closes_total", { code: "1008", initiator: "upstream", reason_class: "pairing_required" })).toBe(before + 1);
+    await expect
+      .poll(() =>
+        sc.metric("openclaw_sidecar_websocket_closes_total", {
+          code: "1008",
+          initiator: "upstream",
+          reason_class: "pairing_required",
+        }),
+      )
+      .toBe(before + 1);
     const line = sc.logs.findLast((l) => l.kind === "websocket" && l.url === "/close-1008");
     expect(line).toMatchObject({ result: "ok", code: 1008, initiator: "upstream", reasonClass: "pairing_required" });
   });
@@ -161,11 +190,18 @@ describe("WebSocket forwarding", () => {
     const closed = closeOf(ws);
     ws.close(4001, "custom");
     await closed;
-    await expect.poll(() => sc.metric("openclaw_sidecar_websocket_closes_total", { code: "4001", initiator: "client" })).toBe(1);
+    await expect
+      .poll(() => sc.metric("openclaw_sidecar_websocket_closes_total", { code: "4001", initiator: "client" }))
+      .toBe(1);
   });
 
   it("never idles out an established WebSocket (only the handshake has deadlines)", async () => {
-    const side = await startTestSidecar({ "--upstream": gw.url, "--headers-timeout-ms": "300", "--upgrade-timeout-ms": "300", "--upstream-timeout-ms": "300" });
+    const side = await startTestSidecar({
+      "--upstream": gw.url,
+      "--headers-timeout-ms": "300",
+      "--upgrade-timeout-ms": "300",
+      "--upstream-timeout-ms": "300",
+    });
     try {
       const ws = new WebSocket(`${side.url.replace("http", "ws")}/echo`);
       await nextMessage(ws);
@@ -179,11 +215,15 @@ describe("WebSocket forwarding", () => {
   });
 
   it("relays the gateway's 403 proxy_attribution_required and counts it", async () => {
-    const before = await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "proxy_attribution_required" });
+    const before = await sc.metric("openclaw_sidecar_websocket_upgrades_total", {
+      result: "proxy_attribution_required",
+    });
     const answer = await rawExchange(sc.sidecar.proxyAddress.port, upgradeRequest("/refuse-403"));
     expect(answer).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n/);
     expect(answer).toContain('"type":"proxy_attribution_required"');
-    expect(await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "proxy_attribution_required" })).toBe(before + 1);
+    expect(await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "proxy_attribution_required" })).toBe(
+      before + 1,
+    );
   });
 });
 
@@ -197,25 +237,55 @@ describe("errors users can act on", () => {
   it("504 when the gateway accepts TCP but never answers the upgrade", async () => {
     const answer = await rawExchange(sc.sidecar.proxyAddress.port, upgradeRequest("/hang"));
     expect(answer).toMatch(/^HTTP\/1\.1 504 /);
-    expect(await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "upstream_timeout" })).toBeGreaterThanOrEqual(1);
+    expect(
+      await sc.metric("openclaw_sidecar_websocket_upgrades_total", { result: "upstream_timeout" }),
+    ).toBeGreaterThanOrEqual(1);
   });
 
   it.each([
     ["a non-HTTP line", "HELLO THERE\r\n\r\n", 400],
-    ["conflicting Content-Length and Transfer-Encoding", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400],
+    [
+      "conflicting Content-Length and Transfer-Encoding",
+      "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      400,
+    ],
     ["obs-fold", "GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  folded\r\n\r\n", 400],
-    ["two different Content-Lengths", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 400],
-    ["Transfer-Encoding not ending in chunked", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n", 400],
-    ["an unknown transfer coding", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501],
-    ["a malformed chunk size", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5x\r\nhello\r\n0\r\n\r\n", 400],
+    [
+      "two different Content-Lengths",
+      "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+      400,
+    ],
+    [
+      "Transfer-Encoding not ending in chunked",
+      "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
+      400,
+    ],
+    [
+      "an unknown transfer coding",
+      "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+      501,
+    ],
+    [
+      "a malformed chunk size",
+      "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5x\r\nhello\r\n0\r\n\r\n",
+      400,
+    ],
     ["a bare LF inside a header line", "GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\nX-B: 2\r\n\r\n", 400],
     ["whitespace before the colon", "GET / HTTP/1.1\r\nHost: x\r\nContent-Length : 5\r\n\r\nhello", 400],
     ["a missing Host", "GET / HTTP/1.1\r\nX-A: 1\r\n\r\n", 400],
     ["an HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505],
     ["CONNECT", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 405],
     ["oversized headers", `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`, 431],
-    ["too many headers", `GET / HTTP/1.1\r\nHost: x\r\n${Array.from({ length: 300 }, (_, i) => `X-${i}: 1\r\n`).join("")}\r\n`, 431],
-    ["an upgrade with a bad Sec-WebSocket-Key", upgradeRequest("/echo").replace("dGhlIHNhbXBsZSBub25jZQ==", "short"), 400],
+    [
+      "too many headers",
+      `GET / HTTP/1.1\r\nHost: x\r\n${Array.from({ length: 300 }, (_, i) => `X-${i}: 1\r\n`).join("")}\r\n`,
+      431,
+    ],
+    [
+      "an upgrade with a bad Sec-WebSocket-Key",
+      upgradeRequest("/echo").replace("dGhlIHNhbXBsZSBub25jZQ==", "short"),
+      400,
+    ],
     ["an upgrade with version 8", upgradeRequest("/echo").replace("Version: 13", "Version: 8"), 426],
     ["an upgrade to something else", upgradeRequest("/echo").replace("Upgrade: websocket", "Upgrade: h2c"), 400],
   ])("refuses %s with the right 4xx and forwards nothing", async (_name, bytes, status) => {
@@ -228,15 +298,23 @@ describe("errors users can act on", () => {
 
 describe("logs", () => {
   it("one JSON line per request, with credentials in the query redacted and no headers", async () => {
-    await fetch(`${sc.url}/chat?token=SECRET-QUERY-TOKEN&session=1`, { headers: { authorization: "Bearer SECRET-BEARER", cookie: "oc=SECRET-COOKIE" } });
+    await fetch(`${sc.url}/chat?token=SECRET-QUERY-TOKEN&session=1`, {
+      headers: { authorization: "Bearer SECRET-BEARER", cookie: "oc=SECRET-COOKIE" },
+    });
     const ws = await openWs("/ws?token=SECRET-WS-TOKEN");
     const closed = closeOf(ws);
     ws.close();
     await closed;
     await expect.poll(() => sc.logs.some((l) => l.kind === "websocket" && String(l.url).startsWith("/ws?"))).toBe(true);
     const line = sc.logs.findLast((l) => l.kind === "http" && String(l.url).startsWith("/chat"));
-    expect(line).toMatchObject({ method: "GET", status: 200, url: "/chat?token=[REDACTED]&session=1", client: "127.0.0.1" });
-    for (const secret of ["SECRET-QUERY-TOKEN", "SECRET-BEARER", "SECRET-COOKIE", "SECRET-WS-TOKEN"]) expect(sc.rawLogs()).not.toContain(secret);
+    expect(line).toMatchObject({
+      method: "GET",
+      status: 200,
+      url: "/chat?token=[REDACTED]&session=1",
+      client: "127.0.0.1",
+    });
+    for (const secret of ["SECRET-QUERY-TOKEN", "SECRET-BEARER", "SECRET-COOKIE", "SECRET-WS-TOKEN"])
+      expect(sc.rawLogs()).not.toContain(secret);
   });
 });
 
@@ -246,7 +324,9 @@ describe("admin listener", () => {
     const ready = await fetch(`${sc.adminUrl}/readyz`);
     expect(ready.status).toBe(200);
     const text = await (await fetch(`${sc.adminUrl}/metrics`)).text();
-    expect(text).toContain('openclaw_sidecar_websocket_closes_total{code="1008",initiator="upstream",reason_class="pairing_required"}');
+    expect(text).toContain(
+      'openclaw_sidecar_websocket_closes_total{code="1008",initiator="upstream",reason_class="pairing_required"}',
+    );
     expect(text).toContain("openclaw_sidecar_process_resident_memory_bytes");
     expect((await fetch(`${sc.url}/metrics`)).headers.get("x-upstream")).toBe("fake"); // the proxy port forwards, never exposes
   });

@@ -13,7 +13,15 @@ import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import WebSocket from "ws";
 import { eventually, freePort } from "../helpers/net.ts";
-import { Browser, CLIENT_ID, CLIENT_SECRET, type ProviderProcess, loginThroughProvider, signingKey, startProvider } from "../helpers/oidc.ts";
+import {
+  Browser,
+  CLIENT_ID,
+  CLIENT_SECRET,
+  type ProviderProcess,
+  loginThroughProvider,
+  signingKey,
+  startProvider,
+} from "../helpers/oidc.ts";
 import { type Child, startSidecarProcess } from "../helpers/processes.ts";
 import { describeTier } from "../helpers/tier.ts";
 import { type FakeGateway, startFakeGateway } from "../helpers/upstream.ts";
@@ -57,15 +65,23 @@ function whoAnswered(probe: string): Array<{ replica: string; status: number; ur
     for (const line of logsOf(r).split("\n")) {
       if (!line.includes(`probe=${probe}`) && !line.includes(`probe%3D${probe}`)) continue;
       const entry = JSON.parse(line) as { kind?: string; url: string; status: number; client: string };
-      if (entry.kind === "http" || entry.kind === "websocket") out.push({ replica: r.name, status: entry.status, url: entry.url, client: entry.client });
+      if (entry.kind === "http" || entry.kind === "websocket")
+        out.push({ replica: r.name, status: entry.status, url: entry.url, client: entry.client });
     }
   }
   return out;
 }
 
 /** whoAnswered once `count` lines are there: the sidecar flushes its access log every 250 ms. */
-async function answered(probe: string, count = 1): Promise<Array<{ replica: string; status: number; url: string; client: string }>> {
-  await eventually(() => whoAnswered(probe).length >= count, 3000, `${count} access log line(s) with probe=${probe}`).catch(() => undefined);
+async function answered(
+  probe: string,
+  count = 1,
+): Promise<Array<{ replica: string; status: number; url: string; client: string }>> {
+  await eventually(
+    () => whoAnswered(probe).length >= count,
+    3000,
+    `${count} access log line(s) with probe=${probe}`,
+  ).catch(() => undefined);
   return whoAnswered(probe);
 }
 
@@ -136,12 +152,14 @@ async function serverStates(): Promise<Record<string, string>> {
   const states: Record<string, string> = {};
   for (const line of csv.split("\n")) {
     const cols = line.split(",");
-    if (cols[0] === "sidecars" && cols[1] !== "BACKEND" && cols[1] !== "FRONTEND") states[cols[1] as string] = cols[17] as string;
+    if (cols[0] === "sidecars" && cols[1] !== "BACKEND" && cols[1] !== "FRONTEND")
+      states[cols[1] as string] = cols[17] as string;
   }
   return states;
 }
 
-const allUp = async (): Promise<boolean> => Object.values(await serverStates()).filter((s) => s === "UP").length === REPLICAS;
+const allUp = async (): Promise<boolean> =>
+  Object.values(await serverStates()).filter((s) => s === "UP").length === REPLICAS;
 
 describeTier("replicas behind HAProxy", missing(), () => {
   beforeAll(async () => {
@@ -150,8 +168,13 @@ describeTier("replicas behind HAProxy", missing(), () => {
     const statsPort = await freePort();
     front = `http://127.0.0.1:${frontPort}`;
     statsUrl = `http://127.0.0.1:${statsPort}/stats`;
-    provider = await startProvider({ redirectUris: [`${front}/oauth2/callback`], postLogoutRedirectUris: [`${front}/logout`], keys: [await signingKey("replicas")] });
-    for (let i = 1; i <= REPLICAS; i++) replicas.push({ name: `r${i}`, port: await freePort(), adminPort: await freePort(), lives: [] });
+    provider = await startProvider({
+      redirectUris: [`${front}/oauth2/callback`],
+      postLogoutRedirectUris: [`${front}/logout`],
+      keys: [await signingKey("replicas")],
+    });
+    for (let i = 1; i <= REPLICAS; i++)
+      replicas.push({ name: `r${i}`, port: await freePort(), adminPort: await freePort(), lives: [] });
     await Promise.all(replicas.map((r) => startReplica(r, provider.issuer)));
     dir = mkdtempSync(path.join(tmpdir(), "replicas-haproxy-"));
     const file = path.join(dir, "haproxy.cfg");
@@ -176,9 +199,15 @@ describeTier("replicas behind HAProxy", missing(), () => {
   });
 
   it("a session cookie issued by one replica (?token= login) is accepted by the others", async () => {
-    const login = await fetch(`${front}/?token=${TOKEN}&probe=login`, { redirect: "manual", headers: { accept: "text/html" } });
+    const login = await fetch(`${front}/?token=${TOKEN}&probe=login`, {
+      redirect: "manual",
+      headers: { accept: "text/html" },
+    });
     expect(login.status).toBe(303);
-    const cookie = login.headers.getSetCookie().map((c) => c.split(";")[0]).join("; ");
+    const cookie = login.headers
+      .getSetCookie()
+      .map((c) => c.split(";")[0])
+      .join("; ");
     expect(cookie).not.toBe("");
     const issuer = await answered("login");
     expect(issuer).toHaveLength(1);
@@ -198,7 +227,9 @@ describeTier("replicas behind HAProxy", missing(), () => {
   });
 
   it("HAProxy overwrites X-Forwarded-For: a client's forged value is never believed through the trusted hop", async () => {
-    const res = await fetch(`${front}/api/whoami?probe=xff`, { headers: { authorization: `Bearer ${TOKEN}`, "x-forwarded-for": "203.0.113.9" } });
+    const res = await fetch(`${front}/api/whoami?probe=xff`, {
+      headers: { authorization: `Bearer ${TOKEN}`, "x-forwarded-for": "203.0.113.9" },
+    });
     expect(res.status).toBe(200);
     const seen = (await res.json()) as { headers: Record<string, string> };
     // The client is loopback (HAProxy's view of it), sent on as the loopback substitute; 203.0.113.9 went nowhere.
@@ -215,10 +246,19 @@ describeTier("replicas behind HAProxy", missing(), () => {
     expect(seen.headers["x-forwarded-user"]).toBe("alice@example.com");
     // The start (303 to the provider), the callback and the return to /chat: three requests, each on its own replica.
     const started = await answered("oidcstart", 2);
-    await eventually(() => replicas.some((r) => logsOf(r).includes('"url":"/oauth2/callback')), 3000, "the callback's access log line");
+    await eventually(
+      () => replicas.some((r) => logsOf(r).includes('"url":"/oauth2/callback')),
+      3000,
+      "the callback's access log line",
+    );
     const start = started.find((e) => e.status === 303 && e.url.startsWith("/chat"));
     const back = started.find((e) => e.status === 200 && e.url.startsWith("/chat"));
-    const callbacks = replicas.flatMap((r) => logsOf(r).split("\n").filter((l) => l.includes('"url":"/oauth2/callback')).map(() => r.name));
+    const callbacks = replicas.flatMap((r) =>
+      logsOf(r)
+        .split("\n")
+        .filter((l) => l.includes('"url":"/oauth2/callback'))
+        .map(() => r.name),
+    );
     expect(start).toBeDefined();
     expect(callbacks).toHaveLength(1);
     expect(callbacks[0]).not.toBe(start?.replica);
@@ -230,7 +270,10 @@ describeTier("replicas behind HAProxy", missing(), () => {
     // though one sidecar alone would have locked the address out after MAX_FAILURES.
     const statuses: number[] = [];
     for (let i = 0; i < REPLICAS * MAX_FAILURES; i++) {
-      const res = await fetch(`${front}/?token=wrong-token-${i}-0123456789&probe=wrong${i}`, { redirect: "manual", headers: { accept: "text/html" } });
+      const res = await fetch(`${front}/?token=wrong-token-${i}-0123456789&probe=wrong${i}`, {
+        redirect: "manual",
+        headers: { accept: "text/html" },
+      });
       statuses.push(res.status);
     }
     expect(statuses.every((s) => s === 401)).toBe(true);
@@ -243,16 +286,24 @@ describeTier("replicas behind HAProxy", missing(), () => {
     }
     expect(Object.fromEntries(perReplica)).toEqual(Object.fromEntries(replicas.map((r) => [r.name, MAX_FAILURES])));
     // The next wrong token on each replica is its first past MAX_FAILURES: 429, on every one of them.
-    const locked = await Promise.all(replicas.map(async (_, i) => {
-      const res = await fetch(`${front}/?token=wrong-token-late-${i}-0123456789&probe=late${i}`, { redirect: "manual", headers: { accept: "text/html" } });
-      return res.status;
-    }));
+    const locked = await Promise.all(
+      replicas.map(async (_, i) => {
+        const res = await fetch(`${front}/?token=wrong-token-late-${i}-0123456789&probe=late${i}`, {
+          redirect: "manual",
+          headers: { accept: "text/html" },
+        });
+        return res.status;
+      }),
+    );
     expect(locked).toEqual(replicas.map(() => 429));
     const lateBy = await Promise.all(replicas.map(async (_, i) => (await answered(`late${i}`))[0]?.replica));
     expect(new Set(lateBy).size).toBe(REPLICAS);
     // The right token still passes on every replica (and clears that replica's count).
     for (let i = 0; i < REPLICAS; i++) {
-      const res = await fetch(`${front}/?token=${TOKEN}&probe=right${i}`, { redirect: "manual", headers: { accept: "text/html" } });
+      const res = await fetch(`${front}/?token=${TOKEN}&probe=right${i}`, {
+        redirect: "manual",
+        headers: { accept: "text/html" },
+      });
       expect(res.status).toBe(303);
     }
   });
@@ -266,7 +317,10 @@ describeTier("replicas behind HAProxy", missing(), () => {
       for (let n = 0; running; n++) {
         result.sent++;
         try {
-          const res = await fetch(`${front}/api/poll?probe=roll${id}-${n}`, { headers: auth, signal: AbortSignal.timeout(10_000) });
+          const res = await fetch(`${front}/api/poll?probe=roll${id}-${n}`, {
+            headers: auth,
+            signal: AbortSignal.timeout(10_000),
+          });
           await res.arrayBuffer();
           if (res.status >= 200 && res.status < 300) result.ok++;
           else result.failed.push(`status ${res.status}`);
@@ -325,6 +379,8 @@ describeTier("replicas behind HAProxy", missing(), () => {
     expect(new Set(duringRoll)).toEqual(new Set([1001]));
     expect(closeCodes.slice(-6)).toEqual([1000, 1000, 1000, 1000, 1000, 1000]);
     expect(echoes.received).toBeGreaterThan(100);
-    console.log(`rolling restart: ${result.sent} requests, ${result.ok} answered 2xx; WebSocket closes during the roll: ${duringRoll.length}, codes ${[...new Set(duringRoll)].join(",")}; echoes ${echoes.received}/${echoes.sent}`);
+    console.log(
+      `rolling restart: ${result.sent} requests, ${result.ok} answered 2xx; WebSocket closes during the roll: ${duringRoll.length}, codes ${[...new Set(duringRoll)].join(",")}; echoes ${echoes.received}/${echoes.sent}`,
+    );
   }, 90_000);
 });

@@ -24,9 +24,17 @@ describe("doctor helpers", () => {
   });
 
   it.each([
-    [{ "--public-origin": "https://claw.example.com", "--allowed-origins": "https://other.example" }, "https://claw.example.com", "publicOrigin"],
+    [
+      { "--public-origin": "https://claw.example.com", "--allowed-origins": "https://other.example" },
+      "https://claw.example.com",
+      "publicOrigin",
+    ],
     [{ "--allowed-origins": "https://other.example,https://third.example" }, "https://other.example", "allowedOrigins"],
-    [{ "--listen": "0.0.0.0:8080" }, "http://localhost:8080", "the listen port; set --public-origin to the origin your users open"],
+    [
+      { "--listen": "0.0.0.0:8080" },
+      "http://localhost:8080",
+      "the listen port; set --public-origin to the origin your users open",
+    ],
   ])("the test handshake's Origin for %o is %s (from %s)", (flags, origin, from) => {
     expect(testOrigin(loadConfig({ env: {}, flags }))).toEqual({ origin, from });
   });

@@ -5,7 +5,18 @@
 // Regenerate the golden files after an intended change: UPDATE_GOLDEN=1 npx vitest run test/setup/init.test.ts (then
 // read the diff of test/fixtures/init/*/expected before committing it).
 import { spawnSync } from "node:child_process";
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -33,7 +44,10 @@ afterEach(() => {
 });
 
 /** A user's project: the fixture's compose file, its openclaw.json under config/, and a .env naming that dir. */
-function project(fixture: string, dotEnv = "OPENCLAW_CONFIG_DIR=./config\n"): { dir: string; compose: string; config: string } {
+function project(
+  fixture: string,
+  dotEnv = "OPENCLAW_CONFIG_DIR=./config\n",
+): { dir: string; compose: string; config: string } {
   const dir = mkdtempSync(path.join(tmpdir(), "ocsc-init-"));
   dirs.push(dir);
   mkdirSync(path.join(dir, "config"));
@@ -47,7 +61,13 @@ function project(fixture: string, dotEnv = "OPENCLAW_CONFIG_DIR=./config\n"): { 
 function init(compose: string, ...args: string[]): { code: number; out: string; err: string } {
   let out = "";
   let err = "";
-  const code = runInit(["--compose", compose, "--sidecar-build", BUILD, ...args], { write: (s: string) => (out += s) }, { write: (s: string) => (err += s) }, {}, new Date("2026-11-24T10:15:00Z"));
+  const code = runInit(
+    ["--compose", compose, "--sidecar-build", BUILD, ...args],
+    { write: (s: string) => (out += s) },
+    { write: (s: string) => (err += s) },
+    {},
+    new Date("2026-11-24T10:15:00Z"),
+  );
   return { code, out, err };
 }
 
@@ -111,7 +131,9 @@ describe("init: golden outputs", () => {
         expect(gw.trustedProxies).toEqual(["172.30.0.10/32"]);
         expect(gw.bind).toBe("lan");
         expect(services["openclaw-gateway"]?.ports).toBeUndefined();
-        expect((sidecar.ports as string[])[0]).toMatch(new RegExp(`^127\\.0\\.0\\.1:(${port}|\\$\\{OPENCLAW_GATEWAY_PORT:-${port}\\}):18789$`));
+        expect((sidecar.ports as string[])[0]).toMatch(
+          new RegExp(`^127\\.0\\.0\\.1:(${port}|\\$\\{OPENCLAW_GATEWAY_PORT:-${port}\\}):18789$`),
+        );
       } else {
         expect(gw.bind).toBe("loopback");
         expect(sidecar.network_mode).toBe("service:openclaw-gateway");
@@ -120,7 +142,10 @@ describe("init: golden outputs", () => {
       expect(services["openclaw-cli"]?.network_mode).toBe("service:openclaw-gateway");
 
       if (mode === "identity") {
-        const expected = gatewayConfig({ config: loadConfig({ flags: { "--mode": "identity", "--token": "x".repeat(32) } }), sidecarAddress: "172.30.0.10" }).gateway as { auth: Record<string, unknown> };
+        const expected = gatewayConfig({
+          config: loadConfig({ flags: { "--mode": "identity", "--token": "x".repeat(32) } }),
+          sidecarAddress: "172.30.0.10",
+        }).gateway as { auth: Record<string, unknown> };
         const auth = gw.auth as Record<string, unknown>;
         expect(auth.mode).toBe("trusted-proxy");
         expect(auth.token).toBeUndefined(); // the gateway refuses trusted-proxy with a shared token
@@ -128,25 +153,37 @@ describe("init: golden outputs", () => {
         expect(auth.password).toBe("${OPENCLAW_GATEWAY_PASSWORD}");
         const secrets = path.join(p.dir, "openclaw-sidecar");
         expect(statSync(secrets).mode & 0o777).toBe(0o700);
-        for (const name of ["token", "cookie-secret", "gateway.env"]) expect(statSync(path.join(secrets, name)).mode & 0o777, name).toBe(0o600);
+        for (const name of ["token", "cookie-secret", "gateway.env"])
+          expect(statSync(path.join(secrets, name)).mode & 0o777, name).toBe(0o600);
         expect(readFileSync(path.join(secrets, "token"), "utf8")).toMatch(/^[0-9a-f]{64}\n$/);
         expect(readFileSync(path.join(secrets, "cookie-secret"), "utf8")).toMatch(/^[0-9a-f]{64}\n$/);
-        expect(readFileSync(path.join(secrets, "gateway.env"), "utf8")).toMatch(/^OPENCLAW_GATEWAY_PASSWORD=[0-9a-f]{64}\n$/);
+        expect(readFileSync(path.join(secrets, "gateway.env"), "utf8")).toMatch(
+          /^OPENCLAW_GATEWAY_PASSWORD=[0-9a-f]{64}\n$/,
+        );
         // Read by the sidecar's user (uid 1000) inside its container.
         if (process.getuid?.() === 0) expect(statSync(path.join(secrets, "token")).uid).toBe(1000);
         // Every file the compose file mounts or reads exists.
-        for (const v of sidecar.volumes as string[]) expect(existsSync(path.join(p.dir, v.split(":")[0] as string)), v).toBe(true);
+        for (const v of sidecar.volumes as string[])
+          expect(existsSync(path.join(p.dir, v.split(":")[0] as string)), v).toBe(true);
         expect(JSON.stringify(services["openclaw-gateway"]?.environment)).not.toContain("OPENCLAW_GATEWAY_TOKEN");
         expect(services["openclaw-gateway"]?.env_file).toContain("./openclaw-sidecar/gateway.env");
-        expect(r.out).toContain(`then open the dashboard once with your token: ${origin}/?token=$(cat ${secrets}/token)`);
+        expect(r.out).toContain(
+          `then open the dashboard once with your token: ${origin}/?token=$(cat ${secrets}/token)`,
+        );
       } else {
         expect(existsSync(path.join(p.dir, "openclaw-sidecar"))).toBe(mode === "local"); // local: the cookie secret
       }
 
       if (hasCompose) {
         // The real Compose (v1, this machine's) reads the result, its .env and env files included.
-        const check = spawnSync("docker-compose", ["-f", p.compose, "config", "-q"], { cwd: p.dir, encoding: "utf8", env: { ...process.env, OPENCLAW_CONFIG_DIR: "./config", OPENCLAW_WORKSPACE_DIR: "./workspace" } });
-        expect(check.stderr.replace(/^(?:WARNING: )?The \S+ variable is not set\. Defaulting to a blank string\.\n/gm, "")).toBe("");
+        const check = spawnSync("docker-compose", ["-f", p.compose, "config", "-q"], {
+          cwd: p.dir,
+          encoding: "utf8",
+          env: { ...process.env, OPENCLAW_CONFIG_DIR: "./config", OPENCLAW_WORKSPACE_DIR: "./workspace" },
+        });
+        expect(
+          check.stderr.replace(/^(?:WARNING: )?The \S+ variable is not set\. Defaulting to a blank string\.\n/gm, ""),
+        ).toBe("");
         expect(check.status).toBe(0);
       }
     });
@@ -158,7 +195,8 @@ describe("init: golden outputs", () => {
     expect(init(p.compose, "--mode", "identity").code).toBe(0);
     const after = readFileSync(p.compose, "utf8");
     for (const line of original.split("\n").filter((l) => l.trim().startsWith("#"))) expect(after).toContain(line);
-    const keys = (text: string): string[] => Object.keys((parseYaml(text) as { services: Record<string, object> }).services["openclaw-gateway"] as object);
+    const keys = (text: string): string[] =>
+      Object.keys((parseYaml(text) as { services: Record<string, object> }).services["openclaw-gateway"] as object);
     expect(keys(after).filter((k) => keys(original).includes(k))).toEqual(keys(original).filter((k) => k !== "ports"));
   });
 
@@ -166,7 +204,12 @@ describe("init: golden outputs", () => {
     const p = project("official", "OPENCLAW_CONFIG_DIR=./config\nOPENCLAW_GATEWAY_PORT=28789\n");
     expect(init(p.compose, "--mode", "identity").code).toBe(0);
     const gw = json5(readFileSync(p.config, "utf8")).gateway as { controlUi: { allowedOrigins: string[] } };
-    expect(gw.controlUi.allowedOrigins).toEqual(["http://localhost:18789", "http://127.0.0.1:18789", "http://localhost:28789", "http://127.0.0.1:28789"]);
+    expect(gw.controlUi.allowedOrigins).toEqual([
+      "http://localhost:18789",
+      "http://127.0.0.1:18789",
+      "http://localhost:28789",
+      "http://127.0.0.1:28789",
+    ]);
     expect(readFileSync(p.compose, "utf8")).toContain(`- "127.0.0.1:\${OPENCLAW_GATEWAY_PORT:-18789}:18789"`);
   });
 
@@ -175,7 +218,11 @@ describe("init: golden outputs", () => {
     expect(init(p.compose, "--mode", "identity", "--public-origin", "https://claw.example.com").code).toBe(0);
     const gw = json5(readFileSync(p.config, "utf8")).gateway as { controlUi: { allowedOrigins: string[] } };
     expect(gw.controlUi.allowedOrigins).toContain("https://claw.example.com");
-    const services = (parseYaml(readFileSync(p.compose, "utf8")) as { services: Record<string, { environment: Record<string, string> }> }).services;
+    const services = (
+      parseYaml(readFileSync(p.compose, "utf8")) as {
+        services: Record<string, { environment: Record<string, string> }>;
+      }
+    ).services;
     expect(services["openclaw-sidecar"]?.environment.OPENCLAW_SIDECAR_PUBLIC_ORIGIN).toBe("https://claw.example.com");
   });
 });
@@ -196,8 +243,15 @@ describe("init: --dry-run", () => {
     // The printed diff is exactly the change a real run makes.
     const [composePatch, configPatch] = r.out.split(/(?=^Index: )/m);
     expect(init(p.compose, "--mode", "identity").code).toBe(0);
-    expect(readFileSync(p.compose, "utf8")).toBe(applyPatch(before["docker-compose.yml"] as string, composePatch as string));
-    expect(readFileSync(p.config, "utf8")).toBe(applyPatch(before["config/openclaw.json"] as string, (configPatch as string).replace(/\nwould create[\s\S]*$/, "\n")));
+    expect(readFileSync(p.compose, "utf8")).toBe(
+      applyPatch(before["docker-compose.yml"] as string, composePatch as string),
+    );
+    expect(readFileSync(p.config, "utf8")).toBe(
+      applyPatch(
+        before["config/openclaw.json"] as string,
+        (configPatch as string).replace(/\nwould create[\s\S]*$/, "\n"),
+      ),
+    );
   });
 });
 
@@ -213,16 +267,27 @@ describe("init: refusals (nothing written, exit 1, the exact reason)", () => {
 
   it("a gateway service it cannot find", () => {
     const p = project("official");
-    refused(p, ["--gateway-service", "gateway"], `${p.compose} has no service "gateway" (services: openclaw-gateway, openclaw-cli); name yours with --gateway-service NAME.`);
+    refused(
+      p,
+      ["--gateway-service", "gateway"],
+      `${p.compose} has no service "gateway" (services: openclaw-gateway, openclaw-cli); name yours with --gateway-service NAME.`,
+    );
   });
 
   it("an environment shared through an anchor (removing the token there would change the other service too)", () => {
     const p = project("official");
     const text = readFileSync(p.compose, "utf8")
-      .replace("  openclaw-gateway:\n    image: ${OPENCLAW_IMAGE:-openclaw:local}\n    environment:", "  openclaw-gateway:\n    image: ${OPENCLAW_IMAGE:-openclaw:local}\n    environment: &env")
+      .replace(
+        "  openclaw-gateway:\n    image: ${OPENCLAW_IMAGE:-openclaw:local}\n    environment:",
+        "  openclaw-gateway:\n    image: ${OPENCLAW_IMAGE:-openclaw:local}\n    environment: &env",
+      )
       .replace(/( {2}openclaw-cli:\n {4}image: .*\n) {4}environment:\n(?: {6}.*\n)+/, "$1    environment: *env\n");
     writeFileSync(p.compose, text);
-    refused(p, ["--mode", "identity"], `${p.compose}: services.openclaw-gateway.environment carries the anchor &env, which other places alias; init would change them too. Write it out in full, then run init again.`);
+    refused(
+      p,
+      ["--mode", "identity"],
+      `${p.compose}: services.openclaw-gateway.environment carries the anchor &env, which other places alias; init would change them too. Write it out in full, then run init again.`,
+    );
   });
 
   it("ports that come from a `<<:` merge of a shared anchor", () => {
@@ -231,71 +296,130 @@ describe("init: refusals (nothing written, exit 1, the exact reason)", () => {
       .replace("services:\n", 'x-published: &published\n  ports:\n    - "8080:18789"\n\nservices:\n')
       .replace('    ports:\n      - "8080:18789" # the dashboard\n', "    <<: *published\n");
     writeFileSync(p.compose, text);
-    refused(p, ["--mode", "identity"], `${p.compose}: services.openclaw-gateway.ports comes from a \`<<:\` merge of a shared anchor; init would have to change every service that merges it. Copy ports into openclaw-gateway itself, then run init again.`);
+    refused(
+      p,
+      ["--mode", "identity"],
+      `${p.compose}: services.openclaw-gateway.ports comes from a \`<<:\` merge of a shared anchor; init would have to change every service that merges it. Copy ports into openclaw-gateway itself, then run init again.`,
+    );
   });
 
   it("a gateway already in another auth mode", () => {
     const p = project("custom-port");
-    writeFileSync(p.config, readFileSync(p.config, "utf8").replace("mode: 'token', // the token comes from the environment", "mode: 'password',"));
-    refused(p, ["--mode", "identity"], `${p.config}: gateway.auth.mode is "password"; init only converts a gateway in token auth (what the official setup writes) and will not replace another auth mode. Set it back to "token", or apply the block from \`openclaw-sidecar print-gateway-config --mode identity\` by hand.`);
+    writeFileSync(
+      p.config,
+      readFileSync(p.config, "utf8").replace(
+        "mode: 'token', // the token comes from the environment",
+        "mode: 'password',",
+      ),
+    );
+    refused(
+      p,
+      ["--mode", "identity"],
+      `${p.config}: gateway.auth.mode is "password"; init only converts a gateway in token auth (what the official setup writes) and will not replace another auth mode. Set it back to "token", or apply the block from \`openclaw-sidecar print-gateway-config --mode identity\` by hand.`,
+    );
   });
 
   it("a file init has already changed", () => {
     const p = project("official");
     expect(init(p.compose, "--mode", "identity").code).toBe(0);
-    refused(p, ["--mode", "identity"], `${p.compose} already has a service "openclaw-sidecar": init has been run on it (its backups end in .bak-…). Restore a backup to run it again.`);
+    refused(
+      p,
+      ["--mode", "identity"],
+      `${p.compose} already has a service "openclaw-sidecar": init has been run on it (its backups end in .bak-…). Restore a backup to run it again.`,
+    );
   });
 
   it("a secrets directory that already exists", () => {
     const p = project("official");
     mkdirSync(path.join(p.dir, "openclaw-sidecar"));
     writeFileSync(path.join(p.dir, "openclaw-sidecar/token"), "mine\n");
-    refused(p, ["--mode", "identity"], `${p.dir}/openclaw-sidecar already exists; init writes new secrets there and will not overwrite any. Move it away first.`);
+    refused(
+      p,
+      ["--mode", "identity"],
+      `${p.dir}/openclaw-sidecar already exists; init writes new secrets there and will not overwrite any. Move it away first.`,
+    );
   });
 
   it("a gateway config it cannot locate (OPENCLAW_CONFIG_DIR unset)", () => {
     const p = project("official", "");
-    refused(p, ["--mode", "identity"], `cannot tell where the gateway config is: services.openclaw-gateway.volumes mounts "\${OPENCLAW_CONFIG_DIR}", which has no value here (set it in the environment or in ${p.dir}/.env), or pass --gateway-config FILE.`);
+    refused(
+      p,
+      ["--mode", "identity"],
+      `cannot tell where the gateway config is: services.openclaw-gateway.volumes mounts "\${OPENCLAW_CONFIG_DIR}", which has no value here (set it in the environment or in ${p.dir}/.env), or pass --gateway-config FILE.`,
+    );
   });
 
   it("a CLI service with networks of its own (it cannot join the gateway's namespace)", () => {
     const p = project("custom-port");
-    writeFileSync(p.compose, readFileSync(p.compose, "utf8").replace("    stdin_open: true\n", "    networks: [default]\n    stdin_open: true\n"));
-    refused(p, ["--mode", "identity"], `${p.compose}: services.openclaw-cli has networks:, which cannot be combined with network_mode: service:openclaw-gateway (how the CLI reaches the gateway once its port is not published). Remove it, or pass --cli-service for another service.`);
+    writeFileSync(
+      p.compose,
+      readFileSync(p.compose, "utf8").replace(
+        "    stdin_open: true\n",
+        "    networks: [default]\n    stdin_open: true\n",
+      ),
+    );
+    refused(
+      p,
+      ["--mode", "identity"],
+      `${p.compose}: services.openclaw-cli has networks:, which cannot be combined with network_mode: service:openclaw-gateway (how the CLI reaches the gateway once its port is not published). Remove it, or pass --cli-service for another service.`,
+    );
   });
 
   it("a network name or subnet init would add", () => {
     const p = project("extra-service");
-    writeFileSync(p.compose, readFileSync(p.compose, "utf8").replace("  signal-net: {} # only the gateway and signal-cli\n", "  signal-net:\n    ipam:\n      config:\n        - subnet: 172.30.0.0/24\n"));
-    refused(p, ["--mode", "identity"], `${p.compose}: network "signal-net" already uses 172.30.0.0/24, the subnet init pins the sidecar in.`);
+    writeFileSync(
+      p.compose,
+      readFileSync(p.compose, "utf8").replace(
+        "  signal-net: {} # only the gateway and signal-cli\n",
+        "  signal-net:\n    ipam:\n      config:\n        - subnet: 172.30.0.0/24\n",
+      ),
+    );
+    refused(
+      p,
+      ["--mode", "identity"],
+      `${p.compose}: network "signal-net" already uses 172.30.0.0/24, the subnet init pins the sidecar in.`,
+    );
   });
 
   it("usage errors exit 2", () => {
     const p = project("official");
     const r = init(p.compose, "--mode", "trusted");
-    expect(r).toEqual({ code: 2, out: "", err: `openclaw-sidecar init: --mode must be one of attribution, identity, local (got "trusted")\n` });
+    expect(r).toEqual({
+      code: 2,
+      out: "",
+      err: `openclaw-sidecar init: --mode must be one of attribution, identity, local (got "trusted")\n`,
+    });
   });
 });
 
 describe("init: never half-writes", () => {
   const canChattr = spawnSync("chattr", ["--help"], { stdio: "ignore" }).status !== null && process.getuid?.() === 0;
-  it.skipIf(!canChattr)("a config directory it cannot write to (immutable): the compose file stays as it was, no backup, temp file or secret left", () => {
-    const p = project("official");
-    const before = snapshot(p.dir);
-    // Even root cannot create files in an immutable directory: the config's temp file fails after the compose
-    // file's backup and temp file were made.
-    expect(spawnSync("chattr", ["+i", path.join(p.dir, "config")]).status).toBe(0);
-    const r = init(p.compose, "--mode", "identity");
-    expect(r.code).toBe(1);
-    expect(r.err).toMatch(/^openclaw-sidecar init: failed, nothing written: EPERM: operation not permitted, copyfile '.*openclaw\.json' -> '.*openclaw\.json\.bak-20261124T101500Z'\n$/);
-    expect(snapshot(p.dir)).toEqual(before);
-  });
+  it.skipIf(!canChattr)(
+    "a config directory it cannot write to (immutable): the compose file stays as it was, no backup, temp file or secret left",
+    () => {
+      const p = project("official");
+      const before = snapshot(p.dir);
+      // Even root cannot create files in an immutable directory: the config's temp file fails after the compose
+      // file's backup and temp file were made.
+      expect(spawnSync("chattr", ["+i", path.join(p.dir, "config")]).status).toBe(0);
+      const r = init(p.compose, "--mode", "identity");
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(
+        /^openclaw-sidecar init: failed, nothing written: EPERM: operation not permitted, copyfile '.*openclaw\.json' -> '.*openclaw\.json\.bak-20261124T101500Z'\n$/,
+      );
+      expect(snapshot(p.dir)).toEqual(before);
+    },
+  );
 });
 
 describe("init: through the real command line", () => {
   it("`node src/cli.ts init --dry-run` dispatches to init and prints the diff", () => {
     const p = project("official");
-    const r = spawnSync(NODE24, [path.join(REPO, "src/cli.ts"), "init", "--compose", p.compose, "--dry-run"], { encoding: "utf8", env: { PATH: process.env.PATH ?? "" }, timeout: 30_000 });
+    const r = spawnSync(NODE24, [path.join(REPO, "src/cli.ts"), "init", "--compose", p.compose, "--dry-run"], {
+      encoding: "utf8",
+      env: { PATH: process.env.PATH ?? "" },
+      timeout: 30_000,
+    });
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     expect(r.stdout).toContain(`+    build: ${REPO.replace(/\/$/, "")}\n`); // default: build the sidecar from this checkout
@@ -307,7 +431,13 @@ describeTier("real openclaw: `openclaw config validate` accepts what init wrote"
     const r = spawnSync(NODE24, [OPENCLAW_ENTRY, "config", "validate", "--json"], {
       encoding: "utf8",
       timeout: 60_000,
-      env: { PATH: process.env.PATH ?? "", HOME: home, OPENCLAW_CONFIG_PATH: config, OPENCLAW_GATEWAY_PASSWORD: "p".repeat(64), OPENCLAW_GATEWAY_TOKEN: "t".repeat(64) },
+      env: {
+        PATH: process.env.PATH ?? "",
+        HOME: home,
+        OPENCLAW_CONFIG_PATH: config,
+        OPENCLAW_GATEWAY_PASSWORD: "p".repeat(64),
+        OPENCLAW_GATEWAY_TOKEN: "t".repeat(64),
+      },
     });
     return { status: r.status, out: r.stdout + r.stderr };
   };

@@ -21,15 +21,22 @@ async function closedPort(): Promise<number> {
 
 const getJson = (url: string): Promise<{ status: number; body: Record<string, unknown> }> =>
   new Promise((resolve, reject) => {
-    http.get(url, (res) => {
-      let body = "";
-      res.on("data", (d: Buffer) => (body += d.toString()));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(body) as Record<string, unknown> }));
-    }).on("error", reject);
+    http
+      .get(url, (res) => {
+        let body = "";
+        res.on("data", (d: Buffer) => (body += d.toString()));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(body) as Record<string, unknown> }),
+        );
+      })
+      .on("error", reject);
   });
 
 const lines = (text: string): Array<Record<string, unknown>> =>
-  text.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
+  text
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 describe("gateway check at startup", () => {
   it("logs one warning naming the refused gateway and the fix, after the listener is up", async () => {
@@ -78,7 +85,12 @@ describe("/readyz diagnosis", () => {
     const port = await closedPort();
     let raw = "";
     const sink = new Writable({ write: (chunk: Buffer, _e, cb) => ((raw += chunk.toString()), cb()) });
-    const admin = createAdminServer({ metrics: createMetrics(), upstream: new URL(`http://127.0.0.1:${port}`), isDraining: () => false, logger: createLogger("info", sink) });
+    const admin = createAdminServer({
+      metrics: createMetrics(),
+      upstream: new URL(`http://127.0.0.1:${port}`),
+      isDraining: () => false,
+      logger: createLogger("info", sink),
+    });
     await new Promise<void>((r) => admin.listen(0, "127.0.0.1", r));
     try {
       const url = `http://127.0.0.1:${(admin.address() as net.AddressInfo).port}/readyz`;

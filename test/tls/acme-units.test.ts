@@ -29,7 +29,12 @@ function clientHello(alpn: string[] | undefined): Promise<Buffer> {
       });
     });
     server.listen(0, "127.0.0.1", () => {
-      const c = tls.connect({ host: "127.0.0.1", port: (server.address() as net.AddressInfo).port, servername: "claw.test", ...(alpn ? { ALPNProtocols: alpn } : {}) });
+      const c = tls.connect({
+        host: "127.0.0.1",
+        port: (server.address() as net.AddressInfo).port,
+        servername: "claw.test",
+        ...(alpn ? { ALPNProtocols: alpn } : {}),
+      });
       c.on("error", () => {});
     });
   });
@@ -39,7 +44,9 @@ describe("renewal and retry timing", () => {
   it("renews at two thirds of the lifetime", () => {
     const notBefore = new Date("2026-01-01T00:00:00Z");
     const notAfter = new Date("2026-04-01T00:00:00Z"); // 90 days
-    expect(new Date(renewalTime({ notBefore, notAfter, names: [], serial: "", issuer: "" })).toISOString()).toBe("2026-03-02T00:00:00.000Z");
+    expect(new Date(renewalTime({ notBefore, notAfter, names: [], serial: "", issuer: "" })).toISOString()).toBe(
+      "2026-03-02T00:00:00.000Z",
+    );
   });
 
   it("doubles the retry delay per failure, caps it at one hour, and jitters it into [½, 1]×", () => {
@@ -79,7 +86,8 @@ describe("the store", () => {
     store.writeAccountKey("key");
     store.writeCertificate("cert", "key");
     expect(statSync(dir).mode & 0o777).toBe(0o700);
-    for (const f of ["account.key", "cert.pem", "key.pem"]) expect(statSync(path.join(dir, f)).mode & 0o777).toBe(0o600);
+    for (const f of ["account.key", "cert.pem", "key.pem"])
+      expect(statSync(path.join(dir, f)).mode & 0o777).toBe(0o600);
   });
 
   it("serves a stored certificate only when it is for exactly these names, with its own key, and not expired", () => {
@@ -89,10 +97,14 @@ describe("the store", () => {
     const store = openStore(path.join(tmp(), "ca"));
     expect(store.readCertificate(["localhost"]).reason).toBe("no stored certificate");
     store.writeCertificate(readFileSync(a.cert, "utf8"), readFileSync(b.key, "utf8"));
-    expect(store.readCertificate(["localhost"]).reason).toBe("the stored key does not belong to the stored certificate");
+    expect(store.readCertificate(["localhost"]).reason).toBe(
+      "the stored key does not belong to the stored certificate",
+    );
     store.writeCertificate(readFileSync(a.cert, "utf8"), readFileSync(a.key, "utf8"));
     expect(store.readCertificate(["claw.test"]).reason).toBe("the stored certificate is for localhost, not claw.test");
-    expect(store.readCertificate(["localhost"], new Date(Date.now() + 3 * 86_400_000)).reason).toMatch(/^the stored certificate expired at /);
+    expect(store.readCertificate(["localhost"], new Date(Date.now() + 3 * 86_400_000)).reason).toMatch(
+      /^the stored certificate expired at /,
+    );
     expect(store.readCertificate(["localhost"]).stored?.info.names).toEqual(["localhost"]);
     store.writeCertificate("garbage", "garbage");
     expect(store.readCertificate(["localhost"]).reason).toMatch(/^the stored certificate is unreadable/);
@@ -123,18 +135,31 @@ describe("a sidecar whose stored certificate is broken", () => {
     writeFileSync(path.join(dir, "cert.pem"), "-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n");
     writeFileSync(path.join(dir, "key.pem"), "broken");
     chmodSync(path.join(dir, "key.pem"), 0o644);
-    const sc = await startTestSidecar({ "--acme-domains": "claw.test", "--acme-storage": storage, "--acme-directory": directory, "--acme-challenge": "tls-alpn-01", "--acme-retry-ms": "100" });
+    const sc = await startTestSidecar({
+      "--acme-domains": "claw.test",
+      "--acme-storage": storage,
+      "--acme-directory": directory,
+      "--acme-challenge": "tls-alpn-01",
+      "--acme-retry-ms": "100",
+    });
     try {
       const issuer = await new Promise<string>((resolve, reject) => {
-        const s = tls.connect({ host: "127.0.0.1", port: sc.sidecar.proxyAddress.port, servername: "claw.test", rejectUnauthorized: false }, () => {
-          resolve(String(s.getPeerCertificate().issuer.CN));
-          s.end();
-        });
+        const s = tls.connect(
+          { host: "127.0.0.1", port: sc.sidecar.proxyAddress.port, servername: "claw.test", rejectUnauthorized: false },
+          () => {
+            resolve(String(s.getPeerCertificate().issuer.CN));
+            s.end();
+          },
+        );
         s.on("error", reject);
       });
       expect(issuer).toBe(PLACEHOLDER_ISSUER);
       expect(sc.logs.some((l) => String(l.msg).startsWith("ACME: the stored certificate is unreadable"))).toBe(true);
-      await eventually(async () => (await sc.metric("openclaw_sidecar_acme_orders_total", { result: "ca_unreachable" })) >= 3, 10_000, "three attempts");
+      await eventually(
+        async () => (await sc.metric("openclaw_sidecar_acme_orders_total", { result: "ca_unreachable" })) >= 3,
+        10_000,
+        "three attempts",
+      );
     } finally {
       await sc.close();
     }

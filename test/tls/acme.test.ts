@@ -48,12 +48,22 @@ async function stop(sc: TestSidecar): Promise<void> {
   running.splice(running.indexOf(sc), 1);
 }
 
-interface Served { serial: string; issuer: string; subject: string; validTo: string }
+interface Served {
+  serial: string;
+  issuer: string;
+  subject: string;
+  validTo: string;
+}
 function served(servername: string, port = tlsPort): Promise<Served> {
   return new Promise((resolve, reject) => {
     const s = tls.connect({ host: "127.0.0.1", port, servername, rejectUnauthorized: false }, () => {
       const c = s.getPeerCertificate();
-      resolve({ serial: c.serialNumber, issuer: String(c.issuer?.CN), subject: String(c.subject?.CN), validTo: c.valid_to });
+      resolve({
+        serial: c.serialNumber,
+        issuer: String(c.issuer?.CN),
+        subject: String(c.subject?.CN),
+        validTo: c.valid_to,
+      });
       s.end();
     });
     s.on("error", reject);
@@ -63,26 +73,49 @@ function served(servername: string, port = tlsPort): Promise<Served> {
 /** `openssl s_client` with only Pebble's root trusted: exit 0 and "Verify return code: 0 (ok)" or a thrown error. */
 function opensslVerify(servername: string, caFile = rootFile): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = execFile("openssl", ["s_client", "-connect", `127.0.0.1:${tlsPort}`, "-servername", servername, "-CAfile", caFile, "-verify_return_error", "-verify_hostname", servername, "-showcerts"], { timeout: 10_000 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`openssl s_client failed: ${err.message}\n${stdout}\n${stderr}`));
-      else resolve(stdout);
-    });
+    const child = execFile(
+      "openssl",
+      [
+        "s_client",
+        "-connect",
+        `127.0.0.1:${tlsPort}`,
+        "-servername",
+        servername,
+        "-CAfile",
+        caFile,
+        "-verify_return_error",
+        "-verify_hostname",
+        servername,
+        "-showcerts",
+      ],
+      { timeout: 10_000 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`openssl s_client failed: ${err.message}\n${stdout}\n${stderr}`));
+        else resolve(stdout);
+      },
+    );
     child.stdin?.end();
   });
 }
 
 function httpsGet(servername: string, ca: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    https.get({ host: "127.0.0.1", port: tlsPort, path: "/via-acme", servername, ca, headers: { host: servername } }, (res) => {
-      let body = "";
-      res.on("data", (d) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on("error", reject);
+    https
+      .get(
+        { host: "127.0.0.1", port: tlsPort, path: "/via-acme", servername, ca, headers: { host: servername } },
+        (res) => {
+          let body = "";
+          res.on("data", (d) => (body += d));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        },
+      )
+      .on("error", reject);
   });
 }
 
 const logged = (sc: TestSidecar, msg: string) => sc.logs.filter((l) => String(l.msg).startsWith(msg));
-const orders = (sc: TestSidecar, result?: string) => sc.metric("openclaw_sidecar_acme_orders_total", result ? { result } : {});
+const orders = (sc: TestSidecar, result?: string) =>
+  sc.metric("openclaw_sidecar_acme_orders_total", result ? { result } : {});
 const mode = (file: string) => statSync(file).mode & 0o777;
 
 describeTier("automatic HTTPS against Pebble", pebbleMissing(), () => {
@@ -106,7 +139,12 @@ describeTier("automatic HTTPS against Pebble", pebbleMissing(), () => {
   let firstSerial: string;
 
   it("HTTP-01: a placeholder first, then a certificate Pebble validated on the redirect listener; openssl verifies the chain to Pebble's root", async () => {
-    const sc = await sidecar({ "--acme-domains": "claw.test,www.claw.test", "--acme-storage": storage, "--acme-email": "ops@claw.test", "--https-redirect-listen": `127.0.0.1:${httpPort}` });
+    const sc = await sidecar({
+      "--acme-domains": "claw.test,www.claw.test",
+      "--acme-storage": storage,
+      "--acme-email": "ops@claw.test",
+      "--https-redirect-listen": `127.0.0.1:${httpPort}`,
+    });
     expect(logged(sc, "ACME: no stored certificate").length).toBe(1);
     await eventually(async () => (await orders(sc, "issued")) === 1, 20_000, "the first certificate");
     const cert = await served("claw.test");
@@ -123,8 +161,15 @@ describeTier("automatic HTTPS against Pebble", pebbleMissing(), () => {
     expect(JSON.parse(res.body).headers["x-forwarded-proto"]).toBe("https");
 
     const line = logged(sc, "ACME order: certificate issued")[0] as Record<string, unknown>;
-    expect(line).toMatchObject({ result: "issued", challenge: "http-01", domains: ["claw.test", "www.claw.test"], serial: firstSerial });
-    const expiry = await sc.metric("openclaw_sidecar_certificate_expiry_timestamp_seconds", { domain: "www.claw.test" });
+    expect(line).toMatchObject({
+      result: "issued",
+      challenge: "http-01",
+      domains: ["claw.test", "www.claw.test"],
+      serial: firstSerial,
+    });
+    const expiry = await sc.metric("openclaw_sidecar_certificate_expiry_timestamp_seconds", {
+      domain: "www.claw.test",
+    });
     expect(expiry).toBe(Math.floor(new Date(cert.validTo).getTime() / 1000));
 
     // Persisted: 0700 directory, 0600 files, one directory per CA.
@@ -132,17 +177,27 @@ describeTier("automatic HTTPS against Pebble", pebbleMissing(), () => {
     expect(readdirSync(dir).sort()).toEqual(["account.key", "account.url", "cert.pem", "key.pem", "status.json"]);
     expect(mode(dir)).toBe(0o700);
     for (const f of readdirSync(dir)) expect(mode(path.join(dir, f))).toBe(0o600);
-    expect(JSON.parse(readFileSync(path.join(dir, "status.json"), "utf8"))).toMatchObject({ result: "issued", domains: ["claw.test", "www.claw.test"] });
+    expect(JSON.parse(readFileSync(path.join(dir, "status.json"), "utf8"))).toMatchObject({
+      result: "issued",
+      domains: ["claw.test", "www.claw.test"],
+    });
 
     // The redirect listener still redirects everything that is not a challenge.
-    const redirect = await fetch(`http://127.0.0.1:${httpPort}/chat`, { redirect: "manual", headers: { host: "claw.test" } });
+    const redirect = await fetch(`http://127.0.0.1:${httpPort}/chat`, {
+      redirect: "manual",
+      headers: { host: "claw.test" },
+    });
     expect(redirect.status).toBe(308);
     expect((await fetch(`http://127.0.0.1:${httpPort}/.well-known/acme-challenge/unknown-token`)).status).toBe(404);
     await stop(sc);
   });
 
   it("restart: the stored certificate is served from the first handshake, and no new order is made", async () => {
-    const sc = await sidecar({ "--acme-domains": "claw.test,www.claw.test", "--acme-storage": storage, "--https-redirect-listen": `127.0.0.1:${httpPort}` });
+    const sc = await sidecar({
+      "--acme-domains": "claw.test,www.claw.test",
+      "--acme-storage": storage,
+      "--https-redirect-listen": `127.0.0.1:${httpPort}`,
+    });
     expect((await served("claw.test")).serial).toBe(firstSerial);
     expect(logged(sc, "ACME: serving the stored certificate").length).toBe(1);
     await new Promise((r) => setTimeout(r, 2000));
@@ -153,7 +208,11 @@ describeTier("automatic HTTPS against Pebble", pebbleMissing(), () => {
   });
 
   it("TLS-ALPN-01: Pebble validates on the proxy's own TLS port; ordinary handshakes on that port are untouched", async () => {
-    const sc = await sidecar({ "--acme-domains": "alpn.claw.test", "--acme-storage": tmp("alpn"), "--acme-challenge": "tls-alpn-01" });
+    const sc = await sidecar({
+      "--acme-domains": "alpn.claw.test",
+      "--acme-storage": tmp("alpn"),
+      "--acme-challenge": "tls-alpn-01",
+    });
     expect(logged(sc, "ACME: no stored certificate; serving a self-signed placeholder").length).toBe(1);
     await eventually(async () => (await orders(sc, "issued")) === 1, 20_000, "the TLS-ALPN-01 certificate");
     expect(logged(sc, "TLS-ALPN-01 challenge answered").length).toBeGreaterThanOrEqual(1);
@@ -167,7 +226,11 @@ describeTier("automatic HTTPS against Pebble", pebbleMissing(), () => {
     // The name resolves to 127.0.0.2 in Pebble's DNS, where nothing listens: Pebble's validation is refused.
     await pebble.setAddress("broken.claw.test", "127.0.0.2");
     const dir = tmp("fail");
-    const sc = await sidecar({ "--acme-domains": "broken.claw.test", "--acme-storage": dir, "--https-redirect-listen": `127.0.0.1:${httpPort}` });
+    const sc = await sidecar({
+      "--acme-domains": "broken.claw.test",
+      "--acme-storage": dir,
+      "--https-redirect-listen": `127.0.0.1:${httpPort}`,
+    });
     await eventually(async () => (await orders(sc, "challenge_failed")) >= 1, 20_000, "the failed challenge");
     const line = logged(sc, "ACME order failed (challenge_failed)")[0] as Record<string, unknown>;
     expect(line.level).toBe("error");
@@ -177,7 +240,10 @@ describeTier("automatic HTTPS against Pebble", pebbleMissing(), () => {
     expect(problem.identifier).toBe("broken.claw.test");
     expect(String(line.msg)).toMatch(/serving the placeholder certificate, retrying in/);
     expect((await served("broken.claw.test")).issuer).toBe(PLACEHOLDER_ISSUER);
-    expect(JSON.parse(readFileSync(path.join(storeDir(dir, pebble.directory), "status.json"), "utf8"))).toMatchObject({ result: "challenge_failed", problem: { type: "urn:ietf:params:acme:error:connection" } });
+    expect(JSON.parse(readFileSync(path.join(storeDir(dir, pebble.directory), "status.json"), "utf8"))).toMatchObject({
+      result: "challenge_failed",
+      problem: { type: "urn:ietf:params:acme:error:connection" },
+    });
 
     // Fixed (DNS back to 127.0.0.1): a retry, with no restart, gets the certificate.
     await pebble.clearAddress("broken.claw.test");
@@ -190,12 +256,17 @@ describeTier("automatic HTTPS against Pebble", pebbleMissing(), () => {
     const caPort = await freePort();
     const dir = tmp("down");
     const later: Pebble = { ...pebble, directory: `https://127.0.0.1:${caPort}/dir` };
-    const sc = await sidecar({ "--acme-domains": "down.claw.test", "--acme-storage": dir, "--https-redirect-listen": `127.0.0.1:${httpPort}` }, later);
+    const sc = await sidecar(
+      { "--acme-domains": "down.claw.test", "--acme-storage": dir, "--https-redirect-listen": `127.0.0.1:${httpPort}` },
+      later,
+    );
     expect((await served("down.claw.test")).issuer).toBe(PLACEHOLDER_ISSUER);
     await eventually(async () => (await orders(sc, "ca_unreachable")) >= 2, 20_000, "two failed attempts");
     const line = logged(sc, "ACME order failed (ca_unreachable)")[0] as Record<string, unknown>;
     expect((line.problem as Record<string, unknown>).code).toBe("ECONNREFUSED");
-    expect(await sc.metric("openclaw_sidecar_certificate_expiry_timestamp_seconds", { domain: "down.claw.test" })).toBe(0);
+    expect(await sc.metric("openclaw_sidecar_certificate_expiry_timestamp_seconds", { domain: "down.claw.test" })).toBe(
+      0,
+    );
     // Retries back off: the delays double (with jitter in [½, 1]×) from acmeRetryMs.
     const delays = logged(sc, "ACME order failed").map((l) => Number(l.retryInMs));
     expect(delays[0]).toBeGreaterThanOrEqual(200);
@@ -204,7 +275,9 @@ describeTier("automatic HTTPS against Pebble", pebbleMissing(), () => {
     expect(delays[1]).toBeLessThanOrEqual(800);
 
     const report = await doctorReport(sc);
-    expect(report).toMatch(/\[FAIL\] certificate for down\.claw\.test: none issued yet \(the self-signed placeholder is served\)/);
+    expect(report).toMatch(
+      /\[FAIL\] certificate for down\.claw\.test: none issued yet \(the self-signed placeholder is served\)/,
+    );
     expect(report).toMatch(/\[FAIL\] ACME: last order ca_unreachable .*ECONNREFUSED/);
 
     const ca = await startPebble({ httpPort, tlsPort, listenPort: caPort, testCa: pebble.testCa });
@@ -213,7 +286,9 @@ describeTier("automatic HTTPS against Pebble", pebbleMissing(), () => {
       const root = path.join(dir, "root.pem");
       writeFileSync(root, await ca.root());
       expect(await opensslVerify("down.claw.test", root)).toMatch(/Verify return code: 0 \(ok\)/);
-      expect(await doctorReport(sc)).toMatch(/\[ok\] certificate for down\.claw\.test: issued by Pebble Intermediate CA/);
+      expect(await doctorReport(sc)).toMatch(
+        /\[ok\] certificate for down\.claw\.test: issued by Pebble Intermediate CA/,
+      );
     } finally {
       await stop(sc);
       await ca.stop();
@@ -223,14 +298,24 @@ describeTier("automatic HTTPS against Pebble", pebbleMissing(), () => {
   it("renewal at two thirds of a short lifetime: a new certificate is swapped in, an open WebSocket stays open", async () => {
     const ca = await startPebble({ httpPort, tlsPort, validitySeconds: 12 });
     try {
-      const sc = await sidecar({ "--acme-domains": "renew.claw.test", "--acme-storage": tmp("renew"), "--https-redirect-listen": `127.0.0.1:${httpPort}` }, ca);
+      const sc = await sidecar(
+        {
+          "--acme-domains": "renew.claw.test",
+          "--acme-storage": tmp("renew"),
+          "--https-redirect-listen": `127.0.0.1:${httpPort}`,
+        },
+        ca,
+      );
       await eventually(async () => (await orders(sc, "issued")) === 1, 20_000, "the first short-lived certificate");
       const first = await served("renew.claw.test");
       const issuedLine = logged(sc, "ACME order: certificate issued")[0] as Record<string, unknown>;
       const lifetime = new Date(String(issuedLine.notAfter)).getTime() - Date.now();
       expect(lifetime).toBeLessThan(13_000);
 
-      const ws = new WebSocket(`wss://127.0.0.1:${tlsPort}/echo`, { servername: "renew.claw.test", rejectUnauthorized: false } as WebSocket.ClientOptions);
+      const ws = new WebSocket(`wss://127.0.0.1:${tlsPort}/echo`, {
+        servername: "renew.claw.test",
+        rejectUnauthorized: false,
+      } as WebSocket.ClientOptions);
       await new Promise((r) => ws.once("message", r)); // connect.challenge
       let closed = false;
       ws.once("close", () => (closed = true));
@@ -244,7 +329,9 @@ describeTier("automatic HTTPS against Pebble", pebbleMissing(), () => {
       const firstNotAfter = new Date(String(issuedLine.notAfter)).getTime();
       expect(firstNotAfter - renewAt).toBeGreaterThan(3500);
       expect(firstNotAfter - renewAt).toBeLessThan(4500);
-      const renewedAt = new Date(String((logged(sc, "ACME order: certificate issued")[1] as Record<string, unknown>).time)).getTime();
+      const renewedAt = new Date(
+        String((logged(sc, "ACME order: certificate issued")[1] as Record<string, unknown>).time),
+      ).getTime();
       expect(renewedAt).toBeGreaterThanOrEqual(renewAt);
       expect(renewedAt).toBeLessThan(firstNotAfter);
 
@@ -265,11 +352,17 @@ describeTier("automatic HTTPS against Pebble", pebbleMissing(), () => {
       const flags = { "--acme-domains": "eab.claw.test", "--https-redirect-listen": `127.0.0.1:${httpPort}` };
       const without = await sidecar({ ...flags, "--acme-storage": tmp("eab-none") }, ca);
       await eventually(async () => (await orders(without, "ca_error")) >= 1, 20_000, "the refusal");
-      const problem = (logged(without, "ACME order failed (ca_error)")[0] as Record<string, unknown>).problem as Record<string, unknown>;
+      const problem = (logged(without, "ACME order failed (ca_error)")[0] as Record<string, unknown>).problem as Record<
+        string,
+        unknown
+      >;
       expect(problem.type).toBe("urn:ietf:params:acme:error:externalAccountRequired");
       await stop(without);
 
-      const withKey = await sidecar({ ...flags, "--acme-storage": tmp("eab"), "--acme-eab-kid": "kid-1", "--acme-eab-hmac-key": hmac }, ca);
+      const withKey = await sidecar(
+        { ...flags, "--acme-storage": tmp("eab"), "--acme-eab-kid": "kid-1", "--acme-eab-hmac-key": hmac },
+        ca,
+      );
       await eventually(async () => (await orders(withKey, "issued")) === 1, 20_000, "issuance with EAB");
       expect(withKey.rawLogs()).not.toContain(hmac);
       await stop(withKey);
@@ -281,7 +374,12 @@ describeTier("automatic HTTPS against Pebble", pebbleMissing(), () => {
 
 async function doctorReport(sc: TestSidecar): Promise<string> {
   let out = "";
-  const sink = new Writable({ write(chunk: Buffer, _e, cb) { out += chunk.toString(); cb(); } });
+  const sink = new Writable({
+    write(chunk: Buffer, _e, cb) {
+      out += chunk.toString();
+      cb();
+    },
+  });
   // The gateway part of the report is not under test here: the fake gateway answers what it answers.
   await runDoctor(loadConfig({ env: {}, flags: { ...flagsOf(sc) } }), sink, "127.0.0.1", { timeoutMs: 1000 });
   return out;
@@ -296,6 +394,8 @@ function flagsOf(sc: TestSidecar): Record<string, string> {
     ...(c.acmeDirectoryCaFile ? { "--acme-directory-ca-file": c.acmeDirectoryCaFile } : {}),
     "--acme-storage": c.acmeStorage as string,
     "--acme-challenge": c.acmeChallenge,
-    ...(c.httpsRedirectListen ? { "--https-redirect-listen": `${c.httpsRedirectListen.host}:${c.httpsRedirectListen.port}` } : {}),
+    ...(c.httpsRedirectListen
+      ? { "--https-redirect-listen": `${c.httpsRedirectListen.host}:${c.httpsRedirectListen.port}` }
+      : {}),
   };
 }

@@ -26,7 +26,13 @@ beforeAll(async () => {
   copyFileSync(first.cert, live.cert);
   copyFileSync(first.key, live.key);
   gw = await startFakeGateway();
-  sc = await startTestSidecar({ "--upstream": gw.url, "--tls-cert": live.cert, "--tls-key": live.key, "--hsts": "true", "--https-redirect-listen": "127.0.0.1:0" });
+  sc = await startTestSidecar({
+    "--upstream": gw.url,
+    "--tls-cert": live.cert,
+    "--tls-key": live.key,
+    "--hsts": "true",
+    "--https-redirect-listen": "127.0.0.1:0",
+  });
 });
 afterAll(async () => {
   await sc?.close();
@@ -36,20 +42,25 @@ afterAll(async () => {
 const port = () => sc.sidecar.proxyAddress.port;
 const peerCn = () =>
   new Promise<string>((resolve, reject) => {
-    const s = tls.connect({ host: "127.0.0.1", port: port(), ca: readFileSync(ca.caCert), servername: "localhost" }, () => {
-      resolve(String(s.getPeerCertificate().subject.CN));
-      s.end();
-    });
+    const s = tls.connect(
+      { host: "127.0.0.1", port: port(), ca: readFileSync(ca.caCert), servername: "localhost" },
+      () => {
+        resolve(String(s.getPeerCertificate().subject.CN));
+        s.end();
+      },
+    );
     s.on("error", reject);
   });
 
 function httpsGet(path: string): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
   return new Promise((resolve, reject) => {
-    https.get({ host: "127.0.0.1", port: port(), path, ca: readFileSync(ca.caCert), servername: "localhost" }, (res) => {
-      let body = "";
-      res.on("data", (d) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    }).on("error", reject);
+    https
+      .get({ host: "127.0.0.1", port: port(), path, ca: readFileSync(ca.caCert), servername: "localhost" }, (res) => {
+        let body = "";
+        res.on("data", (d) => (body += d));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      })
+      .on("error", reject);
   });
 }
 
@@ -63,7 +74,10 @@ describe("TLS termination", () => {
   });
 
   it("relays WSS, and a certificate swap is picked up without a restart and without closing the open WebSocket", async () => {
-    const ws = new WebSocket(`wss://127.0.0.1:${port()}/echo`, { ca: readFileSync(ca.caCert), servername: "localhost" } as WebSocket.ClientOptions);
+    const ws = new WebSocket(`wss://127.0.0.1:${port()}/echo`, {
+      ca: readFileSync(ca.caCert),
+      servername: "localhost",
+    } as WebSocket.ClientOptions);
     await new Promise((r) => ws.once("message", r)); // connect.challenge
     let closed = false;
     ws.once("close", () => (closed = true));
@@ -83,13 +97,27 @@ describe("TLS termination", () => {
   it("keeps the previous certificate when the new files are broken", async () => {
     const before = await peerCn();
     copyFileSync(ca.caCert, live.key); // not the key of live.pem
-    await eventually(() => sc.logs.some((l) => String(l.msg).startsWith("TLS certificate reload failed")), 10_000, "the reload failure to be logged");
+    await eventually(
+      () => sc.logs.some((l) => String(l.msg).startsWith("TLS certificate reload failed")),
+      10_000,
+      "the reload failure to be logged",
+    );
     expect(await peerCn()).toBe(before);
   });
 
   it("redirects plain HTTP to HTTPS with 308", async () => {
     const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-      http.get({ host: "127.0.0.1", port: sc.sidecar.redirectAddress!.port, path: "/chat?x=1", headers: { host: "claw.example.com:8080" } }, resolve).on("error", reject);
+      http
+        .get(
+          {
+            host: "127.0.0.1",
+            port: sc.sidecar.redirectAddress!.port,
+            path: "/chat?x=1",
+            headers: { host: "claw.example.com:8080" },
+          },
+          resolve,
+        )
+        .on("error", reject);
     });
     res.resume();
     expect(res.statusCode).toBe(308);
@@ -105,12 +133,16 @@ describe("TLS configuration errors", () => {
       loadConfig({ flags: { "--tls-cert": a.cert, "--tls-key": b.key } });
       throw new Error("expected a ConfigError");
     } catch (err) {
-      expect((err as ConfigError).problems).toEqual([`tlsCert "${a.cert}" / tlsKey "${b.key}": the key does not belong to the certificate`]);
+      expect((err as ConfigError).problems).toEqual([
+        `tlsCert "${a.cert}" / tlsKey "${b.key}": the key does not belong to the certificate`,
+      ]);
     }
   });
 
   it("names a file that is not PEM", () => {
     const a = ca.issue("c");
-    expect(() => loadConfig({ flags: { "--tls-cert": `${ca.dir}/c.cnf`, "--tls-key": a.key } })).toThrow(/not a usable PEM certificate and key/);
+    expect(() => loadConfig({ flags: { "--tls-cert": `${ca.dir}/c.cnf`, "--tls-key": a.key } })).toThrow(
+      /not a usable PEM certificate and key/,
+    );
   });
 });

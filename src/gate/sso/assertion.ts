@@ -13,8 +13,14 @@ export type AssertionVendor = "cloudflare-access" | "pomerium" | "generic";
 export const ASSERTION_VENDORS: readonly AssertionVendor[] = ["cloudflare-access", "pomerium", "generic"];
 
 /** Bounded reasons (the `reason` label of auth_failures_total). */
-export type AssertionFailure = "assertion_invalid" | "assertion_identity_invalid" | "assertion_expired" | "assertion_unverifiable";
-export const ASSERTION_FAILURES: readonly AssertionFailure[] = ["assertion_invalid", "assertion_identity_invalid", "assertion_expired", "assertion_unverifiable"];
+export type AssertionFailure =
+  "assertion_invalid" | "assertion_identity_invalid" | "assertion_expired" | "assertion_unverifiable";
+export const ASSERTION_FAILURES: readonly AssertionFailure[] = [
+  "assertion_invalid",
+  "assertion_identity_invalid",
+  "assertion_expired",
+  "assertion_unverifiable",
+];
 
 export interface AssertionOptions {
   vendor: AssertionVendor;
@@ -35,15 +41,24 @@ export interface AssertionOptions {
 /**
  * What each vendor documents, so that only the vendor-specific value needs configuring:
  * - Cloudflare Access: `Cf-Access-Jwt-Assertion`, keys at `https://<team>.cloudflareaccess.com/cdn-cgi/access/certs`,
- *   `iss` is the team domain URL, `aud` the application's AUD tag, RS256
- *   (developers.cloudflare.com/cloudflare-one/access-controls/applications/http-apps/authorization-cookie/validating-json/).
- * - Pomerium: `X-Pomerium-Jwt-Assertion`, keys at `/.well-known/pomerium/jwks.json`, `aud` the route's domain and, since
- *   v0.22, `iss` the same domain (docs: capabilities/getting-users-identity; jwt_issuer_format `uri` makes it a URL).
+ *   `iss` is the team domain URL, `aud` the application's AUD tag, RS256 (developers.cloudflare.com/cloudflare-one/
+ *   access-controls/applications/http-apps/authorization-cookie/validating-json/).
+ * - Pomerium: `X-Pomerium-Jwt-Assertion`, keys at `/.well-known/pomerium/jwks.json`, `aud` the route's domain and,
+ *   since v0.22, `iss` the same domain (docs: capabilities/getting-users-identity; jwt_issuer_format `uri` makes it a
+ *   URL).
  */
-export function vendorDefaults(vendor: AssertionVendor, teamDomain: string | undefined): { header?: string; jwksUrl?: string; issuer?: string; algorithms: string[] } {
+export function vendorDefaults(
+  vendor: AssertionVendor,
+  teamDomain: string | undefined,
+): { header?: string; jwksUrl?: string; issuer?: string; algorithms: string[] } {
   if (vendor === "cloudflare-access") {
-    const team = teamDomain === undefined ? undefined : `https://${teamDomain.replace(/^https?:\/\//, "").replace(/\/+$/, "")}`;
-    return { header: "cf-access-jwt-assertion", ...(team ? { jwksUrl: `${team}/cdn-cgi/access/certs`, issuer: team } : {}), algorithms: ["RS256"] };
+    const team =
+      teamDomain === undefined ? undefined : `https://${teamDomain.replace(/^https?:\/\//, "").replace(/\/+$/, "")}`;
+    return {
+      header: "cf-access-jwt-assertion",
+      ...(team ? { jwksUrl: `${team}/cdn-cgi/access/certs`, issuer: team } : {}),
+      algorithms: ["RS256"],
+    };
   }
   if (vendor === "pomerium") return { header: "x-pomerium-jwt-assertion", algorithms: ["ES256", "EdDSA", "RS256"] };
   return { algorithms: ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"] };
@@ -56,40 +71,81 @@ export interface AssertionVerifier {
 }
 
 export function createAssertionVerifier(opts: AssertionOptions): AssertionVerifier {
-  const jwks = createRemoteJWKSet(opts.jwksUrl, { timeoutDuration: opts.timeoutMs, cooldownDuration: opts.jwksCooldownMs, cacheMaxAge: 10 * 60_000 });
+  const jwks = createRemoteJWKSet(opts.jwksUrl, {
+    timeoutDuration: opts.timeoutMs,
+    cooldownDuration: opts.jwksCooldownMs,
+    cacheMaxAge: 10 * 60_000,
+  });
   const { algorithms } = vendorDefaults(opts.vendor, undefined);
-  const refuse = (failure: AssertionFailure, status: number, message: string) => ({ failure, refusal: { status, type: failure, message } });
+  const refuse = (failure: AssertionFailure, status: number, message: string) => ({
+    failure,
+    refusal: { status, type: failure, message },
+  });
   return {
     header: opts.header,
     async verify(token) {
       let payload: Record<string, unknown>;
       try {
         ({ payload } = await jwtVerify(token, jwks, {
-          audience: opts.audience, issuer: opts.issuer, algorithms,
-          clockTolerance: opts.clockToleranceSeconds, requiredClaims: ["exp"],
+          audience: opts.audience,
+          issuer: opts.issuer,
+          algorithms,
+          clockTolerance: opts.clockToleranceSeconds,
+          requiredClaims: ["exp"],
         }));
       } catch (err) {
-        if (err instanceof joseErrors.JWTExpired) return refuse("assertion_expired", 401, `the ${opts.header} assertion has expired`);
+        if (err instanceof joseErrors.JWTExpired)
+          return refuse("assertion_expired", 401, `the ${opts.header} assertion has expired`);
         if (err instanceof joseErrors.JWKSTimeout || isNetworkError(err)) {
-          return refuse("assertion_unverifiable", 503, `the assertion's keys could not be fetched from ${opts.jwksUrl.href} (${err instanceof joseErrors.JWKSTimeout ? "timed out" : networkCode(err)}); try again shortly`);
+          return refuse(
+            "assertion_unverifiable",
+            503,
+            `the assertion's keys could not be fetched from ${opts.jwksUrl.href} (${err instanceof joseErrors.JWKSTimeout ? "timed out" : networkCode(err)}); try again shortly`,
+          );
         }
-        if (err instanceof joseErrors.JWKSNoMatchingKey) return refuse("assertion_invalid", 401, `the ${opts.header} assertion is signed with a key that is not in ${opts.jwksUrl.href}`);
-        if (err instanceof joseErrors.JWTClaimValidationFailed) return refuse("assertion_invalid", 401, `the ${opts.header} assertion's ${err.claim} claim is not accepted (${err.reason})`);
+        if (err instanceof joseErrors.JWKSNoMatchingKey)
+          return refuse(
+            "assertion_invalid",
+            401,
+            `the ${opts.header} assertion is signed with a key that is not in ${opts.jwksUrl.href}`,
+          );
+        if (err instanceof joseErrors.JWTClaimValidationFailed)
+          return refuse(
+            "assertion_invalid",
+            401,
+            `the ${opts.header} assertion's ${err.claim} claim is not accepted (${err.reason})`,
+          );
         const code = (err as { code?: string }).code ?? "invalid";
         return refuse("assertion_invalid", 401, `the ${opts.header} assertion does not verify (${code})`);
       }
       const user = payload[opts.userClaim];
       if (user === undefined || user === "") {
-        const service = typeof payload.common_name === "string" ? ` (a service token, common_name ${payload.common_name.slice(0, 100)})` : "";
-        return refuse("assertion_invalid", 401, `the ${opts.header} assertion has no "${opts.userClaim}" claim${service} (assertionUserClaim)`);
+        const service =
+          typeof payload.common_name === "string"
+            ? ` (a service token, common_name ${payload.common_name.slice(0, 100)})`
+            : "";
+        return refuse(
+          "assertion_invalid",
+          401,
+          `the ${opts.header} assertion has no "${opts.userClaim}" claim${service} (assertionUserClaim)`,
+        );
       }
       // Signed is not the same as well-formed: the claim becomes the gateway's user header (identity.ts, issue 21).
       const identity = ssoIdentity(payload, opts.userClaim);
-      if ("problem" in identity) return refuse("assertion_identity_invalid", 403, `the ${opts.header} assertion is refused: ${identity.problem} (assertionUserClaim)`);
+      if ("problem" in identity)
+        return refuse(
+          "assertion_identity_invalid",
+          403,
+          `the ${opts.header} assertion is refused: ${identity.problem} (assertionUserClaim)`,
+        );
       // An assertion proxy vouches for the address itself (Cloudflare Access and Pomerium send no email_verified);
       // one that says the address is unverified is believed.
       if (opts.userClaim === "email" && !emailVerified(payload, false)) {
-        return refuse("assertion_identity_invalid", 403, `the ${opts.header} assertion is refused: ${identity.user} is not verified (email_verified is ${JSON.stringify(payload.email_verified)})`);
+        return refuse(
+          "assertion_identity_invalid",
+          403,
+          `the ${opts.header} assertion is refused: ${identity.user} is not verified (email_verified is ${JSON.stringify(payload.email_verified)})`,
+        );
       }
       return { user: identity.user };
     },

@@ -4,8 +4,8 @@
 // also verified, with jose against the issuer's JWKS (openid-client skips that for a token that came straight from
 // the token endpoint over TLS, OIDC Core §3.1.3.7; we check it anyway, and re-fetch the JWKS when the provider signs
 // with a key we have not seen, so a key rotation at the provider needs no restart). Who is let in, and with which
-// scopes, is src/gate/sso/oidc-policy.ts; the login in progress is src/gate/sso/oidc-transaction.ts; turning a login into the
-// sidecar's session cookie is the gate's (src/gate/auth-gate.ts).
+// scopes, is src/gate/sso/oidc-policy.ts; the login in progress is src/gate/sso/oidc-transaction.ts; turning a login
+// into the sidecar's session cookie is the gate's (src/gate/auth-gate.ts).
 //
 // Every call that talks to the provider has a deadline (oidcTimeoutMs): a provider that is down or hangs is a 503
 // with the reason, never a request left waiting.
@@ -29,11 +29,20 @@ export type OidcFailure =
   | "oidc_invalid_token"
   | "oidc_clock_skew";
 export const OIDC_FAILURES: readonly OidcFailure[] = [
-  "oidc_not_allowed", "oidc_identity_invalid", "oidc_state_mismatch", "oidc_login_expired", "oidc_provider_unreachable",
-  "oidc_provider_error", "oidc_invalid_token", "oidc_clock_skew",
+  "oidc_not_allowed",
+  "oidc_identity_invalid",
+  "oidc_state_mismatch",
+  "oidc_login_expired",
+  "oidc_provider_unreachable",
+  "oidc_provider_error",
+  "oidc_invalid_token",
+  "oidc_clock_skew",
 ];
 
-export interface OidcRefusal { failure: OidcFailure; refusal: Refusal }
+export interface OidcRefusal {
+  failure: OidcFailure;
+  refusal: Refusal;
+}
 
 export interface OidcOptions extends Omit<OidcPolicy, "issuer"> {
   issuer: URL;
@@ -64,7 +73,10 @@ export interface OidcLogin {
   /** A 303 to the provider's authorization endpoint with a new transaction cookie, or why not (provider down). */
   start(returnTo: string): Promise<Reply | OidcRefusal>;
   /** Finishes a login from the callback's request target and the transaction cookie. */
-  callback(target: string, txCookie: string | undefined): Promise<{ subject: SessionSubject; returnTo: string } | OidcRefusal>;
+  callback(
+    target: string,
+    txCookie: string | undefined,
+  ): Promise<{ subject: SessionSubject; returnTo: string } | OidcRefusal>;
   /** The identity a session from an OIDC login stands for, if its credential id still holds under this policy. */
   identityOf(session: SessionSubject): Identity | undefined;
   /** The provider's end-session URL for RP-initiated logout, if it advertises one (undefined when unreachable). */
@@ -73,16 +85,24 @@ export interface OidcLogin {
   readonly clearTxCookie: string;
 }
 
-export function createOidcLogin(opts: OidcOptions, keys: CookieKeys, tokenScopes?: ReadonlyMap<string, string[] | undefined>): OidcLogin {
+export function createOidcLogin(
+  opts: OidcOptions,
+  keys: CookieKeys,
+  tokenScopes?: ReadonlyMap<string, string[] | undefined>,
+): OidcLogin {
   const policy: OidcPolicy = { ...opts, issuer: opts.issuer.href };
   const redirectUri = new URL(opts.redirectPath, opts.publicOrigin).href;
   const postLogoutUri = new URL(LOGOUT_PATH, opts.publicOrigin).href;
   const secure = opts.publicOrigin.protocol === "https:" ? "; Secure" : "";
-  const txCookie = (value: string, maxAge: number) => `${OIDC_TX_COOKIE}=${value}; Path=${opts.redirectPath}; HttpOnly; SameSite=Lax; Max-Age=${maxAge}${secure}`;
+  const txCookie = (value: string, maxAge: number) =>
+    `${OIDC_TX_COOKIE}=${value}; Path=${opts.redirectPath}; HttpOnly; SameSite=Lax; Max-Age=${maxAge}${secure}`;
   const clearTxCookie = txCookie("", 0);
   const timeoutFetch: client.CustomFetch = (url, init) => {
     const signal = AbortSignal.timeout(opts.timeoutMs);
-    return fetch(url, { ...init, signal: init.signal ? AbortSignal.any([init.signal, signal]) : signal } as RequestInit);
+    return fetch(url, {
+      ...init,
+      signal: init.signal ? AbortSignal.any([init.signal, signal]) : signal,
+    } as RequestInit);
   };
 
   // Discovery is done on first use and kept; a failure is retried by the next login, at most once a second.
@@ -92,7 +112,10 @@ export function createOidcLogin(opts: OidcOptions, keys: CookieKeys, tokenScopes
     if (discovered !== undefined) return discovered;
     if (Date.now() - failedAt < 1000 && lastFailure !== undefined) return Promise.reject(lastFailure);
     discovered = (async () => {
-      const metadata: Partial<client.ClientMetadata> = { [client.clockTolerance]: opts.clockToleranceSeconds, redirect_uris: [redirectUri] };
+      const metadata: Partial<client.ClientMetadata> = {
+        [client.clockTolerance]: opts.clockToleranceSeconds,
+        redirect_uris: [redirectUri],
+      };
       const auth = opts.clientSecret !== undefined ? client.ClientSecretBasic(opts.clientSecret) : client.None();
       const config = await client.discovery(opts.issuer, opts.clientId, metadata, auth, {
         [client.customFetch]: timeoutFetch,
@@ -101,7 +124,11 @@ export function createOidcLogin(opts: OidcOptions, keys: CookieKeys, tokenScopes
       });
       const jwksUri = config.serverMetadata().jwks_uri;
       if (jwksUri === undefined) throw new ProviderMisconfigured("the provider's discovery document has no jwks_uri");
-      const jwks = createRemoteJWKSet(new URL(jwksUri), { timeoutDuration: opts.timeoutMs, cooldownDuration: opts.jwksCooldownMs, cacheMaxAge: 10 * 60_000 });
+      const jwks = createRemoteJWKSet(new URL(jwksUri), {
+        timeoutDuration: opts.timeoutMs,
+        cooldownDuration: opts.jwksCooldownMs,
+        cacheMaxAge: 10 * 60_000,
+      });
       return { config, jwks };
     })();
     discovered.catch((err: unknown) => {
@@ -113,15 +140,44 @@ export function createOidcLogin(opts: OidcOptions, keys: CookieKeys, tokenScopes
   };
   let lastFailure: unknown;
 
-  const refuse = (failure: OidcFailure, status: number, message: string, headers?: Record<string, string>): OidcRefusal => ({
-    failure, refusal: { status, type: failure, message, ...(headers ? { headers: { ...headers, "Set-Cookie": clearTxCookie } } : { headers: { "Set-Cookie": clearTxCookie } }) },
+  const refuse = (
+    failure: OidcFailure,
+    status: number,
+    message: string,
+    headers?: Record<string, string>,
+  ): OidcRefusal => ({
+    failure,
+    refusal: {
+      status,
+      type: failure,
+      message,
+      ...(headers
+        ? { headers: { ...headers, "Set-Cookie": clearTxCookie } }
+        : { headers: { "Set-Cookie": clearTxCookie } }),
+    },
   });
   const fromError = (err: unknown, during: string): OidcRefusal => {
     const c = classify(err);
     const name = opts.issuer.href;
-    if (c.kind === "unreachable") return refuse("oidc_provider_unreachable", 503, `the OpenID provider ${name} is unreachable (${c.detail}) during ${during}; try again shortly`, { "Retry-After": "5" });
-    if (c.kind === "clock") return refuse("oidc_clock_skew", 401, `the provider's ID token is outside its validity window by our clock (${c.detail}): the provider's clock and the sidecar's differ by more than ${opts.clockToleranceSeconds} s; synchronise them (NTP)`);
-    if (c.kind === "provider") return refuse("oidc_provider_error", 502, `the OpenID provider ${name} answered with an error during ${during}: ${c.detail}`);
+    if (c.kind === "unreachable")
+      return refuse(
+        "oidc_provider_unreachable",
+        503,
+        `the OpenID provider ${name} is unreachable (${c.detail}) during ${during}; try again shortly`,
+        { "Retry-After": "5" },
+      );
+    if (c.kind === "clock")
+      return refuse(
+        "oidc_clock_skew",
+        401,
+        `the provider's ID token is outside its validity window by our clock (${c.detail}): the provider's clock and the sidecar's differ by more than ${opts.clockToleranceSeconds} s; synchronise them (NTP)`,
+      );
+    if (c.kind === "provider")
+      return refuse(
+        "oidc_provider_error",
+        502,
+        `the OpenID provider ${name} answered with an error during ${during}: ${c.detail}`,
+      );
     return refuse("oidc_invalid_token", 401, `the provider's response did not verify during ${during}: ${c.detail}`);
   };
 
@@ -137,34 +193,66 @@ export function createOidcLogin(opts: OidcOptions, keys: CookieKeys, tokenScopes
         return fromError(err, "discovery");
       }
       const tx: LoginTransaction = {
-        state: client.randomState(), nonce: client.randomNonce(), verifier: client.randomPKCECodeVerifier(),
-        returnTo, exp: Date.now() + LOGIN_TTL_MS,
+        state: client.randomState(),
+        nonce: client.randomNonce(),
+        verifier: client.randomPKCECodeVerifier(),
+        returnTo,
+        exp: Date.now() + LOGIN_TTL_MS,
       };
       const url = client.buildAuthorizationUrl(config, {
-        redirect_uri: redirectUri, response_type: "code", scope: opts.scopes.join(" "), state: tx.state, nonce: tx.nonce,
-        code_challenge: await client.calculatePKCECodeChallenge(tx.verifier), code_challenge_method: "S256",
+        redirect_uri: redirectUri,
+        response_type: "code",
+        scope: opts.scopes.join(" "),
+        state: tx.state,
+        nonce: tx.nonce,
+        code_challenge: await client.calculatePKCECodeChallenge(tx.verifier),
+        code_challenge_method: "S256",
       });
-      return { status: 303, headers: { Location: url.href, "Set-Cookie": txCookie(sealTransaction(keys, tx), LOGIN_TTL_MS / 1000), "Cache-Control": "no-store" }, body: "" };
+      return {
+        status: 303,
+        headers: {
+          Location: url.href,
+          "Set-Cookie": txCookie(sealTransaction(keys, tx), LOGIN_TTL_MS / 1000),
+          "Cache-Control": "no-store",
+        },
+        body: "",
+      };
     },
 
     async callback(target, cookie) {
       const current = new URL(target, opts.publicOrigin);
       if (cookie === undefined || cookie === "") {
-        return refuse("oidc_state_mismatch", 400, "no login is in progress in this browser (it was started elsewhere, or its cookie expired): open the dashboard again to sign in");
+        return refuse(
+          "oidc_state_mismatch",
+          400,
+          "no login is in progress in this browser (it was started elsewhere, or its cookie expired): open the dashboard again to sign in",
+        );
       }
       const tx = openTransaction(keys, cookie, Date.now());
       if ("error" in tx) {
         return tx.error === "expired"
-          ? refuse("oidc_login_expired", 400, `the login took longer than ${LOGIN_TTL_MS / 60_000} minutes: open the dashboard again to sign in`)
+          ? refuse(
+              "oidc_login_expired",
+              400,
+              `the login took longer than ${LOGIN_TTL_MS / 60_000} minutes: open the dashboard again to sign in`,
+            )
           : refuse("oidc_state_mismatch", 400, "the login cookie is not valid: open the dashboard again to sign in");
       }
       if (current.searchParams.get("state") !== tx.state) {
-        return refuse("oidc_state_mismatch", 400, "the callback's state does not match the login in progress in this browser: open the dashboard again to sign in");
+        return refuse(
+          "oidc_state_mismatch",
+          400,
+          "the callback's state does not match the login in progress in this browser: open the dashboard again to sign in",
+        );
       }
       const providerError = current.searchParams.get("error");
       if (providerError !== null) {
         const description = current.searchParams.get("error_description");
-        return refuse("oidc_provider_error", providerError === "access_denied" ? 403 : 502, `the provider refused the login: ${providerError}${description ? ` (${description.slice(0, 200)})` : ""}`);
+        return refuse(
+          "oidc_provider_error",
+          providerError === "access_denied" ? 403 : 502,
+          `the provider refused the login: ${providerError}${description ? ` (${description.slice(0, 200)})` : ""}`,
+        );
       }
       let config: client.Configuration;
       let jwks: ReturnType<typeof createRemoteJWKSet>;
@@ -175,25 +263,48 @@ export function createOidcLogin(opts: OidcOptions, keys: CookieKeys, tokenScopes
       }
       let claims: Record<string, unknown>;
       try {
-        const tokens = await client.authorizationCodeGrant(config, current, { pkceCodeVerifier: tx.verifier, expectedState: tx.state, expectedNonce: tx.nonce, idTokenExpected: true });
+        const tokens = await client.authorizationCodeGrant(config, current, {
+          pkceCodeVerifier: tx.verifier,
+          expectedState: tx.state,
+          expectedNonce: tx.nonce,
+          idTokenExpected: true,
+        });
         const idToken = tokens.id_token as string;
         // maxTokenAge: the token was issued just now, by the provider's clock; an iat in our future (or long past)
         // is a clock that is off, which openid-client alone would let through when the provider runs ahead.
-        await jwtVerify(idToken, jwks, { issuer: config.serverMetadata().issuer, audience: opts.clientId, clockTolerance: opts.clockToleranceSeconds, maxTokenAge: LOGIN_TTL_MS / 1000 });
+        await jwtVerify(idToken, jwks, {
+          issuer: config.serverMetadata().issuer,
+          audience: opts.clientId,
+          clockTolerance: opts.clockToleranceSeconds,
+          maxTokenAge: LOGIN_TTL_MS / 1000,
+        });
         claims = { ...(tokens.claims() as Record<string, unknown>) };
         const wanted = [opts.userClaim, "email", ...(opts.groupsClaim ? [opts.groupsClaim] : [])];
         if (wanted.some((c) => claims[c] === undefined) && config.serverMetadata().userinfo_endpoint !== undefined) {
           const info = await client.fetchUserInfo(config, tokens.access_token, claims.sub as string);
-          claims = { ...info, ...claims, ...Object.fromEntries(wanted.filter((c) => claims[c] === undefined && info[c] !== undefined).map((c) => [c, info[c]])) };
+          claims = {
+            ...info,
+            ...claims,
+            ...Object.fromEntries(
+              wanted.filter((c) => claims[c] === undefined && info[c] !== undefined).map((c) => [c, info[c]]),
+            ),
+          };
         }
       } catch (err) {
         return fromError(err, "the code exchange");
       }
       const emailVerifiedSent = config.serverMetadata().claims_supported?.includes("email_verified") ?? false;
       const verdict = decide(policy, claims, tokenScopes, emailVerifiedSent);
-      if ("denied" in verdict) return refuse(verdict.unusable ? "oidc_identity_invalid" : "oidc_not_allowed", 403, `sign-in refused: ${verdict.denied}`);
+      if ("denied" in verdict)
+        return refuse(
+          verdict.unusable ? "oidc_identity_invalid" : "oidc_not_allowed",
+          403,
+          `sign-in refused: ${verdict.denied}`,
+        );
       const subject: SessionSubject = {
-        user: verdict.user, sub: verdict.sub, credential: oidcCredentialId(policy, verdict.sub, verdict.scopes),
+        user: verdict.user,
+        sub: verdict.sub,
+        credential: oidcCredentialId(policy, verdict.sub, verdict.scopes),
         ...(verdict.scopes !== undefined ? { scopes: verdict.scopes } : {}),
       };
       return { subject, returnTo: tx.returnTo };
@@ -225,20 +336,63 @@ class ProviderMisconfigured extends Error {}
 
 /** Sorts a failure into what the user is told; the detail is a short code or sentence, never a token. */
 export function classify(err: unknown): { kind: "unreachable" | "clock" | "provider" | "invalid"; detail: string } {
-  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 6; e = (e as { cause?: unknown }).cause, depth++) {
+  for (
+    let e: unknown = err, depth = 0;
+    e !== undefined && e !== null && depth < 6;
+    e = (e as { cause?: unknown }).cause, depth++
+  ) {
     const x = e as { name?: string; code?: string; message?: string; claim?: string };
-    if (x.name === "TimeoutError" || x.name === "AbortError" || x.code === "OAUTH_TIMEOUT" || e instanceof joseErrors.JWKSTimeout) return { kind: "unreachable", detail: "timed out" };
-    if (typeof x.code === "string" && /^(ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|EPIPE|UND_ERR_\w+)$/.test(x.code)) return { kind: "unreachable", detail: x.code };
-    if (e instanceof joseErrors.JWTExpired || (e instanceof joseErrors.JWTClaimValidationFailed && ["iat", "nbf", "exp"].includes(e.claim))) return { kind: "clock", detail: e.message };
-    if (x.code === "OAUTH_JWT_TIMESTAMP_CHECK_FAILED") return { kind: "clock", detail: (e as Error).message + ((e as { cause?: { message?: string } }).cause?.message ? `: ${(e as { cause: { message: string } }).cause.message}` : "") };
-    if (e instanceof joseErrors.JWKSNoMatchingKey) return { kind: "invalid", detail: "the ID token is signed with a key that is not in the provider's JWKS, even after fetching it again" };
-    if (e instanceof joseErrors.JOSEError) return { kind: "invalid", detail: `${x.code ?? "JOSE"}: ${x.message ?? ""}` };
-    if (e instanceof client.ResponseBodyError) return { kind: "provider", detail: `${e.error}${e.error_description ? ` (${e.error_description.slice(0, 200)})` : ""}` };
+    if (
+      x.name === "TimeoutError" ||
+      x.name === "AbortError" ||
+      x.code === "OAUTH_TIMEOUT" ||
+      e instanceof joseErrors.JWKSTimeout
+    )
+      return { kind: "unreachable", detail: "timed out" };
+    if (
+      typeof x.code === "string" &&
+      /^(ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|EPIPE|UND_ERR_\w+)$/.test(
+        x.code,
+      )
+    )
+      return { kind: "unreachable", detail: x.code };
+    if (
+      e instanceof joseErrors.JWTExpired ||
+      (e instanceof joseErrors.JWTClaimValidationFailed && ["iat", "nbf", "exp"].includes(e.claim))
+    )
+      return { kind: "clock", detail: e.message };
+    if (x.code === "OAUTH_JWT_TIMESTAMP_CHECK_FAILED")
+      return {
+        kind: "clock",
+        detail:
+          (e as Error).message +
+          ((e as { cause?: { message?: string } }).cause?.message
+            ? `: ${(e as { cause: { message: string } }).cause.message}`
+            : ""),
+      };
+    if (e instanceof joseErrors.JWKSNoMatchingKey)
+      return {
+        kind: "invalid",
+        detail: "the ID token is signed with a key that is not in the provider's JWKS, even after fetching it again",
+      };
+    if (e instanceof joseErrors.JOSEError)
+      return { kind: "invalid", detail: `${x.code ?? "JOSE"}: ${x.message ?? ""}` };
+    if (e instanceof client.ResponseBodyError)
+      return {
+        kind: "provider",
+        detail: `${e.error}${e.error_description ? ` (${e.error_description.slice(0, 200)})` : ""}`,
+      };
     if (e instanceof ProviderMisconfigured) return { kind: "provider", detail: e.message };
-    if (x.code === "OAUTH_RESPONSE_IS_NOT_CONFORM" || x.code === "OAUTH_RESPONSE_IS_NOT_JSON" || x.code === "OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED" || x.code === "OAUTH_INVALID_SERVER_METADATA") {
+    if (
+      x.code === "OAUTH_RESPONSE_IS_NOT_CONFORM" ||
+      x.code === "OAUTH_RESPONSE_IS_NOT_JSON" ||
+      x.code === "OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED" ||
+      x.code === "OAUTH_INVALID_SERVER_METADATA"
+    ) {
       return { kind: "provider", detail: x.message ?? x.code };
     }
-    if (e instanceof TypeError && x.message === "fetch failed" && (e as { cause?: unknown }).cause === undefined) return { kind: "unreachable", detail: "fetch failed" };
+    if (e instanceof TypeError && x.message === "fetch failed" && (e as { cause?: unknown }).cause === undefined)
+      return { kind: "unreachable", detail: "fetch failed" };
   }
   const x = err as { code?: string; message?: string };
   return { kind: "invalid", detail: `${x.code ? `${x.code}: ` : ""}${x.message ?? String(err)}`.slice(0, 300) };

@@ -1,6 +1,6 @@
 // Who a single sign-on login lets in, and with which scopes: the sidecar's decision on the claims an OpenID provider
-// vouched for (src/gate/sso/oidc-login.ts has verified them by then). No I/O here. The same rules build the credential id a
-// session carries, so a session stays valid only while the policy that admitted it is unchanged.
+// vouched for (src/gate/sso/oidc-login.ts has verified them by then). No I/O here. The same rules build the credential
+// id a session carries, so a session stays valid only while the policy that admitted it is unchanged.
 import { createHmac } from "node:crypto";
 import { canonicalEmail, emailVerified, ssoIdentity } from "../identity.ts";
 
@@ -20,14 +20,24 @@ export interface OidcPolicy {
   scopesByGroup: Record<string, string[]> | undefined;
 }
 
-/** What the login grants: the identity header value, the provider's subject, and the scopes (undefined: the gateway's defaults). */
-export interface OidcGrant { user: string; sub: string; scopes: string[] | undefined }
+/**
+ * What the login grants: the identity header value, the provider's subject, and the scopes (undefined: the gateway's
+ * defaults).
+ */
+export interface OidcGrant {
+  user: string;
+  sub: string;
+  scopes: string[] | undefined;
+}
 
 /**
  * A refusal, in a sentence the user can act on (the provider is named, never a secret); `unusable` when a claim could
  * not be an identity at all (identity.ts), rather than an identity the policy does not admit.
  */
-export interface OidcDenial { denied: string; unusable?: true }
+export interface OidcDenial {
+  denied: string;
+  unusable?: true;
+}
 
 /**
  * Applies the policy to verified claims. The user claim must be a valid identity (identity.ts: never trimmed or
@@ -38,7 +48,12 @@ export interface OidcDenial { denied: string; unusable?: true }
  * is refused: whatever only knows the user (a log line, the gateway's identityScopes) could not tell which set applies
  * (the rule tokensFile follows too).
  */
-export function decide(policy: OidcPolicy, claims: Record<string, unknown>, tokenScopes?: ReadonlyMap<string, string[] | undefined>, emailVerifiedSent = false): OidcGrant | OidcDenial {
+export function decide(
+  policy: OidcPolicy,
+  claims: Record<string, unknown>,
+  tokenScopes?: ReadonlyMap<string, string[] | undefined>,
+  emailVerifiedSent = false,
+): OidcGrant | OidcDenial {
   const sub = claims.sub;
   if (typeof sub !== "string" || sub === "") return { denied: "the provider sent no subject (sub claim)" };
   const identity = ssoIdentity(claims, policy.userClaim);
@@ -46,12 +61,27 @@ export function decide(policy: OidcPolicy, claims: Record<string, unknown>, toke
   const user = identity.user;
   const listsEmail = policy.allowedEmails.length > 0 || policy.allowedDomains.length > 0;
   if (listsEmail || policy.userClaim === "email") {
-    if (claims.email === undefined) return { denied: "the provider sent no email claim, and oidcAllowedEmails/oidcAllowedDomains need one (request the email scope)" };
+    if (claims.email === undefined)
+      return {
+        denied:
+          "the provider sent no email claim, and oidcAllowedEmails/oidcAllowedDomains need one (request the email scope)",
+      };
     const checked = typeof claims.email === "string" ? canonicalEmail(claims.email) : { problem: "is not a string" };
-    if ("problem" in checked) return { denied: `the "email" claim ${JSON.stringify(claims.email).slice(0, 100)} ${checked.problem}`, unusable: true };
+    if ("problem" in checked)
+      return {
+        denied: `the "email" claim ${JSON.stringify(claims.email).slice(0, 100)} ${checked.problem}`,
+        unusable: true,
+      };
     const email = checked.email;
-    if (!emailVerified(claims, emailVerifiedSent)) return { denied: `${email} is not verified at the provider (email_verified is ${JSON.stringify(claims.email_verified) ?? "absent"})` };
-    if (listsEmail && !policy.allowedEmails.includes(email) && !policy.allowedDomains.includes(email.slice(email.indexOf("@") + 1))) {
+    if (!emailVerified(claims, emailVerifiedSent))
+      return {
+        denied: `${email} is not verified at the provider (email_verified is ${JSON.stringify(claims.email_verified) ?? "absent"})`,
+      };
+    if (
+      listsEmail &&
+      !policy.allowedEmails.includes(email) &&
+      !policy.allowedDomains.includes(email.slice(email.indexOf("@") + 1))
+    ) {
       return { denied: `${email} is not allowed here (oidcAllowedEmails, oidcAllowedDomains)` };
     }
   }
@@ -67,7 +97,10 @@ export function decide(policy: OidcPolicy, claims: Record<string, unknown>, toke
       for (const scope of mapped) granted.add(scope);
     }
     if (!member) {
-      const seen = groups.length === 0 ? `the provider sent no "${policy.groupsClaim}" claim` : `groups: ${groups.slice(0, 10).join(", ")}`;
+      const seen =
+        groups.length === 0
+          ? `the provider sent no "${policy.groupsClaim}" claim`
+          : `groups: ${groups.slice(0, 10).join(", ")}`;
       return { denied: `${user} is in none of the groups of oidcScopesByGroup (${seen})` };
     }
     scopes = [...granted].sort();
@@ -86,7 +119,8 @@ function groupsOf(claims: Record<string, unknown>, claim: string | undefined): s
   return [];
 }
 
-const scopeKey = (scopes: readonly string[] | undefined): string => (scopes === undefined ? "" : [...scopes].sort().join(","));
+const scopeKey = (scopes: readonly string[] | undefined): string =>
+  scopes === undefined ? "" : [...scopes].sort().join(",");
 
 /**
  * The credential id of a session from this login: "oidc:" + an HMAC of the issuer, client, subject, scope set and the
@@ -96,9 +130,22 @@ const scopeKey = (scopes: readonly string[] | undefined): string => (scopes === 
  */
 export function oidcCredentialId(policy: OidcPolicy, sub: string, scopes: readonly string[] | undefined): string {
   const rules = JSON.stringify([
-    policy.userClaim, policy.groupsClaim ?? null, [...policy.allowedEmails].sort(), [...policy.allowedDomains].sort(),
-    policy.scopesByGroup === undefined ? null : Object.keys(policy.scopesByGroup).sort().map((g) => [g, [...(policy.scopesByGroup as Record<string, string[]>)[g] as string[]].sort()]),
+    policy.userClaim,
+    policy.groupsClaim ?? null,
+    [...policy.allowedEmails].sort(),
+    [...policy.allowedDomains].sort(),
+    policy.scopesByGroup === undefined
+      ? null
+      : Object.keys(policy.scopesByGroup)
+          .sort()
+          .map((g) => [g, [...((policy.scopesByGroup as Record<string, string[]>)[g] as string[])].sort()]),
   ]);
-  const material = JSON.stringify([policy.issuer, policy.clientId, sub, scopes === undefined ? null : [...scopes].sort(), rules]);
+  const material = JSON.stringify([
+    policy.issuer,
+    policy.clientId,
+    sub,
+    scopes === undefined ? null : [...scopes].sort(),
+    rules,
+  ]);
   return `oidc:${createHmac("sha256", "openclaw-sidecar oidc credential id").update(material).digest("base64url").slice(0, 22)}`;
 }

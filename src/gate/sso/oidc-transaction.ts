@@ -36,8 +36,13 @@ export function sealTransaction(keys: CookieKeys, tx: LoginTransaction): string 
 }
 
 /** Opens a transaction sealed under any of the keys (rotation); expiry is checked after authenticity. */
-export function openTransaction(keys: CookieKeys, value: string, nowMs: number): LoginTransaction | { error: TransactionError } {
-  if (typeof value !== "string" || value.length > MAX_LENGTH || !/^[A-Za-z0-9_-]+$/.test(value)) return { error: "malformed" };
+export function openTransaction(
+  keys: CookieKeys,
+  value: string,
+  nowMs: number,
+): LoginTransaction | { error: TransactionError } {
+  if (typeof value !== "string" || value.length > MAX_LENGTH || !/^[A-Za-z0-9_-]+$/.test(value))
+    return { error: "malformed" };
   const raw = Buffer.from(value, "base64url");
   if (raw.length < 12 + 16 + 2) return { error: "malformed" };
   const iv = raw.subarray(0, 12);
@@ -69,7 +74,8 @@ function parse(text: string): LoginTransaction | undefined {
     return undefined;
   }
   const t = (parsed ?? {}) as Record<string, unknown>;
-  for (const k of ["state", "nonce", "verifier", "returnTo"]) if (typeof t[k] !== "string" || t[k] === "") return undefined;
+  for (const k of ["state", "nonce", "verifier", "returnTo"])
+    if (typeof t[k] !== "string" || t[k] === "") return undefined;
   if (typeof t.exp !== "number" || !Number.isFinite(t.exp)) return undefined;
   return t as unknown as LoginTransaction;
 }

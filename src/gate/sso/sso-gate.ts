@@ -24,7 +24,10 @@ export interface SsoGate {
   /** The callback, /logout, or a request carrying the proxy's assertion; undefined when none of them. */
   checkRequest(req: RequestHead, view: ClientView): Promise<Identity | Reply> | undefined;
   /** An upgrade carrying the proxy's assertion; undefined when it carries none. Never starts a login. */
-  checkUpgrade(req: RequestHead, view: ClientView): Promise<Identity | { result: "unauthenticated"; refusal: Refusal }> | undefined;
+  checkUpgrade(
+    req: RequestHead,
+    view: ClientView,
+  ): Promise<Identity | { result: "unauthenticated"; refusal: Refusal }> | undefined;
   /** Whether a session is one of ours (an OIDC login); its identity when its credential id still holds. */
   ownsSession(session: SessionSubject): boolean;
   sessionIdentity(session: SessionSubject): Identity | undefined;
@@ -48,21 +51,37 @@ export interface SsoGateDeps {
 export function createSsoGate(config: Config, deps: SsoGateDeps): SsoGate | undefined {
   if (config.oidc === undefined && config.assertion === undefined) return undefined;
   const { keys, logger, metrics } = deps;
-  const oidc: OidcLogin | undefined = config.oidc && config.publicOrigin
-    ? createOidcLogin({
-      ...config.oidc, issuer: config.oidc.issuer, publicOrigin: config.publicOrigin,
-      clockToleranceSeconds: SSO_DEFAULTS.clockToleranceSeconds, jwksCooldownMs: SSO_DEFAULTS.jwksCooldownMs,
-    }, keys, deps.tokenScopes)
-    : undefined;
+  const oidc: OidcLogin | undefined =
+    config.oidc && config.publicOrigin
+      ? createOidcLogin(
+          {
+            ...config.oidc,
+            issuer: config.oidc.issuer,
+            publicOrigin: config.publicOrigin,
+            clockToleranceSeconds: SSO_DEFAULTS.clockToleranceSeconds,
+            jwksCooldownMs: SSO_DEFAULTS.jwksCooldownMs,
+          },
+          keys,
+          deps.tokenScopes,
+        )
+      : undefined;
   if (oidc !== undefined && config.oidc?.issuer.protocol === "http:") {
-    logger.warn({ issuer: config.oidc.issuer.href }, "oidcIssuer is plain http: codes and tokens cross the network unencrypted; use it only for a provider on a private network");
+    logger.warn(
+      { issuer: config.oidc.issuer.href },
+      "oidcIssuer is plain http: codes and tokens cross the network unencrypted; use it only for a provider on a private network",
+    );
   }
-  const assertion: AssertionVerifier | undefined = config.assertion && createAssertionVerifier({
-    ...config.assertion, timeoutMs: config.oidc?.timeoutMs ?? SSO_DEFAULTS.oidcTimeoutMs,
-    clockToleranceSeconds: SSO_DEFAULTS.clockToleranceSeconds, jwksCooldownMs: SSO_DEFAULTS.jwksCooldownMs,
-  });
+  const assertion: AssertionVerifier | undefined =
+    config.assertion &&
+    createAssertionVerifier({
+      ...config.assertion,
+      timeoutMs: config.oidc?.timeoutMs ?? SSO_DEFAULTS.oidcTimeoutMs,
+      clockToleranceSeconds: SSO_DEFAULTS.clockToleranceSeconds,
+      jwksCooldownMs: SSO_DEFAULTS.jwksCooldownMs,
+    });
   const ttlMs = config.cookieTtlSeconds * 1000;
-  const sessionCookie = (value: string, maxAge: number) => `${deps.cookieName}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${maxAge}${deps.secureCookie ? "; Secure" : ""}`;
+  const sessionCookie = (value: string, maxAge: number) =>
+    `${deps.cookieName}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${maxAge}${deps.secureCookie ? "; Secure" : ""}`;
 
   const count = (view: ClientView, failure: OidcFailure | AssertionFailure, message: string) => {
     const reason: AuthFailure = failure; // the two unions stay within the metric's label set
@@ -80,10 +99,28 @@ export function createSsoGate(config: Config, deps: SsoGateDeps): SsoGate | unde
       return answer(req, result.refusal);
     }
     const session = signSession(keys, result.subject, Date.now(), ttlMs);
-    logger.info({ kind: "auth", client: view.clientAddress, user: result.subject.user, sub: result.subject.sub, scopes: result.subject.scopes }, "login (single sign-on)");
+    logger.info(
+      {
+        kind: "auth",
+        client: view.clientAddress,
+        user: result.subject.user,
+        sub: result.subject.sub,
+        scopes: result.subject.scopes,
+      },
+      "login (single sign-on)",
+    );
     // Two cookies in one answer: the session, and the end of the login transaction. Header names are
     // case-insensitive, so the two spellings are two Set-Cookie lines.
-    return { status: 303, headers: { Location: result.returnTo, "Set-Cookie": sessionCookie(session, config.cookieTtlSeconds), "set-cookie": login.clearTxCookie, "Cache-Control": "no-store" }, body: "" };
+    return {
+      status: 303,
+      headers: {
+        Location: result.returnTo,
+        "Set-Cookie": sessionCookie(session, config.cookieTtlSeconds),
+        "set-cookie": login.clearTxCookie,
+        "Cache-Control": "no-store",
+      },
+      body: "",
+    };
   }
 
   /**
@@ -147,7 +184,8 @@ export function createSsoGate(config: Config, deps: SsoGateDeps): SsoGate | unde
       if (oidc !== undefined) {
         const path = pathOf(req);
         if (path === oidc.redirectPath && (req.method === "GET" || req.method === "HEAD")) return callback(req, view);
-        if (path === LOGOUT_PATH && (req.method === "GET" || req.method === "HEAD" || req.method === "POST")) return logout(req, view);
+        if (path === LOGOUT_PATH && (req.method === "GET" || req.method === "HEAD" || req.method === "POST"))
+          return logout(req, view);
       }
       const token = takeAssertion(req);
       if (token === undefined) return undefined;
@@ -157,14 +195,17 @@ export function createSsoGate(config: Config, deps: SsoGateDeps): SsoGate | unde
     checkUpgrade(req, view) {
       const token = takeAssertion(req);
       if (token === undefined) return undefined;
-      return verifyAssertion(req, view, token).then((v) => ("status" in v ? { result: "unauthenticated" as const, refusal: v } : v));
+      return verifyAssertion(req, view, token).then((v) =>
+        "status" in v ? { result: "unauthenticated" as const, refusal: v } : v,
+      );
     },
 
     ownsSession: (session) => session.credential.startsWith("oidc:"),
     sessionIdentity: (session) => oidc?.identityOf(session),
 
     isNavigation(req) {
-      if (oidc === undefined || (req.method !== "GET" && req.method !== "HEAD") || !wantsHtml(req.headers)) return false;
+      if (oidc === undefined || (req.method !== "GET" && req.method !== "HEAD") || !wantsHtml(req.headers))
+        return false;
       const path = pathOf(req);
       return path !== oidc.redirectPath && path !== LOGOUT_PATH && !/[?&]token=/.test(req.url);
     },

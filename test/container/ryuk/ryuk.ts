@@ -31,7 +31,7 @@ async function list(path: string, label: string): Promise<Array<Record<string, u
   const res = await docker("GET", `${path}${path.includes("?") ? "&" : "?"}filters=${filters}`);
   const parsed: unknown = JSON.parse(res.body);
   if (Array.isArray(parsed)) return parsed as Array<Record<string, unknown>>;
-  return ((parsed as { Volumes?: Array<Record<string, unknown>> }).Volumes ?? []);
+  return (parsed as { Volumes?: Array<Record<string, unknown>> }).Volumes ?? [];
 }
 
 async function prune(): Promise<void> {
@@ -46,7 +46,9 @@ async function prune(): Promise<void> {
     for (const v of volumes) await docker("DELETE", `/volumes/${String(v.Name)}`);
     const images = await list("/images/json", label);
     for (const i of images) await docker("DELETE", `/images/${String(i.Id)}?force=1`);
-    console.log(`pruned ${label}: ${containers.length} containers, ${networks.length} networks, ${volumes.length} volumes, ${images.length} images`);
+    console.log(
+      `pruned ${label}: ${containers.length} containers, ${networks.length} networks, ${volumes.length} volumes, ${images.length} images`,
+    );
   }
   process.exit(0);
 }
@@ -69,10 +71,15 @@ net
     });
     socket.on("error", () => socket.destroy());
     socket.on("close", () => {
-      if (--clients === 0) timer = setTimeout(() => void prune().catch((err: unknown) => {
-        console.error(`prune failed: ${String(err)}`);
-        process.exit(1);
-      }), timeoutMs);
+      if (--clients === 0)
+        timer = setTimeout(
+          () =>
+            void prune().catch((err: unknown) => {
+              console.error(`prune failed: ${String(err)}`);
+              process.exit(1);
+            }),
+          timeoutMs,
+        );
     });
   })
   .listen(8080, () => console.log("Started"));
