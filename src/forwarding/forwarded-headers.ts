@@ -7,7 +7,12 @@
 // client (overwritten, never appended) — except in local mode, where it must send none at all.
 import type { IncomingHttpHeaders } from "node:http";
 import ipaddr from "ipaddr.js";
-import type { Cidr, Mode } from "../options/config.ts";
+
+/** How the sidecar stands before the gateway (README, Modes): the trust decision depends on it. */
+export type Mode = "attribution" | "identity" | "local";
+export const MODES: readonly Mode[] = ["attribution", "identity", "local"];
+/** A parsed CIDR, as ipaddr.js returns it. */
+export type Cidr = [ipaddr.IPv4 | ipaddr.IPv6, number];
 
 export interface TrustPolicy {
   mode: Mode;

@@ -17,7 +17,8 @@ import {
   signSession,
   verifySession,
 } from "./credentials.ts";
-import type { Config, Credential } from "../options/config.ts";
+import type { Mode } from "../forwarding/forwarded-headers.ts";
+import type { Credential } from "./credentials.ts";
 import type { ConnectRequest } from "../http/connect-frame.ts";
 import type { ConnectDecision } from "../http/forward-upgrade.ts";
 import type { ClientView, Identity } from "../forwarding/forwarded-headers.ts";
@@ -28,7 +29,7 @@ import { loginPage } from "./login-page.ts";
 import { CLIENT_ID_HEADER, CLIENT_SECRET_HEADER, MachineCredentials } from "./machine-credentials.ts";
 import { CONTROL_UI_SHELL_PATHS, SELF_AUTHENTICATING_PATHS, createPublicPathMatcher } from "./public-paths.ts";
 import { type Refusal, type Reply, refusalReply, wantsHtml } from "../http/responses.ts";
-import { createSsoGate } from "./sso/sso-gate.ts";
+import { type SsoGateOptions, createSsoGate } from "./sso/sso-gate.ts";
 
 export const COOKIE_NAME = "openclaw_sidecar_session";
 
@@ -72,10 +73,27 @@ export interface AuthGate {
   ): Identity | undefined | UpgradeRefusal | HeldUpgrade | Promise<Identity | UpgradeRefusal>;
 }
 
+/** The options the gate reads (validated in options/): its credentials, sessions, limiter and routes. */
+export interface GateOptions extends SsoGateOptions {
+  mode: Mode;
+  credentials: Credential[];
+  /** HMAC keys for session cookies, newest first; none: a random key per process. */
+  cookieSecrets: string[];
+  authMaxFailures: number;
+  authWindowMs: number;
+  authLockoutMs: number;
+  /** Set when the sidecar serves TLS itself: session cookies are then Secure. */
+  tlsCert: string | undefined;
+  publicPaths: string[];
+  controlUiTokenLogin: boolean;
+  selfAuthenticatingRoutes: boolean;
+  allowedOrigins: string[];
+}
+
 type Refused = { failure: AuthFailure; refusal: Refusal };
 type Verdict = { identity: Identity } | Refused;
 
-export function createAuthGate(config: Config, logger: Logger, metrics: Metrics): AuthGate {
+export function createAuthGate(config: GateOptions, logger: Logger, metrics: Metrics): AuthGate {
   const verifier = new TokenVerifier(config.credentials.filter((c) => c.clientId === undefined));
   const machines = new MachineCredentials(config.credentials);
   const secrets = config.cookieSecrets.length > 0 ? config.cookieSecrets : [randomBytes(32).toString("hex")];

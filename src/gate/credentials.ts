@@ -2,9 +2,23 @@
 // and the two header parsers they need. No sockets and no HTTP here; src/gate/auth-gate.ts wires them to requests.
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import ipaddr from "ipaddr.js";
-import type { Credential } from "../options/config.ts";
 
-export type { Credential };
+/**
+ * A credential accepted in identity and local modes. `token` is the secret in clear; `tokenSha256` is its SHA-256 as
+ * 64 hex digits (so the secret itself need not be stored). Exactly one of the two is set.
+ */
+export interface Credential {
+  user: string;
+  token?: string;
+  tokenSha256?: string;
+  scopes?: string[];
+  /**
+   * A machine credential (issue 16 §3): presented as the CF-Access-Client-Id / CF-Access-Client-Secret header pair
+   * (what `openclaw connect` and nodes send to an identity-aware proxy), never as a token or a login.
+   */
+  clientId?: string;
+  clientSecretSha256?: string;
+}
 
 const sha256 = (value: string): Buffer => createHash("sha256").update(value, "utf8").digest();
 

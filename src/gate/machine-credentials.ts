@@ -3,7 +3,7 @@
 // Cloudflare Access guide). Each is a tokensFile entry {user, clientId, clientSecretSha256}: the id picks the entry,
 // the secret is compared as a SHA-256 digest in constant time, and only the digest is ever stored.
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { Credential } from "../options/config.ts";
+import type { Credential } from "./credentials.ts";
 
 export const CLIENT_ID_HEADER = "cf-access-client-id";
 export const CLIENT_SECRET_HEADER = "cf-access-client-secret";

@@ -7,32 +7,10 @@
 // Validation follows the ws library (lib/receiver.js), which is what the gateway runs: a stream ws would fail with
 // 1002/1007 stops this reader too (error set, parsing stops, never a throw), so both agree on which close came first.
 import { isUtf8 } from "node:buffer";
+import type { CloseReasonClass } from "../ops/metrics.ts";
 
-/** Bounded label set for metrics: never a raw reason text. */
-export type CloseReasonClass =
-  | "pairing_required"
-  | "unauthorized"
-  | "origin_not_allowed"
-  | "device_identity_required"
-  | "protocol_mismatch"
-  | "payload_too_large"
-  | "going_away"
-  | "normal"
-  | "other"
-  | "none";
-
-export const CLOSE_REASON_CLASSES: readonly CloseReasonClass[] = [
-  "pairing_required",
-  "unauthorized",
-  "origin_not_allowed",
-  "device_identity_required",
-  "protocol_mismatch",
-  "payload_too_large",
-  "going_away",
-  "normal",
-  "other",
-  "none",
-];
+// The label set is the metrics' (ops/metrics.ts); it is named here too, beside the classifier that produces it.
+export { CLOSE_REASON_CLASSES, type CloseReasonClass } from "../ops/metrics.ts";
 
 export interface CloseFrame {
   /** The status code; 1005 when the close frame has no body (RFC 6455 §7.1.5). */

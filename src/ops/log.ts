@@ -2,7 +2,6 @@
 // Secrets never reach a log line: URLs are logged with credential-bearing query values replaced, and headers are not
 // logged at all; pino's redaction covers the header paths as a second line of defence should anyone add them.
 import pino, { type DestinationStream, type Logger } from "pino";
-import type { LogLevel } from "../options/config.ts";
 import { LogSink } from "./log-sink.ts";
 
 export type { Logger };
@@ -10,6 +9,10 @@ export type { Logger };
 export const REDACTED = "[REDACTED]";
 const SECRET_PARAMS =
   /^(token|access_token|id_token|password|passwd|secret|key|api_key|apikey|auth|bootstraptoken|sidecar_token|code)$/i;
+
+/** pino's levels, plus "silent"; the logLevel option takes one of these. */
+export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+export const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 
 export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {
   const sink = destination === undefined ? new LogSink(1) : undefined;

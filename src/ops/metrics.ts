@@ -2,7 +2,32 @@
 // construction: each label value comes from one of the unions below, so an unbounded label does not compile.
 // Known series are created at zero on startup, so a dashboard shows 0 (not "no data") for a 1008 before the first.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import { CLOSE_REASON_CLASSES, type CloseReasonClass } from "../http/close-frames.ts";
+
+/** How a close frame's reason is counted (http/close-frames.ts classifies): a bounded label, never the text. */
+export type CloseReasonClass =
+  | "pairing_required"
+  | "unauthorized"
+  | "origin_not_allowed"
+  | "device_identity_required"
+  | "protocol_mismatch"
+  | "payload_too_large"
+  | "going_away"
+  | "normal"
+  | "other"
+  | "none";
+
+export const CLOSE_REASON_CLASSES: readonly CloseReasonClass[] = [
+  "pairing_required",
+  "unauthorized",
+  "origin_not_allowed",
+  "device_identity_required",
+  "protocol_mismatch",
+  "payload_too_large",
+  "going_away",
+  "normal",
+  "other",
+  "none",
+];
 
 export const PREFIX = "openclaw_sidecar_";
 

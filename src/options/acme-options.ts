@@ -4,8 +4,9 @@ import { X509Certificate } from "node:crypto";
 import { mkdtempSync, readFileSync, rmdirSync, statSync } from "node:fs";
 import path from "node:path";
 
-export type AcmeChallenge = "http-01" | "tls-alpn-01";
-export const ACME_CHALLENGES: readonly AcmeChallenge[] = ["http-01", "tls-alpn-01"];
+import { ACME_CHALLENGES, type AcmeChallenge, type SecretValue } from "../tls/acme.ts";
+
+export { ACME_CHALLENGES, type AcmeChallenge, type SecretValue };
 
 /** Named shortcuts for acmeDirectory. */
 export const ACME_DIRECTORIES: Readonly<Record<string, string>> = {
@@ -13,11 +14,6 @@ export const ACME_DIRECTORIES: Readonly<Record<string, string>> = {
   "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
 };
 
-/** A secret in the config: JSON.stringify (check-config, a log line) prints it as [REDACTED]. */
-export interface SecretValue {
-  readonly value: string;
-  toJSON(): string;
-}
 export const secretValue = (value: string): SecretValue => ({ value, toJSON: () => "[REDACTED]" });
 
 const show = (v: unknown): string => JSON.stringify(v);

@@ -16,38 +16,27 @@ import {
   eabHmacKey,
   pemCertificateFile,
 } from "./acme-options.ts";
-import { isCommonIdentityHeader, isGatewayTrustHeader } from "../forwarding/forwarded-headers.ts";
+import {
+  type Cidr,
+  type Mode,
+  MODES,
+  isCommonIdentityHeader,
+  isGatewayTrustHeader,
+} from "../forwarding/forwarded-headers.ts";
+import type { Credential } from "../gate/credentials.ts";
 import { IDENTITY_RULE, identityProblem, scopeProblem } from "../gate/identity.ts";
-import { type AssertionConfig, type OidcConfig, SSO_OPTION_KEYS, validateSso } from "./sso-options.ts";
+import type { AssertionConfig, OidcConfig } from "../gate/sso/sso-settings.ts";
+import { SSO_OPTION_KEYS, validateSso } from "./sso-options.ts";
 import { readKeyPair } from "../tls/tls.ts";
+import { LOG_LEVELS, type LogLevel } from "../ops/log.ts";
 
-export type Mode = "attribution" | "identity" | "local";
-export const MODES: readonly Mode[] = ["attribution", "identity", "local"];
-export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
-const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+// The types the options are made of, declared by the parts that use them (each part owns its slice).
+export { type Cidr, type Mode, MODES } from "../forwarding/forwarded-headers.ts";
+export type { Credential } from "../gate/credentials.ts";
 
 export interface HostPort {
   host: string;
   port: number;
-}
-/** A parsed CIDR, as ipaddr.js returns it. */
-export type Cidr = [ipaddr.IPv4 | ipaddr.IPv6, number];
-
-/**
- * A credential accepted in identity and local modes. `token` is the secret in clear; `tokenSha256` is its SHA-256 as
- * 64 hex digits (so the secret itself need not be stored). Exactly one of the two is set.
- */
-export interface Credential {
-  user: string;
-  token?: string;
-  tokenSha256?: string;
-  scopes?: string[];
-  /**
-   * A machine credential (issue 16 §3): presented as the CF-Access-Client-Id / CF-Access-Client-Secret header pair
-   * (what `openclaw connect` and nodes send to an identity-aware proxy), never as a token or a login.
-   */
-  clientId?: string;
-  clientSecretSha256?: string;
 }
 
 export interface Config {

@@ -2,13 +2,11 @@
 // (trustAssertion, assertion*), parsed and checked together so that every problem is reported at once with the rest
 // of the configuration (config.ts calls validateSso). Each message names the option, the value and the rule.
 import { readFileSync } from "node:fs";
-import {
-  ASSERTION_VENDORS,
-  type AssertionOptions,
-  type AssertionVendor,
-  vendorDefaults,
-} from "../gate/sso/assertion.ts";
+import { ASSERTION_VENDORS, type AssertionVendor, vendorDefaults } from "../gate/sso/assertion.ts";
 import { IDENTITY_RULE, canonicalDomain, canonicalEmail, identityProblem, scopeProblem } from "../gate/identity.ts";
+import { type AssertionConfig, type OidcConfig, SSO_DEFAULTS, type SsoConfig } from "../gate/sso/sso-settings.ts";
+
+export { type AssertionConfig, type OidcConfig, SSO_DEFAULTS, type SsoConfig };
 
 export const SSO_OPTION_KEYS = [
   "oidcIssuer",
@@ -32,43 +30,6 @@ export const SSO_OPTION_KEYS = [
   "assertionUserClaim",
 ] as const;
 export type SsoOptionKey = (typeof SSO_OPTION_KEYS)[number];
-
-export const SSO_DEFAULTS = {
-  oidcRedirectPath: "/oauth2/callback",
-  oidcScopes: "openid email profile",
-  oidcUserClaim: "email",
-  oidcTimeoutMs: 10_000,
-  assertionUserClaim: "email",
-  /** Accepted difference between a provider's clock and ours (iat, exp, nbf). */
-  clockToleranceSeconds: 60,
-  /** Least time between two JWKS fetches. */
-  jwksCooldownMs: 5_000,
-} as const;
-
-export interface OidcConfig {
-  issuer: URL;
-  clientId: string;
-  clientSecret: string | undefined;
-  redirectPath: string;
-  scopes: string[];
-  allowedEmails: string[];
-  allowedDomains: string[];
-  userClaim: string;
-  groupsClaim: string | undefined;
-  scopesByGroup: Record<string, string[]> | undefined;
-  timeoutMs: number;
-}
-
-/** The configured part of the verifier's options (assertion.ts adds its timings). */
-export type AssertionConfig = Pick<
-  AssertionOptions,
-  "vendor" | "header" | "jwksUrl" | "audience" | "issuer" | "userClaim"
->;
-
-export interface SsoConfig {
-  oidc: OidcConfig | undefined;
-  assertion: AssertionConfig | undefined;
-}
 
 type Opt = <T>(key: SsoOptionKey, parse: (value: unknown, name: string) => T, fallback: T) => T;
 

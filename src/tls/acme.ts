@@ -9,7 +9,6 @@ import https from "node:https";
 import type net from "node:net";
 import tls from "node:tls";
 import * as acme from "acme-client";
-import type { Config } from "../options/config.ts";
 import type { Logger } from "../ops/log.ts";
 import type { AcmeOrderResult, Metrics } from "../ops/metrics.ts";
 import { type CertificateInfo, describeCertificate, openStore, storeDir } from "./acme-store.ts";
@@ -127,7 +126,35 @@ function classify(err: unknown): OrderFailure {
   return new OrderFailure("error", { type: "sidecar:error", detail: e.message ?? String(err) });
 }
 
-export async function prepareAcme(config: Config, logger: Logger, metrics: Metrics): Promise<Acme> {
+export type AcmeChallenge = "http-01" | "tls-alpn-01";
+export const ACME_CHALLENGES: readonly AcmeChallenge[] = ["http-01", "tls-alpn-01"];
+
+/** A secret in the config: JSON.stringify (check-config, a log line) prints it as [REDACTED]. */
+export interface SecretValue {
+  readonly value: string;
+  toJSON(): string;
+}
+
+/** The options automatic HTTPS reads (validated in options/acme-options.ts). */
+export interface AcmeSettings {
+  /** The names to obtain a certificate for; empty means no ACME. */
+  acmeDomains: string[];
+  acmeEmail: string | undefined;
+  /** The ACME directory URL (shortcuts resolved). */
+  acmeDirectory: string;
+  /** Extra CA certificates trusted for the directory's HTTPS (a private CA; Pebble in the tests). */
+  acmeDirectoryCaFile: string | undefined;
+  acmeStorage: string | undefined;
+  acmeChallenge: AcmeChallenge;
+  acmeEabKid: string | undefined;
+  acmeEabHmacKey: SecretValue | undefined;
+  /** First retry delay after a failed order; doubled per failure up to one hour, jittered. */
+  acmeRetryMs: number;
+  /** Deadline of a TLS-ALPN-01 front's ClientHello, as of any client head. */
+  headersTimeoutMs: number;
+}
+
+export async function prepareAcme(config: AcmeSettings, logger: Logger, metrics: Metrics): Promise<Acme> {
   const domains = config.acmeDomains;
   const store = openStore(storeDir(config.acmeStorage as string, config.acmeDirectory));
   configureAxios(config.acmeDirectoryCaFile);

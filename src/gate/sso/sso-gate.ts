@@ -7,14 +7,13 @@
 // session is refused as before.
 import { type CookieKeys, type SessionSubject, parseCookies, signSession, verifySession } from "../credentials.ts";
 import { type AssertionFailure, type AssertionVerifier, createAssertionVerifier } from "./assertion.ts";
-import type { Config } from "../../options/config.ts";
 import type { ClientView, Identity } from "../../forwarding/forwarded-headers.ts";
 import type { RequestHead } from "../../http/http1.ts";
 import type { Logger } from "../../ops/log.ts";
 import type { AuthFailure, Metrics } from "../../ops/metrics.ts";
 import { LOGOUT_PATH, OIDC_TX_COOKIE, type OidcFailure, type OidcLogin, createOidcLogin } from "./oidc-login.ts";
 import { type Refusal, type Reply, refusalReply, wantsHtml } from "../../http/responses.ts";
-import { SSO_DEFAULTS } from "../../options/sso-options.ts";
+import { SSO_DEFAULTS, type SsoConfig } from "./sso-settings.ts";
 
 export interface SsoGate {
   /** OIDC is configured: navigations without a usable session start a login. */
@@ -48,7 +47,14 @@ export interface SsoGateDeps {
   isSameOrigin(origin: string, view: ClientView): boolean;
 }
 
-export function createSsoGate(config: Config, deps: SsoGateDeps): SsoGate | undefined {
+/** The options single sign-on reads: its own settings, and the session cookie's lifetime and the public origin. */
+export interface SsoGateOptions extends SsoConfig {
+  /** The origin users open (the OIDC redirect URI is built on it); OIDC needs it. */
+  publicOrigin: URL | undefined;
+  cookieTtlSeconds: number;
+}
+
+export function createSsoGate(config: SsoGateOptions, deps: SsoGateDeps): SsoGate | undefined {
   if (config.oidc === undefined && config.assertion === undefined) return undefined;
   const { keys, logger, metrics } = deps;
   const oidc: OidcLogin | undefined =
