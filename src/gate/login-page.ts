@@ -1,7 +1,6 @@
 // The one page the sidecar renders itself: shown to a browser that arrives without a valid session. It submits the
 // token as ?token= on the same URL, which the sidecar turns into a session cookie and a redirect without the token.
-const escapeHtml = (s: string): string =>
-  s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] as string);
+import { escapeHtml } from "../http/responses.ts";
 
 export function loginPage(message: string): string {
   return `<!doctype html>

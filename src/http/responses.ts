@@ -19,7 +19,8 @@ export interface Reply {
   body: string;
 }
 
-const escapeHtml = (s: string): string =>
+/** Text made safe inside HTML (element content and quoted attributes): every page the sidecar renders uses it. */
+export const escapeHtml = (s: string): string =>
   s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] as string);
 
 export function wantsHtml(headers: IncomingHttpHeaders): boolean {
