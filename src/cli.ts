@@ -11,7 +11,7 @@ import http from "node:http";
 import { type Config, ConfigError, loadConfig, sidecarAddress as parseSidecarAddress } from "./options/config.ts";
 import { createLogger } from "./ops/log.ts";
 import { startedByNpmScript, watchParent } from "./commands/parent-watch.ts";
-import { ListenError, startSidecar } from "./proxy/server.ts";
+import { ListenError, startSidecar } from "./proxy/sidecar.ts";
 import { probeGatewayAtStartup } from "./setup/startup-probe.ts";
 
 /** Exit codes: 0 ok, 1 failure, 2 usage or bad input, 69 cannot listen (EX_UNAVAILABLE), 78 bad config (EX_CONFIG). */

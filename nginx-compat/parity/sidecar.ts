@@ -6,7 +6,7 @@ import path from "node:path";
 import { Writable } from "node:stream";
 import { loadConfig } from "../../src/options/config.ts";
 import { createLogger } from "../../src/ops/log.ts";
-import { type Sidecar, startSidecar } from "../../src/proxy/server.ts";
+import { type Sidecar, startSidecar } from "../../src/proxy/sidecar.ts";
 
 export interface ImportedSidecar {
   sidecar: Sidecar;

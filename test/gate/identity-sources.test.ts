@@ -18,7 +18,7 @@ import { ConfigError, loadConfig } from "../../src/options/config.ts";
 import { HttpError, parseRequestHead, serializeRequestHead } from "../../src/http/http1.ts";
 import { canonicalEmail, emailVerified, identityProblem, ssoIdentity } from "../../src/gate/identity.ts";
 import { createLogger } from "../../src/ops/log.ts";
-import { startSidecar } from "../../src/proxy/server.ts";
+import { startSidecar } from "../../src/proxy/sidecar.ts";
 import { freePort } from "../helpers/net.ts";
 import {
   Browser,

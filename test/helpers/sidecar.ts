@@ -2,7 +2,7 @@
 import { Writable } from "node:stream";
 import { type Config, loadConfig } from "../../src/options/config.ts";
 import { createLogger } from "../../src/ops/log.ts";
-import { type Sidecar, startSidecar } from "../../src/proxy/server.ts";
+import { type Sidecar, startSidecar } from "../../src/proxy/sidecar.ts";
 
 export interface TestSidecar {
   sidecar: Sidecar;
