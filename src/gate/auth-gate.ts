@@ -85,7 +85,15 @@ export interface GateOptions extends SsoGateOptions {
   /** Set when the sidecar serves TLS itself: session cookies are then Secure. */
   tlsCert: string | undefined;
   publicPaths: string[];
+  /**
+   * Identity mode, one user: the Control UI's shell loads without a session and a session-less WebSocket is held
+   * until its connect frame carries the sidecar token (the UI's token field, `#token=` links).
+   */
   controlUiTokenLogin: boolean;
+  /**
+   * Identity mode: the node and worker routes that carry their own short-lived credentials (join links /j/…, the
+   * worker WebSocket, worker bootstrap artifacts) are forwarded without an identity, and never inherit one.
+   */
   selfAuthenticatingRoutes: boolean;
   allowedOrigins: string[];
 }

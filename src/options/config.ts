@@ -7,8 +7,6 @@ import { readFileSync } from "node:fs";
 import ipaddr from "ipaddr.js";
 import {
   ACME_CHALLENGES,
-  type AcmeChallenge,
-  type SecretValue,
   acmeDirectoryUrl,
   acmeDomainList,
   acmeEmail,
@@ -16,17 +14,12 @@ import {
   eabHmacKey,
   pemCertificateFile,
 } from "./acme-options.ts";
-import {
-  type Cidr,
-  type Mode,
-  MODES,
-  isCommonIdentityHeader,
-  isGatewayTrustHeader,
-} from "../forwarding/forwarded-headers.ts";
+import { type Cidr, MODES, isCommonIdentityHeader, isGatewayTrustHeader } from "../forwarding/forwarded-headers.ts";
+import type { GateOptions } from "../gate/auth-gate.ts";
 import type { Credential } from "../gate/credentials.ts";
 import { IDENTITY_RULE, identityProblem, scopeProblem } from "../gate/identity.ts";
-import type { AssertionConfig, OidcConfig } from "../gate/sso/sso-settings.ts";
 import { SSO_OPTION_KEYS, validateSso } from "./sso-options.ts";
+import type { AcmeSettings } from "../tls/acme.ts";
 import { readKeyPair } from "../tls/tls.ts";
 import { LOG_LEVELS, type LogLevel } from "../ops/log.ts";
 
@@ -39,11 +32,14 @@ export interface HostPort {
   port: number;
 }
 
-export interface Config {
+/**
+ * The whole configuration. The parts below options/ declare what they read (GateOptions with single sign-on's
+ * SsoGateOptions, AcmeSettings); Config is made of those slices and the rest, and each part receives only its own.
+ */
+export interface Config extends GateOptions, AcmeSettings {
   listen: HostPort;
   upstream: URL;
   adminListen: HostPort;
-  mode: Mode;
   /** Proxies in front of the sidecar whose X-Forwarded-For/-Proto/-Host are believed. */
   trustedHops: Cidr[];
   /**
@@ -53,7 +49,6 @@ export interface Config {
   loopbackSubstitute: string;
   upstreamTimeoutMs: number;
   upgradeTimeoutMs: number;
-  headersTimeoutMs: number;
   /**
    * A held upgrade (controlUiTokenLogin) whose first message is not complete this long after the 101 is closed with
    * 1008: a client that never speaks must not pin a socket here and one at the gateway.
@@ -67,55 +62,19 @@ export interface Config {
   maxConnections: number;
   maxHeaderBytes: number;
   drainTimeoutMs: number;
-  tlsCert: string | undefined;
   tlsKey: string | undefined;
   httpsRedirectListen: HostPort | undefined;
   hsts: boolean;
-  /** Automatic HTTPS (acme.ts): the names to obtain a certificate for; empty means no ACME. */
-  acmeDomains: string[];
-  acmeEmail: string | undefined;
-  /** The ACME directory URL (shortcuts resolved). */
-  acmeDirectory: string;
-  /** Extra CA certificates trusted for the directory's HTTPS (a private CA; Pebble in the tests). */
-  acmeDirectoryCaFile: string | undefined;
-  acmeStorage: string | undefined;
-  acmeChallenge: AcmeChallenge;
-  acmeEabKid: string | undefined;
-  acmeEabHmacKey: SecretValue | undefined;
-  /** First retry delay after a failed order; doubled per failure up to one hour, jittered. */
-  acmeRetryMs: number;
   identityHeader: string;
   /** Headers of the common identity/forwarding set that are passed on instead of stripped (lower case). */
   passHeaders: string[];
-  credentials: Credential[];
-  cookieSecrets: string[];
-  cookieTtlSeconds: number;
-  publicOrigin: URL | undefined;
-  allowedOrigins: string[];
-  publicPaths: string[];
-  /**
-   * Identity mode, one user: the Control UI's shell loads without a session and a session-less WebSocket is held
-   * until its connect frame carries the sidecar token (the UI's token field, `#token=` links).
-   */
-  controlUiTokenLogin: boolean;
-  /**
-   * Identity mode: the node and worker routes that carry their own short-lived credentials (join links /j/…, the
-   * worker WebSocket, worker bootstrap artifacts) are forwarded without an identity, and never inherit one.
-   */
-  selfAuthenticatingRoutes: boolean;
   /** A second listener for the MCP Apps sandbox origin (forwarded plainly to appsUpstream), or none. */
   appsListen: HostPort | undefined;
   /** The gateway's sandbox listener: by default the gateway's host at its port + 1. */
   appsUpstream: URL;
   /** The public origin users reach appsListen at (gateway mcp.apps.sandboxOrigin). */
   appsPublicOrigin: URL | undefined;
-  authMaxFailures: number;
-  authWindowMs: number;
-  authLockoutMs: number;
   logLevel: LogLevel;
-  /** Single sign-on (sso-options.ts): OIDC login, and assertions verified from a proxy in front. */
-  oidc: OidcConfig | undefined;
-  assertion: AssertionConfig | undefined;
 }
 
 export const DEFAULTS = {
