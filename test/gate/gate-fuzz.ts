@@ -758,8 +758,10 @@ function checkRequest(
   // machine credential — and, in identity modes, any Authorization outside a public HTTP path; in local mode the one
   // Authorization is the gateway's own token.
   // A cookie by its name, as RFC 6265 parsers read the header: "theme= openclaw_sidecar_session=…" (a client that
-  // dropped its ";") is one cookie named theme, whose value the sidecar rightly leaves alone.
-  const cookieNames = values("cookie").flatMap((c) => c.split(";").map((pair) => pair.split("=")[0]?.trim()));
+  // dropped its ";") is one cookie named theme, and a pair without "=" carries no value (cookie parsers skip it).
+  const cookieNames = values("cookie").flatMap((c) =>
+    c.split(";").flatMap((pair) => (pair.includes("=") ? [pair.slice(0, pair.indexOf("=")).trim()] : [])),
+  );
   if (cookieNames.includes(COOKIE_NAME))
     fail("consumed, not forwarded", `${where}: the sidecar's session cookie reached the gateway`);
   for (const name of [
