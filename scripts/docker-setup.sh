@@ -15,7 +15,7 @@
 # first). DOCKER_SETUP_OFFLINE=0 never runs them. Each change is printed and recorded in .cache/docker/offline-changes
 # (with the image a retagged name pointed at before), which --undo reads.
 # Build contexts and the dockerd log live in .cache/docker (gitignored). Prerequisites (apt): docker.io docker-compose
-# iptables debootstrap (scripts/install-prereqs.sh). Measured on the 2-core CI machine: see the README ("CI time").
+# iptables debootstrap (scripts/install-prereqs.sh). Measured on the 2-core CI machine: see docs/development.md ("Prerequisites and CI").
 # Environment: DEBIAN_MIRROR (default http://deb.debian.org/debian), DOCKER_SETUP_REBUILD=1 rebuilds the images,
 # DOCKER_SETUP_OFFLINE (above), DOCKER_SETUP_HOSTS / DOCKER_SETUP_CHANGES (other files than /etc/hosts and
 # .cache/docker/offline-changes, for the script's own test).

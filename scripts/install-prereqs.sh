@@ -62,7 +62,7 @@ NODE24_BIN="$REPO/node_modules/.bin"
 # reference); it is copied to .cache/<name> and installed there with `npm ci`, again only when the copy differs.
 #   openclaw           openclaw@2026.9.6, the release every tier runs against. Its "allowScripts" lists the one
 #                      install script it needs (openclaw's own postinstall, which finishes its lifecycle marker).
-#   openclaw-2026.1.29 the oldest release in the README's supported-releases matrix (test/gateway/old-release.test.ts),
+#   openclaw-2026.1.29 the oldest release in the supported-releases matrix in docs/modes.md (test/gateway/old-release.test.ts),
 #                      with --ignore-scripts; its WhatsApp library's libsignal (a GitHub URL, not on the registry) is
 #                      an empty local stub through "overrides", so the install needs nothing but the npm registry.
 pin_ok() { # <pin dir> <install dir>

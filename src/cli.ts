@@ -1,5 +1,5 @@
 // The command line: the only file that reads argv and calls process.exit.
-//   openclaw-sidecar [run] [--option value …]   start the proxy (options: see README; also OPENCLAW_SIDECAR_* env)
+//   openclaw-sidecar [run] [--option value …]   start the proxy (options: docs/options.md; also OPENCLAW_SIDECAR_* env)
 //   openclaw-sidecar check-config               validate the configuration and print it (secrets hidden)
 //   openclaw-sidecar healthcheck                exit 0 when the admin /healthz answers (the Docker HEALTHCHECK)
 //   openclaw-sidecar doctor                     diagnose the gateway and print the gateway config to paste
@@ -64,7 +64,7 @@ export function parseArgs(argv: string[]): {
 }
 
 const HELP = `usage: openclaw-sidecar [run|check-config|healthcheck|doctor|print-gateway-config|print-client-config|import-nginx|init] [--config file.json] [--option value …]
-Options (flag / env OPENCLAW_SIDECAR_* / config file key) are listed in the README. Exit codes: 0 ok, 2 usage, 69 cannot listen, 78 bad config.`;
+Options (flag / env OPENCLAW_SIDECAR_* / config file key) are listed in docs/options.md. Exit codes: 0 ok, 2 usage, 69 cannot listen, 78 bad config.`;
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === "init") {

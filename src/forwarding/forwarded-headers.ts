@@ -8,7 +8,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import ipaddr from "ipaddr.js";
 
-/** How the sidecar stands before the gateway (README, Modes): the trust decision depends on it. */
+/** How the sidecar stands before the gateway (docs/modes.md): the trust decision depends on it. */
 export type Mode = "attribution" | "identity" | "local";
 export const MODES: readonly Mode[] = ["attribution", "identity", "local"];
 /** A parsed CIDR, as ipaddr.js returns it. */

@@ -334,7 +334,7 @@ export function createAuthGate(config: GateOptions, logger: Logger, metrics: Met
    * (public paths, self-authenticating routes: the gateway checks it there). Elsewhere it was consumed (a valid
    * Bearer), refused (a wrong one on the Control UI shell), or ignored because another credential decided (a cookie,
    * an assertion, a machine credential — possibly someone else's token riding along). Local mode keeps it: its
-   * Bearer is the gateway's own token, checked here first. README "Which client credentials reach the gateway".
+   * Bearer is the gateway's own token, checked here first. The table: docs/security.md (credentials).
    */
   function scrub(req: RequestHead, keepAuthorization: boolean): void {
     const cookies = parseCookies(req.headers.cookie);

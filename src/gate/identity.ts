@@ -15,7 +15,7 @@
 
 /** Longest identity accepted (far above any real user name or address; bounds what a claim can make us write). */
 export const MAX_IDENTITY_LENGTH = 256;
-/** What the README and every refusal say a valid identity is. */
+/** What docs/security.md and every refusal say a valid identity is. */
 export const IDENTITY_RULE = `printable ASCII, no leading or trailing space, at most ${MAX_IDENTITY_LENGTH} characters`;
 
 const codePoint = (c: number): string => `U+${c.toString(16).toUpperCase().padStart(4, "0")}`;

@@ -100,7 +100,7 @@ export const DEFAULTS = {
   authLockoutMs: 300_000,
   logLevel: "info",
   acmeDirectory: "letsencrypt",
-  acmeChallenge: "http-01", // port 80 is published anyway for the redirect; README "Automatic HTTPS" says why
+  acmeChallenge: "http-01", // port 80 is published anyway for the redirect; docs/https.md says why
   acmeRetryMs: 60_000,
 } as const;
 
@@ -570,7 +570,7 @@ const passHeaderList =
       }
       if (!isCommonIdentityHeader(canonical))
         throw new Error(
-          `${name}: ${show(h)} is not stripped in the first place (only the common identity headers listed in the README are)`,
+          `${name}: ${show(h)} is not stripped in the first place (only the common identity headers listed in docs/security.md are)`,
         );
       return h;
     });

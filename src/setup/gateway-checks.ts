@@ -99,8 +99,9 @@ export function forwardingHeaders(config: Config): Record<string, string> {
 }
 
 /**
- * What each mode can do on a gateway older than 2026.8.1, as measured against 2026.1.29 (README, "Supported gateway
- * releases"; test/gateway/old-release.test.ts). `version`: the release when known; 2026.2.21–2026.8.0 are unmeasured.
+ * What each mode can do on a gateway older than 2026.8.1, as measured against 2026.1.29 (docs/modes.md, "Supported
+ * gateway releases"; test/gateway/old-release.test.ts). `version`: the release when known; 2026.2.21–2026.8.0 are
+ * unmeasured.
  */
 export function oldReleaseAdvice(mode: Config["mode"], self: string, version?: string): string {
   if (!isLegacyRelease(version)) {

@@ -45,7 +45,7 @@ const rendered = Object.fromEntries(OVERLAYS.map((o) => [o, [] as K8sObject[]]))
   K8sObject[]
 >;
 
-// Bench figures (README "Benchmarks"): idle RSS of a fresh sidecar (~100 MiB measured; Node 24 running .ts) and
+// Bench figures (docs/benchmarks.md): idle RSS of a fresh sidecar (~100 MiB measured; Node 24 running .ts) and
 // 9.0 KiB per idle WebSocket. The memory limit must hold 10,000 WebSockets (issue 6's target) on top of idle.
 const IDLE_RSS = 100 * 2 ** 20;
 const PER_WEBSOCKET = 9 * 1024;

@@ -1,8 +1,8 @@
-// Which client credentials ever reach the gateway, one block per row of the README's table ("Which client credentials
-// reach the gateway"): every request goes through a real sidecar to the recording upstream (llhttp, the gateway's own
-// parser), and what it recorded is what the gateway would have seen. What the sidecar consumed or refused is never
-// among it; Authorization passes only where the sidecar never reads it (public paths, self-authenticating routes)
-// and in local mode, where the Bearer is the gateway's own token.
+// Which client credentials ever reach the gateway, one block per row of the table in docs/security.md ("Which
+// client credentials reach the gateway"): every request goes through a real sidecar to the recording upstream
+// (llhttp, the gateway's own parser), and what it recorded is what the gateway would have seen. What the sidecar
+// consumed or refused is never among it; Authorization passes only where the sidecar never reads it (public paths,
+// self-authenticating routes) and in local mode, where the Bearer is the gateway's own token.
 import { createHash } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { type Server, createServer } from "node:http";
@@ -150,7 +150,7 @@ const none = {
 };
 const machine = `CF-Access-Client-Id: ${CLIENT_ID}\r\nCF-Access-Client-Secret: ${CLIENT_SECRET}\r\n`;
 
-describe("which client credentials reach the gateway (README table), identity mode", () => {
+describe("which client credentials reach the gateway (docs/security.md table), identity mode", () => {
   it("public path: Authorization passes as sent (the gateway's route checks it); the session cookie and the assertion never", async () => {
     const sc = await identity();
     const cookie = await sessionCookie(sc);
@@ -277,7 +277,7 @@ describe("which client credentials reach the gateway (README table), identity mo
   });
 });
 
-describe("which client credentials reach the gateway (README table), local mode", () => {
+describe("which client credentials reach the gateway (docs/security.md table), local mode", () => {
   it("the Bearer is the gateway's own token and passes; the session cookie never", async () => {
     const sc = await startTestSidecar({
       "--upstream": up.url,

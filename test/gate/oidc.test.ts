@@ -263,7 +263,7 @@ describe("OIDC login against a real provider", () => {
     expect(again.body).toContain('name="login"');
   });
 
-  it("an OIDC session decides alone: a client's Authorization and the session cookie do not reach the gateway (README table)", async () => {
+  it("an OIDC session decides alone: a client's Authorization and the session cookie do not reach the gateway (docs/security.md table)", async () => {
     const browser = new Browser();
     await loginThroughProvider(browser, sc.url, "/", "alice");
     const cookie = `${COOKIE_NAME}=${browser.cookie(sc.url, COOKIE_NAME)}`;

@@ -1,4 +1,4 @@
-// The supported-releases matrix (README, "Supported gateway releases"), measured against the REAL openclaw 2026.1.29
+// The supported-releases matrix (docs/modes.md), measured against the REAL openclaw 2026.1.29
 // in the namespaces of test/gateway/netns.ts: the NAT'd client at 10.77.0.2, the sidecar at 10.77.0.3, the gateway
 // at 10.77.0.1. That release speaks protocol 3 with v2 device signatures, matches trustedProxies as exact strings,
 // has no trusted-proxy auth, and treats a loopback peer as local only with a localhost Host. The doctor's and the
@@ -12,7 +12,7 @@ import { type SidecarProcess, runDoctor, startSidecarIn } from "./sidecar-proces
 
 const TOKEN = "old-release-test-token-0123456789";
 const EXACT_PORT = 18791; // trustedProxies: ["10.77.0.3"]
-const CIDR_PORT = 18792; // trustedProxies: ["10.77.0.3/32"], what the README and the doctor print for 2026.8.1+
+const CIDR_PORT = 18792; // trustedProxies: ["10.77.0.3/32"], what docs/modes.md and the doctor print for 2026.8.1+
 /** What a 2026.1.29 client sends: protocol 3, v2 signatures. */
 const OLD: Partial<ConnectOptions> = { protocol: 3, signature: "v2", token: TOKEN };
 

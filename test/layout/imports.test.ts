@@ -1,5 +1,5 @@
 // The shape of src/ (issue 22), checked from the code's own imports: no import circle between files, and every
-// folder imports only from the folders below it — the order the README's Layout section draws:
+// folder imports only from the folders below it — the order docs/development.md's Layout section draws:
 //
 //   cli.ts → commands/ → proxy/, setup/ → options/ → gate/ → forwarding/, tls/ → http/ → ops/
 //

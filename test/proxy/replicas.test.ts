@@ -109,7 +109,7 @@ async function startReplica(r: Replica, issuer: string): Promise<void> {
 }
 
 /**
- * HAProxy as the README's "Several replicas" describes it: per-request round robin (`option http-server-close`: a
+ * HAProxy as "Several replicas" (docs/kubernetes.md) has it: per-request round robin (`option http-server-close`: a
  * fresh server connection per request), X-Forwarded-For overwritten with the peer (`set-header`, not `option
  * forwardfor`, which appends), health checks on each replica's admin /readyz (503 while draining), and L7 retries
  * that redispatch to another replica when a connection is refused or closed without an answer, or a 503 comes back.
