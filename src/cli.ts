@@ -1,5 +1,5 @@
 // The command line: the only file that reads argv and calls process.exit.
-//   openclaw-sidecar [run] [--option value …]   start the proxy (options: docs/options.md; also OPENCLAW_SIDECAR_* env)
+//   openclaw-sidecar [run] [--option value …]   start the proxy (options: --help, docs/options.md; also env)
 //   openclaw-sidecar check-config               validate the configuration and print it (secrets hidden)
 //   openclaw-sidecar healthcheck                exit 0 when the admin /healthz answers (the Docker HEALTHCHECK)
 //   openclaw-sidecar doctor                     diagnose the gateway and print the gateway config to paste
@@ -9,6 +9,9 @@
 //   openclaw-sidecar init [--dry-run] …         add the sidecar to your compose file and patch openclaw.json
 import http from "node:http";
 import { type Config, ConfigError, loadConfig, sidecarAddress as parseSidecarAddress } from "./options/config.ts";
+import { optionHelp } from "./options/help.ts";
+import type { OptionKey } from "./options/schema.ts";
+import { didYouMean } from "./options/suggest.ts";
 import { createLogger } from "./ops/log.ts";
 import { startedByNpmScript, watchParent } from "./commands/parent-watch.ts";
 import { ListenError, startSidecar } from "./proxy/sidecar.ts";
@@ -17,36 +20,69 @@ import { probeGatewayAtStartup } from "./setup/startup-probe.ts";
 /** Exit codes: 0 ok, 1 failure, 2 usage or bad input, 69 cannot listen (EX_UNAVAILABLE), 78 bad config (EX_CONFIG). */
 export const EXIT = { ok: 0, failure: 1, usage: 2, unavailable: 69, config: 78 } as const;
 
-const COMMANDS = [
-  "run",
-  "check-config",
-  "healthcheck",
-  "doctor",
-  "print-gateway-config",
-  "print-client-config",
-  "import-nginx",
-  "init",
-  "help",
-];
+/**
+ * The commands: what each does, the flags of its own (not options), and the options it reads ("all" where it validates
+ * and uses the whole configuration). `<command> --help` is written from this and the option schema.
+ */
+const COMMANDS: Record<string, { summary: string; flags?: Record<string, string>; options?: "all" | OptionKey[] }> = {
+  run: { summary: "start the proxy (the default command)", options: "all" },
+  "check-config": {
+    summary: "validate the configuration and print it (secrets hidden), with where each option was set",
+    options: "all",
+  },
+  healthcheck: {
+    summary: "exit 0 when the admin /healthz answers (the Docker HEALTHCHECK); the rest is validated, not used",
+    options: ["adminListen"],
+  },
+  doctor: {
+    summary: "diagnose the gateway and print the gateway config to paste",
+    flags: { "--sidecar-address": "the sidecar's own address as the gateway sees it, e.g. 172.30.0.10" },
+    options: "all",
+  },
+  "print-gateway-config": {
+    summary: "print the gateway config for this sidecar configuration",
+    flags: {
+      "--sidecar-address": "the sidecar's own address as the gateway sees it, e.g. 172.30.0.10",
+      "--gateway-version": "the gateway release, e.g. 2026.9.6 (older releases get the config they understand)",
+    },
+    options: "all",
+  },
+  "print-client-config": {
+    summary: "print the CLI/TUI config for a gateway behind the sidecar (identity mode)",
+    options: "all",
+  },
+  "import-nginx": { summary: "translate a hand-written nginx.conf into sidecar config: import-nginx <nginx.conf>" },
+  init: { summary: "add the sidecar to your compose file and patch openclaw.json (init --help for its flags)" },
+  help: { summary: "this text" },
+};
+const COMMAND_NAMES = Object.keys(COMMANDS);
 
 export function parseArgs(argv: string[]): {
   command: string;
   flags: Record<string, string>;
   positional: string[];
   file?: string;
+  help?: boolean;
 } {
   const flags: Record<string, string> = {};
   const positional: string[] = [];
   let command = "run";
   let file: string | undefined;
+  let help = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
-    if (i === 0 && COMMANDS.includes(arg)) {
+    if (i === 0 && COMMAND_NAMES.includes(arg)) {
       command = arg;
       continue;
     }
+    // Anything else first that is not a flag would be a positional argument of `run`, which takes none: a misspelt
+    // command, refused rather than starting the proxy on the default address.
+    if (i === 0 && !arg.startsWith("-"))
+      throw new UsageError(
+        `unknown command "${arg}"${didYouMean(arg, COMMAND_NAMES)}\ncommands: ${COMMAND_NAMES.join(", ")}`,
+      );
     if (arg === "-h" || arg === "--help") {
-      command = "help";
+      help = true;
       continue;
     }
     if (arg.startsWith("--")) {
@@ -60,11 +96,34 @@ export function parseArgs(argv: string[]): {
     }
     positional.push(arg);
   }
-  return { command, flags, positional, ...(file !== undefined ? { file } : {}) };
+  if (command === "help") help = true;
+  return { command, flags, positional, ...(file !== undefined ? { file } : {}), ...(help ? { help } : {}) };
 }
 
-const HELP = `usage: openclaw-sidecar [run|check-config|healthcheck|doctor|print-gateway-config|print-client-config|import-nginx|init] [--config file.json] [--option value …]
-Options (flag / env OPENCLAW_SIDECAR_* / config file key) are listed in docs/options.md. Exit codes: 0 ok, 2 usage, 69 cannot listen, 78 bad config.`;
+/** A mistake on the command line itself (exit 2), as opposed to a bad configuration (exit 78). */
+class UsageError extends Error {}
+
+const USAGE = `usage: openclaw-sidecar [command] [--config file.json] [--option value …]
+Every option is also an environment variable (OPENCLAW_SIDECAR_*) and a config file key; flag > env > file > default.
+Exit codes: 0 ok, 1 failure, 2 usage, 69 cannot listen, 78 bad config.`;
+
+/** `--help`: the commands and every option; `<command> --help`: that command, its own flags and its options. */
+export function helpText(command: string): string {
+  const spec = COMMANDS[command];
+  if (command === "help" || command === "run" || spec === undefined) {
+    const commands = COMMAND_NAMES.map((c) => `  ${c.padEnd(22)} ${COMMANDS[c]?.summary ?? ""}`).join("\n");
+    return `${USAGE}\n\nCommands (\`openclaw-sidecar <command> --help\` for one):\n${commands}\n\nOptions:\n${optionHelp()}\n`;
+  }
+  const own = Object.entries({
+    ...(spec.options ? { "--config": "a JSON config file of options" } : {}),
+    ...spec.flags,
+  })
+    .map(([flag, what]) => `  ${flag.padEnd(30)} ${what}`)
+    .join("\n");
+  const options =
+    spec.options === undefined ? "" : `\n\nOptions:\n${optionHelp(spec.options === "all" ? undefined : spec.options)}`;
+  return `usage: openclaw-sidecar ${command} …\n${spec.summary}${own ? `\n\nFlags:\n${own}` : ""}${options}\n`;
+}
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === "init") {
@@ -79,16 +138,27 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`openclaw-sidecar: ${(err as Error).message}\n`);
     return EXIT.usage;
   }
-  if (args.command === "help") {
-    process.stdout.write(`${HELP}\n`);
+  if (args.help) {
+    process.stdout.write(helpText(args.command));
     return EXIT.ok;
   }
   if (args.command === "import-nginx") {
     const { runImportNginx } = await import("../nginx-compat/cli.ts");
     return runImportNginx(args.positional, process.stdout, process.stderr);
   }
-  // Flags that belong to a command, not to the configuration.
+  // Flags that belong to a command, not to the configuration; refused on the commands that would ignore them.
   const { "--sidecar-address": sidecarAddressFlag, "--gateway-version": gatewayVersion, ...configFlags } = args.flags;
+  const misplaced = [
+    ...args.positional.map((p) => `unexpected argument "${p}" (${args.command} takes none)`),
+    ...Object.keys(args.flags)
+      .filter((f) => f in { "--sidecar-address": 1, "--gateway-version": 1 })
+      .filter((f) => COMMANDS[args.command]?.flags?.[f] === undefined)
+      .map((f) => `${f} is a flag of ${COMMAND_NAMES.filter((c) => COMMANDS[c]?.flags?.[f]).join(" and ")}`),
+  ];
+  if (misplaced.length > 0) {
+    process.stderr.write(`openclaw-sidecar: ${misplaced.join("; ")}\n`);
+    return EXIT.usage;
+  }
   // The address goes into the gateway's trustedProxies: it must be exactly one address, in the form the gateway
   // matches.
   let sidecarAddress: string | undefined;
@@ -99,12 +169,12 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.usage;
   }
   let config: Config;
+  const origins = new Map<OptionKey, string>();
   try {
-    config = loadConfig({
-      env: process.env,
-      flags: configFlags,
-      ...(args.file !== undefined ? { file: args.file } : {}),
-    });
+    config = loadConfig(
+      { env: process.env, flags: configFlags, ...(args.file !== undefined ? { file: args.file } : {}) },
+      origins,
+    );
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`openclaw-sidecar: ${err.message}\n`);
@@ -115,6 +185,12 @@ async function main(argv: string[]): Promise<number> {
   switch (args.command) {
     case "check-config":
       process.stdout.write(`${JSON.stringify(describeConfig(config), null, 2)}\n`);
+      // Where each option came from, by the name it was given under (stderr: stdout stays the JSON alone).
+      process.stderr.write(
+        origins.size === 0
+          ? "check-config: every option has its default\n"
+          : `check-config: set (the rest are defaults):\n${[...origins].map(([k, where]) => `  ${k.padEnd(26)} ${where}\n`).join("")}`,
+      );
       return EXIT.ok;
     case "healthcheck":
       return healthcheck(config);

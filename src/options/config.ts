@@ -18,7 +18,9 @@ import { type Cidr, MODES, isCommonIdentityHeader, isGatewayTrustHeader } from "
 import type { GateOptions } from "../gate/auth-gate.ts";
 import type { Credential } from "../gate/credentials.ts";
 import { IDENTITY_RULE, identityProblem, scopeProblem } from "../gate/identity.ts";
-import { SSO_OPTION_KEYS, validateSso } from "./sso-options.ts";
+import { validateSso } from "./sso-options.ts";
+import { DEFAULTS, OPTION_KEYS, OTHER_ENV, type OptionKey, SERVICE_LINK_ENV, envName, flagName } from "./schema.ts";
+import { didYouMean } from "./suggest.ts";
 import type { AcmeSettings } from "../tls/acme.ts";
 import { readKeyPair } from "../tls/tls.ts";
 import { LOG_LEVELS, type LogLevel } from "../ops/log.ts";
@@ -26,6 +28,8 @@ import { LOG_LEVELS, type LogLevel } from "../ops/log.ts";
 // The types the options are made of, declared by the parts that use them (each part owns its slice).
 export { type Cidr, type Mode, MODES } from "../forwarding/forwarded-headers.ts";
 export type { Credential } from "../gate/credentials.ts";
+// The names and defaults live in the schema; these are re-exported for the callers that always imported them here.
+export { DEFAULTS, OPTION_KEYS, type OptionKey, envName, flagName } from "./schema.ts";
 
 export interface HostPort {
   host: string;
@@ -77,33 +81,6 @@ export interface Config extends GateOptions, AcmeSettings {
   logLevel: LogLevel;
 }
 
-export const DEFAULTS = {
-  listen: "0.0.0.0:18789",
-  upstream: "http://openclaw-gateway:18789",
-  adminListen: "127.0.0.1:9477",
-  mode: "attribution",
-  loopbackSubstitute: "192.0.2.1", // RFC 5737 TEST-NET-1: never a real client, never loopback
-  upstreamTimeoutMs: 60_000,
-  upgradeTimeoutMs: 10_000,
-  headersTimeoutMs: 10_000,
-  // The Control UI sends its connect right after the gateway's challenge; the gateway's own pre-auth deadline is 15 s.
-  heldUpgradeTimeoutMs: 10_000,
-  bodyTimeoutMs: 60_000,
-  sendTimeoutMs: 60_000,
-  maxConnections: 10_000, // two descriptors each: within the compose file's nofile 65536 with room to spare
-  maxHeaderBytes: 16_384,
-  drainTimeoutMs: 5_000, // Docker sends SIGKILL 10 s after SIGTERM
-  identityHeader: "x-forwarded-user",
-  cookieTtlSeconds: 12 * 3600,
-  authMaxFailures: 10,
-  authWindowMs: 60_000,
-  authLockoutMs: 300_000,
-  logLevel: "info",
-  acmeDirectory: "letsencrypt",
-  acmeChallenge: "http-01", // port 80 is published anyway for the redirect; docs/https.md says why
-  acmeRetryMs: 60_000,
-} as const;
-
 /** Raised with every problem found; the CLI prints them and exits 78 (EX_CONFIG). */
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -117,90 +94,59 @@ export class ConfigError extends Error {
 type Raw = Record<string, unknown>;
 type Parser<T> = (value: unknown, name: string) => T;
 
-/** Option keys: the config file key; env is OPENCLAW_SIDECAR_<UPPER_SNAKE>, flag is --<kebab-case>. */
-export const OPTION_KEYS = [
-  "listen",
-  "upstream",
-  "adminListen",
-  "mode",
-  "trustedHops",
-  "loopbackSubstitute",
-  "upstreamTimeoutMs",
-  "upgradeTimeoutMs",
-  "headersTimeoutMs",
-  "heldUpgradeTimeoutMs",
-  "bodyTimeoutMs",
-  "sendTimeoutMs",
-  "maxConnections",
-  "maxHeaderBytes",
-  "drainTimeoutMs",
-  "tlsCert",
-  "tlsKey",
-  "httpsRedirectListen",
-  "hsts",
-  "identityHeader",
-  "passHeaders",
-  "token",
-  "tokenFile",
-  "user",
-  "tokensFile",
-  "cookieSecret",
-  "cookieSecretFile",
-  "cookieTtlSeconds",
-  "publicOrigin",
-  "allowedOrigins",
-  "publicPaths",
-  "controlUiTokenLogin",
-  "selfAuthenticatingRoutes",
-  "appsListen",
-  "appsUpstream",
-  "appsPublicOrigin",
-  "authMaxFailures",
-  "authWindowMs",
-  "authLockoutMs",
-  "logLevel",
-  "acmeDomains",
-  "acmeEmail",
-  "acmeDirectory",
-  "acmeDirectoryCaFile",
-  "acmeStorage",
-  "acmeChallenge",
-  "acmeEabKid",
-  "acmeEabHmacKey",
-  "acmeRetryMs",
-  ...SSO_OPTION_KEYS,
-] as const;
-export type OptionKey = (typeof OPTION_KEYS)[number];
-
-export const envName = (key: string): string =>
-  `OPENCLAW_SIDECAR_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
-export const flagName = (key: string): string => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-
 export interface Sources {
   file?: string;
   env?: NodeJS.ProcessEnv;
   flags?: Record<string, string>;
 }
 
-/** Loads and validates the configuration. Throws ConfigError listing every problem. */
-export function loadConfig(sources: Sources = {}): Config {
+/**
+ * Loads and validates the configuration. Throws ConfigError listing every problem. `origins`, when given, receives
+ * where each option that was set came from (check-config shows it): the config file, the variable or the flag.
+ */
+export function loadConfig(sources: Sources = {}, origins?: Map<OptionKey, string>): Config {
   const problems: string[] = [];
   const raw: Raw = {};
   const env = sources.env ?? {};
   const file = sources.file ?? env.OPENCLAW_SIDECAR_CONFIG;
-  if (file !== undefined) Object.assign(raw, readConfigFile(file, problems));
+  if (file !== undefined) {
+    Object.assign(raw, readConfigFile(file, problems));
+    for (const key of OPTION_KEYS) if (raw[key] !== undefined) origins?.set(key, `config file ${file}`);
+  }
   for (const key of OPTION_KEYS) {
     const fromEnv = env[envName(key)];
-    if (fromEnv !== undefined && fromEnv !== "") raw[key] = fromEnv;
+    if (fromEnv !== undefined && fromEnv !== "") {
+      raw[key] = fromEnv;
+      origins?.set(key, envName(key));
+    }
   }
+  problems.push(...unknownEnvironment(env));
   for (const [flag, value] of Object.entries(sources.flags ?? {})) {
     const key = OPTION_KEYS.find((k) => flagName(k) === flag || k === flag);
-    if (key === undefined) problems.push(`unknown option ${flag}`);
-    else raw[key] = value;
+    if (key === undefined) problems.push(`unknown option ${flag}${didYouMean(flag, [...FLAGS, "--config"])}`);
+    else {
+      raw[key] = value;
+      origins?.set(key, flagName(key));
+    }
   }
   const config = validate(raw, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+const FLAGS = OPTION_KEYS.map(flagName);
+const ENV_NAMES = OPTION_KEYS.map(envName);
+const KNOWN_ENV = new Set([...ENV_NAMES, ...OTHER_ENV.map((e) => e.name)]);
+
+/**
+ * OPENCLAW_SIDECAR_* variables that are neither an option nor one of the variables set beside them on purpose: a
+ * misspelt option would otherwise be ignored without a word, and its default used instead.
+ */
+function unknownEnvironment(env: NodeJS.ProcessEnv): string[] {
+  return Object.keys(env)
+    .filter((name) => name.startsWith("OPENCLAW_SIDECAR_") && !KNOWN_ENV.has(name) && !SERVICE_LINK_ENV.test(name))
+    .sort()
+    .map((name) => `${name}: unknown environment variable${didYouMean(name, ENV_NAMES)}`);
 }
 
 function readConfigFile(path: string, problems: string[]): Raw {
@@ -218,7 +164,8 @@ function readConfigFile(path: string, problems: string[]): Raw {
       return {};
     }
     for (const key of Object.keys(parsed)) {
-      if (!(OPTION_KEYS as readonly string[]).includes(key)) problems.push(`config file ${path}: unknown key "${key}"`);
+      if (!(OPTION_KEYS as readonly string[]).includes(key))
+        problems.push(`config file ${path}: unknown key "${key}"${didYouMean(key, OPTION_KEYS, (k) => `"${k}"`)}`);
     }
     return parsed as Raw;
   } catch (err) {
@@ -279,7 +226,7 @@ function validate(raw: Raw, problems: string[]): Config {
     problems.push(
       `controlUiTokenLogin: needs exactly one user, and the credentials name ${users.size}; with several users, log in with ?token= or a Bearer header instead`,
     );
-  const selfAuthenticatingRoutes = opt("selfAuthenticatingRoutes", bool, false);
+  const selfAuthenticatingRoutes = opt("selfAuthenticatingRoutes", bool, d.selfAuthenticatingRoutes);
   // In local mode everything the sidecar forwards is the gateway's loopback: a node joining that way would be paired
   // as a local client. Identity mode only.
   if (selfAuthenticatingRoutes && mode !== "identity")
@@ -326,7 +273,7 @@ function validate(raw: Raw, problems: string[]): Config {
     tlsCert,
     tlsKey,
     httpsRedirectListen,
-    hsts: opt("hsts", bool, false),
+    hsts: opt("hsts", bool, d.hsts),
     ...acme,
     identityHeader,
     passHeaders: opt("passHeaders", passHeaderList(identityHeader), []),
@@ -407,7 +354,7 @@ function validateAcme(
 // Secrets come from a value or a file, exactly one (a file keeps them out of `docker inspect` and the process list).
 function loadCredentials(raw: Raw, opt: <T>(k: OptionKey, p: Parser<T>, f: T) => T, problems: string[]): Credential[] {
   const creds: Credential[] = [];
-  const user = opt("user", userName, "operator");
+  const user = opt("user", userName, DEFAULTS.user);
   if (raw.token !== undefined && raw.tokenFile !== undefined) problems.push("token and tokenFile: set one, not both");
   const token = opt("token", nonEmpty, undefined) ?? opt("tokenFile", secretFile, undefined);
   if (token !== undefined && !token.startsWith("sha256:")) {

@@ -5,31 +5,12 @@ import { readFileSync } from "node:fs";
 import { ASSERTION_VENDORS, type AssertionVendor, vendorDefaults } from "../gate/sso/assertion.ts";
 import { IDENTITY_RULE, canonicalDomain, canonicalEmail, identityProblem, scopeProblem } from "../gate/identity.ts";
 import { type AssertionConfig, type OidcConfig, SSO_DEFAULTS, type SsoConfig } from "../gate/sso/sso-settings.ts";
+import { SSO_OPTION_KEYS, type SsoOptionKey } from "./schema.ts";
 
 export { type AssertionConfig, type OidcConfig, SSO_DEFAULTS, type SsoConfig };
 
-export const SSO_OPTION_KEYS = [
-  "oidcIssuer",
-  "oidcClientId",
-  "oidcClientSecret",
-  "oidcClientSecretFile",
-  "oidcRedirectPath",
-  "oidcScopes",
-  "oidcAllowedEmails",
-  "oidcAllowedDomains",
-  "oidcUserClaim",
-  "oidcGroupsClaim",
-  "oidcScopesByGroup",
-  "oidcTimeoutMs",
-  "trustAssertion",
-  "assertionHeader",
-  "assertionJwksUrl",
-  "assertionTeamDomain",
-  "assertionAudience",
-  "assertionIssuer",
-  "assertionUserClaim",
-] as const;
-export type SsoOptionKey = (typeof SSO_OPTION_KEYS)[number];
+// The names, defaults and descriptions are in schema.ts with every other option.
+export { SSO_OPTION_KEYS, type SsoOptionKey } from "./schema.ts";
 
 type Opt = <T>(key: SsoOptionKey, parse: (value: unknown, name: string) => T, fallback: T) => T;
 

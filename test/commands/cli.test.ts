@@ -216,6 +216,21 @@ describe("check-config and healthcheck", () => {
     expect(down.status).toBe(1);
   });
 
+  it("check-config says on stderr where each option was set, stdout stays the JSON", () => {
+    const r = cli(["check-config", "--mode", "local", "--token", "t".repeat(32)], {
+      OPENCLAW_SIDECAR_LISTEN: "127.0.0.1:18790",
+    });
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ mode: "local" });
+    expect(r.stderr).toBe(
+      "check-config: set (the rest are defaults):\n" +
+        `  ${"listen".padEnd(26)} OPENCLAW_SIDECAR_LISTEN\n` +
+        `  ${"mode".padEnd(26)} --mode\n` +
+        `  ${"token".padEnd(26)} --token\n`,
+    );
+    expect(r.stderr).not.toContain("t".repeat(32));
+  });
+
   it("help and usage errors", () => {
     expect(cli(["--help"]).stdout).toMatch(/^usage: openclaw-sidecar/);
     const r = cli(["run", "--listen"]);
@@ -259,5 +274,59 @@ describe("print-gateway-config --gateway-version", () => {
     const bad = cli(["print-gateway-config", ...address, "--gateway-version", "latest"]);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('--gateway-version must be an OpenClaw release such as 2026.9.6 (got "latest")');
+  });
+});
+
+describe("help from the option schema, and unknown names", () => {
+  const commands =
+    "commands: run, check-config, healthcheck, doctor, print-gateway-config, print-client-config, import-nginx, init, help";
+
+  it("--help lists the commands and every option, grouped, with flag, env name and default", () => {
+    const r = cli(["--help"]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain("  check-config           validate the configuration and print it");
+    expect(r.stdout).toContain(
+      "Listeners and upstream:\n  --listen                       OPENCLAW_SIDECAR_LISTEN  (default: 0.0.0.0:18789)\n      proxy address host:port; IPv6 as [::]:18789\n",
+    );
+    expect(r.stdout).toContain("\nSingle sign-on: verified assertions:\n");
+  });
+
+  it("<command> --help: the command, its own flags and the options it reads", () => {
+    const health = cli(["healthcheck", "--help"]);
+    expect(health.status).toBe(0);
+    expect(health.stdout).toContain("--admin-listen");
+    expect(health.stdout).not.toContain("--listen ");
+    const print = cli(["print-gateway-config", "--help"]).stdout;
+    expect(print).toMatch(/^usage: openclaw-sidecar print-gateway-config/);
+    expect(print).toContain("  --gateway-version              the gateway release");
+    expect(print).toContain("  --oidc-issuer ");
+  });
+
+  it("an unknown command exits 2 with the list of commands and a suggestion when one is close", () => {
+    const typo = cli(["chekc-config"]);
+    expect([typo.status, typo.stdout]).toEqual([2, ""]);
+    expect(typo.stderr).toBe(
+      `openclaw-sidecar: unknown command "chekc-config"; did you mean check-config?\n${commands}\n`,
+    );
+    const far = cli(["frobnicate"]);
+    expect(far.status).toBe(2);
+    expect(far.stderr).toBe(`openclaw-sidecar: unknown command "frobnicate"\n${commands}\n`);
+  });
+
+  it("an unknown variable or flag exits 78 naming it; a command's own flag elsewhere and a stray argument exit 2", () => {
+    const env = cli(["check-config"], { OPENCLAW_SIDECAR_MDOE: "identity" });
+    expect(env.status).toBe(78);
+    expect(env.stderr).toBe(
+      "openclaw-sidecar: invalid configuration:\n  - OPENCLAW_SIDECAR_MDOE: unknown environment variable; did you mean OPENCLAW_SIDECAR_MODE?\n",
+    );
+    const flag = cli(["run", "--upstrem", "http://gw:1"]);
+    expect(flag.status).toBe(78);
+    expect(flag.stderr).toContain("  - unknown option --upstrem; did you mean --upstream?\n");
+    const misplaced = cli(["check-config", "--gateway-version", "2026.9.6"]);
+    expect(misplaced.status).toBe(2);
+    expect(misplaced.stderr).toBe("openclaw-sidecar: --gateway-version is a flag of print-gateway-config\n");
+    const stray = cli(["check-config", "extra"]);
+    expect(stray.status).toBe(2);
+    expect(stray.stderr).toBe('openclaw-sidecar: unexpected argument "extra" (check-config takes none)\n');
   });
 });

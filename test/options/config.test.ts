@@ -214,7 +214,7 @@ describe("config", () => {
     );
     expect(problems(() => loadConfig({ file: file("arr.json", "[]") }))[0]).toMatch(/must contain a JSON object$/);
     expect(problems(() => loadConfig({ file: file("unk.json", '{"listn":"x"}') }))).toEqual([
-      `config file ${join(dir, "unk.json")}: unknown key "listn"`,
+      `config file ${join(dir, "unk.json")}: unknown key "listn"; did you mean "listen"?`,
     ]);
   });
 
@@ -272,5 +272,46 @@ describe("config", () => {
     expect(loadConfig({ flags: { "--mode": "identity", "--token": `sha256:${"ab".repeat(32)}` } }).credentials).toEqual(
       [{ user: "operator", tokenSha256: "ab".repeat(32) }],
     );
+  });
+});
+
+describe("unknown names", () => {
+  it("an unknown OPENCLAW_SIDECAR_* variable is a problem, with a suggestion when one is close", () => {
+    expect(
+      problems(() =>
+        loadConfig({
+          env: { OPENCLAW_SIDECAR_MDOE: "identity", OPENCLAW_SIDECAR_FROBNICATE: "1", OPENCLAW_GATEWAY_TOKEN: "x" },
+        }),
+      ),
+    ).toEqual([
+      "OPENCLAW_SIDECAR_FROBNICATE: unknown environment variable",
+      "OPENCLAW_SIDECAR_MDOE: unknown environment variable; did you mean OPENCLAW_SIDECAR_MODE?",
+    ]);
+  });
+
+  it("the variables that are not options are accepted: the config file, the compose files' and the CLI's", () => {
+    const f = file("other.json", "{}");
+    expect(
+      loadConfig({
+        env: {
+          OPENCLAW_SIDECAR_CONFIG: f,
+          OPENCLAW_SIDECAR_IMAGE: "openclaw-sidecar:local",
+          OPENCLAW_SIDECAR_PORT: "18789",
+          OPENCLAW_SIDECAR_BEARER: "Bearer x",
+          OPENCLAW_SIDECAR_TOKEN_FILE: "",
+        },
+      }).mode,
+    ).toBe("attribution");
+  });
+
+  it("an unknown flag or config-file key names it, with a suggestion when one is close", () => {
+    expect(problems(() => loadConfig({ flags: { "--lisen": "1:2", "--bogus": "1" } }))).toEqual([
+      "unknown option --lisen; did you mean --listen?",
+      "unknown option --bogus",
+    ]);
+    expect(problems(() => loadConfig({ file: file("typo.json", '{"upstreamTimeoutMS":1,"zzz":2}') }))).toEqual([
+      `config file ${join(dir, "typo.json")}: unknown key "upstreamTimeoutMS"; did you mean "upstreamTimeoutMs"?`,
+      `config file ${join(dir, "typo.json")}: unknown key "zzz"`,
+    ]);
   });
 });
