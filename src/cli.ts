@@ -235,7 +235,12 @@ export function describeConfig(config: Config): Record<string, unknown> {
 }
 
 async function run(config: Config): Promise<number> {
-  const logger = createLogger(config.logLevel);
+  // Lines for people on a terminal, for the log collector everywhere else, unless logFormat says.
+  const logger = createLogger(
+    config.logLevel,
+    undefined,
+    config.logFormat ?? (process.stdout.isTTY ? "pretty" : "json"),
+  );
   if (config.mode === "local") {
     logger.warn(
       "LOCAL MODE: every client that passes the sidecar's token check reaches the gateway as a loopback client and is " +

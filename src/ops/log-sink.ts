@@ -13,6 +13,8 @@ export interface LogSinkOptions {
   flushAt?: number;
   /** Buffered bytes beyond which new lines are dropped (and counted). */
   maxBuffered?: number;
+  /** Rewrites the sink's own report line (the pretty log format); the lines written to it come formatted. */
+  format?: (jsonLine: string) => string;
 }
 
 /**
@@ -24,6 +26,7 @@ export class LogSink {
   private readonly fd: number;
   private readonly flushAt: number;
   private readonly maxBuffered: number;
+  private readonly format: (jsonLine: string) => string;
   private parts: string[] = [];
   private size = 0;
   private writing = false;
@@ -36,6 +39,7 @@ export class LogSink {
     this.fd = fd;
     this.flushAt = opts.flushAt ?? 32 * 1024;
     this.maxBuffered = opts.maxBuffered ?? 16 * 1024 * 1024;
+    this.format = opts.format ?? ((line) => line);
   }
 
   /** Appends one line (with its newline). Never blocks; false when the line was dropped. */
@@ -80,7 +84,9 @@ export class LogSink {
   private take(): Buffer {
     if (this.dropped > 0) {
       this.parts.push(
-        `{"level":"warn","time":"${new Date().toISOString()}","name":"openclaw-sidecar","droppedLines":${this.dropped},"msg":"log lines dropped: stdout was not read fast enough"}\n`,
+        this.format(
+          `{"level":"warn","time":"${new Date().toISOString()}","name":"openclaw-sidecar","droppedLines":${this.dropped},"msg":"log lines dropped: stdout was not read fast enough"}\n`,
+        ),
       );
       this.dropped = 0;
     }

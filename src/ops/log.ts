@@ -1,8 +1,10 @@
-// JSON logs (pino): one line per HTTP request and one per WebSocket, written when each ends.
+// Logs (pino): one line per HTTP request and one per WebSocket, written when each ends; JSON for machines, or the same
+// fields as `time LEVEL message key=value` for people (log-pretty.ts).
 // Secrets never reach a log line: URLs are logged with credential-bearing query values replaced, and headers are not
 // logged at all; pino's redaction covers the header paths as a second line of defence should anyone add them.
 import pino, { type DestinationStream, type Logger } from "pino";
 import { LogSink } from "./log-sink.ts";
+import { prettyLine, prettyStream } from "./log-pretty.ts";
 
 export type { Logger };
 
@@ -14,8 +16,14 @@ const SECRET_PARAMS =
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 export const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 
-export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {
-  const sink = destination === undefined ? new LogSink(1) : undefined;
+/** json: one object a line; pretty: for a terminal. The logFormat option takes one of these. */
+export type LogFormat = "json" | "pretty";
+export const LOG_FORMATS: readonly LogFormat[] = ["json", "pretty"];
+
+export function createLogger(level: LogLevel, destination?: DestinationStream, format: LogFormat = "json"): Logger {
+  const sink =
+    destination === undefined ? new LogSink(1, format === "pretty" ? { format: prettyLine } : {}) : undefined;
+  const out = (destination ?? sink) as DestinationStream;
   const logger = pino(
     {
       level,
@@ -38,8 +46,9 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
         censor: REDACTED,
       },
     },
-    // Buffered, asynchronous stdout (log-sink.ts): one write(2) per ~32 KiB of lines instead of one per request.
-    destination ?? sink,
+    // Buffered, asynchronous stdout (log-sink.ts): one write(2) per ~32 KiB of lines instead of one per request. The
+    // pretty format rewrites each JSON line on its way there, so redaction and the line writer work the same for both.
+    format === "pretty" ? prettyStream(out) : out,
   );
   if (sink !== undefined) {
     // At least every quarter second, so a quiet sidecar's lines are never held back for long; all of it at exit.

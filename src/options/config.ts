@@ -23,7 +23,7 @@ import { DEFAULTS, OPTION_KEYS, OTHER_ENV, type OptionKey, SERVICE_LINK_ENV, env
 import { didYouMean } from "./suggest.ts";
 import type { AcmeSettings } from "../tls/acme.ts";
 import { readKeyPair } from "../tls/tls.ts";
-import { LOG_LEVELS, type LogLevel } from "../ops/log.ts";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../ops/log.ts";
 
 // The types the options are made of, declared by the parts that use them (each part owns its slice).
 export { type Cidr, type Mode, MODES } from "../forwarding/forwarded-headers.ts";
@@ -79,6 +79,8 @@ export interface Config extends GateOptions, AcmeSettings {
   /** The public origin users reach appsListen at (gateway mcp.apps.sandboxOrigin). */
   appsPublicOrigin: URL | undefined;
   logLevel: LogLevel;
+  /** json or pretty; undefined: decided by the command line (pretty when stdout is a terminal). */
+  logFormat: LogFormat | undefined;
 }
 
 /** Raised with every problem found; the CLI prints them and exits 78 (EX_CONFIG). */
@@ -292,6 +294,7 @@ function validate(raw: Raw, problems: string[]): Config {
     authWindowMs: opt("authWindowMs", int(1000, 86_400_000), d.authWindowMs),
     authLockoutMs: opt("authLockoutMs", int(1000, 86_400_000), d.authLockoutMs),
     logLevel: opt("logLevel", oneOf(LOG_LEVELS), d.logLevel),
+    logFormat: opt("logFormat", oneOf(LOG_FORMATS), undefined),
     ...validateSso(raw, opt, problems, { mode, publicOrigin, identityHeader }),
   };
 }

@@ -213,7 +213,12 @@ export const OPTIONS = [
   { key: "authWindowMs", group: "Login limiter", description: "the window failed logins are counted in" },
   { key: "authLockoutMs", group: "Login limiter", description: "how long an address stays locked out" },
   { key: "logLevel", group: "Logging", description: "fatal, error, warn, info, debug, trace or silent" },
-
+  {
+    key: "logFormat",
+    group: "Logging",
+    description: "json (one JSON object a line) or pretty (time, level, message, key=value)",
+    shownDefault: "pretty on a terminal, else json",
+  },
   {
     key: "acmeDomains",
     group: "Automatic HTTPS (ACME)",

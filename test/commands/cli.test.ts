@@ -288,6 +288,9 @@ describe("help from the option schema, and unknown names", () => {
     expect(r.stdout).toContain(
       "Listeners and upstream:\n  --listen                       OPENCLAW_SIDECAR_LISTEN  (default: 0.0.0.0:18789)\n      proxy address host:port; IPv6 as [::]:18789\n",
     );
+    expect(r.stdout).toContain(
+      "  --log-format                   OPENCLAW_SIDECAR_LOG_FORMAT  (default: pretty on a terminal, else json)\n",
+    );
     expect(r.stdout).toContain("\nSingle sign-on: verified assertions:\n");
   });
 
