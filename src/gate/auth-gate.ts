@@ -390,7 +390,7 @@ export function createAuthGate(config: GateOptions, logger: Logger, metrics: Met
           verdict,
           verdict.failure === "rate_limited"
             ? refusalReply(verdict.refusal, wantsHtml(req.headers))
-            : respond(req, verdict.refusal),
+            : respond(req, verdict),
         );
       }
       limiter.recordSuccess(limiterKey(view.clientAddress));
@@ -413,7 +413,7 @@ export function createAuthGate(config: GateOptions, logger: Logger, metrics: Met
     }
     const verdict = verify(req, view);
     if ("identity" in verdict) return pass(verdict.identity);
-    return answer(verdict, respond(req, verdict.refusal));
+    return answer(verdict, respond(req, verdict));
   }
 
   function checkUpgrade(
@@ -471,16 +471,24 @@ export function createAuthGate(config: GateOptions, logger: Logger, metrics: Met
   };
 }
 
-function respond(req: RequestHead, refusal: Refusal): Reply {
+/** A refused request's answer: the sign-in page for a browser's navigation, else the refusal as JSON. */
+function respond(req: RequestHead, { failure, refusal }: Refused): Reply {
   if (refusal.status === 401 && wantsHtml(req.headers) && (req.method === "GET" || req.method === "HEAD")) {
     return {
       status: 401,
       headers: { "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store" },
-      body: loginPage(refusal.message),
+      body: loginPage(LOGIN_PROBLEMS[failure]),
     };
   }
   return refusalReply(refusal, false);
 }
+
+/** What the sign-in page says went wrong, in a person's words (the log keeps the cause); nothing on a first visit. */
+const LOGIN_PROBLEMS: Partial<Record<AuthFailure, string>> = {
+  bad_token: "That access token is not valid.",
+  expired_cookie: "Your session has expired.",
+  bad_cookie: "Your session is no longer valid.",
+};
 
 /**
  * The configured origins; with none configured, same-origin only: Origin equals the scheme and host the client used

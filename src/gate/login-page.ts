@@ -1,18 +1,27 @@
-// The one page the sidecar renders itself: shown to a browser that arrives without a valid session. It submits the
-// token as ?token= on the same URL, which the sidecar turns into a session cookie and a redirect without the token.
-import { escapeHtml } from "../http/responses.ts";
+// The token sign-in page: shown to a browser that arrives without a valid session (identity and local modes). It
+// submits the token as ?token= on the same URL, which the sidecar turns into a session cookie and a redirect without
+// the token. The page is the shared shell (http/page.ts); what went wrong, if anything, is said above the form.
+import { html, renderPage } from "../http/page.ts";
 
-export function loginPage(message: string): string {
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>OpenClaw — sign in</title>
-<style>body{font:16px system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem;color:#222}
-input{width:100%;padding:.5rem;margin:.5rem 0;box-sizing:border-box}button{padding:.5rem 1rem}.m{color:#a00}</style></head>
-<body><h1>OpenClaw dashboard</h1>
-<p class="m">${escapeHtml(message)}</p>
-<form method="get"><label for="token">Access token</label>
-<input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
-<button type="submit">Open the dashboard</button></form>
-<p><small>Protected by openclaw-sidecar.</small></p></body></html>
-`;
+/** `problem`: why an earlier attempt failed, in the person's words; none on a first visit. */
+export function loginPage(problem?: string): string {
+  return renderPage({
+    heading: "Sign in",
+    alert: problem,
+    next: "Paste the access token you were given for this dashboard, then press Open the dashboard.",
+    body: html`<form method="get">
+      <label for="token">Access token</label>
+      <input
+        id="token"
+        name="token"
+        type="password"
+        autocomplete="current-password"
+        autocapitalize="off"
+        spellcheck="false"
+        required
+        autofocus
+      />
+      <button class="button" type="submit">Open the dashboard</button>
+    </form> `,
+  });
 }

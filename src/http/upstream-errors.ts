@@ -1,6 +1,8 @@
 // The one place where a failure talking to the gateway becomes a status code, a stable error code and a sentence a
-// person can act on (Caddy's statusError does the same): 502 by default, 504 on timeout.
+// person can act on (Caddy's statusError does the same): 502 by default, 504 on timeout. A browser's page adds the next
+// step: most of these pass by themselves (a gateway that is starting refuses connections), so it reloads itself.
 import { HttpError } from "./http1.ts";
+import { type Html, html } from "./page.ts";
 import type { UpgradeResult, UpstreamErrorCode } from "../ops/metrics.ts";
 
 export interface UpstreamFailure {
@@ -11,7 +13,13 @@ export interface UpstreamFailure {
   /** stable machine-readable type for the response body */
   type: string;
   message: string;
+  /** The browser page's next step (responses.ts), and how soon it reloads itself. */
+  next: Html;
+  retrySeconds?: number;
 }
+
+/** How soon the "gateway is not answering" page reloads itself. */
+export const UPSTREAM_RETRY_SECONDS = 5;
 
 /** Error raised by the sidecar's own response-header / upgrade deadline. */
 export class UpstreamTimeoutError extends Error {
@@ -42,6 +50,18 @@ export function upstreamErrorCode(err: unknown): UpstreamErrorCode {
 }
 
 export function describeUpstreamFailure(err: unknown, upstream: URL): UpstreamFailure {
+  const { next, ...failure } = diagnose(err, upstream);
+  return next !== undefined
+    ? { ...failure, next }
+    : { ...failure, next: retrying(upstream), retrySeconds: UPSTREAM_RETRY_SECONDS };
+}
+
+const doctor = html`<code>openclaw-sidecar doctor</code>`;
+const retrying = (upstream: URL): Html =>
+  html`The OpenClaw gateway at ${upstream.origin} is not answering (it may still be starting): this page retries in
+  ${UPSTREAM_RETRY_SECONDS} seconds, and if it stays down the administrator can run ${doctor}.`;
+
+function diagnose(err: unknown, upstream: URL): Omit<UpstreamFailure, "next" | "retrySeconds"> & { next?: Html } {
   const code = upstreamErrorCode(err);
   const at = `the OpenClaw gateway at ${upstream.host}`;
   switch (code) {
@@ -87,6 +107,8 @@ export function describeUpstreamFailure(err: unknown, upstream: URL): UpstreamFa
         result: "upstream_reset",
         type: "bad_upstream_response",
         message: `${at} sent a response the sidecar cannot forward safely: ${(err as Error).message}`,
+        next: html`The OpenClaw gateway at ${upstream.origin} sent an answer the sidecar cannot pass on: reload this
+        page, and if it keeps happening the administrator can run ${doctor}.`,
       };
     case "ECONNRESET":
     case "EPIPE":

@@ -12,6 +12,7 @@ import type { RequestHead } from "../../http/http1.ts";
 import type { Logger } from "../../ops/log.ts";
 import type { AuthFailure, Metrics } from "../../ops/metrics.ts";
 import { LOGOUT_PATH, OIDC_TX_COOKIE, type OidcFailure, type OidcLogin, createOidcLogin } from "./oidc-login.ts";
+import { html, renderPage } from "../../http/page.ts";
 import { type Refusal, type Reply, refusalReply, wantsHtml } from "../../http/responses.ts";
 import { SSO_DEFAULTS, type SsoConfig } from "./sso-settings.ts";
 
@@ -239,23 +240,20 @@ const NOT_FRAMED = { "Content-Security-Policy": "frame-ancestors 'none'", "X-Fra
 
 /** Asked instead of signing out on a request without same-origin evidence: its button posts from our own page. */
 function confirmLogoutPage(): string {
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>OpenClaw — sign out?</title>
-<style>body{font:16px system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem;color:#222}button{font:inherit;padding:.5rem 1rem}</style></head>
-<body><h1>Sign out?</h1><p>Sign out of the OpenClaw dashboard?</p>
-<form method="post" action="${LOGOUT_PATH}"><button type="submit">Sign out</button></form>
-<p><a href="/">Back to the dashboard</a></p>
-<p><small>Protected by openclaw-sidecar.</small></p></body></html>
-`;
+  return renderPage({
+    heading: "Sign out?",
+    next: "Press Sign out to end your session on the OpenClaw dashboard, or go back to the dashboard to stay signed in.",
+    body: html`<div class="actions">
+      <form method="post" action="${LOGOUT_PATH}"><button class="button" type="submit">Sign out</button></form>
+      <a href="/">Back to the dashboard</a>
+    </div> `,
+  });
 }
 
 function signedOutPage(): string {
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>OpenClaw — signed out</title>
-<style>body{font:16px system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem;color:#222}</style></head>
-<body><h1>Signed out</h1><p>You are signed out of the OpenClaw dashboard.</p><p><a href="/">Sign in again</a></p>
-<p><small>Protected by openclaw-sidecar.</small></p></body></html>
-`;
+  return renderPage({
+    heading: "Signed out",
+    next: "You are signed out of the OpenClaw dashboard; to use it again, sign in.",
+    body: html`<p class="actions"><a class="button" href="/">Sign in again</a></p> `,
+  });
 }
