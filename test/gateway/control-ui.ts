@@ -1,31 +1,13 @@
 // Drives the REAL OpenClaw Control UI in headless Debian Chromium (playwright-core, no downloaded browser), with the
 // browser's traffic originating in a chosen network namespace, and reports what the page's WebSocket did.
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { type Browser, type Page, chromium } from "playwright-core";
-
-export const CHROMIUM = "/usr/bin/chromium";
-/** Where screenshots go (gitignored). */
-export const ARTIFACTS_DIR = fileURLToPath(new URL("../../test-artifacts", import.meta.url));
-
-// Without the background-networking flags Chromium keeps dialling Google hosts this machine cannot reach.
-const CHROMIUM_FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
+import { ARTIFACTS_DIR, CHROMIUM, CHROMIUM_FLAGS, chromiumPrereqs } from "../helpers/chromium.ts";
 
 /** Unmet prerequisites for driving Chromium, as sentences for describeTier. */
-export function controlUiPrereqs(): string[] {
-  return existsSync(CHROMIUM) ? [] : [`Chromium at ${CHROMIUM} (Debian package chromium)`];
-}
+export const controlUiPrereqs = chromiumPrereqs;
 
 /** One handshake-relevant WebSocket frame, summarised (secrets never copied). */
 export type UiFrame =
