@@ -1,7 +1,8 @@
 // Prints plain closing lines that any CI log reader understands: one per tier, then the total —
 //   vitest tier real gateway: 33 passed, 0 failed, 0 skipped (95 s)
 //   vitest: N passed, N failed, N skipped
-// A file's tier is its directory (test/gateway → real gateway, test/container → Docker, nginx-compat/parity → nginx);
+// A file's tier is its directory (test/gateway → real gateway, test/container → Docker, nginx-compat/parity → nginx)
+// or, for a browser test among loopback ones, its name (test/http/pages.test.ts → Chromium);
 // the other files under test/ and nginx-compat/ are the unit and loopback tiers, which share one line.
 import path from "node:path";
 import type { Reporter, TestModule } from "vitest/node";
@@ -11,6 +12,7 @@ const TIERS: Array<[RegExp, string]> = [
   [/(^|\/)test\/container\//, "Docker"],
   [/(^|\/)nginx-compat\/parity\.test\.ts$/, "nginx"],
   [/(^|\/)test\/deploy\//, "deploy"],
+  [/(^|\/)test\/http\/pages\.test\.ts$/, "Chromium"],
 ];
 
 export function tierOf(file: string): string {
