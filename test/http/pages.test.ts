@@ -279,7 +279,7 @@ describeTier("Chromium: the sidecar's own pages", chromiumPrereqs(), () => {
       name: "signed-out",
       status: 200,
       heading: "Signed out",
-      next: /^You are signed out of the OpenClaw dashboard; to use it again, sign in\.$/,
+      next: /^You are signed out of the OpenClaw dashboard: press Sign in again to use it once more\.$/,
       // Typed in the address bar (Sec-Fetch-Site: none), without a session.
       open: (page) => page.goto(`${sso()}/logout`),
     },

@@ -253,7 +253,7 @@ function confirmLogoutPage(): string {
 function signedOutPage(): string {
   return renderPage({
     heading: "Signed out",
-    next: "You are signed out of the OpenClaw dashboard; to use it again, sign in.",
+    next: "You are signed out of the OpenClaw dashboard: press Sign in again to use it once more.",
     body: html`<p class="actions"><a class="button" href="/">Sign in again</a></p> `,
   });
 }
