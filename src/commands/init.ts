@@ -5,7 +5,9 @@
 //   - the gateway: its published ports removed, bind lan (loopback in local mode), trustedProxies = the sidecar's
 //     address, allowedOrigins = the published origin, trusted-proxy auth with a password for internal clients
 //     (identity); the CLI service moved into the gateway's namespace and given what the mode needs;
-//   - secrets generated into a new directory beside the compose file (0700, files 0600), referenced from compose.
+//   - secrets generated into a new directory beside the compose file (0700, files 0600), referenced from compose;
+//   - when it can reach the Docker engine (setup/docker-engine.ts): an internal subnet none of the engine's networks
+//     holds, and a descriptor limit the engine can grant; a note says what was chosen and why either way.
 // The gateway block comes from gateway-config.ts (print-gateway-config), computed from a sidecar configuration that
 // loadConfig validates like any other. Nothing is written until everything has been understood; then every file is
 // backed up and replaced at once (file-transaction.ts). --dry-run prints the unified diff instead.
@@ -36,13 +38,24 @@ import { ConfigError, type Mode, MODES, loadConfig } from "../options/config.ts"
 import { type NewSecret, commit } from "../setup/file-transaction.ts";
 import { gatewayConfig } from "../setup/gateway-config.ts";
 import { GatewayConfigFile } from "../setup/gateway-config-edit.ts";
+import {
+  DEFAULT_SUBNET,
+  SUBNET_RANGE,
+  type Engine,
+  type TakenSubnet,
+  chooseNofile,
+  chooseSubnet,
+  probeEngine,
+  sidecarAddressIn,
+} from "../setup/docker-engine.ts";
 import { InitRefusal } from "../setup/init-refusal.ts";
 
 export const SIDECAR_SERVICE = "openclaw-sidecar";
 export const INTERNAL_NETWORK = "openclaw-sidecar-internal";
 export const PUBLIC_NETWORK = "openclaw-sidecar-public";
-export const INTERNAL_SUBNET = "172.30.0.0/24";
-export const SIDECAR_ADDRESS = "172.30.0.10";
+/** The defaults; init picks another /24 of docker-engine.ts's range when the engine or the file already uses it. */
+export const INTERNAL_SUBNET = DEFAULT_SUBNET;
+export const SIDECAR_ADDRESS = sidecarAddressIn(DEFAULT_SUBNET);
 /** The secrets directory, beside the compose file. */
 export const SECRETS_DIR = "openclaw-sidecar";
 const IN_CONTAINER = "/run/secrets/openclaw-sidecar";
@@ -64,6 +77,8 @@ export interface InitOptions {
   sidecarBuild?: string | undefined;
   /** Variables for ${…} in the compose file (the environment; .env beside the compose file fills in the rest). */
   env: Variables;
+  /** What the Docker engine said (docker-engine.ts probeEngine): its networks and descriptor limit. */
+  engine: Engine;
 }
 
 export interface InitPlan {
@@ -159,6 +174,23 @@ export function planInit(opts: InitOptions): InitPlan {
     isScalar(m.item) ? String(m.item.value) : JSON.stringify((m.item as YAMLMap).toJSON()),
   );
 
+  // The internal subnet and the sidecar's address in it: free on the engine and in this file (a pinned subnet that
+  // overlaps another network fails `up` with "Pool overlaps with other one on this address space").
+  let internal = { subnet: INTERNAL_SUBNET, sidecarAddress: SIDECAR_ADDRESS };
+  if (opts.mode !== "local") {
+    const taken: TakenSubnet[] = [...fileSubnets(compose), ...(opts.engine.reachable ? opts.engine.subnets : [])];
+    const checked = opts.engine.reachable
+      ? `free on the engine (${opts.engine.host}) and in the compose file`
+      : `free in the compose file; not checked against the engine's networks (${opts.engine.reason})`;
+    const choice = chooseSubnet(taken, checked);
+    if (choice === undefined)
+      throw new InitRefusal(
+        `every /24 of ${SUBNET_RANGE}, the range init pins the sidecar in, is taken (${taken.map((t) => `${t.by} holds ${t.subnet}`).join("; ")}); remove a network or edit the subnet by hand.`,
+      );
+    internal = choice;
+    notes.push(choice.note);
+  }
+
   // The gateway block, exactly as print-gateway-config prints it for a validated sidecar configuration.
   const origins =
     opts.publicOrigin !== undefined ? [] : [`http://localhost:${hostPort}`, `http://127.0.0.1:${hostPort}`];
@@ -184,7 +216,7 @@ export function planInit(opts: InitOptions): InitPlan {
     if (err instanceof ConfigError) throw new InitRefusal(err.message);
     throw err;
   }
-  const block = gatewayConfig({ config: sidecarConfig, sidecarAddress: SIDECAR_ADDRESS }).gateway as {
+  const block = gatewayConfig({ config: sidecarConfig, sidecarAddress: internal.sidecarAddress }).gateway as {
     bind: string;
     port: number;
     trustedProxies?: string[];
@@ -291,6 +323,8 @@ export function planInit(opts: InitOptions): InitPlan {
       security_opt: ["no-new-privileges:true"],
     };
   } else {
+    const nofile = chooseNofile(opts.engine);
+    notes.push(nofile.note);
     if (portsNode !== undefined) gw.delete("ports");
     joinNetwork(compose, gw, gwName, INTERNAL_NETWORK, undefined);
     const networks = compose.topLevel("networks");
@@ -298,13 +332,8 @@ export function planInit(opts: InitOptions): InitPlan {
       const name = keyOf(p);
       if (name === INTERNAL_NETWORK || name === PUBLIC_NETWORK)
         throw new InitRefusal(`${composeFile} already defines a network "${name}"; init adds it. Remove it first.`);
-      if (JSON.stringify(isMap(p.value) ? p.value.toJSON() : (p.value ?? null)).includes(`"${INTERNAL_SUBNET}"`)) {
-        throw new InitRefusal(
-          `${composeFile}: network "${name}" already uses ${INTERNAL_SUBNET}, the subnet init pins the sidecar in.`,
-        );
-      }
     }
-    networks.set(INTERNAL_NETWORK, compose.node({ internal: true, ipam: { config: [{ subnet: INTERNAL_SUBNET }] } }));
+    networks.set(INTERNAL_NETWORK, compose.node({ internal: true, ipam: { config: [{ subnet: internal.subnet }] } }));
     networks.set(PUBLIC_NETWORK, compose.node({}));
     sidecar = {
       image: opts.sidecarImage,
@@ -315,13 +344,13 @@ export function planInit(opts: InitOptions): InitPlan {
       environment: sidecarEnv,
       ...(sidecarVolumes.length > 0 ? { volumes: sidecarVolumes } : {}),
       ports: [`127.0.0.1:${hostPortText}:${SIDECAR_PORT}`],
-      // Two descriptors per open WebSocket: the default 1,024 caps it near 500.
-      ulimits: { nofile: 65536 },
+      // Two descriptors per open WebSocket: the default 1,024 caps it near 500. No more than the engine grants.
+      ...(nofile.nofile !== undefined ? { ulimits: { nofile: nofile.nofile } } : {}),
       read_only: true,
       tmpfs: ["/tmp"],
       cap_drop: ["ALL"],
       security_opt: ["no-new-privileges:true"],
-      networks: { [INTERNAL_NETWORK]: { ipv4_address: SIDECAR_ADDRESS }, [PUBLIC_NETWORK]: {} },
+      networks: { [INTERNAL_NETWORK]: { ipv4_address: internal.sidecarAddress }, [PUBLIC_NETWORK]: {} },
     };
   }
   if (removedPorts.length > 0) {
@@ -346,7 +375,7 @@ export function planInit(opts: InitOptions): InitPlan {
     `Added by openclaw-sidecar init (${opts.mode} mode). ${
       opts.mode === "local"
         ? `SINGLE-USER MACHINE ONLY: it shares ${gwName}'s network namespace,\nand everyone who has the gateway token is paired silently as an admin.`
-        : `The only published port, on 127.0.0.1.\n${INTERNAL_NETWORK} is internal and holds only the gateway and this sidecar, whose address\n(${SIDECAR_ADDRESS}) is the gateway's only trustedProxies entry: attach nothing else to it.`
+        : `The only published port, on 127.0.0.1.\n${INTERNAL_NETWORK} is internal and holds only the gateway and this sidecar, whose address\n(${internal.sidecarAddress}) is the gateway's only trustedProxies entry: attach nothing else to it.`
     }`,
   );
 
@@ -386,6 +415,21 @@ export function planInit(opts: InitOptions): InitPlan {
     );
   }
   return plan;
+}
+
+/** Subnets the compose file's own networks pin (`ipam: config: [{subnet}]`). */
+function fileSubnets(compose: ComposeFile): TakenSubnet[] {
+  const node = compose.doc.get("networks", true);
+  if (!isMap(node)) return [];
+  const out: TakenSubnet[] = [];
+  for (const p of node.items) {
+    const value = (isMap(p.value) ? p.value.toJSON() : undefined) as { ipam?: { config?: unknown } } | undefined;
+    const config = value?.ipam?.config;
+    for (const c of Array.isArray(config) ? config : [])
+      if (typeof (c as { subnet?: unknown }).subnet === "string")
+        out.push({ subnet: (c as { subnet: string }).subnet, by: `network "${keyOf(p)}" of the compose file` });
+  }
+  return out;
 }
 
 /** Where the gateway config is: `<host dir mounted at /home/node/.openclaw>/openclaw.json`. */
@@ -481,6 +525,7 @@ export function runInit(
   stderr: Writable,
   env: Variables = process.env,
   now = new Date(),
+  askEngine: (env: Variables) => Engine = probeEngine,
 ): number {
   let values;
   try {
@@ -529,6 +574,8 @@ export function runInit(
       sidecarImage: values["sidecar-image"],
       sidecarBuild: values["sidecar-build"] === "none" ? undefined : values["sidecar-build"],
       env,
+      // Local mode pins nothing on the engine: no question to ask.
+      engine: values.mode === "local" ? { reachable: false, reason: "local mode" } : askEngine(env),
     });
   } catch (err) {
     if (err instanceof InitRefusal) {

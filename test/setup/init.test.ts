@@ -27,6 +27,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/options/config.ts";
 import { gatewayConfig } from "../../src/setup/gateway-config.ts";
 import { runInit } from "../../src/commands/init.ts";
+import type { Engine } from "../../src/setup/docker-engine.ts";
 import { NODE24, OPENCLAW_ENTRY, gatewayPrereqs } from "../gateway/gateway.ts";
 import { describeTier } from "../helpers/tier.ts";
 
@@ -57,8 +58,19 @@ function project(
   return { dir, compose: path.join(dir, "docker-compose.yml"), config: path.join(dir, "config/openclaw.json") };
 }
 
-/** runInit in-process, isolated from this process's environment. */
+/** An engine with only its default bridge and a generous descriptor limit: the golden files' engine. */
+const ROOMY: Engine = {
+  reachable: true,
+  host: "unix:///var/run/docker.sock",
+  subnets: [{ subnet: "172.17.0.0/16", by: 'engine network "bridge"' }],
+  nofile: { limit: 1048576, source: "dockerd pid 42, /proc/42/limits" },
+};
+
+/** runInit in-process, isolated from this process's environment and from this machine's Docker engine. */
 function init(compose: string, ...args: string[]): { code: number; out: string; err: string } {
+  return initOn(ROOMY, compose, ...args);
+}
+function initOn(engine: Engine, compose: string, ...args: string[]): { code: number; out: string; err: string } {
   let out = "";
   let err = "";
   const code = runInit(
@@ -67,6 +79,7 @@ function init(compose: string, ...args: string[]): { code: number; out: string; 
     { write: (s: string) => (err += s) },
     {},
     new Date("2026-11-24T10:15:00Z"),
+    () => engine,
   );
   return { code, out, err };
 }
@@ -128,7 +141,7 @@ describe("init: golden outputs", () => {
       expect(sidecar).toBeDefined();
       if (mode !== "local") {
         const port = new URL(origin).port;
-        expect(gw.trustedProxies).toEqual(["172.30.0.10/32"]);
+        expect(gw.trustedProxies).toEqual(["10.119.0.10/32"]);
         expect(gw.bind).toBe("lan");
         expect(services["openclaw-gateway"]?.ports).toBeUndefined();
         expect((sidecar.ports as string[])[0]).toMatch(
@@ -144,7 +157,7 @@ describe("init: golden outputs", () => {
       if (mode === "identity") {
         const expected = gatewayConfig({
           config: loadConfig({ flags: { "--mode": "identity", "--token": "x".repeat(32) } }),
-          sidecarAddress: "172.30.0.10",
+          sidecarAddress: "10.119.0.10",
         }).gateway as { auth: Record<string, unknown> };
         const auth = gw.auth as Record<string, unknown>;
         expect(auth.mode).toBe("trusted-proxy");
@@ -224,6 +237,121 @@ describe("init: golden outputs", () => {
       }
     ).services;
     expect(services["openclaw-sidecar"]?.environment.OPENCLAW_SIDECAR_PUBLIC_ORIGIN).toBe("https://claw.example.com");
+  });
+});
+
+describe("init: fits the Docker engine it can reach (issue 25 §6)", () => {
+  type Sidecar = { ulimits?: { nofile: number }; networks: Record<string, { ipv4_address?: string }> };
+  const written = (p: { compose: string; config: string }) => {
+    const doc = parseYaml(readFileSync(p.compose, "utf8")) as {
+      services: Record<string, Sidecar>;
+      networks: Record<string, { ipam?: { config: Array<{ subnet: string }> } }>;
+    };
+    return {
+      sidecar: doc.services["openclaw-sidecar"] as Sidecar,
+      subnet: doc.networks["openclaw-sidecar-internal"]?.ipam?.config[0]?.subnet,
+      trustedProxies: (json5(readFileSync(p.config, "utf8")).gateway as { trustedProxies: string[] }).trustedProxies,
+    };
+  };
+
+  it("an engine network on the default 10.119.0.0/24: the next free /24, the sidecar's address and trustedProxies with it, and a note", () => {
+    const p = project("official");
+    const engine: Engine = {
+      ...ROOMY,
+      subnets: [
+        ...(ROOMY.reachable ? ROOMY.subnets : []),
+        { subnet: "10.119.0.0/23", by: 'engine network "other_default"' },
+      ],
+    };
+    const r = initOn(engine, p.compose, "--mode", "identity");
+    expect(r.code).toBe(0);
+    const w = written(p);
+    expect(w.subnet).toBe("10.119.2.0/24");
+    expect(w.sidecar.networks["openclaw-sidecar-internal"]?.ipv4_address).toBe("10.119.2.10");
+    expect(w.trustedProxies).toEqual(["10.119.2.10/32"]);
+    expect(readFileSync(p.compose, "utf8")).toContain("# (10.119.2.10) is the gateway's only trustedProxies entry");
+    expect(r.out).toContain(
+      '  internal network 10.119.2.0/24 (sidecar 10.119.2.10), not the default 10.119.0.0/24, which is taken (engine network "other_default" holds 10.119.0.0/23).\n',
+    );
+  });
+
+  it("a network of the compose file itself on the default subnet counts as taken too", () => {
+    const p = project("extra-service");
+    writeFileSync(
+      p.compose,
+      readFileSync(p.compose, "utf8").replace(
+        "  signal-net: {} # only the gateway and signal-cli\n",
+        "  signal-net:\n    ipam:\n      config:\n        - subnet: 10.119.0.0/24\n",
+      ),
+    );
+    const r = initOn(ROOMY, p.compose, "--mode", "identity");
+    expect(r.code).toBe(0);
+    expect(written(p).subnet).toBe("10.119.1.0/24");
+    expect(r.out).toContain('which is taken (network "signal-net" of the compose file holds 10.119.0.0/24)');
+  });
+
+  it("the default subnet free: kept, and the note says it was checked", () => {
+    const p = project("official");
+    const r = initOn(ROOMY, p.compose, "--mode", "attribution");
+    expect(written(p).subnet).toBe("10.119.0.0/24");
+    expect(r.out).toContain(
+      "  internal network 10.119.0.0/24 (sidecar 10.119.0.10): free on the engine (unix:///var/run/docker.sock) and in the compose file.\n",
+    );
+    expect(r.out).toContain(
+      "  ulimits.nofile 65536 for the sidecar: the engine allows up to 1048576 (dockerd pid 42, /proc/42/limits).\n",
+    );
+  });
+
+  it("an engine whose hard descriptor limit is below 65,536 (runc: error setting rlimit type 7): its limit, and why", () => {
+    const p = project("official");
+    const r = initOn({ ...ROOMY, nofile: { limit: 20000, source: "dockerd pid 7, /proc/7/limits" } }, p.compose);
+    expect(r.code).toBe(0);
+    expect(written(p).sidecar.ulimits).toEqual({ nofile: 20000 });
+    expect(r.out).toContain(
+      `  ulimits.nofile 20000 for the sidecar, not 65536: the engine's hard limit is 20000 (dockerd pid 7, /proc/7/limits) and a container cannot exceed it ("error setting rlimit type 7")`,
+    );
+  });
+
+  it("an engine limit no better than the default 1,024: ulimits left out, with a note", () => {
+    const p = project("official");
+    const r = initOn({ ...ROOMY, nofile: { limit: 1024, source: "dockerd pid 7, /proc/7/limits" } }, p.compose);
+    expect(r.code).toBe(0);
+    expect(written(p).sidecar.ulimits).toBeUndefined();
+    expect(r.out).toContain("  ulimits.nofile left out: the engine's hard limit is 1024");
+  });
+
+  it("no engine to ask: the defaults, and notes saying they were not checked and what to do if `up` fails", () => {
+    const p = project("official");
+    const r = initOn(
+      { reachable: false, reason: "no Docker engine to ask (DOCKER_HOST unset, no /var/run/docker.sock)" },
+      p.compose,
+      "--dry-run",
+    );
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(
+      "note: internal network 10.119.0.0/24 (sidecar 10.119.0.10): free in the compose file; not checked against the engine's networks (no Docker engine to ask (DOCKER_HOST unset, no /var/run/docker.sock)).\n",
+    );
+    expect(r.out).toContain(
+      `note: ulimits.nofile 65536 for the sidecar, not checked: no Docker engine to ask (DOCKER_HOST unset, no /var/run/docker.sock); if \`up\` fails with "error setting rlimit type 7", set it to the engine's \`ulimit -Hn\` or remove it.\n`,
+    );
+  });
+
+  it("local mode pins nothing on the engine and does not ask it", () => {
+    const p = project("official");
+    let asked = false;
+    const code = runInit(
+      ["--compose", p.compose, "--sidecar-build", BUILD, "--mode", "local"],
+      { write: () => true },
+      { write: () => true },
+      {},
+      new Date(),
+      () => {
+        asked = true;
+        return ROOMY;
+      },
+    );
+    expect(code).toBe(0);
+    expect(asked).toBe(false);
   });
 });
 
@@ -365,20 +493,32 @@ describe("init: refusals (nothing written, exit 1, the exact reason)", () => {
     );
   });
 
-  it("a network name or subnet init would add", () => {
+  it("a network name init would add", () => {
     const p = project("extra-service");
     writeFileSync(
       p.compose,
       readFileSync(p.compose, "utf8").replace(
         "  signal-net: {} # only the gateway and signal-cli\n",
-        "  signal-net:\n    ipam:\n      config:\n        - subnet: 172.30.0.0/24\n",
+        "  openclaw-sidecar-internal: {}\n",
       ),
     );
     refused(
       p,
       ["--mode", "identity"],
-      `${p.compose}: network "signal-net" already uses 172.30.0.0/24, the subnet init pins the sidecar in.`,
+      `${p.compose} already defines a network "openclaw-sidecar-internal"; init adds it. Remove it first.`,
     );
+  });
+
+  it("an engine whose networks hold every /24 of the range", () => {
+    const p = project("official");
+    const full: Engine = { ...ROOMY, subnets: [{ subnet: "10.119.0.0/16", by: 'engine network "wide"' }] };
+    const before = snapshot(p.dir);
+    const r = initOn(full, p.compose, "--mode", "identity");
+    expect(r.err).toBe(
+      'openclaw-sidecar init: refused, nothing written: every /24 of 10.119.0.0/16, the range init pins the sidecar in, is taken (engine network "wide" holds 10.119.0.0/16); remove a network or edit the subnet by hand.\n',
+    );
+    expect(r.code).toBe(1);
+    expect(snapshot(p.dir)).toEqual(before);
   });
 
   it("usage errors exit 2", () => {
