@@ -607,7 +607,7 @@ export function sidecarAddress(text: string): string {
   if (ipaddr.IPv4.isValidFourPartDecimal(s)) return s;
   if (!ipaddr.IPv6.isValid(s) || s.includes("%"))
     throw new Error(
-      `--sidecar-address: ${show(text)} is not an IP address (the sidecar's own address as the gateway sees it, e.g. 172.30.0.10)`,
+      `--sidecar-address: ${show(text)} is not an IP address (the sidecar's own address as the gateway sees it, e.g. 10.119.0.10)`,
     );
   const addr = ipaddr.IPv6.parse(s);
   return addr.isIPv4MappedAddress() ? addr.toIPv4Address().toString() : addr.toString();

@@ -24,7 +24,7 @@ describe("print-gateway-config", () => {
       "--mode",
       "attribution",
       "--sidecar-address",
-      "172.30.0.10",
+      "10.119.0.10",
       "--upstream",
       "http://openclaw-gateway:18789",
     ]);
@@ -32,7 +32,7 @@ describe("print-gateway-config", () => {
     expect(json5Body(r.stdout).gateway).toEqual({
       bind: "lan",
       port: 18789,
-      trustedProxies: ["172.30.0.10/32"],
+      trustedProxies: ["10.119.0.10/32"],
       auth: { mode: "token", token: "<your gateway token>" },
       controlUi: { allowedOrigins: ["http://localhost:18789", "http://127.0.0.1:18789"] },
     });
@@ -42,20 +42,20 @@ describe("print-gateway-config", () => {
     const proxies = (address: string) =>
       json5Body(cli(["print-gateway-config", "--mode", "attribution", "--sidecar-address", address]).stdout).gateway
         .trustedProxies;
-    expect(proxies("::ffff:172.30.0.10")).toEqual(["172.30.0.10/32"]);
+    expect(proxies("::ffff:10.119.0.10")).toEqual(["10.119.0.10/32"]);
     expect(proxies("fd00::5")).toEqual(["fd00::5/128"]);
-    for (const bad of ["172.30.0.0/24", "172.30.10", "sidecar.internal"]) {
+    for (const bad of ["10.119.0.0/24", "10.119.10", "sidecar.internal"]) {
       const r = cli(["print-gateway-config", "--mode", "attribution", "--sidecar-address", bad]);
       expect([bad, r.status, r.stdout]).toEqual([bad, 2, ""]);
       expect(r.stderr).toBe(
-        `openclaw-sidecar: --sidecar-address: ${JSON.stringify(bad)} is not an IP address (the sidecar's own address as the gateway sees it, e.g. 172.30.0.10)\n`,
+        `openclaw-sidecar: --sidecar-address: ${JSON.stringify(bad)} is not an IP address (the sidecar's own address as the gateway sees it, e.g. 10.119.0.10)\n`,
       );
     }
   });
 
   it("identity: trusted-proxy with the user header, required XFP, the configured users and deviceAutoApprove", () => {
     const r = cli(
-      ["print-gateway-config", "--sidecar-address", "172.30.0.10", "--public-origin", "https://claw.example.com"],
+      ["print-gateway-config", "--sidecar-address", "10.119.0.10", "--public-origin", "https://claw.example.com"],
       {
         OPENCLAW_SIDECAR_MODE: "identity",
         OPENCLAW_SIDECAR_TOKEN: "t".repeat(32),
@@ -64,7 +64,7 @@ describe("print-gateway-config", () => {
     );
     expect(r.status).toBe(0);
     const gw = json5Body(r.stdout).gateway;
-    expect(gw.trustedProxies).toEqual(["172.30.0.10/32"]);
+    expect(gw.trustedProxies).toEqual(["10.119.0.10/32"]);
     expect(gw.auth).toMatchObject({
       mode: "trusted-proxy",
       trustedProxy: {
@@ -240,12 +240,12 @@ describe("check-config and healthcheck", () => {
 });
 
 describe("print-gateway-config --gateway-version", () => {
-  const address = ["--sidecar-address", "172.30.0.10"];
+  const address = ["--sidecar-address", "10.119.0.10"];
   it("2026.1.29 (exact-string trustedProxies): the sidecar's exact address, not a /32 that release ignores", () => {
     const r = cli(["print-gateway-config", "--mode", "attribution", ...address, "--gateway-version", "2026.1.29"]);
     expect(r.status, r.stderr).toBe(0);
     const gw = json5Body(r.stdout).gateway;
-    expect(gw.trustedProxies).toEqual(["172.30.0.10"]);
+    expect(gw.trustedProxies).toEqual(["10.119.0.10"]);
     expect(gw.controlUi).toBeUndefined(); // an unknown key there: the gateway would refuse to start
     expect(gw.mode).toBe("local"); // without it, that release refuses to start
   });
@@ -253,7 +253,7 @@ describe("print-gateway-config --gateway-version", () => {
   it.each(["2026.9.6", "2026.5.28"])("%s (CIDR-aware): the /32 and allowedOrigins, as without the flag", (version) => {
     const r = cli(["print-gateway-config", "--mode", "attribution", ...address, "--gateway-version", version]);
     const gw = json5Body(r.stdout).gateway;
-    expect(gw.trustedProxies).toEqual(["172.30.0.10/32"]);
+    expect(gw.trustedProxies).toEqual(["10.119.0.10/32"]);
     expect(gw.controlUi).toEqual({ allowedOrigins: ["http://localhost:18789", "http://127.0.0.1:18789"] });
   });
 
