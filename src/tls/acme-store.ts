@@ -121,6 +121,11 @@ export function readStatus(dir: string): OrderStatus | undefined {
   return text === undefined ? undefined : (JSON.parse(text) as OrderStatus);
 }
 
+/** The stored certificate's PEM without creating anything (print-client-config pins it). */
+export function readStoredCertificatePem(dir: string): string | undefined {
+  return readIfPresent(path.join(dir, "cert.pem"));
+}
+
 /** Reads the stored certificate without creating anything (doctor). */
 export function readStoredCertificateInfo(dir: string): CertificateInfo | undefined {
   const pem = readIfPresent(path.join(dir, "cert.pem"));

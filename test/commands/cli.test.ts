@@ -1,6 +1,15 @@
-// The CLI's non-serving commands, run as a real process: print-gateway-config, check-config, healthcheck, help.
+// The CLI's non-serving commands, run as a real process: print-gateway-config, print-client-config (with the pin of
+// a self-signed certificate), check-config, healthcheck, help.
 import { spawn, spawnSync } from "node:child_process";
+import { X509Certificate } from "node:crypto";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { rootCertificates } from "node:tls";
 import { describe, expect, it } from "vitest";
+import { publiclyTrusted } from "../../src/setup/client-config.ts";
+import { storeDir } from "../../src/tls/acme-store.ts";
+import { createSelfSigned, createTestCa } from "../helpers/certs.ts";
 import { startTestSidecar } from "../helpers/sidecar.ts";
 
 const cli = (args: string[], env: Record<string, string> = {}) =>
@@ -147,6 +156,119 @@ describe("print-client-config", () => {
       },
     });
     expect(r.stdout).not.toContain("t".repeat(32));
+  });
+
+  const remoteOf = (stdout: string) =>
+    (
+      JSON.parse(
+        stdout
+          .split("\n")
+          .filter((l) => !l.startsWith("//"))
+          .join("\n"),
+      ) as { gateway: { remote: Record<string, unknown> } }
+    ).gateway.remote;
+  /** The fingerprint as openssl prints it (AB:CD:…), in the form OpenClaw normalises pins to (64 lowercase hex). */
+  const opensslFingerprint = (cert: string): string =>
+    (
+      /Fingerprint=([0-9A-F:]+)/i.exec(
+        spawnSync("openssl", ["x509", "-in", cert, "-noout", "-fingerprint", "-sha256"], { encoding: "utf8" }).stdout,
+      )?.[1] ?? ""
+    )
+      .replace(/:/g, "")
+      .toLowerCase();
+  const identity = ["print-client-config", "--mode", "identity", "--token", "t".repeat(32)];
+
+  it("a self-signed tlsCert (the CLI would refuse it: self-signed certificate): gateway.remote.tlsFingerprint pins its SHA-256", () => {
+    const cert = createSelfSigned("claw.example.com", "DNS:claw.example.com");
+    const r = cli([
+      ...identity,
+      "--public-origin",
+      "https://claw.example.com",
+      "--tls-cert",
+      cert.cert,
+      "--tls-key",
+      cert.key,
+    ]);
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    const fingerprint = opensslFingerprint(cert.cert);
+    expect(fingerprint).toMatch(/^[0-9a-f]{64}$/);
+    expect(remoteOf(r.stdout)).toMatchObject({ url: "wss://claw.example.com", tlsFingerprint: fingerprint });
+    expect(r.stdout).toContain(
+      `// tlsFingerprint: the SHA-256 of ${cert.cert} (self-signed; without the pin the CLI refuses it: "self-signed certificate").\n`,
+    );
+    expect(r.stdout).toContain("// Replace it whenever the certificate changes.\n");
+  });
+
+  it("a certificate from a private CA: its leaf is pinned", () => {
+    const ca = createTestCa();
+    const cert = ca.issue("claw", "DNS:claw.example.com");
+    const r = cli([
+      ...identity,
+      "--public-origin",
+      "https://claw.example.com",
+      "--tls-cert",
+      cert.cert,
+      "--tls-key",
+      cert.key,
+    ]);
+    expect(r.status).toBe(0);
+    expect(remoteOf(r.stdout).tlsFingerprint).toBe(opensslFingerprint(cert.cert));
+    expect(r.stdout).toContain("(not from a public CA;");
+    expect(r.stdout).toContain("(NODE_EXTRA_CA_CERTS=<the CA's certificate>) and drop the pin");
+  });
+
+  it("TLS in front of the sidecar, or an ACME certificate not issued yet: no pin, and the comment says how to make one", () => {
+    const front = cli([...identity, "--public-origin", "https://claw.example.com"]);
+    expect(remoteOf(front.stdout).tlsFingerprint).toBeUndefined();
+    expect(front.stdout).toContain("// TLS ends in front of the sidecar: if that certificate is self-signed, pin it");
+    const storage = mkdtempSync(path.join(tmpdir(), "ocsc-acme-"));
+    const acme = cli([
+      ...identity,
+      "--acme-domains",
+      "claw.example.com",
+      "--acme-email",
+      "ops@example.com",
+      "--acme-storage",
+      storage,
+      "--acme-challenge",
+      "tls-alpn-01",
+    ]);
+    expect(acme.stderr).toBe("");
+    expect(remoteOf(acme.stdout).tlsFingerprint).toBeUndefined();
+    expect(acme.stdout).toContain(
+      "// No certificate issued yet for claw.example.com: the sidecar serves a self-signed placeholder",
+    );
+  });
+
+  it("an ACME certificate from a CA the CLI does not trust (a staging or private ACME CA): pinned, with the renewal caveat", () => {
+    const storage = mkdtempSync(path.join(tmpdir(), "ocsc-acme-"));
+    const cert = createSelfSigned("claw.example.com", "DNS:claw.example.com");
+    const dir = storeDir(storage, "https://acme-staging-v02.api.letsencrypt.org/directory");
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(cert.cert, path.join(dir, "cert.pem"));
+    const r = cli([
+      ...identity,
+      "--acme-domains",
+      "claw.example.com",
+      "--acme-email",
+      "ops@example.com",
+      "--acme-storage",
+      storage,
+      "--acme-challenge",
+      "tls-alpn-01",
+      "--acme-directory",
+      "letsencrypt-staging",
+    ]);
+    expect(r.stderr).toBe("");
+    expect(remoteOf(r.stdout).tlsFingerprint).toBe(opensslFingerprint(cert.cert));
+    expect(r.stdout).toContain("It changes at every renewal");
+  });
+
+  it("a certificate that chains to a root Node trusts needs no pin", () => {
+    const root = new X509Certificate(rootCertificates[0] as string);
+    expect(publiclyTrusted([root])).toBe(true);
+    expect(publiclyTrusted([new X509Certificate(readFileSync(createSelfSigned().cert))])).toBe(false);
   });
 
   it("refuses what the CLI cannot do: another mode, a plain-http public origin", () => {

@@ -7,6 +7,8 @@ import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/options/config.ts";
+import { clientConfigFor } from "../../src/setup/client-config.ts";
 import { createTestCa } from "../helpers/certs.ts";
 import { describeTier } from "../helpers/tier.ts";
 import {
@@ -40,17 +42,23 @@ describeTier(
     let gw: RunningGateway;
     let sc: SidecarProcess;
     let caCert: string;
+    let sidecarFlags: Record<string, string>;
     const origin = () => `https://${net.sidecar.ip}:${SC_PORT}`;
 
     /** The real `openclaw` CLI on the NAT'd client, with its own HOME holding `config` as openclaw.json. */
-    const clientCli = (config: Record<string, unknown>, args: string[]) => {
+    const clientCli = (
+      config: Record<string, unknown>,
+      args: string[],
+      opts: { trustCa?: boolean; env?: Record<string, string> } = {},
+    ) => {
       const home = mkdtempSync(path.join(tmpdir(), "ocst-cli-"));
       mkdirSync(path.join(home, ".openclaw"), { recursive: true });
       writeFileSync(path.join(home, ".openclaw", "openclaw.json"), JSON.stringify(config));
       const env = {
         HOME: home,
         PATH: `${path.dirname(NODE24)}:/usr/bin:/bin`,
-        NODE_EXTRA_CA_CERTS: caCert,
+        ...(opts.trustCa === false ? {} : { NODE_EXTRA_CA_CERTS: caCert }),
+        ...opts.env,
         NO_COLOR: "1",
         LANG: "C.UTF-8",
       };
@@ -99,7 +107,7 @@ describeTier(
           plugins: { entries: { "device-pair": { config: { publicUrl: `https://${net.sidecar.ip}:${SC_PORT}` } } } },
         },
       });
-      sc = await startSidecarIn(net.sidecar.ns, {
+      sidecarFlags = {
         "--listen": `0.0.0.0:${SC_PORT}`,
         "--upstream": `http://${net.gateway.ip}:${GW_PORT}`,
         "--mode": "identity",
@@ -109,7 +117,8 @@ describeTier(
         "--tls-key": cert.key,
         "--self-authenticating-routes": "true",
         "--apps-listen": `0.0.0.0:${APPS_PORT}`,
-      });
+      };
+      sc = await startSidecarIn(net.sidecar.ns, sidecarFlags);
     }, 180_000);
 
     afterAll(async () => {
@@ -129,6 +138,35 @@ describeTier(
         // The sidecar's startup check asked the gateway as the sidecar does: nothing it sent looked unattributable.
         expect(gw.logs()).not.toContain("unattributable proxy-shaped traffic");
       }, 90_000);
+
+      it("a CLI that does not trust the sidecar's CA is refused the certificate; print-client-config's block, which pins it (gateway.remote.tlsFingerprint), gets it in", async () => {
+        const printed = clientConfigFor(loadConfig({ flags: { ...sidecarFlags, "--public-origin": origin() } }));
+        if ("error" in printed) throw new Error(printed.error);
+        const block = JSON.parse(
+          printed.text
+            .split("\n")
+            .filter((l) => !l.startsWith("//"))
+            .join("\n"),
+        ) as { gateway: { remote: { tlsFingerprint?: string } } };
+        expect(block.gateway.remote.tlsFingerprint).toMatch(/^[0-9a-f]{64}$/);
+        // The tokens file holds a machine credential, so the block sends CF-Access-Client-Id / -Secret from these.
+        const env = { CF_ACCESS_CLIENT_ID: CLIENT_ID, CF_ACCESS_CLIENT_SECRET: CLIENT_SECRET };
+        const { tlsFingerprint: _pin, ...unpinned } = block.gateway.remote;
+        const refused = await clientCli(
+          { ...block, gateway: { ...block.gateway, remote: unpinned } },
+          ["health", "--json"],
+          {
+            trustCa: false,
+            env,
+          },
+        )();
+        expect(refused.code).not.toBe(0);
+        expect(refused.stdout + refused.stderr).toMatch(/unable to verify|self[- ]signed|certificate/i);
+        const mark = gw.logs().length;
+        const pinned = await clientCli(block, ["health", "--json"], { trustCa: false, env })();
+        expect(pinned.code, pinned.stdout + pinned.stderr).toBe(0);
+        expect(gw.logs().slice(mark)).toMatch(/authenticated user connected conn=\S+ user=cli-bot/);
+      }, 120_000);
 
       it("a machine credential (CF-Access-Client-Id / -Secret, as for Cloudflare Access): in as its own user", async () => {
         const mark = gw.logs().length;

@@ -72,3 +72,35 @@ export function createTestCa(): TestCa {
     },
   };
 }
+
+/** A self-signed server certificate (no CA at all), as `openssl req -x509` makes for a quick TLS setup. */
+export function createSelfSigned(
+  name = "self-signed",
+  san = "DNS:localhost,IP:127.0.0.1",
+): { cert: string; key: string } {
+  const dir = mkdtempSync(path.join(tmpdir(), "sidecar-tls-"));
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-days",
+      "2",
+      "-subj",
+      `/CN=${name}`,
+      "-addext",
+      `subjectAltName=${san}`,
+      "-keyout",
+      "key.pem",
+      "-out",
+      "cert.pem",
+    ],
+    { cwd: dir, stdio: "pipe" },
+  );
+  return { cert: path.join(dir, "cert.pem"), key: path.join(dir, "key.pem") };
+}
