@@ -3,8 +3,10 @@
 // of the official Docker setup; `init --mode identity`; `docker-compose up -d`; then the real Control UI in headless
 // Chromium opens the published port with the sidecar token and reaches hello-ok — no pairing, no approval. The gateway
 // is the real openclaw@2026.9.6 laid out like the official image (official-layout.Dockerfile), so the compose file's
-// own `node dist/index.js gateway …` runs unchanged. The only addition to the user's files is a
-// docker-compose.override.yml lowering the sidecar's nofile limit to this sandbox's hard limit.
+// own `node dist/index.js gateway …` runs unchanged. Nothing is added to what init writes: it reads this sandbox's
+// engine itself (issue 25 §6) — the descriptor limit (dockerd's hard limit is 20,000 here, below the 65,536 it wants)
+// and the networks, after churn that left Docker's default pools handed out once and a network on the old pinned
+// 172.30.0.0/16, plus one on init's default 10.119.0.0/24 — and `up` works first time.
 // Run: PATH=$PWD/node_modules/.bin:$PATH flock /tmp/ocsc-real-tier.lock npx vitest run test/container/init.test.ts
 import { randomBytes } from "node:crypto";
 import { spawnSync } from "node:child_process";
@@ -100,13 +102,58 @@ interface CliService {
   volumes?: Array<string | { source: string; target: string }>;
 }
 
-/** Stacks left by a crashed run of this file (the pinned 172.30.0.0/24 would overlap). */
+/** Stacks and networks left by a crashed run of this file (their pinned subnets would overlap). */
 async function removeStale(): Promise<void> {
   const stale = (await docker("ps", "-aq", "--filter", "name=ocscinit")).split("\n").filter((id) => id !== "");
   if (stale.length > 0) await docker("rm", "-f", ...stale).catch(() => "");
   for (const n of (await docker("network", "ls", "--format", "{{.Name}}", "--filter", "name=ocscinit")).split("\n")) {
     if (n !== "" && !n.startsWith(`${PROJECT}_`)) await docker("network", "rm", n).catch(() => "");
   }
+}
+
+const CHURN = `ocscinit-churn-${process.pid}`;
+/** Networks this file holds while init runs and the stack comes up; removed as soon as `up` is done. */
+const held: string[] = [];
+
+/**
+ * Engine churn, as on a machine that has run many stacks: networks created and removed until the engine has handed
+ * out every default pool (172.17–172.31.0.0/16, 192.168.0.0/16 in /20s) once — it hands them out in turn rather than
+ * reusing freed ones — keeping the one that got 172.30.0.0/16, where init used to pin its subnet. Only bridges on
+ * this machine, about 30 of them, a few seconds.
+ */
+async function churn(): Promise<string[]> {
+  const seen: string[] = [];
+  for (let i = 0; i < 40; i++) {
+    const name = `${CHURN}-${i}`;
+    let subnet: string;
+    try {
+      await docker("network", "create", name);
+      subnet = (
+        await docker("network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", name)
+      ).trim();
+    } catch {
+      break; // every pool in use at once: this engine is full already
+    }
+    if (subnet.startsWith("172.30.")) held.push(name);
+    else await docker("network", "rm", name);
+    if (seen.includes(subnet)) break; // wrapped around: every pool was handed out once
+    seen.push(subnet);
+  }
+  if (held.length === 0) {
+    // An engine that reuses freed pools: hold the old subnet explicitly, which is the state the churn leads to.
+    await docker("network", "create", "--subnet", "172.30.0.0/16", `${CHURN}-old`).then(
+      () => held.push(`${CHURN}-old`),
+      () => undefined,
+    );
+  }
+  // And a network on init's own default: init must pick the next /24 of its range.
+  await docker("network", "create", "--internal", "--subnet", "10.119.0.0/24", `${CHURN}-default`);
+  held.push(`${CHURN}-default`);
+  return seen;
+}
+
+async function releaseHeld(): Promise<void> {
+  for (const n of held.splice(0)) await docker("network", "rm", n).catch(() => "");
 }
 
 describeTier(
@@ -118,6 +165,7 @@ describeTier(
     let initOut = "";
     let token = "";
     let gatewayId = "";
+    let pools: string[] = [];
 
     beforeAll(async () => {
       configureReaper();
@@ -158,6 +206,7 @@ describeTier(
         ].join("\n"),
       );
 
+      pools = await churn();
       const r = spawnSync(NODE24, [path.join(REPO, "src/cli.ts"), "init", "--mode", "identity"], {
         cwd: dir,
         encoding: "utf8",
@@ -166,14 +215,10 @@ describeTier(
       initOut = r.stdout;
       if (r.status !== 0) throw new Error(`init failed (${r.status}):\n${r.stdout}${r.stderr}`);
       token = readFileSync(path.join(dir, "openclaw-sidecar/token"), "utf8").trim();
-      // This sandbox's hard descriptor limit is 20,000, below the 65,536 init writes: runc would refuse to start.
-      writeFileSync(
-        path.join(dir, "docker-compose.override.yml"),
-        "services:\n  openclaw-sidecar:\n    ulimits:\n      nofile: 16384\n",
-      );
 
       const up = compose(dir, ["up", "-d"]);
-      if (up.status !== 0) throw new Error(`docker-compose up failed:\n${up.out}`);
+      await releaseHeld();
+      if (up.status !== 0) throw new Error(`docker-compose up failed:\n${up.out}\ninit said:\n${initOut}`);
       gatewayId = compose(dir, ["ps", "-q", "openclaw-gateway"]).out.trim();
       const sidecarId = compose(dir, ["ps", "-q", "openclaw-sidecar"]).out.trim();
       await Promise.all([waitHealthy(gatewayId, 180_000), waitHealthy(sidecarId, 120_000)]);
@@ -190,6 +235,7 @@ describeTier(
     }, 900_000);
 
     afterAll(async () => {
+      await releaseHeld();
       spawnSync("ip", ["netns", "delete", HOST_NS], { stdio: "ignore" });
       if (dir !== undefined) {
         compose(dir, ["down", "-v", "--timeout", "10"], 120_000);
@@ -202,6 +248,30 @@ describeTier(
       expect(initOut).toContain(
         `then open the dashboard once with your token: http://localhost:${port}/?token=$(cat ${dir}/openclaw-sidecar/token)`,
       );
+    });
+
+    it("init fitted the engine: the next free /24 (the default was held), a descriptor limit the engine grants, and said so", async () => {
+      expect(pools.length).toBeGreaterThan(0);
+      expect(initOut).toContain(
+        `internal network 10.119.1.0/24 (sidecar 10.119.1.10), not the default 10.119.0.0/24, which is taken (engine network "${CHURN}-default" holds 10.119.0.0/24).`,
+      );
+      // dockerd's own hard limit (it writes its pid to /var/run/docker.pid): what runc can grant a container.
+      const pid = readFileSync("/var/run/docker.pid", "utf8").trim();
+      const hard = Number(/^Max open files\s+\S+\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/limits`, "utf8"))?.[1]);
+      const sidecar = (
+        parseYaml(readFileSync(path.join(dir, "docker-compose.yml"), "utf8")) as {
+          services: Record<string, { ulimits?: { nofile: number } }>;
+        }
+      ).services["openclaw-sidecar"];
+      expect(sidecar?.ulimits?.nofile).toBe(Math.min(hard, 65536));
+      expect(initOut).toMatch(/ulimits\.nofile \d+ for the sidecar/);
+      // The gateway trusts exactly the address the sidecar got.
+      const sidecarId = compose(dir, ["ps", "-q", "openclaw-sidecar"]).out.trim();
+      const address = (
+        await docker("inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", sidecarId)
+      ).split(" ");
+      expect(address).toContain("10.119.1.10");
+      expect(readFileSync(path.join(dir, "config/openclaw.json"), "utf8")).toContain('"10.119.1.10/32"');
     });
 
     it("only the sidecar is published, on 127.0.0.1; the gateway has no published port left", async () => {
