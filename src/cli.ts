@@ -36,13 +36,13 @@ const COMMANDS: Record<string, { summary: string; flags?: Record<string, string>
   },
   doctor: {
     summary: "diagnose the gateway and print the gateway config to paste",
-    flags: { "--sidecar-address": "the sidecar's own address as the gateway sees it, e.g. 172.30.0.10" },
+    flags: { "--sidecar-address": "the sidecar's own address as the gateway sees it, e.g. 10.119.0.10" },
     options: "all",
   },
   "print-gateway-config": {
     summary: "print the gateway config for this sidecar configuration",
     flags: {
-      "--sidecar-address": "the sidecar's own address as the gateway sees it, e.g. 172.30.0.10",
+      "--sidecar-address": "the sidecar's own address as the gateway sees it, e.g. 10.119.0.10",
       "--gateway-version": "the gateway release, e.g. 2026.9.6 (older releases get the config they understand)",
     },
     options: "all",
