@@ -219,8 +219,11 @@ export function createAuthGate(config: GateOptions, logger: Logger, metrics: Met
       const cred = verifier.verify(bearer);
       if (cred === undefined) return wrong(view, "the bearer token is not valid");
       limiter.recordSuccess(limiterKey(view.clientAddress));
-      // In local mode the token is the gateway's own: its HTTP routes want it too. In identity mode it is ours alone.
-      if (!local) delete req.headers.authorization;
+      // In local mode the token is the gateway's own: its HTTP routes want it too, and get it in one spelling —
+      // exactly the token checked here, whatever whitespace or scheme case the client used ("Bearer \t<token>" was
+      // forwarded as sent: found by the gate fuzzer). In identity mode it is ours alone.
+      if (local) req.headers.authorization = `Bearer ${bearer}`;
+      else delete req.headers.authorization;
       return { identity: identityOf(cred) };
     }
     const cookies = parseCookies(req.headers.cookie);

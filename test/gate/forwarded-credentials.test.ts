@@ -296,6 +296,11 @@ describe("which client credentials reach the gateway (docs/security.md table), l
       cookie: ["theme=dark"],
       "x-forwarded-user": [],
     });
+    // Found by the gate fuzzer (seed 20261205): a Bearer spelled with a tab and another case was checked, then
+    // forwarded as sent. The gateway gets the one token the sidecar checked, in one spelling.
+    const spelled = await send(sc, "/api/x", `Authorization: bearer \t${TOKEN}\r\n`);
+    expect(spelled.status).toBe(200);
+    expect(credentials(spelled.seen)).toEqual({ ...none, authorization: [`Bearer ${TOKEN}`], "x-forwarded-user": [] });
     const byCookie = await send(sc, "/api/x", `Cookie: ${cookie}\r\n`);
     expect(credentials(byCookie.seen)).toEqual({ ...none, "x-forwarded-user": [] });
     const ws = await upgrade(sc, "/", `Authorization: Bearer ${TOKEN}\r\n`);
