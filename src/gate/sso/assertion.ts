@@ -8,19 +8,13 @@ import { createRemoteJWKSet, errors as joseErrors, jwtVerify } from "jose";
 import type { Identity } from "../../forwarding/forwarded-headers.ts";
 import { emailVerified, ssoIdentity } from "../identity.ts";
 import type { Refusal } from "../../http/responses.ts";
+import type { AuthFailure } from "../../ops/metrics.ts";
 
 export type AssertionVendor = "cloudflare-access" | "pomerium" | "generic";
 export const ASSERTION_VENDORS: readonly AssertionVendor[] = ["cloudflare-access", "pomerium", "generic"];
 
-/** Bounded reasons (the `reason` label of auth_failures_total). */
-export type AssertionFailure =
-  "assertion_invalid" | "assertion_identity_invalid" | "assertion_expired" | "assertion_unverifiable";
-export const ASSERTION_FAILURES: readonly AssertionFailure[] = [
-  "assertion_invalid",
-  "assertion_identity_invalid",
-  "assertion_expired",
-  "assertion_unverifiable",
-];
+/** Bounded reasons: the assertion_* values of auth_failures_total's `reason` label, declared with the metric. */
+export type AssertionFailure = Extract<AuthFailure, `assertion_${string}`>;
 
 export interface AssertionOptions {
   vendor: AssertionVendor;

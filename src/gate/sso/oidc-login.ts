@@ -17,27 +17,10 @@ import { ssoIdentity } from "../identity.ts";
 import { type OidcPolicy, decide, oidcCredentialId } from "./oidc-policy.ts";
 import { type LoginTransaction, openTransaction, sealTransaction } from "./oidc-transaction.ts";
 import type { Reply, Refusal } from "../../http/responses.ts";
+import type { AuthFailure } from "../../ops/metrics.ts";
 
-/** Bounded reasons (the `reason` label of auth_failures_total). */
-export type OidcFailure =
-  | "oidc_not_allowed"
-  | "oidc_identity_invalid"
-  | "oidc_state_mismatch"
-  | "oidc_login_expired"
-  | "oidc_provider_unreachable"
-  | "oidc_provider_error"
-  | "oidc_invalid_token"
-  | "oidc_clock_skew";
-export const OIDC_FAILURES: readonly OidcFailure[] = [
-  "oidc_not_allowed",
-  "oidc_identity_invalid",
-  "oidc_state_mismatch",
-  "oidc_login_expired",
-  "oidc_provider_unreachable",
-  "oidc_provider_error",
-  "oidc_invalid_token",
-  "oidc_clock_skew",
-];
+/** Bounded reasons: the oidc_* values of auth_failures_total's `reason` label, declared with the metric. */
+export type OidcFailure = Extract<AuthFailure, `oidc_${string}`>;
 
 export interface OidcRefusal {
   failure: OidcFailure;
