@@ -31,9 +31,6 @@ const NO_FILES = unsupported("the sidecar serves no files: every request goes to
 const NO_REWRITE = unsupported(
   "the sidecar forwards requests and responses unchanged apart from the forwarding headers",
 );
-const NO_IDLE = notNeeded(
-  "the sidecar sets no idle timeout on bodies or established connections (long polls and WebSockets stay open); only request headers are time-limited (headersTimeoutMs)",
-);
 const NO_ACL = unsupported(
   'the sidecar has no IP allow/deny lists: publish its port on 127.0.0.1 only ("127.0.0.1:18789:18789" in compose), use a firewall, or use mode "identity" to require a token',
 );
@@ -129,8 +126,6 @@ export const STATIC_VERDICTS: Readonly<Record<string, Verdict>> = {
   ),
   keepalive_requests: notNeeded("client keep-alive is handled by the sidecar"),
   keepalive_time: notNeeded("client keep-alive is handled by the sidecar"),
-  client_body_timeout: NO_IDLE,
-  send_timeout: NO_IDLE,
   lingering_close: WORKERS,
   lingering_time: WORKERS,
   lingering_timeout: WORKERS,

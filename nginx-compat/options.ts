@@ -73,6 +73,18 @@ export const OPTION_HANDLERS: Readonly<Record<string, Handler>> = {
     600_000,
     "time allowed for a client's request headers (slowloris); 408 after that",
   ),
+  client_body_timeout: timeout(
+    "bodyTimeoutMs",
+    1,
+    600_000,
+    "longest pause between two reads of a request body; 408 after that",
+  ),
+  send_timeout: timeout(
+    "sendTimeoutMs",
+    1,
+    600_000,
+    "a client that reads nothing of its response for this long is disconnected",
+  ),
   large_client_header_buffers: (d, cx) => {
     const count = Number(arg(d, 0));
     const size = parseSize(arg(d, 1));
