@@ -3,7 +3,7 @@
 // step: most of these pass by themselves (a gateway that is starting refuses connections), so it reloads itself.
 import { HttpError } from "./http1.ts";
 import { type Html, html } from "./page.ts";
-import type { UpgradeResult, UpstreamErrorCode } from "../ops/metrics.ts";
+import { UPSTREAM_ERROR_CODES, type UpgradeResult, type UpstreamErrorCode } from "../ops/metrics.ts";
 
 export interface UpstreamFailure {
   status: 502 | 504;
@@ -29,17 +29,10 @@ export class UpstreamTimeoutError extends Error {
   }
 }
 
-const KNOWN = new Set<string>([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ETIMEDOUT",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EPIPE",
-  "UPSTREAM_TIMEOUT",
-]);
+/** The errno codes (and the sidecar's own deadline) that are their own label; the rest fold into the last three. */
+const KNOWN = new Set<string>(
+  UPSTREAM_ERROR_CODES.filter((code) => code !== "BAD_RESPONSE" && code !== "TLS" && code !== "other"),
+);
 
 export function upstreamErrorCode(err: unknown): UpstreamErrorCode {
   if (err instanceof HttpError) return "BAD_RESPONSE";

@@ -72,20 +72,7 @@ export const UPGRADE_RESULTS: readonly UpgradeResult[] = [
 /**
  * Upstream failure codes (Node's errno codes, folded); the label of upstream_errors_total and the `error` log field.
  */
-export type UpstreamErrorCode =
-  | "ECONNREFUSED"
-  | "ECONNRESET"
-  | "ETIMEDOUT"
-  | "ENOTFOUND"
-  | "EAI_AGAIN"
-  | "EHOSTUNREACH"
-  | "ENETUNREACH"
-  | "EPIPE"
-  | "UPSTREAM_TIMEOUT"
-  | "BAD_RESPONSE"
-  | "TLS"
-  | "other";
-export const UPSTREAM_ERROR_CODES: readonly UpstreamErrorCode[] = [
+export const UPSTREAM_ERROR_CODES = [
   "ECONNREFUSED",
   "ECONNRESET",
   "ETIMEDOUT",
@@ -98,7 +85,8 @@ export const UPSTREAM_ERROR_CODES: readonly UpstreamErrorCode[] = [
   "BAD_RESPONSE",
   "TLS",
   "other",
-];
+] as const;
+export type UpstreamErrorCode = (typeof UPSTREAM_ERROR_CODES)[number];
 
 /** Who sent the first close frame: a peer, the sidecar itself (shutdown), or nobody (the TCP stream just ended). */
 export type CloseInitiator = "upstream" | "client" | "sidecar" | "none";
