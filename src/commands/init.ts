@@ -34,7 +34,7 @@ import {
   addEnvFile,
 } from "../setup/compose-edit.ts";
 import { type Variables, composeVariables, interpolate } from "../setup/compose-variables.ts";
-import { ConfigError, type Mode, MODES, loadConfig } from "../options/config.ts";
+import { ConfigError, type Mode, MODES, loadConfig, weakToken } from "../options/config.ts";
 import { type NewSecret, commit } from "../setup/file-transaction.ts";
 import { gatewayConfig } from "../setup/gateway-config.ts";
 import { GatewayConfigFile } from "../setup/gateway-config-edit.ts";
@@ -480,7 +480,12 @@ function localTokenSource(
   const token = config.get(["gateway", "auth", "token"]);
   if (typeof token === "string") {
     const m = /^\$\{([A-Z_][A-Z0-9_]*)\}$/.exec(token);
-    return m ? { kind: "variable", name: m[1] as string } : { kind: "literal", value: token };
+    if (m) return { kind: "variable", name: m[1] as string };
+    // The sidecar would refuse it at startup (the only brake on guessing the gateway's token is its length): say so
+    // now, before anything is written. A variable's value is not known here; the sidecar checks it when it starts.
+    const weak = weakToken(token, `${config.file}: gateway.auth.token`);
+    if (weak !== undefined) throw new InitRefusal(weak);
+    return { kind: "literal", value: token };
   }
   if (token !== null && typeof token === "object" && (token as Record<string, unknown>).source === "env")
     return { kind: "variable", name: String((token as Record<string, unknown>).id) };

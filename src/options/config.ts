@@ -421,7 +421,7 @@ export const MIN_TOKEN_LENGTH = 16;
  * length, never the token itself (the message is printed and logged). A tokenSha256 entry cannot be checked: a digest
  * hides how long, or how random, its secret was — whoever computed it must have made the secret with the same care.
  */
-function weakToken(token: string, where: string): string | undefined {
+export function weakToken(token: string, where: string): string | undefined {
   if (token.length >= MIN_TOKEN_LENGTH) return undefined;
   return `${where}: the token is ${token.length} characters; a token must be at least ${MIN_TOKEN_LENGTH} characters (a short one can be guessed): make one with \`openssl rand -hex 32\``;
 }

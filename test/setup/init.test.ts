@@ -447,6 +447,16 @@ describe("init: refusals (nothing written, exit 1, the exact reason)", () => {
     );
   });
 
+  it("local mode with a literal gateway token shorter than the sidecar accepts", () => {
+    const p = project("official");
+    writeFileSync(p.config, readFileSync(p.config, "utf8").replace(/"token": \{[^}]*\}/, '"token": "short-secret"'));
+    refused(
+      p,
+      ["--mode", "local"],
+      `${p.config}: gateway.auth.token: the token is 12 characters; a token must be at least 16 characters (a short one can be guessed): make one with \`openssl rand -hex 32\``,
+    );
+  });
+
   it("a file init has already changed", () => {
     const p = project("official");
     expect(init(p.compose, "--mode", "identity").code).toBe(0);
