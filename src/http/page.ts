@@ -1,7 +1,8 @@
 // The one page shell every page the sidecar renders itself shares (sign-in, refused sign-in, signed out, the sign-out
 // confirmation, gateway not answering): one small design, inline CSS, no script, no external asset, readable on a phone
 // and in dark mode. Text reaches it only through html`` (which escapes every value) or as plain strings it escapes
-// itself, so a page can never echo a request's bytes as markup.
+// itself, so a page can never echo a request's bytes as markup; a Content-Security-Policy in the page lets nothing run.
+import { createHash } from "node:crypto";
 
 /** Markup that is already safe: built by html`` from escaped values, or from literal template text. */
 export class Html {
@@ -114,6 +115,17 @@ export const PAGE_CSS =
   `@media (prefers-color-scheme:dark){:root{${vars(PALETTES.dark)}}}` +
   PAGE_RULES.join("");
 
+/**
+ * The pages' Content-Security-Policy, in the page itself (every page carries it, whoever answers with it): nothing may
+ * load or run but the one style sheet above, by its hash — no script, image, font, frame or connection, and no <base>
+ * to redirect relative links. A page that could ever echo markup would still run nothing. (form-action is left out:
+ * browsers apply it to the redirects after a submit, and signing out may redirect to the provider.)
+ */
+export const PAGE_CSP = `default-src 'none'; style-src 'sha256-${createHash("sha256").update(PAGE_CSS).digest("base64")}'; base-uri 'none'`;
+
+/** The style element, its text exactly PAGE_CSS (outside html``, whose markup a formatter may re-indent): the hash. */
+const STYLE = new Html(`<style>${PAGE_CSS}</style>`);
+
 export interface PageParts {
   /** The page's <h1>; the <title> too, after the product's name. */
   heading: string;
@@ -148,9 +160,8 @@ export function renderPage(parts: PageParts): string {
         <meta name="referrer" content="no-referrer" />
         ${refresh}
         <title>${parts.heading} · OpenClaw dashboard</title>
-        <style>
-          ${new Html(PAGE_CSS)}
-        </style>
+        <meta http-equiv="Content-Security-Policy" content="${PAGE_CSP}" />
+        ${STYLE}
       </head>
       <body>
         <main>

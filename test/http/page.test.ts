@@ -1,9 +1,10 @@
 // The page shell (src/http/page.ts) and the pages built on it: one structure (lang, viewport, title, one <h1>, one
 // next-step sentence), nothing a request carries ever echoed as markup, no script or external asset, and every text
 // colour on its background at WCAG AA contrast — computed here from the palette and the CSS rules themselves.
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { loginPage } from "../../src/gate/login-page.ts";
-import { PAGE_RULES, PALETTES, escapeHtml, html, renderPage } from "../../src/http/page.ts";
+import { PAGE_CSP, PAGE_CSS, PAGE_RULES, PALETTES, escapeHtml, html, renderPage } from "../../src/http/page.ts";
 import { renderRefusal } from "../../src/http/responses.ts";
 import { describeUpstreamFailure } from "../../src/http/upstream-errors.ts";
 
@@ -41,7 +42,7 @@ describe("the page shell", () => {
     expect(page).toContain("<title>Signed out · OpenClaw dashboard</title>");
     expect(page).toContain("<h1>Signed out</h1>");
     expect(page).toContain('<meta name="color-scheme" content="light dark" />');
-    expect(page).not.toContain("http-equiv");
+    expect(page).not.toContain('http-equiv="refresh"');
     expect(page).not.toContain('class="alert"');
   });
 
@@ -58,6 +59,17 @@ describe("the page shell", () => {
     expect(page).not.toContain(`"'&`);
     expect(page.split(escapeHtml(HOSTILE)).length - 1).toBe(7); // title, h1, next, alert, details (2), body
     expect(html`<b>${html`<i>kept</i>`}</b>${["<", 1]}${undefined}${false}`.markup).toBe("<b><i>kept</i></b>&lt;1");
+  });
+
+  it("carries a Content-Security-Policy that allows its one style sheet, by hash, and nothing else", () => {
+    const page = renderPage({ heading: "x", next: "y" });
+    const csp = /<meta http-equiv="Content-Security-Policy" content="([^"]*)" \/>/.exec(page)?.[1];
+    expect(csp).toBe(escapeHtml(PAGE_CSP)); // an attribute value: the browser reads &#39; as '
+
+    const style = /<style>([^<]*)<\/style>/.exec(page)?.[1] as string;
+    expect(style).toBe(PAGE_CSS);
+    const hash = createHash("sha256").update(style).digest("base64");
+    expect(PAGE_CSP).toBe(`default-src 'none'; style-src 'sha256-${hash}'; base-uri 'none'`);
   });
 
   it("reloads itself only when asked, with a meta refresh (no script)", () => {

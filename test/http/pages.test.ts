@@ -291,6 +291,12 @@ describeTier("Chromium: the sidecar's own pages", chromiumPrereqs(), () => {
         const context = await browser.newContext(options);
         try {
           const page = await context.newPage();
+          // The page's own Content-Security-Policy (page.ts) must allow its style sheet: Chromium reports a blocked
+          // resource on the console.
+          const violations: string[] = [];
+          page.on("console", (msg) => {
+            if (msg.text().includes("Content Security Policy")) violations.push(msg.text());
+          });
           const response = await c.open(page);
           expect(response?.status(), `${c.name} ${size}`).toBe(c.status);
           expect(response?.headers()["content-type"], `${c.name} ${size}`).toBe("text/html; charset=utf-8");
@@ -307,6 +313,7 @@ describeTier("Chromium: the sidecar's own pages", chromiumPrereqs(), () => {
             expect(m.next, where).toMatch(typeof c.next === "function" ? c.next() : c.next);
             expect(m.scrollWidth, `${where}: no horizontal scroll`).toBeLessThanOrEqual(m.clientWidth);
             expect([m.scripts, m.images, m.pwned], `${where}: nothing runs, nothing is fetched`).toEqual([0, 0, null]);
+            expect(violations, `${where}: the page's CSP blocks nothing of its own`).toEqual([]);
             expect(m.texts.length, where).toBeGreaterThanOrEqual(4);
             for (const t of m.texts) {
               expect(t.px, `${where}: font size of ${t.tag} "${t.text}"`).toBeGreaterThanOrEqual(16);
