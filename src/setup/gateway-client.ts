@@ -48,6 +48,13 @@ export interface ConnectOptions {
   role?: string;
   scopes?: string[];
   platform?: string;
+  /** `client.deviceFamily` (e.g. `iPhone`), signed in v3 lower-cased; default none. */
+  deviceFamily?: string;
+  /**
+   * Gateway methods to call, in order, after hello-ok; their answers are reported in `responses`. The connection is
+   * closed after the last answer (or when the gateway closes it first: the rest are then left out).
+   */
+  requests?: Array<{ method: string; params?: unknown }>;
   /** Sent on the upgrade request as they are (use for forwarding headers). */
   headers?: Record<string, string>;
   origin?: string;
@@ -60,8 +67,24 @@ export interface ConnectOptions {
   signature?: "v2" | "v3";
 }
 
+/** The answer to one of `requests`: its payload, or the gateway's error frame. */
+export interface MethodResponse {
+  method: string;
+  ok: boolean;
+  payload?: unknown;
+  error?: { code?: string; message?: string; details?: Record<string, unknown> };
+}
+
 export type ConnectResult =
-  | { kind: "hello-ok"; role?: string; scopes: string[]; serverBuildId?: string; deviceToken?: string }
+  | {
+      kind: "hello-ok";
+      role?: string;
+      scopes: string[];
+      serverBuildId?: string;
+      deviceToken?: string;
+      /** One per answered entry of `requests`, in order. */
+      responses?: MethodResponse[];
+    }
   | {
       kind: "close";
       code: number;
@@ -102,6 +125,7 @@ function signConnect(
     token: string;
     nonce: string;
     platform: string;
+    deviceFamily: string;
   },
 ): string {
   const base = [
@@ -115,7 +139,9 @@ function signConnect(
     fields.token,
     fields.nonce,
   ];
-  const payload = (version === "v3" ? [...base, fields.platform.toLowerCase(), ""] : base).join("|");
+  const payload = (
+    version === "v3" ? [...base, fields.platform.toLowerCase(), fields.deviceFamily.toLowerCase()] : base
+  ).join("|");
   return crypto
     .sign(null, Buffer.from(payload, "utf8"), crypto.createPrivateKey(identity.privateKeyPem))
     .toString("base64url");
@@ -128,6 +154,7 @@ export function connectGateway(opts: ConnectOptions): Promise<ConnectResult> {
   const role = opts.role ?? "operator";
   const scopes = opts.scopes ?? ADMIN_SCOPES;
   const platform = opts.platform ?? "linux";
+  const deviceFamily = opts.deviceFamily ?? "";
   const identity = opts.identity === undefined ? createDeviceIdentity() : opts.identity;
   const headers: Record<string, string> = { ...opts.headers };
   if (opts.origin) headers.Origin = opts.origin;
@@ -137,6 +164,12 @@ export function connectGateway(opts: ConnectOptions): Promise<ConnectResult> {
     let stage = "upgrade";
     let errorFrame: Frame["error"];
     let done = false;
+    let hello: Extract<ConnectResult, { kind: "hello-ok" }> | undefined;
+    const sendNext = (): void => {
+      const i = hello?.responses?.length ?? 0;
+      const req = opts.requests?.[i];
+      ws.send(JSON.stringify({ type: "req", id: `req-${i}`, method: req?.method, params: req?.params ?? {} }));
+    };
     const ws = new WebSocket(opts.url, { headers, handshakeTimeout: 8_000 });
     const finish = (result: ConnectResult): void => {
       if (done) return;
@@ -154,7 +187,8 @@ export function connectGateway(opts: ConnectOptions): Promise<ConnectResult> {
     });
     ws.on("error", (err) => finish({ kind: "error", message: err.message }));
     ws.on("close", (code, reason) =>
-      finish({ kind: "close", code, reason: reason.toString(), ...(errorFrame ? { error: errorFrame } : {}) }),
+      // After hello-ok, a close ends the requests: what was answered is the result.
+      finish(hello ?? { kind: "close", code, reason: reason.toString(), ...(errorFrame ? { error: errorFrame } : {}) }),
     );
     ws.on("open", () => (stage = "challenge"));
     ws.on("message", (data: WebSocket.RawData) => {
@@ -169,6 +203,7 @@ export function connectGateway(opts: ConnectOptions): Promise<ConnectResult> {
         if (opts.deviceToken !== undefined) auth.deviceToken = opts.deviceToken;
         const client: Record<string, string> = { id: clientId, version: "2026.9.6", platform, mode };
         if (opts.buildId) client.buildId = opts.buildId;
+        if (deviceFamily) client.deviceFamily = deviceFamily;
         const params: Record<string, unknown> = {
           minProtocol: opts.protocol ?? 4,
           maxProtocol: opts.protocol ?? 4,
@@ -189,6 +224,7 @@ export function connectGateway(opts: ConnectOptions): Promise<ConnectResult> {
             token,
             nonce,
             platform,
+            deviceFamily,
           });
           params.device = { id: identity.deviceId, publicKey: identity.publicKey, signature, signedAt: ts, nonce };
         }
@@ -202,13 +238,26 @@ export function connectGateway(opts: ConnectOptions): Promise<ConnectResult> {
           return;
         }
         const auth = msg.payload?.auth ?? {};
-        finish({
+        hello = {
           kind: "hello-ok",
           role: typeof auth.role === "string" ? auth.role : undefined,
           scopes: Array.isArray(auth.scopes) ? (auth.scopes as string[]) : [],
           serverBuildId: msg.payload?.server?.buildId,
           deviceToken: typeof auth.deviceToken === "string" ? auth.deviceToken : undefined,
-        });
+        };
+        if (!opts.requests?.length) return finish(hello);
+        hello.responses = [];
+        stage = "requests";
+        sendNext();
+        return;
+      }
+      if (msg.type === "res" && hello?.responses && msg.id === `req-${hello.responses.length}`) {
+        const method = opts.requests?.[hello.responses.length]?.method ?? "";
+        hello.responses.push(
+          msg.ok ? { method, ok: true, payload: msg.payload } : { method, ok: false, error: msg.error },
+        );
+        if (hello.responses.length === opts.requests?.length) return finish(hello);
+        sendNext();
       }
     });
   });
