@@ -116,6 +116,11 @@ function clientNotes(config: Config): string {
     notes.push(
       `Named admins (session-only, never the auto-approved device grant): gateway.auth.identityScopes: { "${users[0] ?? "<user>"}": ["operator.admin"] }`,
     );
+    // Measured against 2026.9.6 (test/gateway/roles.test.ts): the role's scopes cap identityScopes and the device's
+    // grant, and the sidecar's x-openclaw-scopes cap them too; an unassigned person gets the default role.
+    notes.push(
+      'Per-person roles (gateway 2026.9.6+; a person gets the narrower of the role and the sidecar\'s scopes): gateway.roles: { default: "viewer", definitions: { viewer: { sessions: { others: "view" }, agents: "*", scopes: ["operator.read"] }, admin: { sessions: { others: "write" }, agents: "*", scopes: ["operator.admin", "operator.read", "operator.write", "operator.approvals", "operator.pairing", "operator.questions"] } } }, then openclaw gateway call users.setRole --params \'{"profileId": "<id from openclaw gateway call users.list>", "role": "admin"}\'',
+    );
     if (config.selfAuthenticatingRoutes)
       notes.push(
         "Nodes: join links and workers pass the sidecar unauthenticated (selfAuthenticatingRoutes); they keep their own credentials",

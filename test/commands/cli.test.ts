@@ -119,6 +119,8 @@ describe("print-gateway-config", () => {
       'plugins: { entries: { "device-pair": { config: { publicUrl: "https://claw.example.com" } } } }',
     );
     expect(r.stdout).toContain('gateway.auth.identityScopes: { "alice": ["operator.admin"] }');
+    expect(r.stdout).toContain('gateway.roles: { default: "viewer", definitions: { viewer: {');
+    expect(r.stdout).toContain('openclaw gateway call users.setRole --params \'{"profileId": ');
     expect(r.stdout).toContain(
       'mcp: { apps: { enabled: true, sandboxOrigin: "https://apps.claw.example.com", sandboxPort: 18790 } }',
     );
