@@ -401,10 +401,12 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
     metrics.wsCloses.inc({ code: closeCodeLabel(code), initiator, reason_class: reasonClass });
     metrics.wsDuration.observe(seconds);
     // "pairing required … (requestId: …)": the one close a person must act on; the line says how (never a label).
-    const requestId =
-      reasonClass === "pairing_required"
-        ? /requestId: ([A-Za-z0-9-]+)/.exec(t.fromUpstream.close?.reason ?? "")?.[1]
-        : undefined;
+    // The gateway cuts close reasons to 120 bytes: its longer ones ("… asking for a higher role than currently approved
+    // (requestId: …") lose the id's end, so only an id closed by its ")" is named; a cut one is never printed.
+    const pairing = reasonClass === "pairing_required";
+    const requestId = pairing
+      ? /\(requestId: ([A-Za-z0-9-]+)\)/.exec(t.fromUpstream.close?.reason ?? "")?.[1]
+      : undefined;
     line(
       {
         kind: "websocket",
@@ -419,13 +421,19 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
         durationMs: Date.now() - t.openedAt,
         bytesFromClient: t.fromClient.bytes,
         bytesToClient: t.fromUpstream.bytes,
-        ...(requestId !== undefined ? { requestId, approve: `openclaw devices approve ${requestId}` } : {}),
+        ...(requestId !== undefined
+          ? { requestId, approve: `openclaw devices approve ${requestId}` }
+          : pairing
+            ? { approve: "openclaw devices list" }
+            : {}),
       },
       requestId !== undefined
         ? `websocket closed: pairing required; approve the device on the gateway with: openclaw devices approve ${requestId}`
-        : t.result === "held_timeout"
-          ? `websocket closed: no connect frame within heldUpgradeTimeoutMs (${heldUpgradeTimeoutMs} ms)`
-          : "websocket closed",
+        : pairing
+          ? "websocket closed: pairing required; find the request with openclaw devices list, then openclaw devices approve <requestId>"
+          : t.result === "held_timeout"
+            ? `websocket closed: no connect frame within heldUpgradeTimeoutMs (${heldUpgradeTimeoutMs} ms)`
+            : "websocket closed",
     );
   }
 

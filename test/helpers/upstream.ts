@@ -22,6 +22,10 @@ export interface FakeGateway {
   close(): Promise<void>;
 }
 
+/** 2026.9.6's close reason for a paired device asking for the node role, as it arrives: cut to 120 bytes. */
+export const ROLE_UPGRADE_CLOSE =
+  "pairing required: device is asking for a higher role than currently approved (requestId: c7157971-6778-4fed-9495-2dc6479";
+
 /**
  * Routes:
  *   any HTTP         → 200 JSON {method,url,headers,body}
@@ -30,6 +34,7 @@ export interface FakeGateway {
  *   /slow            → never answers (upstream timeout)
  *   WS /echo (any)   → echoes every message; text "close:<code>:<reason>" makes the server close with that code
  *   WS /close-1008   → closes at once with 1008 "pairing required: device is not approved yet (requestId: x)"
+ *   WS /close-1008-cut → the same with the gateway's role-upgrade reason, whose request id the gateway cuts (120 bytes)
  *   WS /refuse-403   → the real gateway's 403 proxy_attribution_required answer to the upgrade
  */
 export async function startFakeGateway(listenPort = 0): Promise<FakeGateway> {
@@ -108,6 +113,11 @@ export async function startFakeGateway(listenPort = 0): Promise<FakeGateway> {
           setTimeout(pump, 10);
         };
         pump();
+        return;
+      }
+      if (req.url?.startsWith("/close-1008-cut")) {
+        // The real gateway's role-upgrade close (2026.9.6), cut to 120 bytes in the middle of the request id.
+        ws.close(1008, ROLE_UPGRADE_CLOSE);
         return;
       }
       if (req.url?.startsWith("/close-1008")) {

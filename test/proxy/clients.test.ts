@@ -11,7 +11,7 @@ import { loadConfig } from "../../src/options/config.ts";
 import { eventually, rawExchange, upgradeRequest } from "../helpers/net.ts";
 import { type RecordingUpstream, startRecordingUpstream } from "../helpers/recording-upstream.ts";
 import { startTestSidecar, type TestSidecar } from "../helpers/sidecar.ts";
-import { type FakeGateway, startFakeGateway } from "../helpers/upstream.ts";
+import { type FakeGateway, ROLE_UPGRADE_CLOSE, startFakeGateway } from "../helpers/upstream.ts";
 
 const TOKEN = "alice-token-0123456789abcdefghij";
 const SECRET = "m".repeat(40);
@@ -259,5 +259,24 @@ describe("a pairing-required close says how to approve it", () => {
     expect(String(line.msg)).toContain("openclaw devices approve 0000");
     expect(await sc.metric("openclaw_sidecar_websocket_closes_total", { reason_class: "pairing_required" })).toBe(1);
     expect(await sc.sidecar.metrics.registry.metrics()).not.toMatch(/\{[^}]*0000[^}]*\}/); // never in a label
+  });
+
+  it("a request id the gateway's 120-byte close reason cuts (the gateway's role-upgrade close) is never named", async () => {
+    expect(Buffer.byteLength(ROLE_UPGRADE_CLOSE)).toBe(120);
+    const sc = await startTestSidecar({ "--upstream": gw.url });
+    started.push(sc);
+    const ws = new WebSocket(`${sc.url.replace("http", "ws")}/close-1008-cut`);
+    ws.on("error", () => {});
+    await new Promise((resolve) => ws.once("close", resolve));
+    await eventually(
+      () => sc.logs.some((l) => l.msg !== undefined && String(l.msg).startsWith("websocket closed")),
+      3000,
+      "the close line",
+    );
+    const line = sc.logs.find((l) => String(l.msg).startsWith("websocket closed"))!;
+    expect(line).toMatchObject({ reasonClass: "pairing_required", approve: "openclaw devices list" });
+    expect(line).not.toHaveProperty("requestId");
+    expect(String(line.msg)).toContain("openclaw devices list");
+    expect(JSON.stringify(line)).not.toContain("c7157971");
   });
 });
