@@ -109,7 +109,11 @@ function clientNotes(config: Config): string {
   const notes: string[] = [];
   const origin = config.publicOrigin?.origin ?? "<the origin users open>";
   notes.push(
-    `Mobile app pairing (QR code) and join links: plugins: { entries: { "device-pair": { config: { publicUrl: "${origin}" } } } } (join links need an https:// one)`,
+    `Mobile app pairing (QR code) and join links: plugins: { entries: { "device-pair": { config: { publicUrl: "${origin}" } } } } (join links need an https:// one)${
+      config.mode === "identity"
+        ? "; in identity mode a phone also needs the sidecar's credential on its WebSocket (the iOS app's Custom Headers with a machine credential: docs/clients.md, The OpenClaw mobile apps) and join links need selfAuthenticatingRoutes: true — a QR code alone gets 401"
+        : ""
+    }`,
   );
   if (config.mode === "identity") {
     const users = [...new Set(config.credentials.map((c) => c.user))];

@@ -121,6 +121,12 @@ describe("print-gateway-config", () => {
     expect(r.stdout).toContain('gateway.auth.identityScopes: { "alice": ["operator.admin"] }');
     expect(r.stdout).toContain('gateway.roles: { default: "viewer", definitions: { viewer: {');
     expect(r.stdout).toContain('openclaw gateway call users.setRole --params \'{"profileId": ');
+    // A QR code alone does not get a phone past identity mode: the note says what does.
+    expect(r.stdout).toContain("a QR code alone gets 401");
+    const attribution = cli(["print-gateway-config", "--mode", "attribution", "--public-origin", "https://c.example"]);
+    expect(attribution.stdout).toContain(
+      'config: { publicUrl: "https://c.example" } } } } (join links need an https:// one)\n',
+    );
     expect(r.stdout).toContain(
       'mcp: { apps: { enabled: true, sandboxOrigin: "https://apps.claw.example.com", sandboxPort: 18790 } }',
     );
