@@ -224,6 +224,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     upstream: config.upstream.origin,
     publicOrigin: config.publicOrigin?.origin,
     trustedHops: config.trustedHops.map(([addr, bits]) => `${addr.toString()}/${bits}`),
+    allowedClients: config.allowedClients.map(([addr, bits]) => `${addr.toString()}/${bits}`),
     credentials: config.credentials.map((c) => ({ user: c.user, token: "[REDACTED]", scopes: c.scopes })),
     cookieSecrets: config.cookieSecrets.map(() => "[REDACTED]"),
     oidc: config.oidc && {

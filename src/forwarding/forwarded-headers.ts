@@ -18,6 +18,8 @@ export interface TrustPolicy {
   mode: Mode;
   /** CIDRs of proxies in front of the sidecar (a TLS load balancer) whose forwarding headers are believed. */
   trustedHops: Cidr[];
+  /** The clients that may pass (allowedClients), matched against the resolved client; empty: everyone. */
+  allowedClients: Cidr[];
   /** Written as X-Forwarded-For when the client is loopback, which the gateway would refuse. */
   loopbackSubstitute: string;
   /** The gateway's trusted-proxy user header: always stripped from clients, injected only after authentication. */
@@ -79,6 +81,17 @@ interface PeerInfo {
   trustedHop: boolean;
   clientAddress: string;
   forwardedFor: string;
+  /** The peer as the client is in allowedClients (always true when the list is empty). */
+  allowed: boolean;
+}
+
+/**
+ * Whether a resolved client may pass allowedClients: every client when the list is empty (no work done), otherwise
+ * only an address inside one of its ranges; an address that could not be parsed is never inside.
+ */
+function isAllowed(client: ipaddr.IPv4 | ipaddr.IPv6 | undefined, policy: TrustPolicy): boolean {
+  if (policy.allowedClients.length === 0) return true;
+  return client !== undefined && inList(client, policy.allowedClients);
 }
 
 /** Peer addresses seen recently, per policy: parsing and range checks are done once per address, not per request. */
@@ -98,6 +111,7 @@ function peerInfo(text: string, policy: TrustPolicy): PeerInfo {
       trustedHop: address !== undefined && policy.trustedHops.length > 0 && inList(address, policy.trustedHops),
       clientAddress,
       forwardedFor: loopback ? policy.loopbackSubstitute : clientAddress,
+      allowed: isAllowed(address, policy),
     };
     if (cache.size >= PEER_CACHE_SIZE) cache.clear();
     cache.set(text, info);
@@ -114,13 +128,17 @@ export interface ClientView {
   host: string | undefined;
   /** The real client address before the loopback substitute (for logs and rate limiting). */
   clientAddress: string;
+  /** The client is in allowedClients, or the list is empty; when false, nothing of the request may pass. */
+  allowed: boolean;
 }
 
 /**
  * Resolves the real client. The socket peer is the client unless it is a trusted hop; then X-Forwarded-For is walked
  * right to left, skipping trusted hops, and the first untrusted entry is the client. A malformed entry stops the walk:
  * the client is the last trusted hop that handed us the garbage (a forged chain cannot choose its own address).
- * Never the leftmost entry: that one is whatever the client wrote.
+ * Never the leftmost entry: that one is whatever the client wrote. `allowed` is allowedClients asked about the client
+ * this walk found — not the hop that delivered the request, not an entry left of the client (only a trusted hop that
+ * sent no usable X-Forwarded-For is itself the client, as for its health checks).
  */
 export function resolveClient(peer: Peer, headers: IncomingHttpHeaders, policy: TrustPolicy): ClientView {
   const known = peerInfo(peer.address, policy);
@@ -131,6 +149,7 @@ export function resolveClient(peer: Peer, headers: IncomingHttpHeaders, policy: 
       proto: peer.encrypted ? "https" : "http",
       host: headers.host,
       clientAddress: known.clientAddress,
+      allowed: known.allowed,
     };
   }
   let client = known.address;
@@ -156,6 +175,7 @@ export function resolveClient(peer: Peer, headers: IncomingHttpHeaders, policy: 
       (fromTrustedHop && lastValue(headers["x-forwarded-proto"])?.toLowerCase()) || (peer.encrypted ? "https" : "http"),
     host: (fromTrustedHop && lastValue(headers["x-forwarded-host"])) || headers.host,
     clientAddress,
+    allowed: isAllowed(client, policy),
   };
 }
 

@@ -56,7 +56,11 @@ function refusalPage(refusal: Refusal): string {
   let body: Html | undefined;
   const signIn = status === 401 || type.startsWith("oidc_") || type.startsWith("assertion_");
   const later = "Reload this page in a few seconds; if this keeps happening, show the administrator the details below.";
-  if (type === "rate_limited") {
+  if (type === "client_not_allowed") {
+    heading = "Not open to this address";
+    next =
+      "Connect from a network the administrator allows (the office, the VPN), or ask them to allow the address shown below.";
+  } else if (type === "rate_limited") {
     const wait = headerOf(refusal, "retry-after");
     heading = "Too many sign-in attempts";
     next = `Wait ${wait !== undefined ? `${wait} seconds` : "a while"}, then open the dashboard again with the right token.`;

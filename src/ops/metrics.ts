@@ -48,6 +48,8 @@ export type UpgradeResult =
   | "origin_not_allowed"
   | "unsafe_request_head"
   | "draining"
+  /** The client is not in allowedClients: refused with 403 before the gate. */
+  | "client_not_allowed"
   /** A held upgrade (token-field login) whose first message did not arrive within heldUpgradeTimeoutMs. */
   | "held_timeout";
 export const UPGRADE_RESULTS: readonly UpgradeResult[] = [
@@ -66,6 +68,7 @@ export const UPGRADE_RESULTS: readonly UpgradeResult[] = [
   "origin_not_allowed",
   "unsafe_request_head",
   "draining",
+  "client_not_allowed",
   "held_timeout",
 ];
 
@@ -209,6 +212,11 @@ export function createMetrics() {
     connectionsRefused: new Counter({
       name: `${PREFIX}connections_refused_total`,
       help: "Client connections refused with 503 because maxConnections were already open.",
+      registers,
+    }),
+    clientsRefused: new Counter({
+      name: `${PREFIX}clients_refused_total`,
+      help: 'HTTP requests refused with 403 because the client is not in allowedClients (upgrades: websocket_upgrades_total{result="client_not_allowed"}).',
       registers,
     }),
     unsafeHeads: new Counter({

@@ -46,6 +46,8 @@ export interface Config extends GateOptions, AcmeSettings {
   adminListen: HostPort;
   /** Proxies in front of the sidecar whose X-Forwarded-For/-Proto/-Host are believed. */
   trustedHops: Cidr[];
+  /** The only clients let in (after trustedHops), checked before authentication; empty: everyone. */
+  allowedClients: Cidr[];
   /**
    * Sent as X-Forwarded-For when the client is loopback (docker-proxy, network_mode: host): the gateway refuses
    * loopback XFF.
@@ -262,6 +264,7 @@ function validate(raw: Raw, problems: string[]): Config {
     adminListen: opt("adminListen", hostPort, hostPort(d.adminListen, "adminListen")),
     mode,
     trustedHops: opt("trustedHops", cidrList, []),
+    allowedClients: opt("allowedClients", cidrList, []),
     loopbackSubstitute: opt("loopbackSubstitute", nonLoopbackIp, d.loopbackSubstitute),
     upstreamTimeoutMs: opt("upstreamTimeoutMs", int(1, 86_400_000), d.upstreamTimeoutMs),
     upgradeTimeoutMs: opt("upgradeTimeoutMs", int(1, 600_000), d.upgradeTimeoutMs),

@@ -87,6 +87,12 @@ export const OPTIONS = [
     description: "CIDRs of proxies in front whose X-Forwarded-For/-Proto/-Host are believed (comma-separated)",
   },
   {
+    key: "allowedClients",
+    group: "Forwarding",
+    description: "CIDRs or addresses of the only clients let in (the client after trustedHops); others get 403",
+    shownDefault: "everyone",
+  },
+  {
     key: "loopbackSubstitute",
     group: "Forwarding",
     description: "sent as X-Forwarded-For when the client is loopback (the gateway refuses a loopback XFF)",
@@ -403,6 +409,8 @@ export const DETAILS: Partial<Record<OptionKey, string>> = {
   mode: "`attribution`, `identity` or `local`",
   trustedHops:
     "CIDRs of proxies in front of the sidecar (a TLS load balancer); their `X-Forwarded-For` is walked right to left, their `X-Forwarded-Proto/-Host` believed; from anyone else all of it is discarded. An IPv4-mapped entry means its IPv4 range, as client addresses are matched in IPv4 form (`::ffff:10.0.0.0/104` is `10.0.0.0/8`); refused: a mapped prefix under /96 (`::ffff:10.0.0.0/8` would be `::/8`), bits set past the prefix (`10.0.0.1/8`), IPv4 shorthands (`10.1`) and IPv6 zones",
+  allowedClients:
+    "the only clients let in, as CIDRs or single addresses (comma-separated); matched against the client the sidecar resolves — the peer, or behind `trustedHops` the client their `X-Forwarded-For` names, not the hop — before any authentication, on the main origin and `appsListen`. Others get `403 client_not_allowed` (a page for a browser, JSON otherwise; an upgrade before the 101) and nothing reaches the gateway. Entries are read as `trustedHops` reads them (same rules, same refusals). Empty: everyone ([Allowing only some clients](security.md#allowing-only-some-clients))",
   loopbackSubstitute:
     "sent as `X-Forwarded-For` when the client is loopback (docker-proxy userland forwarding, `network_mode: host`): the gateway refuses a loopback XFF with 403",
   upstreamTimeoutMs: "time to the gateway's response headers, then 504",

@@ -1,8 +1,9 @@
 // The request path, top to bottom: the client is resolved (forwarding/), the gate decides (gate/), the headers are
 // rewritten and the head serialized under the wire invariant (forwarding/, http/http1.ts), and the exchange is
-// forwarded or refused — every request ending in exactly one access line and one metric. Two origins: the main one
-// (the gateway's dashboard and control WebSocket, behind the gate) and the MCP Apps sandbox origin (attribution-mode
-// hygiene, no gate, its own gateway listener: gate/apps-origin.ts).
+// forwarded or refused — every request ending in exactly one access line and one metric. A client outside
+// allowedClients is refused first, before the gate. Two origins: the main one (the gateway's dashboard and control
+// WebSocket, behind the gate) and the MCP Apps sandbox origin (attribution-mode hygiene, no gate, its own gateway
+// listener: gate/apps-origin.ts).
 import { stripMainOriginCredentials } from "../gate/apps-origin.ts";
 import type { AuthGate } from "../gate/auth-gate.ts";
 import {
@@ -134,27 +135,46 @@ export function createRouter(parts: RouterParts): { main: ConnectionOptions; app
     }
   };
 
+  /** An upgrade refused before the 101: counted, one access line, the answer written whole and the socket closed. */
+  const refuseUpgrade = (ex: Exchange, view: ClientView, result: UpgradeResult, refusal: Refusal): void => {
+    metrics.upgrades.inc({ result });
+    line(
+      {
+        kind: "websocket",
+        client: view.clientAddress,
+        url: redactUrl(ex.head.url),
+        result,
+        status: refusal.status,
+        sentUpstream: 0,
+      },
+      "websocket refused",
+    );
+    refuseSocket(ex.takeOver().socket, refusal);
+  };
+
+  /**
+   * allowedClients: a client outside it is refused before anything else looks at the request — no login, no limiter,
+   * no single sign-on, nothing sent upstream. The access line (onDone) names the cause.
+   */
+  const clientNotAllowed = (view: ClientView): Refusal => ({
+    status: 403,
+    type: "client_not_allowed",
+    message: `the client address ${view.clientAddress} is not in the sidecar's allowedClients`,
+  });
+  const refuseClient = (ex: Exchange, view: ClientView): void => {
+    metrics.clientsRefused.inc();
+    ex.error = "client_not_allowed";
+    ex.reply(refusalReply(clientNotAllowed(view), wantsHtml(ex.head.headers)));
+  };
+
   const upgrade = (
     ex: Exchange,
     view: ClientView,
     settled?: { verdict: Awaited<ReturnType<AuthGate["checkUpgrade"]>> },
   ): void => {
     const head = ex.head;
-    const refuse = (result: UpgradeResult, refusal: Refusal) => {
-      metrics.upgrades.inc({ result });
-      line(
-        {
-          kind: "websocket",
-          client: view.clientAddress,
-          url: redactUrl(head.url),
-          result,
-          status: refusal.status,
-          sentUpstream: 0,
-        },
-        "websocket refused",
-      );
-      refuseSocket(ex.takeOver().socket, refusal);
-    };
+    const refuse = (result: UpgradeResult, refusal: Refusal) => refuseUpgrade(ex, view, result, refusal);
+    if (!view.allowed) return refuse("client_not_allowed", clientNotAllowed(view));
     if (traffic.draining)
       return refuse("draining", { status: 503, type: "draining", message: "the sidecar is shutting down" });
     const bad = checkUpgradeRequest(head);
@@ -214,6 +234,7 @@ export function createRouter(parts: RouterParts): { main: ConnectionOptions; app
       ex.client = view.clientAddress;
       if (head.upgrade) return upgrade(ex, view);
       traffic.begin();
+      if (!view.allowed) return refuseClient(ex, view);
       const verdict = gate?.checkRequest(head, view);
       if (verdict instanceof Promise)
         return awaitVerdict(
@@ -272,6 +293,7 @@ export function createRouter(parts: RouterParts): { main: ConnectionOptions; app
       ex.client = view.clientAddress;
       stripMainOriginCredentials(head.headers);
       if (head.upgrade) {
+        if (!view.allowed) return refuseUpgrade(ex, view, "client_not_allowed", clientNotAllowed(view));
         const bad = checkUpgradeRequest(head);
         if (bad || traffic.draining)
           return refuseSocket(
@@ -286,6 +308,7 @@ export function createRouter(parts: RouterParts): { main: ConnectionOptions; app
         return appsUpgrades?.forward(out, socket, rest, { client: view.clientAddress, url: head.url });
       }
       traffic.begin();
+      if (!view.allowed) return refuseClient(ex, view);
       rewriteHeaders(head.headers, view, appsPolicy);
       const out = outgoingHead(head, view.clientAddress);
       if (typeof out !== "string") return ex.reply(refusalReply(out, false));

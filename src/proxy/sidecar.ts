@@ -43,6 +43,7 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
   const policy: TrustPolicy = {
     mode: config.mode,
     trustedHops: config.trustedHops,
+    allowedClients: config.allowedClients,
     loopbackSubstitute: config.loopbackSubstitute,
     identityHeader: config.identityHeader,
     passHeaders: new Set(config.passHeaders),

@@ -317,6 +317,24 @@ describe("check-config and healthcheck", () => {
     expect(r.stdout).not.toContain("C".repeat(40));
   });
 
+  it("allowedClients: check-config shows the ranges as read; a bad entry exits 78 naming the option and the value", () => {
+    const ok = cli(["check-config", "--allowed-clients", "203.0.113.0/24, ::ffff:10.0.0.0/104, 2001:db8::1"]);
+    expect(ok.status).toBe(0);
+    expect((JSON.parse(ok.stdout) as Record<string, unknown>).allowedClients).toEqual([
+      "203.0.113.0/24",
+      "10.0.0.0/8",
+      "2001:db8::1/128",
+    ]);
+    const bad = cli(["check-config"], { OPENCLAW_SIDECAR_ALLOWED_CLIENTS: "203.0.113.0/24,10.1,::ffff:10.0.0.0/8" });
+    expect(bad.status).toBe(78);
+    expect(bad.stderr).toContain(
+      'allowedClients: "10.1" is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)',
+    );
+    expect(bad.stderr).toContain(
+      'allowedClients: "::ffff:10.0.0.0/8" is an IPv4-mapped address with a prefix under /96: it means ::/8 (::1 included), not an IPv4 range',
+    );
+  });
+
   it("a token shorter than 16 characters is a config error: exit 78, the rule and how to make one", () => {
     const r = cli(["check-config", "--mode", "identity", "--token", "t0ken"]);
     expect(r.status).toBe(78);

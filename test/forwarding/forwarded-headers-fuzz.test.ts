@@ -45,6 +45,7 @@ describe("forwarded headers, fuzzed", () => {
     const policy: TrustPolicy = {
       mode: "attribution",
       trustedHops: cidrList(["10.0.0.0/24", "fd00::/8"], "trustedHops"),
+      allowedClients: [],
       loopbackSubstitute: "192.0.2.1",
       identityHeader: "x-forwarded-user",
       passHeaders: new Set(),
@@ -59,6 +60,24 @@ describe("forwarded headers, fuzzed", () => {
       "tailscale-user-login",
       "tailscale-funnel-request",
     ];
+    // The allow-list's ranges, read independently of src/ (byte prefixes): some generated clients fall inside.
+    const allowList: TrustPolicy = {
+      ...policy,
+      allowedClients: cidrList(["203.0.113.0/24", "10.0.0.0/30", "2001:db8::/32", "172.18.0.1"], "allowedClients"),
+    };
+    const insideAllowList = (text: string): boolean => {
+      if (!ipaddr.isValid(text.replace(/%.*$/, ""))) return false;
+      const bytes = ipaddr.process(text.replace(/%.*$/, "")).toByteArray();
+      const [a, b, c, d] = bytes;
+      if (bytes.length === 4)
+        return (
+          (a === 203 && b === 0 && c === 113) ||
+          (a === 10 && b === 0 && c === 0 && (d as number) < 4) ||
+          (a === 172 && b === 18 && c === 0 && d === 1)
+        );
+      return a === 0x20 && b === 0x01 && c === 0x0d && d === 0xb8;
+    };
+    const verdicts = { direct: 0, hop: 0, refused: 0 };
     for (let i = 0; i < CASES; i++) {
       const peer = pick([
         "10.0.0.5",
@@ -78,6 +97,16 @@ describe("forwarded headers, fuzzed", () => {
       if (r() < 0.3) headers["x-forwarded-proto"] = pick(["https", "HTTP", "", "gopher"]);
 
       const view = resolveClient({ address: peer, encrypted: false }, headers, policy);
+      // allowedClients asks about that same client, and only about it: an untrusted peer is let in by its own address
+      // alone, whatever it wrote; an empty list lets everyone in.
+      const listed = resolveClient({ address: peer, encrypted: false }, headers, allowList);
+      const ctxAllowed = `case ${i}: peer=${JSON.stringify(peer)} headers=${JSON.stringify(headers)}`;
+      expect(listed.clientAddress, ctxAllowed).toBe(view.clientAddress);
+      expect(view.allowed, ctxAllowed).toBe(true);
+      expect(listed.allowed, ctxAllowed).toBe(insideAllowList(view.clientAddress));
+      const trustedHop = peer === "10.0.0.5" || peer === "::ffff:10.0.0.9" || peer === "fd00::2";
+      if (!trustedHop) expect(listed.allowed, ctxAllowed).toBe(insideAllowList(peer));
+      verdicts[listed.allowed ? (trustedHop ? "hop" : "direct") : "refused"]++;
       const out = rewriteHeaders({ ...headers }, view, policy);
       const ctx = `case ${i}: peer=${JSON.stringify(peer)} headers=${JSON.stringify(headers)}`;
       expect(typeof out["x-forwarded-for"], ctx).toBe("string");
@@ -97,5 +126,7 @@ describe("forwarded headers, fuzzed", () => {
         expect(isForbiddenClientHeader(name, policy), `${ctx} kept ${name}`).toBe(false);
       }
     }
+    // Both answers were reached, by a direct client and through a trusted hop.
+    expect(Math.min(verdicts.direct, verdicts.hop, verdicts.refused)).toBeGreaterThan(CASES / 100);
   });
 });

@@ -13,6 +13,7 @@ import { type FakeGateway, startFakeGateway } from "../helpers/upstream.ts";
 const policy = (over: Partial<TrustPolicy> = {}): TrustPolicy => ({
   mode: "attribution",
   trustedHops: [],
+  allowedClients: [],
   loopbackSubstitute: "192.0.2.1",
   identityHeader: "x-forwarded-user",
   passHeaders: new Set<string>(),
@@ -101,6 +102,51 @@ describe("resolveClient", () => {
   it("reports https when the sidecar terminates TLS", () => {
     expect(resolveClient(peer("172.18.0.1", true), {}, policy()).proto).toBe("https");
   });
+
+  it.each([
+    // [peer, XFF, trusted hops, allowedClients, allowed, case]
+    ["172.18.0.1", undefined, [], [], true, "an empty list lets everyone in"],
+    ["garbage", undefined, [], [], true, "an empty list asks nothing, even of an unreadable peer"],
+    ["172.18.0.1", undefined, [], ["172.18.0.0/16"], true, "a direct peer inside a range"],
+    ["172.19.0.1", undefined, [], ["172.18.0.0/16"], false, "a direct peer outside it"],
+    ["garbage", undefined, [], ["0.0.0.0/0", "::/0"], false, "an unreadable peer is never inside"],
+    ["172.19.0.1", "172.18.0.1", [], ["172.18.0.0/16"], false, "a spoofed XFF from an untrusted peer does not help"],
+    ["10.0.0.5", "203.0.113.7", ["10.0.0.0/24"], ["203.0.113.0/24"], true, "behind a trusted hop, the client decides"],
+    ["10.0.0.5", "198.51.100.1", ["10.0.0.0/24"], ["10.0.0.0/24"], false, "the hop's own address is not the client"],
+    [
+      "10.0.0.5",
+      "203.0.113.7, 198.51.100.1",
+      ["10.0.0.0/24"],
+      ["203.0.113.0/24"],
+      false,
+      "an allowed entry written left of the client does not help",
+    ],
+    [
+      "10.0.0.5",
+      "203.0.113.7, 10.0.0.9",
+      ["10.0.0.0/24"],
+      ["203.0.113.0/24"],
+      true,
+      "walked past trusted hops to the client",
+    ],
+    ["10.0.0.5", undefined, ["10.0.0.0/24"], ["203.0.113.0/24"], false, "a hop without XFF is itself the client"],
+    ["10.0.0.5", "203.0.113.7, garbage", ["10.0.0.0/24"], ["203.0.113.0/24"], false, "garbage stops at the hop"],
+    ["::ffff:127.0.0.1", undefined, [], ["127.0.0.0/8"], true, "an IPv4-mapped peer matches its IPv4 range"],
+    ["127.0.0.1", undefined, [], ["::ffff:127.0.0.0/104"], true, "a mapped range means its IPv4 range"],
+    ["::1", undefined, [], ["::ffff:127.0.0.0/104"], false, "a mapped range never holds IPv6 loopback"],
+    ["::1", undefined, [], ["127.0.0.0/8"], false, "IPv6 loopback is not 127.0.0.0/8"],
+    ["2001:db8::7", undefined, [], ["2001:db8::/32"], true, "an IPv6 peer inside an IPv6 range"],
+    ["10.0.0.5", "[2001:db8::7]:1234", ["10.0.0.0/24"], ["2001:db8::7"], true, "an IPv6 client behind an IPv4 hop"],
+  ] as Array<[string, string | undefined, string[], string[], boolean, string]>)(
+    "allowedClients: %s XFF=%s hops=%j allowed=%j → %s (%s)",
+    (address, xff, trusted, allowed, expected) => {
+      const headers = xff === undefined ? {} : { "x-forwarded-for": xff };
+      const trust = policy({ trustedHops: hops(...trusted), allowedClients: cidrList(allowed, "allowedClients") });
+      expect(resolveClient(peer(address), headers, trust).allowed).toBe(expected);
+      // Asked again, the answer comes from the peer cache, and must be the same.
+      expect(resolveClient(peer(address), headers, trust).allowed).toBe(expected);
+    },
+  );
 });
 
 describe("rewriteHeaders", () => {
@@ -119,7 +165,13 @@ describe("rewriteHeaders", () => {
     cookie: "a=b",
     "user-agent": "t",
   });
-  const view = { forwardedFor: "172.18.0.1", proto: "http", host: "localhost:18789", clientAddress: "172.18.0.1" };
+  const view = {
+    forwardedFor: "172.18.0.1",
+    proto: "http",
+    host: "localhost:18789",
+    clientAddress: "172.18.0.1",
+    allowed: true,
+  };
 
   it("attribution: strips every client forwarding/identity header and writes exactly one XFF", () => {
     expect(rewriteHeaders(dirty(), view, policy())).toEqual({

@@ -421,6 +421,7 @@ describe("finding 10: hardening", () => {
     forwardedFor: clientAddress,
     proto: "http",
     host: "x",
+    allowed: true,
   });
   const gateFor = () => {
     const config = loadConfig({

@@ -187,6 +187,7 @@ const POLICY: OidcPolicy = {
 const TRUST: TrustPolicy = {
   mode: "identity",
   trustedHops: [],
+  allowedClients: [],
   loopbackSubstitute: "198.51.100.77",
   identityHeader: "x-forwarded-user",
   passHeaders: new Set(),
@@ -213,7 +214,7 @@ export async function runIdentitySources(r: Rng, cases: number): Promise<SourceR
         const head = parseRequestHead("GET /fuzz HTTP/1.1\r\nHost: gw", { maxHeaderBytes: 65536, maxHeaderCount: 100 });
         rewriteHeaders(
           head.headers,
-          { forwardedFor: "198.51.100.77", proto: "http", host: "gw", clientAddress: "127.0.0.1" },
+          { forwardedFor: "198.51.100.77", proto: "http", host: "gw", clientAddress: "127.0.0.1", allowed: true },
           TRUST,
           { user, ...(scopes ? { scopes } : {}) },
         );

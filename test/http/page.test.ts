@@ -202,6 +202,7 @@ describe("the pages", () => {
       [503, "oidc_provider_unreachable", undefined, "Sign-in is not available right now", /^Reload this page/],
       [502, "oidc_provider_error", undefined, "Sign-in did not finish", /^Open the dashboard again to sign in/],
       [503, "draining", undefined, "The dashboard is not available right now", /^Reload this page/],
+      [403, "client_not_allowed", undefined, "Not open to this address", /^Connect from a network the administrator/],
       [431, "headers_too_large", undefined, "431 Request Header Fields Too Large", /^Go back to the dashboard/],
     ];
     for (const [status, type, headers, heading, next] of cases) {

@@ -115,86 +115,103 @@ describe("config", () => {
   });
 
   // Client addresses are matched in IPv4 form when they are IPv4-mapped, so a CIDR must mean the same addresses.
-  it.each([
-    ["10.0.0.5", "10.0.0.5/32"],
-    ["172.18.0.0/16", "172.18.0.0/16"],
-    ["fd00::/8", "fd00::/8"],
-    ["2001:db8::7", "2001:db8::7/128"],
-    ["0.0.0.0/0", "0.0.0.0/0"],
-    ["::ffff:10.0.0.0/104", "10.0.0.0/8"],
-    ["::ffff:10.1.2.3", "10.1.2.3/32"],
-    ["::ffff:10.1.2.3/128", "10.1.2.3/32"],
-    ["::ffff:0:0/96", "0.0.0.0/0"],
-    ["::ffff:127.0.0.0/104", "127.0.0.0/8"],
-  ])("trustedHops %s is read as %s", (entry, meant) => {
-    const [range, bits] = loadConfig({ flags: { "--trusted-hops": entry } }).trustedHops[0]!;
-    expect(`${range.toString()}/${bits}`).toBe(meant);
+  // allowedClients is read by the same parser, so every entry means, and every refusal says, the same for both.
+  describe.each(["trustedHops", "allowedClients"] as const)("%s", (option) => {
+    const flag = flagName(option);
+    const named = (message: string) => message.replace(/^trustedHops:/, `${option}:`);
+    it.each([
+      ["10.0.0.5", "10.0.0.5/32"],
+      ["172.18.0.0/16", "172.18.0.0/16"],
+      ["fd00::/8", "fd00::/8"],
+      ["2001:db8::7", "2001:db8::7/128"],
+      ["0.0.0.0/0", "0.0.0.0/0"],
+      ["::ffff:10.0.0.0/104", "10.0.0.0/8"],
+      ["::ffff:10.1.2.3", "10.1.2.3/32"],
+      ["::ffff:10.1.2.3/128", "10.1.2.3/32"],
+      ["::ffff:0:0/96", "0.0.0.0/0"],
+      ["::ffff:127.0.0.0/104", "127.0.0.0/8"],
+    ])("%s is read as %s", (entry, meant) => {
+      const [range, bits] = loadConfig({ flags: { [flag]: entry } })[option][0]!;
+      expect(`${range.toString()}/${bits}`).toBe(meant);
+    });
+
+    it.each([
+      [
+        "::ffff:10.0.0.0/8",
+        'trustedHops: "::ffff:10.0.0.0/8" is an IPv4-mapped address with a prefix under /96: it means ::/8 (::1 included), not an IPv4 range; write the IPv4 range "10.0.0.0/8" (or its mapped form "::ffff:10.0.0.0/104")',
+      ],
+      [
+        "::ffff:192.168.1.0/24",
+        'trustedHops: "::ffff:192.168.1.0/24" is an IPv4-mapped address with a prefix under /96: it means ::/24 (::1 included), not an IPv4 range; write the IPv4 range "192.168.1.0/24" (or its mapped form "::ffff:192.168.1.0/120")',
+      ],
+      [
+        "::ffff:10.0.0.0/88",
+        'trustedHops: "::ffff:10.0.0.0/88" is an IPv4-mapped address with a prefix under /96: it means ::ff00:0:0/88, not an IPv4 range; write the IPv4 form ("10.0.0.0" for the one address, a prefix up to /32 for a range) or a mapped prefix from /96 to /128',
+      ],
+      [
+        "::ffff:10.0.0.1/104",
+        'trustedHops: "::ffff:10.0.0.1/104" has bits set past its /104 prefix; write "10.0.0.0/8" for the range, or "10.0.0.1" for the one address',
+      ],
+      [
+        "10.0.0.1/8",
+        'trustedHops: "10.0.0.1/8" has bits set past its /8 prefix; write "10.0.0.0/8" for the range, or "10.0.0.1" for the one address',
+      ],
+      [
+        "fd00::1/8",
+        'trustedHops: "fd00::1/8" has bits set past its /8 prefix; write "fd00::/8" for the range, or "fd00::1" for the one address',
+      ],
+      [
+        "10.0.0.0/33",
+        'trustedHops: "10.0.0.0/33" is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)',
+      ],
+      [
+        "fd00::/129",
+        'trustedHops: "fd00::/129" is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)',
+      ],
+      [
+        "::ffff:10.0.0.0/129",
+        'trustedHops: "::ffff:10.0.0.0/129" is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)',
+      ],
+      [
+        "10.0.0.0/-1",
+        'trustedHops: "10.0.0.0/-1" is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)',
+      ],
+      [
+        "10.0.0.0/",
+        'trustedHops: "10.0.0.0/" is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)',
+      ],
+      ["10.1", 'trustedHops: "10.1" is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)'],
+      ["0x7f.1", 'trustedHops: "0x7f.1" is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)'],
+      [
+        "10.0.0/8",
+        'trustedHops: "10.0.0/8" is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)',
+      ],
+      [
+        "fe80::1%eth0",
+        'trustedHops: "fe80::1%eth0" has a zone (%eth0), which is not matched (client addresses are compared without one); write "fe80::1"',
+      ],
+    ])("%s is refused", (entry, message) => {
+      expect(problems(() => loadConfig({ flags: { [flag]: entry } }))).toEqual([named(message)]);
+    });
+
+    it("every bad entry is reported, beside the good ones", () => {
+      expect(
+        problems(() => loadConfig({ env: { [envName(option)]: "10.0.0.0/8, ::ffff:10.0.0.0/8, 10.0.0.1/8" } })),
+      ).toEqual(
+        [
+          'trustedHops: "::ffff:10.0.0.0/8" is an IPv4-mapped address with a prefix under /96: it means ::/8 (::1 included), not an IPv4 range; write the IPv4 range "10.0.0.0/8" (or its mapped form "::ffff:10.0.0.0/104")',
+          'trustedHops: "10.0.0.1/8" has bits set past its /8 prefix; write "10.0.0.0/8" for the range, or "10.0.0.1" for the one address',
+        ].map(named),
+      );
+    });
   });
 
-  it.each([
-    [
-      "::ffff:10.0.0.0/8",
-      'trustedHops: "::ffff:10.0.0.0/8" is an IPv4-mapped address with a prefix under /96: it means ::/8 (::1 included), not an IPv4 range; write the IPv4 range "10.0.0.0/8" (or its mapped form "::ffff:10.0.0.0/104")',
-    ],
-    [
-      "::ffff:192.168.1.0/24",
-      'trustedHops: "::ffff:192.168.1.0/24" is an IPv4-mapped address with a prefix under /96: it means ::/24 (::1 included), not an IPv4 range; write the IPv4 range "192.168.1.0/24" (or its mapped form "::ffff:192.168.1.0/120")',
-    ],
-    [
-      "::ffff:10.0.0.0/88",
-      'trustedHops: "::ffff:10.0.0.0/88" is an IPv4-mapped address with a prefix under /96: it means ::ff00:0:0/88, not an IPv4 range; write the IPv4 form ("10.0.0.0" for the one address, a prefix up to /32 for a range) or a mapped prefix from /96 to /128',
-    ],
-    [
-      "::ffff:10.0.0.1/104",
-      'trustedHops: "::ffff:10.0.0.1/104" has bits set past its /104 prefix; write "10.0.0.0/8" for the range, or "10.0.0.1" for the one address',
-    ],
-    [
-      "10.0.0.1/8",
-      'trustedHops: "10.0.0.1/8" has bits set past its /8 prefix; write "10.0.0.0/8" for the range, or "10.0.0.1" for the one address',
-    ],
-    [
-      "fd00::1/8",
-      'trustedHops: "fd00::1/8" has bits set past its /8 prefix; write "fd00::/8" for the range, or "fd00::1" for the one address',
-    ],
-    [
-      "10.0.0.0/33",
-      'trustedHops: "10.0.0.0/33" is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)',
-    ],
-    [
-      "fd00::/129",
-      'trustedHops: "fd00::/129" is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)',
-    ],
-    [
-      "::ffff:10.0.0.0/129",
-      'trustedHops: "::ffff:10.0.0.0/129" is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)',
-    ],
-    [
-      "10.0.0.0/-1",
-      'trustedHops: "10.0.0.0/-1" is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)',
-    ],
-    [
-      "10.0.0.0/",
-      'trustedHops: "10.0.0.0/" is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)',
-    ],
-    ["10.1", 'trustedHops: "10.1" is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)'],
-    ["0x7f.1", 'trustedHops: "0x7f.1" is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)'],
-    ["10.0.0/8", 'trustedHops: "10.0.0/8" is not an IP address or CIDR (examples: 10.0.0.5, 172.18.0.0/16, fd00::/8)'],
-    [
-      "fe80::1%eth0",
-      'trustedHops: "fe80::1%eth0" has a zone (%eth0), which is not matched (client addresses are compared without one); write "fe80::1"',
-    ],
-  ])("trustedHops %s is refused", (entry, message) => {
-    expect(problems(() => loadConfig({ flags: { "--trusted-hops": entry } }))).toEqual([message]);
-  });
-
-  it("trustedHops: every bad entry is reported, beside the good ones", () => {
-    expect(
-      problems(() =>
-        loadConfig({ env: { OPENCLAW_SIDECAR_TRUSTED_HOPS: "10.0.0.0/8, ::ffff:10.0.0.0/8, 10.0.0.1/8" } }),
-      ),
-    ).toEqual([
-      'trustedHops: "::ffff:10.0.0.0/8" is an IPv4-mapped address with a prefix under /96: it means ::/8 (::1 included), not an IPv4 range; write the IPv4 range "10.0.0.0/8" (or its mapped form "::ffff:10.0.0.0/104")',
-      'trustedHops: "10.0.0.1/8" has bits set past its /8 prefix; write "10.0.0.0/8" for the range, or "10.0.0.1" for the one address',
+  it("allowedClients: empty by default (everyone); a config-file list is read like the others", () => {
+    expect(loadConfig().allowedClients).toEqual([]);
+    const f = file("allowed.json", JSON.stringify({ allowedClients: ["203.0.113.0/24", "2001:db8::1"] }));
+    expect(loadConfig({ file: f }).allowedClients.map(([a, b]) => `${a.toString()}/${b}`)).toEqual([
+      "203.0.113.0/24",
+      "2001:db8::1/128",
     ]);
   });
 
