@@ -19,7 +19,13 @@
 //      claim is a generated identity (test/gate/identity-fuzz.ts: CR, LF, NUL, latin1-truncating and look-alike code
 //      points, long values), and the gateway parses exactly one user header equal, byte for byte, to the identity
 //      the rule gives for that claim — or nothing of the request with an identity. OIDC claims and configured
-//      names go through the same oracle in runIdentitySources (identity-fuzz.ts).
+//      names go through the same oracle in runIdentitySources (identity-fuzz.ts);
+//   7. allowedClients (issue 23): in mode "allow-list" (identity mode behind a trusted hop, with a list) cases come
+//      from three loopback addresses — one outside the list, one inside, and the trusted hop, whose generated
+//      X-Forwarded-For chains name clients in and out of it. Nothing from the address outside reaches the gateway;
+//      through the hop only a client in the list does (the one X-Forwarded-For the gateway parses is in it); and in
+//      unmutated cases each request's verdict in the access log is the one an independent walk of its chain gives —
+//      403 client_not_allowed with nothing sent, or anything but that.
 //
 //   node test/gate/gate-fuzz.ts [--long] [--seed N] [--cases N]     (npm run fuzz -- --long)
 // In `npm test` it runs with a fixed budget (test/gate/gate-fuzz.test.ts); a failure prints its seed, case and bytes.
@@ -48,10 +54,11 @@ import { type Rng, rng } from "../helpers/rng.ts";
 import { type TestSidecar, startTestSidecar } from "../helpers/sidecar.ts";
 
 /**
- * The sidecar's modes, plus identity mode with one user, where session-less upgrades are held (token-field login), and
- * identity mode with verified assertions whose user claims are generated identities.
+ * The sidecar's modes, plus identity mode with one user, where session-less upgrades are held (token-field login),
+ * identity mode with verified assertions whose user claims are generated identities, and identity mode behind a
+ * trusted hop with allowedClients set (allow-list).
  */
-export type FuzzMode = Mode | "token-field" | "assertion";
+export type FuzzMode = Mode | "token-field" | "assertion" | "allow-list";
 export interface FuzzOptions {
   seed: number;
   casesPerMode: number;
@@ -72,6 +79,8 @@ export interface FuzzResult {
   assertedIdentities: number;
   /** runIdentitySources: generated OIDC claims and configured names, and how many were granted. */
   identitySources: { cases: number; granted: number };
+  /** Mode "allow-list": requests from inside the list that reached the gateway, and refusals client_not_allowed. */
+  allowList: { passed: number; refused: number };
   violations: Violation[];
   ms: number;
 }
@@ -117,6 +126,63 @@ const SMUGGLED = [
   "POST /smuggled-post HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nForwarded: for=10.9.9.9\r\n\r\nabcd",
 ];
 
+// ---- allowedClients (mode "allow-list") ----
+/** The loopback addresses cases connect from: outside allowedClients, inside it, and the one trusted hop. */
+const OUTSIDE = "127.0.0.1";
+const INSIDE = "127.0.0.3";
+const HOP = "127.0.0.2";
+const ALLOWED_CLIENTS = `${INSIDE}, 203.0.113.0/24, 2001:db8::/32`;
+/**
+ * X-Forwarded-For entries and what each is, read by hand (not by src/): a client in or out of ALLOWED_CLIENTS, the
+ * trusted hop (any spelling), something that stops the walk (not an address in the strict forms), or nothing.
+ */
+type Entry = "in" | "out" | "hop" | "stop" | "empty";
+const XFF_ENTRIES = new Map<string, Entry>([
+  ["203.0.113.5", "in"],
+  ["203.0.113.200", "in"],
+  ["::ffff:203.0.113.9", "in"],
+  ["2001:db8::7", "in"],
+  ["[2001:db8::7]:443", "in"],
+  ["203.0.113.5:8080", "in"],
+  [INSIDE, "in"],
+  ["198.51.100.9", "out"],
+  ["10.9.9.9", "out"], // FORGED's X-Forwarded-For
+  [OUTSIDE, "out"],
+  ["::1", "out"],
+  ["2001:db9::7", "out"],
+  ["fe80::1%eth0", "out"],
+  ["203.0.114.5", "out"],
+  [HOP, "hop"],
+  ["::ffff:127.0.0.2", "hop"],
+  ["127.0.0.2:9000", "hop"],
+  ["garbage", "stop"],
+  ["unknown", "stop"],
+  ["203.0.113", "stop"],
+  ["0xcb.0.113.5", "stop"],
+  ["", "empty"],
+]);
+const XFF_VALUES = [...XFF_ENTRIES.keys()];
+
+/**
+ * Whether allowedClients lets a request in, from the address it came from and its head lines: the hop's chain is
+ * walked right to left past the hop's own entries; the first other entry decides, and one that is no address, or no
+ * entry at all, leaves the hop as the client, which is not in the list.
+ */
+function expectedAllowed(from: string, lines: readonly string[]): boolean {
+  if (from !== HOP) return from === INSIDE;
+  const chain = lines
+    .filter((l) => /^x-forwarded-for:/i.test(l))
+    .flatMap((l) => l.slice(l.indexOf(":") + 1).split(","))
+    .map((e) => e.trim());
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const entry = XFF_ENTRIES.get(chain[i] as string);
+    if (entry === undefined) throw new Error(`allow-list: no verdict for the entry ${JSON.stringify(chain[i])}`);
+    if (entry === "empty" || entry === "hop") continue;
+    return entry === "in";
+  }
+  return false;
+}
+
 const TARGETS = [
   "/",
   "/x",
@@ -160,6 +226,8 @@ interface Generated {
   credential: keyof typeof USERS | "local" | undefined;
   /** Mode "assertion": the identity the rule gives for the assertion's claim, or null when it must be refused. */
   asserted?: string | null;
+  /** Mode "allow-list": whether allowedClients lets the request in (expectedAllowed). */
+  allowed?: boolean;
 }
 interface Case {
   bytes: Buffer;
@@ -167,6 +235,8 @@ interface Case {
   exact: boolean;
   /** Where an upgrade's tunnel bytes begin: the client pauses there sometimes, so they land before the 101. */
   tunnelAt: number | undefined;
+  /** Mode "allow-list": the loopback address the case connects from. */
+  from?: string;
 }
 
 function cookieFor(user: keyof typeof USERS, ttlMs = 600_000): string {
@@ -265,7 +335,7 @@ function generateRequest(
   r: Rng,
   mode: FuzzMode,
   port: number,
-  state: { exact: boolean },
+  state: { exact: boolean; from?: string },
   ctx?: AssertionContext,
 ): { bytes: string; gen: Generated } {
   const upgrade = r.chance(mode === "token-field" ? 0.5 : 0.2);
@@ -293,6 +363,13 @@ function generateRequest(
     const [name, value] = r.pick(FORGED);
     lines.push(`${name}: ${value}`);
   }
+  // Chains a trusted hop might send (or a client might forge), of clients in and out of the list.
+  if (mode === "allow-list")
+    for (let i = r.chance(0.85) ? 1 + r.int(2) : 0; i > 0; i--)
+      lines.push(
+        `X-Forwarded-For: ${Array.from({ length: 1 + r.int(3) }, () => r.pick(XFF_VALUES)).join(r.pick([", ", ","]))}`,
+      );
+  const allowed = state.from === undefined ? undefined : expectedAllowed(state.from, lines);
   if (r.chance(0.2))
     lines.push(
       r.pick([
@@ -403,6 +480,7 @@ function generateRequest(
       tunnel,
       credential: cred.credential,
       ...(assertion !== undefined ? { asserted: assertion.asserted } : {}),
+      ...(allowed !== undefined ? { allowed } : {}),
     },
   };
 }
@@ -527,7 +605,8 @@ function mutate(r: Rng, bytes: Buffer): Buffer {
 }
 
 export function generateCase(r: Rng, mode: FuzzMode, port: number, ctx?: AssertionContext): Case {
-  const state = { exact: true };
+  const from = mode === "allow-list" ? r.pick([OUTSIDE, INSIDE, HOP, HOP]) : undefined;
+  const state = { exact: true, ...(from !== undefined ? { from } : {}) };
   const requests: Generated[] = [];
   let bytes = "";
   let tunnelAt: number | undefined;
@@ -545,7 +624,7 @@ export function generateCase(r: Rng, mode: FuzzMode, port: number, ctx?: Asserti
     state.exact = false;
     for (let i = 1 + r.int(2); i > 0; i--) out = mutate(r, out);
   }
-  return { bytes: out, requests, exact: state.exact, tunnelAt };
+  return { bytes: out, requests, exact: state.exact, tunnelAt, ...(from !== undefined ? { from } : {}) };
 }
 
 // ---- running it ------------------------------------------------------------------------------------------------
@@ -573,9 +652,9 @@ async function startWorker(
     "--body-timeout-ms": "2000",
   };
   let flags: Record<string, string> = base;
-  if (mode === "identity" || mode === "token-field") {
+  if (mode === "identity" || mode === "token-field" || mode === "allow-list") {
     const file = path.join(dir, `tokens-${mode}.json`);
-    const users = Object.entries(USERS).filter(([user]) => mode === "identity" || user === "alice");
+    const users = Object.entries(USERS).filter(([user]) => mode !== "token-field" || user === "alice");
     writeFileSync(file, JSON.stringify(users.map(([user, u]) => ({ user, token: u.token, scopes: u.scopes }))));
     flags = {
       ...base,
@@ -584,6 +663,7 @@ async function startWorker(
       "--cookie-secret": SECRET,
       "--public-paths": PUBLIC_PATHS.join(","),
       "--auth-max-failures": "1000000",
+      ...(mode === "allow-list" ? { "--trusted-hops": HOP, "--allowed-clients": ALLOWED_CLIENTS } : {}),
     };
   } else if (mode === "assertion" && assertions !== undefined) {
     flags = {
@@ -624,7 +704,11 @@ const QUIET_MS = 40;
 
 /** Sends one case over one connection, in random pieces; returns when nothing more happens. */
 async function send(w: Worker, c: Case, r: Rng): Promise<Buffer> {
-  const socket = net.connect(w.port, "127.0.0.1");
+  const socket = net.connect({
+    port: w.port,
+    host: "127.0.0.1",
+    ...(c.from !== undefined ? { localAddress: c.from } : {}),
+  });
   let last = Date.now();
   let closed = false;
   const received: Buffer[] = [];
@@ -725,6 +809,7 @@ function checkRequest(
   exactCase: boolean,
   identities: ReadonlySet<string>,
   fail: (rule: string, detail: string) => void,
+  from?: string,
 ): void {
   const names = new Map<string, string[]>();
   for (let i = 0; i < p.rawHeaders.length; i += 2) {
@@ -733,9 +818,23 @@ function checkRequest(
   }
   const values = (name: string) => names.get(name) ?? [];
   const where = `${p.method} ${p.url}`;
+  if (from === OUTSIDE) fail("allowedClients", `${where}: reached the gateway from ${OUTSIDE}, outside the list`);
   if (w.mode === "local") {
     for (const name of names.keys())
       if (CLIENT_TRUST_NAMES.test(name)) fail("written by the sidecar", `${where}: local mode forwarded ${name}`);
+  } else if (from === HOP) {
+    // Through the trusted hop: the one client it reported, and only one in the list (INSIDE is loopback: the marker).
+    const xff = values("x-forwarded-for");
+    const v = xff[0] ?? "";
+    if (xff.length !== 1 || !(v === MARKER || /^203\.0\.113\.\d{1,3}$/.test(v) || /^2001:db8:/.test(v)))
+      fail(
+        "allowedClients",
+        `${where}: reached the gateway through the hop with X-Forwarded-For ${JSON.stringify(xff)}`,
+      );
+    if (values("x-forwarded-proto").length !== 1)
+      fail("written by the sidecar", `${where}: X-Forwarded-Proto ${JSON.stringify(values("x-forwarded-proto"))}`);
+    if (values("x-forwarded-host").length > 1)
+      fail("written by the sidecar", `${where}: X-Forwarded-Host ${JSON.stringify(values("x-forwarded-host"))}`);
   } else {
     if (JSON.stringify(values("x-forwarded-for")) !== JSON.stringify([MARKER]))
       fail("written by the sidecar", `${where}: X-Forwarded-For ${JSON.stringify(values("x-forwarded-for"))}`);
@@ -744,6 +843,8 @@ function checkRequest(
     const fwdHost = values("x-forwarded-host");
     if (fwdHost.length > 1 || (fwdHost.length === 1 && fwdHost[0] !== values("host")[0]))
       fail("written by the sidecar", `${where}: X-Forwarded-Host ${JSON.stringify(fwdHost)}`);
+  }
+  if (w.mode !== "local") {
     for (const name of names.keys()) {
       if (
         CLIENT_TRUST_NAMES.test(name) &&
@@ -772,7 +873,7 @@ function checkRequest(
     if (values(name).length > 0) fail("consumed, not forwarded", `${where}: ${name} reached the gateway`);
   }
   if (
-    (w.mode === "identity" || w.mode === "token-field" || w.mode === "assertion") &&
+    (w.mode === "identity" || w.mode === "token-field" || w.mode === "assertion" || w.mode === "allow-list") &&
     values("authorization").length > 0 &&
     (p.upgrade || !publicForGateway(p.url))
   ) {
@@ -793,7 +894,7 @@ function checkRequest(
   }
   const user = values("x-forwarded-user");
   const scopes = values("x-openclaw-scopes");
-  if (w.mode === "identity" || w.mode === "token-field") {
+  if (w.mode === "identity" || w.mode === "token-field" || w.mode === "allow-list") {
     if (user.length === 0) {
       if (scopes.length > 0) fail("authorised", `${where}: scopes without a user`);
       const shell =
@@ -830,9 +931,11 @@ function checkRequest(
     }
   }
   if (exactCase) {
-    for (const vs of names.values())
+    for (const [name, vs] of names)
       for (const v of vs)
-        if (FORGED_VALUES.has(v)) fail("written by the sidecar", `${where}: a forged value ${v} reached the gateway`);
+        // A trusted hop is believed about the scheme and host the client asked for.
+        if (FORGED_VALUES.has(v) && !(from === HOP && (name === "x-forwarded-proto" || name === "x-forwarded-host")))
+          fail("written by the sidecar", `${where}: a forged value ${v} reached the gateway`);
   }
 }
 
@@ -848,7 +951,7 @@ function checkCase(
   fail: (rule: string, detail: string) => void,
 ): void {
   const identities = new Set(c.requests.map((g) => g.asserted).filter((a): a is string => typeof a === "string"));
-  for (const p of parsed) checkRequest(w, p, c.exact, identities, fail);
+  for (const p of parsed) checkRequest(w, p, c.exact, identities, fail, c.from);
   for (const p of parsed) {
     for (let i = 0; i < p.rawTrailers.length; i += 2) {
       const name = dashes(p.rawTrailers[i] as string);
@@ -893,6 +996,20 @@ function checkCase(
     }
   }
   if (!c.exact) return;
+  // allowedClients, unmutated: each request the sidecar routed has the verdict the independent walk gives. (A head
+  // the parser refused never got one: its line has no url.)
+  const routed = lines.filter((l) => l.kind === "http" || l.kind === "websocket");
+  for (let gi = 0; gi < routed.length && gi < c.requests.length; gi++) {
+    const allowed = c.requests[gi]!.allowed;
+    const l = routed[gi]!;
+    if (allowed === undefined || l.url === undefined) continue;
+    const refused = (l.error ?? l.result) === "client_not_allowed";
+    if (refused === allowed || (refused && (l.status !== 403 || Number(l.sentUpstream ?? 0) !== 0)))
+      fail(
+        "allowedClients",
+        `request ${gi} from ${String(c.from)}: expected ${allowed ? "let in" : "refused"}, the sidecar logged status ${String(l.status)} ${String(l.error ?? l.result)} sentUpstream ${String(l.sentUpstream)}`,
+      );
+  }
   // Unmutated, each request the client sent is one exchange in the sidecar's log, in order: the forwarded ones
   // (sentUpstream) are, in order, the requests the gateway parsed (fewer when a refused body never let a head leave).
   const exchanges = lines.filter((l) => l.kind === "http" || l.kind === "websocket");
@@ -922,7 +1039,7 @@ function checkCase(
       );
     const user = p.headers["x-forwarded-user"];
     if (
-      (w.mode === "identity" || w.mode === "token-field") &&
+      (w.mode === "identity" || w.mode === "token-field" || w.mode === "allow-list") &&
       gen.credential !== undefined &&
       !(user === undefined && publicForGateway(p.url)) &&
       user !== gen.credential
@@ -957,12 +1074,13 @@ function originForm(target: string): string {
 
 export async function runGateFuzz(opts: FuzzOptions): Promise<FuzzResult> {
   const started = Date.now();
-  const modes = opts.modes ?? ["attribution", "identity", "local", "token-field", "assertion"];
+  const modes = opts.modes ?? ["attribution", "identity", "local", "token-field", "assertion", "allow-list"];
   const perMode = opts.workers ?? 3;
   const dir = mkdtempSync(path.join(tmpdir(), "ocsc-gate-fuzz-"));
   const violations: Violation[] = [];
   let upstreamRequests = 0;
   let assertedIdentities = 0;
+  const allowList = { passed: 0, refused: 0 };
   let cases = 0;
   const workers: Worker[] = [];
   // Mode "assertion": one signing key, its JWKS served here; workers alternate the claim the identity comes from.
@@ -997,6 +1115,12 @@ export async function runGateFuzz(opts: FuzzOptions): Promise<FuzzResult> {
           upstreamRequests += parsed.length;
           if (w.mode === "assertion")
             assertedIdentities += parsed.filter((p) => p.headers["x-forwarded-user"] !== undefined).length;
+          if (w.mode === "allow-list") {
+            if (c.from !== OUTSIDE) allowList.passed += parsed.length;
+            allowList.refused += w.sc.logs
+              .slice(l0)
+              .filter((l) => (l.error ?? l.result) === "client_not_allowed").length;
+          }
           cases++;
           const bytes = JSON.stringify(c.bytes.toString("latin1"));
           checkCase(w, c, parsed, w.sc.logs.slice(l0), response, (rule, detail) =>
@@ -1025,7 +1149,15 @@ export async function runGateFuzz(opts: FuzzOptions): Promise<FuzzResult> {
     rmSync(dir, { recursive: true, force: true });
     if (jwks !== undefined) await new Promise((resolve) => jwks?.close(resolve));
   }
-  return { cases, upstreamRequests, assertedIdentities, identitySources, violations, ms: Date.now() - started };
+  return {
+    cases,
+    upstreamRequests,
+    assertedIdentities,
+    identitySources,
+    allowList,
+    violations,
+    ms: Date.now() - started,
+  };
 }
 
 export function describeViolation(v: Violation, seed: number): string {
@@ -1044,7 +1176,7 @@ if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLTo
   const casesPerMode = Number(arg("--cases") ?? (args.includes("--long") ? 20_000 : 400));
   const result = await runGateFuzz({ seed, casesPerMode, workers: args.includes("--long") ? 4 : 3 });
   process.stdout.write(
-    `gate-fuzz: seed ${seed}, ${casesPerMode} cases per mode: ${result.upstreamRequests} upstream requests checked (${result.assertedIdentities} with a generated identity), ${result.identitySources.cases} identity-source cases (${result.identitySources.granted} granted), ${result.violations.length} violations (${(result.ms / 1000).toFixed(1)} s)\n`,
+    `gate-fuzz: seed ${seed}, ${casesPerMode} cases per mode: ${result.upstreamRequests} upstream requests checked (${result.assertedIdentities} with a generated identity), allow-list ${result.allowList.passed} let in and ${result.allowList.refused} refused, ${result.identitySources.cases} identity-source cases (${result.identitySources.granted} granted), ${result.violations.length} violations (${(result.ms / 1000).toFixed(1)} s)\n`,
   );
   for (const v of result.violations) process.stdout.write(`${describeViolation(v, seed)}\n`);
   process.exit(result.violations.length === 0 ? 0 : 1);
