@@ -32,7 +32,10 @@ const NO_REWRITE = unsupported(
   "the sidecar forwards requests and responses unchanged apart from the forwarding headers",
 );
 const NO_ACL = unsupported(
-  'the sidecar has no IP allow/deny lists: publish its port on 127.0.0.1 only ("127.0.0.1:18789:18789" in compose), use a firewall, or use mode "identity" to require a token',
+  'not translated (nginx\'s order of allow and deny rules, and lists per location, have no equivalent): for "allow <cidr>; … deny all;" set allowedClients to the allowed CIDRs (checked on every path, against the client behind trustedHops), or publish the port on 127.0.0.1 only, use a firewall, or mode "identity"',
+);
+const NO_METHOD_ACL = unsupported(
+  'the sidecar does not restrict methods: every method goes to the gateway; limit who may connect with allowedClients or mode "identity"',
 );
 const NO_CLIENT_CERT = unsupported(
   'the sidecar does not verify client certificates: use mode "identity" (a token per user) instead',
@@ -230,7 +233,7 @@ export const STATIC_VERDICTS: Readonly<Record<string, Verdict>> = {
   // access control and limits
   allow: NO_ACL,
   deny: NO_ACL,
-  limit_except: NO_ACL,
+  limit_except: NO_METHOD_ACL,
   limit_req: NO_RATE_LIMIT,
   limit_req_zone: NO_RATE_LIMIT,
   limit_req_status: NO_RATE_LIMIT,
