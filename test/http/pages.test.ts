@@ -125,6 +125,8 @@ async function measure(page: Page): Promise<Measured> {
 let browser: Browser;
 let tokenSidecar: Child & { port: number };
 let ssoSidecar: Child & { port: number };
+/** allowedClients leaves loopback out: every visit is refused before sign-in. */
+let refusingSidecar: Child & { port: number };
 let gatewayOrigin: string;
 const keys = { current: Buffer.from(SECRET), previous: [] };
 
@@ -155,6 +157,13 @@ describeTier("Chromium: the sidecar's own pages", chromiumPrereqs(), () => {
       OPENCLAW_SIDECAR_OIDC_ALLOWED_DOMAINS: "example.com",
       OPENCLAW_SIDECAR_OIDC_TIMEOUT_MS: "1000",
     });
+    refusingSidecar = await startSidecarProcess({
+      OPENCLAW_SIDECAR_UPSTREAM: gatewayOrigin,
+      OPENCLAW_SIDECAR_MODE: "identity",
+      OPENCLAW_SIDECAR_TOKEN: TOKEN,
+      OPENCLAW_SIDECAR_COOKIE_SECRET: SECRET,
+      OPENCLAW_SIDECAR_ALLOWED_CLIENTS: "10.0.0.0/8",
+    });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -167,6 +176,7 @@ describeTier("Chromium: the sidecar's own pages", chromiumPrereqs(), () => {
     await browser?.close();
     await tokenSidecar?.kill();
     await ssoSidecar?.kill();
+    await refusingSidecar?.kill();
   });
 
   const token = () => `http://127.0.0.1:${tokenSidecar.port}`;
@@ -274,6 +284,13 @@ describeTier("Chromium: the sidecar's own pages", chromiumPrereqs(), () => {
         const [response] = await Promise.all([page.waitForNavigation(), page.click("a")]);
         return response;
       },
+    },
+    {
+      name: "client-not-allowed",
+      status: 403,
+      heading: "Not open to this address",
+      next: /^Connect from a network the administrator allows \(the office, the VPN\), or ask them to allow the address shown below\.$/,
+      open: (page) => page.goto(`http://127.0.0.1:${refusingSidecar.port}/chat`),
     },
     {
       name: "signed-out",
