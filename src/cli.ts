@@ -5,6 +5,7 @@
 //   openclaw-sidecar doctor                     diagnose the gateway and print the gateway config to paste
 //   openclaw-sidecar print-gateway-config       print the gateway config for --mode [--gateway-version V]
 // openclaw-sidecar print-client-config print the CLI/TUI config for a gateway behind the sidecar (identity mode)
+//   openclaw-sidecar link [--user name]         print the link people open to reach the Control UI
 //   openclaw-sidecar import-nginx <nginx.conf>  translate a hand-written nginx.conf into sidecar config
 //   openclaw-sidecar init [--dry-run] …         add the sidecar to your compose file and patch openclaw.json
 import http from "node:http";
@@ -49,6 +50,12 @@ const COMMANDS: Record<string, { summary: string; flags?: Record<string, string>
   },
   "print-client-config": {
     summary: "print the CLI/TUI config for a gateway behind the sidecar (identity mode)",
+    options: "all",
+  },
+  link: {
+    summary:
+      "print the link people open to reach the Control UI through the sidecar (not the gateway's own dashboard link)",
+    flags: { "--user": "with several token users (tokensFile): whose link to print; also the option user" },
     options: "all",
   },
   "import-nginx": { summary: "translate a hand-written nginx.conf into sidecar config: import-nginx <nginx.conf>" },
@@ -211,6 +218,10 @@ async function main(argv: string[]): Promise<number> {
       if (printed.error !== undefined) process.stderr.write(`openclaw-sidecar: ${printed.error}\n`);
       else process.stdout.write(printed.text);
       return printed.error !== undefined ? EXIT.usage : EXIT.ok;
+    }
+    case "link": {
+      const { runLink } = await import("./commands/link.ts");
+      return runLink(config, configFlags["--user"], process.stdout, process.stderr);
     }
     default:
       return run(config);

@@ -427,7 +427,7 @@ describe("print-gateway-config --gateway-version", () => {
 
 describe("help from the option schema, and unknown names", () => {
   const commands =
-    "commands: run, check-config, healthcheck, doctor, print-gateway-config, print-client-config, import-nginx, init, help";
+    "commands: run, check-config, healthcheck, doctor, print-gateway-config, print-client-config, link, import-nginx, init, help";
 
   it("--help lists the commands and every option, grouped, with flag, env name and default", () => {
     const r = cli(["--help"]);
