@@ -7,10 +7,13 @@ import { type Config, trustedProxyEntry } from "../options/config.ts";
 import { type ConnectResult, connectGateway } from "../setup/gateway-client.ts";
 import {
   checkGatewayHttp,
+  DASHBOARD_GATEWAY_URL_VERSION,
   forwardingHeaders,
   isLegacyRelease,
+  type Finding,
   type Mark,
   oldReleaseAdvice,
+  versionAtLeast,
 } from "../setup/gateway-checks.ts";
 import { gatewayConfigFor, ownAddress } from "../setup/gateway-config.ts";
 
@@ -63,6 +66,8 @@ export async function runDoctor(
   const old = http.release.kind === "old";
   const version = http.release.kind === "old" ? http.release.version : undefined;
   if (!http.reachable) return finish(false, false);
+  for (const f of gatewayTraps(config, http.release.kind === "current" ? http.release.version : undefined))
+    say(f.mark, f.text);
 
   // 4. A test handshake as the Control UI would make it through the sidecar.
   const wsUrl = `${upstream.protocol === "https:" ? "wss" : "ws"}://${upstream.host}/`;
@@ -98,6 +103,43 @@ export async function runDoctor(
     );
     return passed ? 0 : 1;
   }
+}
+
+const isLoopbackHost = (host: string): boolean =>
+  host === "localhost" || host === "[::1]" || host === "::1" || /^127\./.test(host);
+
+/**
+ * What the gateway does behind a sidecar that a person would not expect (issue 23 §4, §7b): its own dashboard link,
+ * and node pairing in identity mode. `version`: the gateway's release when known and current.
+ */
+export function gatewayTraps(config: Config, version: string | undefined): Finding[] {
+  const traps: Finding[] = [];
+  if (version !== undefined && versionAtLeast(version, DASHBOARD_GATEWAY_URL_VERSION))
+    traps.push({
+      mark: "note",
+      text:
+        `gateway ${version}: the link \`openclaw dashboard\` prints or opens names the gateway's own loopback address ` +
+        "(gatewayUrl=ws://127.0.0.1:<port>); opened through the sidecar the Control UI asks to switch to it " +
+        "(openclaw#152524). Hand out the link \`openclaw-sidecar link\` prints instead",
+    });
+  // Nodes that reach the gateway with an identity: a machine credential's node, or the node WebSocket after a join.
+  const nodesExpected =
+    config.mode === "identity" &&
+    (config.selfAuthenticatingRoutes || config.credentials.some((c) => c.clientId !== undefined));
+  if (nodesExpected) {
+    const path = isLoopbackHost(config.upstream.hostname)
+      ? "the sidecar reaches the gateway over loopback (same pod or shared namespace), and there as over the network"
+      : "over the network as over loopback (a same-pod sidecar)";
+    traps.push({
+      mark: "warn",
+      text:
+        `node pairing: ${path}, a node that connects through the sidecar with a user is not auto-approved — ` +
+        "deviceAutoApprove covers browser and native UI operator devices only, and gateway.nodes.pairing." +
+        "autoApproveCidrs does not apply to trusted-proxy connections (measured on 2026.9.6). Approve each new node " +
+        "once: `openclaw devices approve <requestId>` (the sidecar logs the requestId)",
+    });
+  }
+  return traps;
 }
 
 interface HandshakeVerdict {

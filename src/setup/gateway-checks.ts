@@ -11,12 +11,31 @@ import { describeUpstreamFailure } from "../http/upstream-errors.ts";
 export const MIN_VERSION = [2026, 8, 1];
 /** Releases before this one match trustedProxies as exact strings, no CIDRs (§0.4, §6): they get the legacy block. */
 export const CIDR_VERSION = [2026, 2, 21];
+/**
+ * Before this release a trusted-proxy gateway failed `openclaw update`'s verification and rolled the update back
+ * (openclaw#141046, fixed by #153540 in 2026.9.6: "verify paired trusted-proxy Gateways with their service
+ * credentials", the gateway's CHANGELOG).
+ */
+export const PROXY_UPDATE_VERSION = [2026, 9, 6];
+/** From this release `openclaw dashboard` links name the gateway's loopback gatewayUrl (openclaw#152524). */
+export const DASHBOARD_GATEWAY_URL_VERSION = [2026, 9, 3];
+
+/** The warning for identity mode on a gateway older than 2026.9.6 (`version` undefined: an old, unknown one). */
+export function proxyUpdateAdvice(version: string | undefined): string {
+  return (
+    `${version === undefined ? "this gateway release" : `gateway ${version}`} is older than 2026.9.6: in trusted-proxy mode (identity mode) its ` +
+    "`openclaw update` fails verification and rolls the update back (openclaw#141046, fixed by #153540 in 2026.9.6). " +
+    "Upgrade straight to 2026.9.6 or later: the 2026.9.6+ image in Docker, or install the package of that release and " +
+    "restart the gateway. A rolled-back update leaves the previous release running; `openclaw update status` shows it"
+  );
+}
 
 /** Whether an old release is one of the 2026.1.29 kind (measured): an unknown version, or one before CIDR support. */
 export const isLegacyRelease = (version: string | undefined): boolean =>
   version === undefined || !versionAtLeast(version, CIDR_VERSION);
 
-export type Mark = "ok" | "warn" | "FAIL";
+/** `note`: worth knowing, no problem (the startup check does not log it). */
+export type Mark = "ok" | "note" | "warn" | "FAIL";
 export interface Finding {
   mark: Mark;
   text: string;
@@ -185,6 +204,10 @@ export async function checkGatewayHttp(config: Config, self: string, timeoutMs: 
       `the gateway is a release older than 2026.8.1 (${release.evidence}), which this sidecar does not support: ${oldReleaseAdvice(config.mode, self, release.version)}. Upgrade the gateway`,
     );
   else say("warn", `could not read the gateway version from its Control UI${indexProblem}`);
+  if (config.mode === "identity" && release.kind !== "unknown") {
+    const known = release.version;
+    if (known === undefined || !versionAtLeast(known, PROXY_UPDATE_VERSION)) say("warn", proxyUpdateAdvice(known));
+  }
 
   // 3. Attribution: what the gateway makes of a request carrying the sidecar's forwarding headers. An old release
   // answers every path with the Control UI page, so its answer says nothing.

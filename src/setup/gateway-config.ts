@@ -129,6 +129,10 @@ function clientNotes(config: Config): string {
       notes.push(
         "Nodes: join links and workers pass the sidecar unauthenticated (selfAuthenticatingRoutes); they keep their own credentials",
       );
+    // Measured on 2026.9.6 (test/gateway/gateway-traps.test.ts): pairing required for role node from both addresses.
+    notes.push(
+      "Node pairing: a node that connects through the sidecar with a user (a machine credential) is not auto-approved: deviceAutoApprove covers operator UI devices only, over loopback (a same-pod sidecar) as over the network, and nodes.pairing.autoApproveCidrs does not apply; approve each node once (openclaw devices approve <requestId>)",
+    );
   }
   if (config.appsListen !== undefined) {
     const sandbox = config.appsPublicOrigin?.origin ?? "<the origin of appsListen>";

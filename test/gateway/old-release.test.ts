@@ -138,12 +138,18 @@ describeTier(
       expect(out).toMatch(new RegExp(`"trustedProxies": \\[\\s*"${net.sidecar.ip.replaceAll(".", "\\.")}"\\s*\\]`));
       expect(out).not.toContain("will work.");
       expect(out).toContain("RESULT: attribution mode will NOT work yet");
+      // The update trap of trusted-proxy gateways is identity mode's alone.
+      expect(out).not.toContain("older than 2026.9.6");
       expect(code).toBe(1);
     }, 60_000);
 
-    it("doctor (identity): says identity mode is impossible there and prints no config for it", async () => {
+    it("doctor (identity): says identity mode is impossible there, prints no config for it, and warns of the update trap", async () => {
       const { code, out } = await doctor(["--mode", "identity", "--token", "u".repeat(32)]);
       expect(out).toContain("identity mode is impossible there");
+      // Upgrading to 2026.8.1–2026.9.5 for identity mode would meet openclaw#141046: say to go straight to 2026.9.6+.
+      expect(out).toMatch(
+        /\[warn\] this gateway release is older than 2026\.9\.6: .*rolls the update back \(openclaw#141046, fixed by #153540 in 2026\.9\.6\)\. Upgrade straight to 2026\.9\.6 or later/,
+      );
       expect(out).toContain("No gateway config for identity mode on this release");
       expect(out).not.toContain('trusted-proxy",');
       expect(code).toBe(1);
