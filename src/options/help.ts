@@ -68,7 +68,8 @@ export function renderOptionsDoc(): string {
 const NOTES = [
   "Commands: `openclaw-sidecar [run]`, `check-config` (validate and print, secrets hidden), `healthcheck` (the image's",
   "HEALTHCHECK), `doctor`, `print-gateway-config`, `print-client-config` (the CLI/TUI block, identity mode),",
-  "`import-nginx <nginx.conf>`, `init`.",
+  "`link [--user name]` (the link people open: [Clients](clients.md#the-link-to-open)), `import-nginx <nginx.conf>`,",
+  "`init`.",
   "",
   "`tokensFile` entries are `{user, token | tokenSha256, scopes?}` for people and scripts, or `{user, clientId,",
   "clientSecretSha256, scopes?}` for machines: those are accepted from the `CF-Access-Client-Id` / `CF-Access-Client-Secret`",
