@@ -15,7 +15,7 @@ import {
   oldReleaseAdvice,
   versionAtLeast,
 } from "../setup/gateway-checks.ts";
-import { gatewayConfigFor, ownAddress } from "../setup/gateway-config.ts";
+import { gatewayConfigFor, isLoopbackHost, ownAddress } from "../setup/gateway-config.ts";
 
 export { controlUiBuildId, versionAtLeast } from "../setup/gateway-checks.ts";
 
@@ -104,9 +104,6 @@ export async function runDoctor(
     return passed ? 0 : 1;
   }
 }
-
-const isLoopbackHost = (host: string): boolean =>
-  host === "localhost" || host === "[::1]" || host === "::1" || /^127\./.test(host);
 
 /**
  * What the gateway does behind a sidecar that a person would not expect (issue 23 §4, §7b): its own dashboard link,

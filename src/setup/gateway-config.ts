@@ -3,7 +3,17 @@
 // gateway.port and allowedOrigins set explicitly, trusted-proxy with deviceAutoApprove for identity mode.
 import { networkInterfaces } from "node:os";
 import { type Config, trustedProxyEntry } from "../options/config.ts";
-import { isLegacyRelease, MIN_VERSION, versionAtLeast } from "./gateway-checks.ts";
+import {
+  isLegacyRelease,
+  MIN_VERSION,
+  PROXY_UPDATE_VERSION,
+  proxyUpdateAdvice,
+  versionAtLeast,
+} from "./gateway-checks.ts";
+
+/** A host name or address that is this machine's loopback (the upstream as the sidecar dials it). */
+export const isLoopbackHost = (host: string): boolean =>
+  host === "localhost" || host === "[::1]" || host === "::1" || /^127\./.test(host);
 
 /** The sidecar's own non-loopback IPv4 address (its compose address), or a placeholder to fill in. */
 export function ownAddress(): string | undefined {
@@ -34,7 +44,10 @@ export function gatewayConfig({ config, sidecarAddress, legacy }: GatewayConfigI
     ...(config.mode === "local" ? [`http://[::1]:${config.listen.port}`] : []),
   ];
   const origins = config.allowedOrigins.length > 0 ? config.allowedOrigins : loopback;
-  const address = sidecarAddress ?? ownAddress() ?? "<sidecar address>";
+  // A sidecar that dials the gateway over loopback (same pod, shared namespace) is the gateway's 127.0.0.1: in identity
+  // mode the gateway then wants trustedProxy.allowLoopback, and that address in trustedProxies.
+  const overLoopback = isLoopbackHost(config.upstream.hostname);
+  const address = sidecarAddress ?? (overLoopback ? "127.0.0.1" : ownAddress()) ?? "<sidecar address>";
   const proxy = legacy ? address : trustedProxyEntry(address);
   const controlUi = legacy ? {} : { controlUi: { allowedOrigins: origins } };
   const mode = legacy ? { mode: "local" } : {};
@@ -65,6 +78,7 @@ export function gatewayConfig({ config, sidecarAddress, legacy }: GatewayConfigI
               requiredHeaders: ["x-forwarded-proto"],
               allowUsers: [...new Set(config.credentials.map((c) => c.user))],
               deviceAutoApprove: { enabled: true },
+              ...(overLoopback ? { allowLoopback: true } : {}),
             },
           },
           ...controlUi,
@@ -164,5 +178,11 @@ export function printGatewayConfig(
       error: `identity mode needs gateway 2026.8.1 or later (trusted-proxy auth with deviceAutoApprove); ${gatewayVersion} refuses that config. Upgrade the gateway, or use --mode attribution`,
     };
   }
-  return { text: gatewayConfigFor(config, sidecarAddress, { legacy: isLegacyRelease(gatewayVersion) }) };
+  const text = gatewayConfigFor(config, sidecarAddress, { legacy: isLegacyRelease(gatewayVersion) });
+  // 2026.8.1–2026.9.5 take the block, but their updates roll back in trusted-proxy mode: said above it, not hidden.
+  const trap =
+    config.mode === "identity" && !versionAtLeast(gatewayVersion, PROXY_UPDATE_VERSION)
+      ? `// WARNING: ${proxyUpdateAdvice(gatewayVersion)}\n`
+      : "";
+  return { text: trap + text };
 }

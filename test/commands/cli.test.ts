@@ -85,6 +85,36 @@ describe("print-gateway-config", () => {
     });
     expect(gw.controlUi).toEqual({ allowedOrigins: ["https://claw.example.com"] });
     expect(r.stdout).not.toContain("t".repeat(32));
+    expect((gw.auth as { trustedProxy: { allowLoopback?: boolean } }).trustedProxy.allowLoopback).toBeUndefined();
+    expect(r.stdout).not.toContain("WARNING");
+  });
+
+  it("identity over loopback (same pod): the gateway's 127.0.0.1 in trustedProxies, and allowLoopback", () => {
+    const env = { OPENCLAW_SIDECAR_MODE: "identity", OPENCLAW_SIDECAR_TOKEN: "t".repeat(32) };
+    for (const upstream of ["http://127.0.0.1:18789", "http://localhost:18789", "http://[::1]:18789"]) {
+      const r = cli(["print-gateway-config", "--upstream", upstream], env);
+      expect(r.status, upstream).toBe(0);
+      const gw = json5Body(r.stdout).gateway;
+      expect(gw.trustedProxies, upstream).toEqual(["127.0.0.1/32"]);
+      expect((gw.auth as { trustedProxy: { allowLoopback?: boolean } }).trustedProxy.allowLoopback, upstream).toBe(
+        true,
+      );
+    }
+  });
+
+  it("identity for a gateway from 2026.8.1 to 2026.9.5: the block, with the update-rollback trap above it", () => {
+    const env = { OPENCLAW_SIDECAR_MODE: "identity", OPENCLAW_SIDECAR_TOKEN: "t".repeat(32) };
+    const old = cli(["print-gateway-config", "--sidecar-address", "10.0.0.5", "--gateway-version", "2026.9.5"], env);
+    expect(old.status).toBe(0);
+    expect(old.stdout).toMatch(/^\/\/ WARNING: gateway 2026\.9\.5 is older than 2026\.9\.6: .*openclaw#141046/);
+    expect((json5Body(old.stdout).gateway.auth as { mode: string }).mode).toBe("trusted-proxy");
+    const current = cli(
+      ["print-gateway-config", "--sidecar-address", "10.0.0.5", "--gateway-version", "2026.9.6"],
+      env,
+    );
+    expect(current.stdout).not.toContain("WARNING");
+    const attribution = cli(["print-gateway-config", "--mode", "attribution", "--gateway-version", "2026.9.5"]);
+    expect(attribution.stdout).not.toContain("WARNING");
   });
 
   it("local: loopback bind, token auth, and the warning in the header", () => {
