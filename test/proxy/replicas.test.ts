@@ -113,6 +113,8 @@ async function startReplica(r: Replica, issuer: string): Promise<void> {
  * fresh server connection per request), X-Forwarded-For overwritten with the peer (`set-header`, not `option
  * forwardfor`, which appends), health checks on each replica's admin /readyz (503 while draining), and L7 retries
  * that redispatch to another replica when a connection is refused or closed without an answer, or a 503 comes back.
+ * A health check may take 2 s (`timeout check`): without it HAProxy allows `inter` (250 ms), and on a loaded machine
+ * slow answers from healthy replicas marked them all down at once — 503 from HAProxy itself, no replica at fault.
  */
 function haproxyConfig(frontPort: number, statsPort: number): string {
   return `global
@@ -124,6 +126,7 @@ defaults
   timeout server 60s
   timeout tunnel 1h
   timeout http-keep-alive 10s
+  timeout check 2s
   option http-server-close
   retries 3
   option redispatch 1
