@@ -9,7 +9,14 @@
 //   openclaw-sidecar import-nginx <nginx.conf>  translate a hand-written nginx.conf into sidecar config
 //   openclaw-sidecar init [--dry-run] …         add the sidecar to your compose file and patch openclaw.json
 import http from "node:http";
-import { type Config, ConfigError, loadConfig, sidecarAddress as parseSidecarAddress } from "./options/config.ts";
+import {
+  type Config,
+  ConfigError,
+  dashboardUrl,
+  loadConfig,
+  oidcRedirectUri,
+  sidecarAddress as parseSidecarAddress,
+} from "./options/config.ts";
 import { optionHelp } from "./options/help.ts";
 import type { OptionKey } from "./options/schema.ts";
 import { didYouMean } from "./options/suggest.ts";
@@ -242,7 +249,10 @@ export function describeConfig(config: Config): Record<string, unknown> {
       ...config.oidc,
       issuer: config.oidc.issuer.href,
       clientSecret: config.oidc.clientSecret === undefined ? undefined : "[REDACTED]",
+      // What to register at the provider: the callback under publicBasePath, on publicOrigin.
+      redirectUri: oidcRedirectUri(config),
     },
+    dashboardUrl: dashboardUrl(config),
   };
 }
 

@@ -27,7 +27,12 @@ import type { Logger } from "../ops/log.ts";
 import type { AuthFailure, Metrics, UpgradeResult } from "../ops/metrics.ts";
 import { loginPage } from "./login-page.ts";
 import { CLIENT_ID_HEADER, CLIENT_SECRET_HEADER, MachineCredentials } from "./machine-credentials.ts";
-import { CONTROL_UI_SHELL_PATHS, SELF_AUTHENTICATING_PATHS, createPublicPathMatcher } from "./public-paths.ts";
+import {
+  CONTROL_UI_SHELL_PATHS,
+  JOIN_LINK_PATHS,
+  SELF_AUTHENTICATING_PATHS,
+  createPublicPathMatcher,
+} from "./public-paths.ts";
 import { type Refusal, type Reply, refusalReply, wantsHtml } from "../http/responses.ts";
 import { type SsoGateOptions, createSsoGate } from "./sso/sso-gate.ts";
 
@@ -123,6 +128,9 @@ export function createAuthGate(config: GateOptions, logger: Logger, metrics: Met
   const ttlMs = config.cookieTtlSeconds * 1000;
   const local = config.mode === "local";
   const secureCookie = config.tlsCert !== undefined || config.publicOrigin?.protocol === "https:";
+  // Under publicBasePath the session cookie is scoped to the prefix: "Path=/claw" (no trailing slash) matches the
+  // bare prefix and everything below it — whichever of the two the Control UI opens its WebSocket at — and not /clawx.
+  const base = config.publicBasePath;
   // Single sign-on (issue 12): OIDC login and verified assertions from a proxy in front, when configured.
   const sso = createSsoGate(config, {
     keys,
@@ -269,7 +277,11 @@ export function createAuthGate(config: GateOptions, logger: Logger, metrics: Met
       : verifier.byCredentialId(session.credential)?.user === session.user;
   }
 
-  const isPublic = createPublicPathMatcher(config.publicPaths);
+  // Paths the gateway moved under the prefix follow it: the Control UI's shell, join links (the gateway finds
+  // `/j/<code>` anywhere in the path: /claw/j/… is its join route, measured on 2026.9.6) and the configured public
+  // paths (written relative to the prefix). The worker routes stay at the root (/claw/__openclaw__/worker is the UI's
+  // fallback page), outside the prefix, where nothing is forwarded (router.ts).
+  const isPublic = createPublicPathMatcher(config.publicPaths, base);
   // The token-field login: the Control UI's shell loads without a session, and a session-less upgrade is held for its
   // connect frame. One user only: the identity goes on the upgrade, before the frame can say whose token it is.
   const tokenFieldUser = config.controlUiTokenLogin
@@ -277,9 +289,10 @@ export function createAuthGate(config: GateOptions, logger: Logger, metrics: Met
     : undefined;
   // Join links, the worker WebSocket and worker artifacts carry credentials of their own (selfAuthenticatingRoutes).
   const isSelfAuthenticating = createPublicPathMatcher(
-    config.selfAuthenticatingRoutes ? SELF_AUTHENTICATING_PATHS : [],
+    !config.selfAuthenticatingRoutes ? [] : base === "" ? SELF_AUTHENTICATING_PATHS : JOIN_LINK_PATHS,
+    base,
   );
-  const isShell = createPublicPathMatcher(tokenFieldUser !== undefined ? CONTROL_UI_SHELL_PATHS : []);
+  const isShell = createPublicPathMatcher(tokenFieldUser !== undefined ? CONTROL_UI_SHELL_PATHS : [], base);
 
   /** Judges a held upgrade's first message, with the same limiter and counters as every other token attempt. */
   function checkConnect(request: ConnectRequest, view: ClientView): ConnectDecision {
@@ -402,7 +415,7 @@ export function createAuthGate(config: GateOptions, logger: Logger, metrics: Met
       // where it never travels to a server again.
       const fragment = local ? `#token=${encodeURIComponent(login)}` : "";
       const session = signSession(keys, { user: cred.user, credential: verifier.idOf(cred) }, Date.now(), ttlMs);
-      const cookie = `${COOKIE_NAME}=${session}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${config.cookieTtlSeconds}${secureCookie ? "; Secure" : ""}`;
+      const cookie = `${COOKIE_NAME}=${session}; Path=${base || "/"}; HttpOnly; SameSite=Lax; Max-Age=${config.cookieTtlSeconds}${secureCookie ? "; Secure" : ""}`;
       logger.info({ kind: "auth", client: view.clientAddress, user: cred.user }, "login");
       return {
         status: 303,

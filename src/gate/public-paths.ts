@@ -38,9 +38,9 @@ export const CONTROL_UI_SHELL_PATHS: readonly string[] = [
  * identity-aware proxies to exempt (selfAuthenticatingRoutes): join links (`/j/<code>`: single use, TTL, rate-limited,
  * opaque 404), the worker WebSocket and the worker bootstrap artifacts (their own expiring Authorization).
  */
+export const JOIN_LINK_PATHS: readonly string[] = ["/j", "/j/"];
 export const SELF_AUTHENTICATING_PATHS: readonly string[] = [
-  "/j",
-  "/j/",
+  ...JOIN_LINK_PATHS,
   "/__openclaw__/worker",
   "/__openclaw__/worker-bootstrap/artifacts/",
 ];
@@ -65,15 +65,18 @@ export function resolvedPath(target: string): string | undefined {
 
 /**
  * Exact paths ("/healthz") and prefixes ending in "/" ("/assets/"), as configured. "/" alone is the root document,
- * never a prefix: "everything is public" is attribution mode, not a path list.
+ * never a prefix: "everything is public" is attribution mode, not a path list. Under a publicBasePath (`base`,
+ * "/claw") the paths are relative to it: "/" is "/claw/" exactly, "/assets/" is "/claw/assets/", and nothing outside
+ * the prefix — the bare "/claw" included — ever matches.
  */
-export function createPublicPathMatcher(paths: readonly string[]): (target: string) => boolean {
+export function createPublicPathMatcher(paths: readonly string[], base = ""): (target: string) => boolean {
   if (paths.length === 0) return () => false;
   const exact = new Set(paths.filter((p) => p === "/" || !p.endsWith("/")));
   const prefixes = paths.filter((p) => p !== "/" && p.endsWith("/"));
   return (target) => {
-    const path = resolvedPath(target);
-    if (path === undefined) return false;
+    const resolved = resolvedPath(target);
+    if (resolved === undefined || (base !== "" && !resolved.startsWith(`${base}/`))) return false;
+    const path = resolved.slice(base.length);
     if (exact.has(path)) return true;
     for (const prefix of prefixes) if (path.startsWith(prefix)) return true;
     return false;

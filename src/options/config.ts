@@ -209,6 +209,7 @@ function validate(raw: Raw, problems: string[]): Config {
     if (secret.length < 32) problems.push("cookieSecret: each secret must be at least 32 characters");
   }
   const publicOrigin = opt("publicOrigin", origin, undefined);
+  const publicBasePath = opt("publicBasePath", basePath, "");
   const tlsCert = opt("tlsCert", readableFile, undefined);
   const tlsKey = opt("tlsKey", readableFile, undefined);
   if ((tlsCert === undefined) !== (tlsKey === undefined)) problems.push("tlsCert and tlsKey: set both or neither");
@@ -286,6 +287,7 @@ function validate(raw: Raw, problems: string[]): Config {
     cookieSecrets,
     cookieTtlSeconds: opt("cookieTtlSeconds", int(60, 31_536_000), d.cookieTtlSeconds),
     publicOrigin,
+    publicBasePath,
     allowedOrigins: opt("allowedOrigins", originList, publicOrigin ? [publicOrigin.origin] : []),
     publicPaths: opt("publicPaths", pathList, []),
     controlUiTokenLogin,
@@ -429,6 +431,20 @@ export function weakToken(token: string, where: string): string | undefined {
   return `${where}: the token is ${token.length} characters; a token must be at least ${MIN_TOKEN_LENGTH} characters (a short one can be guessed): make one with \`openssl rand -hex 32\``;
 }
 
+/**
+ * The public URL of the dashboard's root, the link users open: publicOrigin + publicBasePath + "/"
+ * (`https://host.example/claw/`); undefined without publicOrigin (the sidecar then answers on any origin).
+ */
+export function dashboardUrl(config: Pick<Config, "publicOrigin" | "publicBasePath">): string | undefined {
+  return config.publicOrigin === undefined ? undefined : `${config.publicOrigin.origin}${config.publicBasePath}/`;
+}
+
+/** The OIDC redirect URI to register at the provider: publicOrigin + publicBasePath + oidcRedirectPath. */
+export function oidcRedirectUri(config: Pick<Config, "publicOrigin" | "publicBasePath" | "oidc">): string | undefined {
+  if (config.publicOrigin === undefined || config.oidc === undefined) return undefined;
+  return `${config.publicOrigin.origin}${config.publicBasePath}${config.oidc.redirectPath}`;
+}
+
 // ---- value parsers: each throws one sentence naming the option, the value and the rule ----
 
 const show = (v: unknown): string => JSON.stringify(v);
@@ -527,6 +543,24 @@ const passHeaderList =
         );
       return h;
     });
+/**
+ * publicBasePath: "" (the root) or "/seg[/seg…]" of unreserved characters, no dot segments; one trailing "/" is
+ * dropped ("/claw/" is "/claw", "/" is the root). Nothing that a decoder could read two ways: no %, ?, #, \.
+ */
+export function basePath(v: unknown, name: string): string {
+  const s = asString(v, name);
+  const trimmed = s.endsWith("/") ? s.slice(0, -1) : s;
+  if (trimmed === "") return "";
+  const segments = trimmed.split("/").slice(1);
+  if (
+    !trimmed.startsWith("/") ||
+    segments.some((seg) => !/^[A-Za-z0-9._~-]+$/.test(seg) || seg === "." || seg === "..")
+  )
+    throw new Error(
+      `${name}: ${show(s)} must be a path prefix such as /claw: starting with /, segments of A-Z a-z 0-9 . _ ~ - only (no empty, . or .. segment, no %, ?, #)`,
+    );
+  return trimmed;
+}
 const pathList: Parser<string[]> = (v, name) =>
   list(v, name).map((p) => {
     if (!p.startsWith("/")) throw new Error(`${name}: ${show(p)} must start with /`);

@@ -80,6 +80,12 @@ export const OPTIONS = [
     group: "Listeners and upstream",
     description: "admin listener: /healthz, /readyz, /metrics",
   },
+  {
+    key: "publicBasePath",
+    group: "Listeners and upstream",
+    description: "serve the dashboard under this path prefix, e.g. /claw (the gateway's controlUi.basePath)",
+    shownDefault: "none: the root",
+  },
   { key: "mode", group: "Forwarding", description: "attribution, identity or local (docs/modes.md)" },
   {
     key: "trustedHops",
@@ -286,7 +292,7 @@ export const OPTIONS = [
   {
     key: "oidcRedirectPath",
     group: "Single sign-on: OIDC login",
-    description: "the callback; the redirect URI to register is publicOrigin + this path",
+    description: "the callback; the redirect URI to register is publicOrigin + publicBasePath + this path",
   },
   { key: "oidcScopes", group: "Single sign-on: OIDC login", description: "requested scopes (space or comma)" },
   {
@@ -444,9 +450,11 @@ export const DETAILS: Partial<Record<OptionKey, string>> = {
   cookieSecretFile: "≥ 32 characters; several (comma or one per line) for rotation",
   cookieTtlSeconds: "session lifetime",
   publicOrigin: "the origin users open, e.g. `https://claw.example.com`",
+  publicBasePath:
+    "serve everything under this path prefix of a shared host, e.g. `/claw`: the dashboard, its WebSocket and the sidecar's own routes (logins, `/logout`, the OIDC callback, session cookies with `Path=/claw`); nothing outside it is forwarded (`/` and `/claw` redirect to `/claw/`, the rest is a 404), in every mode. Set the gateway's `gateway.controlUi.basePath` to the same value (print-gateway-config does) and never strip the prefix in a proxy in front. Segments of `A-Z a-z 0-9 . _ ~ -`, no `.` or `..`; a trailing `/` is dropped. See [Serving under a path prefix](modes.md#serving-under-a-path-prefix)",
   allowedOrigins: "Origins allowed to open WebSockets (identity, local)",
   publicPaths:
-    "HTTP paths that skip the sidecar's authentication: exact (`/healthz`; `/` alone is the root document only) or prefixes ending in `/` (`/assets/`), matched on the path the gateway resolves (dot segments, `%2e`, `\\`), never with an encoded `/` or `\\`; never for WebSocket upgrades",
+    "HTTP paths that skip the sidecar's authentication, under `publicBasePath` when set (`/assets/` is then `/claw/assets/`): exact (`/healthz`; `/` alone is the root document only) or prefixes ending in `/` (`/assets/`), matched on the path the gateway resolves (dot segments, `%2e`, `\\`), never with an encoded `/` or `\\`; never for WebSocket upgrades",
   controlUiTokenLogin:
     "the Control UI's token field and `#token=` links: its shell loads without a session, and a session-less WebSocket is held until its first message, `connect`, carries a valid sidecar token (see [Clients](clients.md)); needs exactly one user",
   selfAuthenticatingRoutes:
@@ -478,7 +486,8 @@ export const DETAILS: Partial<Record<OptionKey, string>> = {
   oidcClientId: "the client registered at the provider (a public client without a secret works too)",
   oidcClientSecret: "the client registered at the provider (a public client without a secret works too)",
   oidcClientSecretFile: "the client registered at the provider (a public client without a secret works too)",
-  oidcRedirectPath: "the callback; the redirect URI to register is `publicOrigin` + this path",
+  oidcRedirectPath:
+    "the callback, under `publicBasePath`; the redirect URI to register is `publicOrigin` + `publicBasePath` + this path (check-config prints it)",
   oidcScopes: "requested scopes (add `groups` for Authelia)",
   oidcAllowedEmails:
     "who may sign in, by the `email` claim (never an address the provider marks `email_verified: false`)",

@@ -6,6 +6,7 @@
 // listener: gate/apps-origin.ts).
 import { stripMainOriginCredentials } from "../gate/apps-origin.ts";
 import type { AuthGate } from "../gate/auth-gate.ts";
+import { outsideBasePath, upgradeOutsideBasePath } from "../gate/base-path.ts";
 import {
   type ClientView,
   type Identity,
@@ -32,6 +33,8 @@ const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 /** The options the request path reads: the engine's limits and deadlines, and where the gateway is. */
 export interface RouterOptions {
   upstream: URL;
+  /** publicBasePath: nothing outside it is forwarded, in any mode ("" = the root, everything). */
+  publicBasePath: string;
   appsUpstream: URL;
   maxHeaderBytes: number;
   headersTimeoutMs: number;
@@ -179,6 +182,9 @@ export function createRouter(parts: RouterParts): { main: ConnectionOptions; app
       return refuse("draining", { status: 503, type: "draining", message: "the sidecar is shutting down" });
     const bad = checkUpgradeRequest(head);
     if (bad) return refuse("bad_request", bad);
+    // The prefix first, before any credential is looked at: outside it nothing is forwarded, whoever asks.
+    const outside = settled === undefined ? upgradeOutsideBasePath(head, config.publicBasePath) : undefined;
+    if (outside) return refuse("bad_request", outside);
     const verdict = settled !== undefined ? settled.verdict : gate?.checkUpgrade(head, view);
     if (verdict instanceof Promise)
       return awaitVerdict(
@@ -235,6 +241,8 @@ export function createRouter(parts: RouterParts): { main: ConnectionOptions; app
       if (head.upgrade) return upgrade(ex, view);
       traffic.begin();
       if (!view.allowed) return refuseClient(ex, view);
+      const outside = outsideBasePath(head, config.publicBasePath);
+      if (outside) return ex.reply(outside);
       const verdict = gate?.checkRequest(head, view);
       if (verdict instanceof Promise)
         return awaitVerdict(

@@ -15,6 +15,10 @@
 //      bytes sent while the gateway had not answered an upgrade yet — and each forwarded request carries the identity
 //      of the credential it was sent with;
 //   5. trailers carry nothing a head may not, and every redirect the client receives stays on the sidecar's origin;
+//   7. a sub-path is a boundary (publicBasePath, a configuration dimension: one worker of each mode runs under
+//      BASE_PATH): the gateway parses no request whose path, as the gateway resolves it, is outside the prefix — not
+//      the prefix or below it, or carrying an encoded "/" or "\\" — over HTTP or as an upgrade; public paths and the
+//      Control UI shell count relative to the prefix there;
 //   6. identities are data (issue 21): in mode "assertion" every request carries a real signed assertion whose user
 //      claim is a generated identity (test/gate/identity-fuzz.ts: CR, LF, NUL, latin1-truncating and look-alike code
 //      points, long values), and the gateway parses exactly one user header equal, byte for byte, to the identity
@@ -96,6 +100,34 @@ const USERS = {
 } as const;
 const LOCAL_TOKEN = "local-gateway-token-0123456789abcd";
 const PUBLIC_PATHS = ["/healthz", "/assets/", "/static/"];
+/** publicBasePath of the workers that run under a prefix (workers with index 1 of each mode). */
+const BASE_PATH = "/claw";
+/** Targets at the prefix's edge, for the workers under BASE_PATH (beside every TARGET with the prefix before it). */
+const BASE_TARGETS = [
+  "/claw",
+  "/claw/",
+  "/claw?token=x",
+  "/CLAW/",
+  "/Claw/healthz",
+  "/clawx",
+  "/claw-x/",
+  "/claw/../api",
+  "/claw/%2e%2e/api",
+  "/claw/.%2E/api",
+  "/claw/..%2fapi",
+  "/claw%2fhealthz",
+  "/claw%5Chealthz",
+  "/claw\\..\\api",
+  "/claw/x/../../api",
+  "/%63law/healthz",
+  "/%63law/../api",
+  "/c%6caw/assets/a.js",
+  "/claw/..;/api",
+  "/claw/%00/x",
+  "http://x/claw/abs",
+  "http://x/clawabs",
+  "/claw/j/abcdefghijklmnopqrstuv",
+];
 
 /** What a client writes to look like someone else; the oracle knows every name and value. */
 const FORGED: Array<[string, string]> = [
@@ -336,7 +368,8 @@ function generateRequest(
   mode: FuzzMode,
   port: number,
   state: { exact: boolean; from?: string },
-  ctx?: AssertionContext,
+  ctx: AssertionContext | undefined,
+  base: string,
 ): { bytes: string; gen: Generated } {
   const upgrade = r.chance(mode === "token-field" ? 0.5 : 0.2);
   const method = upgrade
@@ -345,10 +378,17 @@ function generateRequest(
       : "POST"
     : r.pick(["GET", "GET", "POST", "POST", "PUT", "HEAD", "OPTIONS", "DELETE", "PATCH"]);
   const assertion = mode === "assertion" && ctx !== undefined ? assertionLines(r, ctx) : undefined;
+  // Under a prefix: mostly the usual targets below it, sometimes as they are (outside), sometimes at its edge.
+  const pick = () => {
+    const t = r.pick(TARGETS);
+    if (base === "") return t;
+    const roll = r.int(10);
+    return roll < 7 && t.startsWith("/") ? `${base}${t}` : roll < 9 ? r.pick(BASE_TARGETS) : t;
+  };
   const cred =
     assertion !== undefined
-      ? { lines: assertion.lines, credential: undefined, target: r.pick(TARGETS) }
-      : credentialLines(r, mode, r.pick(TARGETS), upgrade);
+      ? { lines: assertion.lines, credential: undefined, target: pick() }
+      : credentialLines(r, mode, pick(), upgrade);
   if (mode === "token-field" && cred.credential === "bob") cred.credential = undefined; // bob is not configured there
   const target = cred.target;
   const lines: string[] = [];
@@ -604,14 +644,14 @@ function mutate(r: Rng, bytes: Buffer): Buffer {
   }
 }
 
-export function generateCase(r: Rng, mode: FuzzMode, port: number, ctx?: AssertionContext): Case {
+export function generateCase(r: Rng, mode: FuzzMode, port: number, ctx?: AssertionContext, base = ""): Case {
   const from = mode === "allow-list" ? r.pick([OUTSIDE, INSIDE, HOP, HOP]) : undefined;
   const state = { exact: true, ...(from !== undefined ? { from } : {}) };
   const requests: Generated[] = [];
   let bytes = "";
   let tunnelAt: number | undefined;
   for (let n = 1 + (r.chance(0.4) ? r.int(4) : 0); n > 0; n--) {
-    const { bytes: b, gen } = generateRequest(r, mode, port, state, ctx);
+    const { bytes: b, gen } = generateRequest(r, mode, port, state, ctx, base);
     bytes += b;
     requests.push(gen);
     if (gen.upgrade) {
@@ -631,6 +671,8 @@ export function generateCase(r: Rng, mode: FuzzMode, port: number, ctx?: Asserti
 
 interface Worker {
   mode: FuzzMode;
+  /** publicBasePath it runs under ("" = the root). */
+  base: string;
   up: RecordingUpstream;
   sc: TestSidecar;
   port: number;
@@ -640,7 +682,8 @@ interface Worker {
 async function startWorker(
   mode: FuzzMode,
   dir: string,
-  assertions?: { ctx: AssertionContext; jwksUrl: string },
+  assertions: { ctx: AssertionContext; jwksUrl: string } | undefined,
+  basePath: string,
 ): Promise<Worker> {
   // The 101 comes a little late, so that split writes land while the handshake is still open.
   const up = await startRecordingUpstream({ upgradeDelayMs: 3 });
@@ -650,6 +693,7 @@ async function startWorker(
     "--log-level": "info",
     "--headers-timeout-ms": "2000",
     "--body-timeout-ms": "2000",
+    ...(basePath !== "" ? { "--public-base-path": basePath } : {}),
   };
   let flags: Record<string, string> = base;
   if (mode === "identity" || mode === "token-field" || mode === "allow-list") {
@@ -692,6 +736,7 @@ async function startWorker(
   const sc = await startTestSidecar(flags);
   return {
     mode,
+    base: basePath,
     up,
     sc,
     port: Number(new URL(sc.url).port),
@@ -788,18 +833,36 @@ const UI_SHELL = [
   "/asset-manifest.json",
 ];
 
-/** The path the gateway routes on, with unreserved escapes decoded; public if a configured path matches. */
-function publicForGateway(url: string, paths: readonly string[] = PUBLIC_PATHS): boolean {
+/** The path the gateway routes on (its `new URL(url, "http://localhost").pathname`), unreserved escapes decoded. */
+function gatewayPath(url: string): string | undefined {
   let pathname: string;
   try {
     pathname = new URL(url, "http://localhost").pathname;
   } catch {
-    return false;
+    return undefined;
   }
-  const decoded = pathname.replace(/%([0-9a-fA-F]{2})/g, (escape, hex: string) => {
+  return pathname.replace(/%([0-9a-fA-F]{2})/g, (escape, hex: string) => {
     const c = String.fromCharCode(Number.parseInt(hex, 16));
     return UNRESERVED.test(c) ? c : escape;
   });
+}
+
+/**
+ * Inside the prefix: the gateway's path is the prefix or below it, and nothing in it could be another path to another
+ * decoder (an encoded "/" or "\\"). Everything is inside without a prefix.
+ */
+function insidePrefix(url: string, base: string): boolean {
+  if (base === "") return true;
+  const path = gatewayPath(url);
+  if (path === undefined || /%(2f|5c)/i.test(path)) return false;
+  return path === base || path.startsWith(`${base}/`);
+}
+
+/** Public if a configured path matches the gateway's path — below the prefix, relative to it, when there is one. */
+function publicForGateway(url: string, paths: readonly string[] = PUBLIC_PATHS, base = ""): boolean {
+  const full = gatewayPath(url);
+  if (full === undefined || (base !== "" && !full.startsWith(`${base}/`))) return false;
+  const decoded = full.slice(base.length);
   return paths.some((p) => (p !== "/" && p.endsWith("/") ? decoded.startsWith(p) : decoded === p));
 }
 
@@ -819,6 +882,9 @@ function checkRequest(
   const values = (name: string) => names.get(name) ?? [];
   const where = `${p.method} ${p.url}`;
   if (from === OUTSIDE) fail("allowedClients", `${where}: reached the gateway from ${OUTSIDE}, outside the list`);
+  if (!insidePrefix(p.url, w.base))
+    fail("a sub-path is a boundary", `${where}: outside ${w.base} and parsed by the gateway (upgrade=${p.upgrade})`);
+  const isPublic = (url: string, paths: readonly string[] = PUBLIC_PATHS) => publicForGateway(url, paths, w.base);
   if (w.mode === "local") {
     for (const name of names.keys())
       if (CLIENT_TRUST_NAMES.test(name)) fail("written by the sidecar", `${where}: local mode forwarded ${name}`);
@@ -875,7 +941,7 @@ function checkRequest(
   if (
     (w.mode === "identity" || w.mode === "token-field" || w.mode === "assertion" || w.mode === "allow-list") &&
     values("authorization").length > 0 &&
-    (p.upgrade || !publicForGateway(p.url))
+    (p.upgrade || !isPublic(p.url))
   ) {
     fail(
       "consumed, not forwarded",
@@ -884,7 +950,7 @@ function checkRequest(
   }
   if (
     w.mode === "local" &&
-    !(p.upgrade ? false : publicForGateway(p.url)) &&
+    !(p.upgrade ? false : isPublic(p.url)) &&
     JSON.stringify(values("authorization")) !== JSON.stringify([`Bearer ${LOCAL_TOKEN}`])
   ) {
     fail(
@@ -898,8 +964,8 @@ function checkRequest(
     if (user.length === 0) {
       if (scopes.length > 0) fail("authorised", `${where}: scopes without a user`);
       const shell =
-        w.mode === "token-field" && (p.method === "GET" || p.method === "HEAD") && publicForGateway(p.url, UI_SHELL);
-      if (p.upgrade || !(publicForGateway(p.url) || shell))
+        w.mode === "token-field" && (p.method === "GET" || p.method === "HEAD") && isPublic(p.url, UI_SHELL);
+      if (p.upgrade || !(isPublic(p.url) || shell))
         fail("authorised", `${where}: reached the gateway without an identity (upgrade=${p.upgrade})`);
     } else {
       const u = USERS[user[0] as keyof typeof USERS] as { scopes: readonly string[] } | undefined;
@@ -912,7 +978,7 @@ function checkRequest(
     if (scopes.length > 0)
       fail("identities are data", `${where}: scopes ${JSON.stringify(scopes)} reached the gateway`);
     if (user.length === 0) {
-      if (p.upgrade || !publicForGateway(p.url))
+      if (p.upgrade || !isPublic(p.url))
         fail("authorised", `${where}: reached the gateway without an identity (upgrade=${p.upgrade})`);
     } else if (user.length !== 1 || !identities.has(user[0] as string)) {
       fail(
@@ -925,7 +991,7 @@ function checkRequest(
     if (
       w.mode === "local" &&
       !values("authorization").includes(`Bearer ${LOCAL_TOKEN}`) &&
-      (p.upgrade || !publicForGateway(p.url))
+      (p.upgrade || !isPublic(p.url))
     ) {
       fail("authorised", `${where}: reached the gateway without the token`);
     }
@@ -1041,7 +1107,7 @@ function checkCase(
     if (
       (w.mode === "identity" || w.mode === "token-field" || w.mode === "allow-list") &&
       gen.credential !== undefined &&
-      !(user === undefined && publicForGateway(p.url)) &&
+      !(user === undefined && publicForGateway(p.url, PUBLIC_PATHS, w.base)) &&
       user !== gen.credential
     )
       fail(
@@ -1051,7 +1117,7 @@ function checkCase(
     if (
       w.mode === "assertion" &&
       gen.asserted !== undefined &&
-      !(user === undefined && publicForGateway(p.url)) &&
+      !(user === undefined && publicForGateway(p.url, PUBLIC_PATHS, w.base)) &&
       user !== (gen.asserted ?? undefined)
     ) {
       fail(
@@ -1099,7 +1165,9 @@ export async function runGateFuzz(opts: FuzzOptions): Promise<FuzzResult> {
     for (const mode of modes) {
       for (let i = 0; i < perMode; i++) {
         const ctx: AssertionContext = { signer, claim: i % 2 === 0 ? "email" : "name" };
-        workers.push(await startWorker(mode, dir, mode === "assertion" ? { ctx, jwksUrl } : undefined));
+        workers.push(
+          await startWorker(mode, dir, mode === "assertion" ? { ctx, jwksUrl } : undefined, i === 1 ? BASE_PATH : ""),
+        );
       }
     }
     await Promise.all(
@@ -1107,7 +1175,7 @@ export async function runGateFuzz(opts: FuzzOptions): Promise<FuzzResult> {
         const modeIndex = modes.indexOf(w.mode);
         const r = rng(opts.seed * 7919 + modeIndex * 104_729 + (wi % perMode));
         for (let i = wi % perMode; i < opts.casesPerMode; i += perMode) {
-          const c = generateCase(r, w.mode, w.port, w.ctx);
+          const c = generateCase(r, w.mode, w.port, w.ctx, w.base);
           const p0 = w.up.parsed.length;
           const l0 = w.sc.logs.length;
           const response = await send(w, c, r);

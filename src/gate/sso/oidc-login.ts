@@ -30,8 +30,10 @@ export interface OidcRefusal {
 export interface OidcOptions extends Omit<OidcPolicy, "issuer"> {
   issuer: URL;
   clientSecret: string | undefined;
-  /** Path of the callback on our origin (oidcRedirectPath). */
+  /** Path of the callback on our origin (publicBasePath + oidcRedirectPath). */
   redirectPath: string;
+  /** Path of the sidecar's sign-out on our origin (publicBasePath + LOGOUT_PATH): the post-logout redirect URI. */
+  logoutPath: string;
   /** OAuth scopes requested (oidcScopes). */
   scopes: string[];
   /** The origin users open: the redirect URI is built on it. */
@@ -48,7 +50,7 @@ export interface OidcOptions extends Omit<OidcPolicy, "issuer"> {
 export const OIDC_TX_COOKIE = "openclaw_sidecar_oidc";
 /** How long a login may take at the provider (the form, a second factor) before its callback is refused. */
 export const LOGIN_TTL_MS = 10 * 60_000;
-/** Where the provider sends the browser after RP-initiated logout. */
+/** Where the provider sends the browser after RP-initiated logout (under publicBasePath when one is set). */
 export const LOGOUT_PATH = "/logout";
 
 export interface OidcLogin {
@@ -75,7 +77,7 @@ export function createOidcLogin(
 ): OidcLogin {
   const policy: OidcPolicy = { ...opts, issuer: opts.issuer.href };
   const redirectUri = new URL(opts.redirectPath, opts.publicOrigin).href;
-  const postLogoutUri = new URL(LOGOUT_PATH, opts.publicOrigin).href;
+  const postLogoutUri = new URL(opts.logoutPath, opts.publicOrigin).href;
   const secure = opts.publicOrigin.protocol === "https:" ? "; Secure" : "";
   const txCookie = (value: string, maxAge: number) =>
     `${OIDC_TX_COOKIE}=${value}; Path=${opts.redirectPath}; HttpOnly; SameSite=Lax; Max-Age=${maxAge}${secure}`;

@@ -52,18 +52,26 @@ export interface SsoGateDeps {
 export interface SsoGateOptions extends SsoConfig {
   /** The origin users open (the OIDC redirect URI is built on it); OIDC needs it. */
   publicOrigin: URL | undefined;
+  /** The path prefix everything is served under ("" = the root): the callback, /logout and the pages' links. */
+  publicBasePath: string;
   cookieTtlSeconds: number;
 }
 
 export function createSsoGate(config: SsoGateOptions, deps: SsoGateDeps): SsoGate | undefined {
   if (config.oidc === undefined && config.assertion === undefined) return undefined;
   const { keys, logger, metrics } = deps;
+  // Under publicBasePath the callback, /logout, the pages' links and the session cookie live below the prefix.
+  const base = config.publicBasePath;
+  const logoutPath = `${base}${LOGOUT_PATH}`;
+  const home = `${base}/`;
   const oidc: OidcLogin | undefined =
     config.oidc && config.publicOrigin
       ? createOidcLogin(
           {
             ...config.oidc,
             issuer: config.oidc.issuer,
+            redirectPath: `${base}${config.oidc.redirectPath}`,
+            logoutPath,
             publicOrigin: config.publicOrigin,
             clockToleranceSeconds: SSO_DEFAULTS.clockToleranceSeconds,
             jwksCooldownMs: SSO_DEFAULTS.jwksCooldownMs,
@@ -88,7 +96,7 @@ export function createSsoGate(config: SsoGateOptions, deps: SsoGateDeps): SsoGat
     });
   const ttlMs = config.cookieTtlSeconds * 1000;
   const sessionCookie = (value: string, maxAge: number) =>
-    `${deps.cookieName}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${maxAge}${deps.secureCookie ? "; Secure" : ""}`;
+    `${deps.cookieName}=${value}; Path=${base || "/"}; HttpOnly; SameSite=Lax; Max-Age=${maxAge}${deps.secureCookie ? "; Secure" : ""}`;
 
   const count = (view: ClientView, failure: OidcFailure | AssertionFailure, message: string) => {
     const reason: AuthFailure = failure; // the two unions stay within the metric's label set
@@ -153,7 +161,11 @@ export function createSsoGate(config: SsoGateOptions, deps: SsoGateDeps): SsoGat
     // the provider sends it back after an RP-initiated logout, from its own origin).
     if (!sameOriginIntent(req, view)) {
       const page = { "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store", ...NOT_FRAMED };
-      return { status: 200, headers: page, body: valid !== undefined ? confirmLogoutPage() : signedOutPage() };
+      return {
+        status: 200,
+        headers: page,
+        body: valid !== undefined ? confirmLogoutPage(logoutPath, home) : signedOutPage(home),
+      };
     }
     const ours = valid?.credential.startsWith("oidc:") ? valid : undefined;
     const cleared = { "Set-Cookie": sessionCookie("", 0), "Cache-Control": "no-store" };
@@ -162,7 +174,11 @@ export function createSsoGate(config: SsoGateOptions, deps: SsoGateDeps): SsoGat
     // the page below instead of being sent round again.
     const end = ours !== undefined ? await oidc?.endSessionUrl() : undefined;
     if (end !== undefined) return { status: 303, headers: { Location: end.href, ...cleared }, body: "" };
-    return { status: 200, headers: { "Content-Type": "text/html; charset=utf-8", ...cleared }, body: signedOutPage() };
+    return {
+      status: 200,
+      headers: { "Content-Type": "text/html; charset=utf-8", ...cleared },
+      body: signedOutPage(home),
+    };
   }
 
   async function verifyAssertion(req: RequestHead, view: ClientView, token: string): Promise<Identity | Refusal> {
@@ -191,7 +207,7 @@ export function createSsoGate(config: SsoGateOptions, deps: SsoGateDeps): SsoGat
       if (oidc !== undefined) {
         const path = pathOf(req);
         if (path === oidc.redirectPath && (req.method === "GET" || req.method === "HEAD")) return callback(req, view);
-        if (path === LOGOUT_PATH && (req.method === "GET" || req.method === "HEAD" || req.method === "POST"))
+        if (path === logoutPath && (req.method === "GET" || req.method === "HEAD" || req.method === "POST"))
           return logout(req, view);
       }
       const token = takeAssertion(req);
@@ -214,11 +230,11 @@ export function createSsoGate(config: SsoGateOptions, deps: SsoGateDeps): SsoGat
       if (oidc === undefined || (req.method !== "GET" && req.method !== "HEAD") || !wantsHtml(req.headers))
         return false;
       const path = pathOf(req);
-      return path !== oidc.redirectPath && path !== LOGOUT_PATH && !/[?&]token=/.test(req.url);
+      return path !== oidc.redirectPath && path !== logoutPath && !/[?&]token=/.test(req.url);
     },
 
     async startLogin(req, view) {
-      const result = await (oidc as OidcLogin).start(returnPath(req.url));
+      const result = await (oidc as OidcLogin).start(returnPath(req.url, home));
       if ("failure" in result) {
         count(view, result.failure, result.refusal.message);
         return answer(req, result.refusal);
@@ -229,31 +245,31 @@ export function createSsoGate(config: SsoGateOptions, deps: SsoGateDeps): SsoGat
 }
 
 /** Where to come back to: the request's own path and query, never another origin, bounded. */
-function returnPath(target: string): string {
+function returnPath(target: string, home: string): string {
   const url = new URL(`http://sidecar${target.startsWith("/") ? target : "/"}`);
   const path = `${url.pathname.replace(/^[/\\]+/, "/")}${url.search}`;
-  return path.length > 2000 ? "/" : path;
+  return path.length > 2000 ? home : path;
 }
 
 /** The confirmation page must never be framed: a frame on another site could trick its button into a click. */
 const NOT_FRAMED = { "Content-Security-Policy": "frame-ancestors 'none'", "X-Frame-Options": "DENY" };
 
 /** Asked instead of signing out on a request without same-origin evidence: its button posts from our own page. */
-function confirmLogoutPage(): string {
+function confirmLogoutPage(logoutPath: string, home: string): string {
   return renderPage({
     heading: "Sign out?",
     next: "Press Sign out to end your session on the OpenClaw dashboard, or go back to the dashboard to stay signed in.",
     body: html`<div class="actions">
-      <form method="post" action="${LOGOUT_PATH}"><button class="button" type="submit">Sign out</button></form>
-      <a href="/">Back to the dashboard</a>
+      <form method="post" action="${logoutPath}"><button class="button" type="submit">Sign out</button></form>
+      <a href="${home}">Back to the dashboard</a>
     </div> `,
   });
 }
 
-function signedOutPage(): string {
+function signedOutPage(home: string): string {
   return renderPage({
     heading: "Signed out",
     next: "You are signed out of the OpenClaw dashboard: press Sign in again to use it once more.",
-    body: html`<p class="actions"><a class="button" href="/">Sign in again</a></p> `,
+    body: html`<p class="actions"><a class="button" href="${home}">Sign in again</a></p> `,
   });
 }
