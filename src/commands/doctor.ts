@@ -70,7 +70,8 @@ export async function runDoctor(
     say(f.mark, f.text);
 
   // 4. A test handshake as the Control UI would make it through the sidecar.
-  const wsUrl = `${upstream.protocol === "https:" ? "wss" : "ws"}://${upstream.host}/`;
+  // At the prefix, where the Control UI opens it (measured: ws://<host>/claw); the gateway accepts it on any path.
+  const wsUrl = `${upstream.protocol === "https:" ? "wss" : "ws"}://${upstream.host}${config.publicBasePath || "/"}`;
   const token =
     config.mode === "local" ? config.credentials[0]?.token : (opts.gatewayToken ?? process.env.OPENCLAW_GATEWAY_TOKEN);
   const result = await connectGateway({

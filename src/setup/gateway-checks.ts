@@ -180,11 +180,17 @@ export async function checkGatewayHttp(config: Config, self: string, timeoutMs: 
   let indexProblem = "";
   for (const headers of [forwardingHeaders(config), {}]) {
     try {
-      const index = await get(new URL("/", upstream), { accept: "text/html", ...headers }, timeoutMs);
+      const index = await get(
+        new URL(`${config.publicBasePath}/`, upstream),
+        { accept: "text/html", ...headers },
+        timeoutMs,
+      );
       buildId = controlUiBuildId(index.body);
       if (buildId !== undefined) break;
       indexProblem =
-        index.status === 200 ? " (its Control UI carries no build id)" : ` (GET / answered ${index.status})`;
+        index.status === 200
+          ? " (its Control UI carries no build id)"
+          : ` (GET ${config.publicBasePath}/ answered ${index.status})`;
     } catch (err) {
       indexProblem = ` (${(err as Error).message})`;
     }
@@ -231,5 +237,72 @@ export async function checkGatewayHttp(config: Config, self: string, timeoutMs: 
       say("FAIL", describeUpstreamFailure(err, upstream).message);
     }
   }
+  // 4. The path prefix: the gateway must serve its Control UI where the sidecar forwards it (publicBasePath).
+  // Also when the version could not be read: a Control UI at another path is one reason why.
+  if (release.kind !== "old" && health.status === 200) {
+    const finding = await checkBasePath(config, timeoutMs);
+    if (finding !== undefined) findings.push(finding);
+  }
   return { findings, reachable: true, release, buildId };
+}
+
+/**
+ * Whether the gateway's Control UI lives at publicBasePath: its `control-ui-config.json` names its basePath, and is
+ * served only under it (measured on 2026.9.6: with basePath "/claw", /claw/control-ui-config.json answers
+ * {"basePath":"/claw",…} and /control-ui-config.json is a 404). Asked at the sidecar's prefix, then at the root.
+ * Undefined when the gateway did not let the question through (its attribution or auth findings say why).
+ */
+export async function checkBasePath(config: Config, timeoutMs: number): Promise<Finding | undefined> {
+  const want = config.publicBasePath;
+  const show = (base: string) => (base === "" ? "the root (/)" : `${base}/`);
+  const ask = async (base: string): Promise<{ status: number; basePath?: string }> => {
+    const r = await get(
+      new URL(`${base}/control-ui-config.json`, config.upstream),
+      { accept: "application/json", ...forwardingHeaders(config) },
+      timeoutMs,
+    );
+    if (r.status !== 200 || !r.contentType.includes("json")) return { status: r.status };
+    try {
+      const value = (JSON.parse(r.body) as { basePath?: unknown }).basePath;
+      return { status: 200, basePath: typeof value === "string" ? value.replace(/\/+$/, "") : "" };
+    } catch {
+      return { status: r.status };
+    }
+  };
+  const fix =
+    want === ""
+      ? "remove gateway.controlUi.basePath from the gateway config (or set the sidecar's publicBasePath to it)"
+      : `set gateway.controlUi.basePath: "${want}" in the gateway config and restart it`;
+  try {
+    const atPrefix = await ask(want);
+    const ok: Finding = { mark: "ok", text: `the gateway serves its Control UI at ${show(want)}, as the sidecar does` };
+    if (atPrefix.basePath === want) return ok;
+    const atRoot = want === "" ? atPrefix : await ask("");
+    let found = atPrefix.basePath ?? atRoot.basePath;
+    if (found === undefined) {
+      // With token auth the config wants the gateway's token; the UI's document is served to anyone, and only under
+      // its basePath (without one, every unknown path is the document too): the document at / means the root.
+      const page = async (base: string) => {
+        const r = await get(
+          new URL(`${base}/`, config.upstream),
+          { accept: "text/html", ...forwardingHeaders(config) },
+          timeoutMs,
+        );
+        return r.status === 200 && r.contentType.includes("text/html");
+      };
+      if (await page("")) found = "";
+      else if (want !== "" && (await page(want))) found = want;
+    }
+    if (found === want) return ok;
+    if (found === undefined && (atPrefix.status === 401 || atPrefix.status === 403)) return undefined;
+    return {
+      mark: "FAIL",
+      text:
+        found !== undefined
+          ? `the gateway serves its Control UI at ${show(found)} and the sidecar at ${show(want)} (publicBasePath): ${fix}`
+          : `the gateway serves no Control UI at ${show(want)} (GET ${want}/control-ui-config.json answered ${atPrefix.status}): ${fix}`,
+    };
+  } catch (err) {
+    return { mark: "warn", text: `could not check the Control UI's path: ${(err as Error).message}` };
+  }
 }

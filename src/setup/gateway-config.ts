@@ -49,7 +49,9 @@ export function gatewayConfig({ config, sidecarAddress, legacy }: GatewayConfigI
   const overLoopback = isLoopbackHost(config.upstream.hostname);
   const address = sidecarAddress ?? (overLoopback ? "127.0.0.1" : ownAddress()) ?? "<sidecar address>";
   const proxy = legacy ? address : trustedProxyEntry(address);
-  const controlUi = legacy ? {} : { controlUi: { allowedOrigins: origins } };
+  // publicBasePath: the gateway serves its Control UI under the same prefix (gateway.controlUi.basePath).
+  const basePath = config.publicBasePath !== "" ? { basePath: config.publicBasePath } : {};
+  const controlUi = legacy ? {} : { controlUi: { ...basePath, allowedOrigins: origins } };
   const mode = legacy ? { mode: "local" } : {};
   switch (config.mode) {
     case "attribution":
@@ -173,6 +175,10 @@ export function printGatewayConfig(
   if (gatewayVersion === undefined) return { text: gatewayConfigFor(config, sidecarAddress) };
   if (!/^\d{4}\.\d{1,2}\.\d{1,3}(?:[-.].*)?$/.test(gatewayVersion))
     return { error: `--gateway-version must be an OpenClaw release such as 2026.9.6 (got "${gatewayVersion}")` };
+  if (config.publicBasePath !== "" && isLegacyRelease(gatewayVersion))
+    return {
+      error: `publicBasePath is not measured on gateways before 2026.2.21 (${gatewayVersion}): serve the sidecar at the root there, or upgrade the gateway`,
+    };
   if (config.mode === "identity" && !versionAtLeast(gatewayVersion, MIN_VERSION)) {
     return {
       error: `identity mode needs gateway 2026.8.1 or later (trusted-proxy auth with deviceAutoApprove); ${gatewayVersion} refuses that config. Upgrade the gateway, or use --mode attribution`,

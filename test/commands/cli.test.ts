@@ -163,6 +163,79 @@ describe("print-gateway-config", () => {
   });
 });
 
+describe("publicBasePath", () => {
+  const address = ["--sidecar-address", "10.119.0.10"];
+  it("print-gateway-config sets gateway.controlUi.basePath to it, in every mode", () => {
+    for (const mode of ["attribution", "identity", "local"]) {
+      const r = cli([
+        "print-gateway-config",
+        "--mode",
+        mode,
+        "--token",
+        "t".repeat(32),
+        ...address,
+        "--public-origin",
+        "https://tools.example.com",
+        "--public-base-path",
+        "/claw/",
+      ]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(json5Body(r.stdout).gateway.controlUi).toEqual({
+        basePath: "/claw",
+        allowedOrigins: ["https://tools.example.com"],
+      });
+    }
+    const root = cli(["print-gateway-config", "--mode", "attribution", ...address]);
+    expect(json5Body(root.stdout).gateway.controlUi).not.toHaveProperty("basePath");
+  });
+
+  it("refused on a release before 2026.2.21 (not measured there): a usage error naming the release", () => {
+    const r = cli([
+      "print-gateway-config",
+      ...address,
+      "--public-base-path",
+      "/claw",
+      "--gateway-version",
+      "2026.1.29",
+    ]);
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain("publicBasePath is not measured on gateways before 2026.2.21 (2026.1.29)");
+  });
+
+  it("check-config prints the dashboard URL and the OIDC redirect URI to register, under the prefix", () => {
+    const r = cli([
+      "check-config",
+      "--mode",
+      "identity",
+      "--public-origin",
+      "https://tools.example.com",
+      "--public-base-path",
+      "/claw",
+      "--cookie-secret",
+      "C".repeat(40),
+      "--oidc-issuer",
+      "https://login.example.com",
+      "--oidc-client-id",
+      "sidecar",
+      "--oidc-allowed-domains",
+      "example.com",
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    const shown = JSON.parse(r.stdout) as { dashboardUrl: string; oidc: { redirectUri: string } };
+    expect(shown.dashboardUrl).toBe("https://tools.example.com/claw/");
+    expect(shown.oidc.redirectUri).toBe("https://tools.example.com/claw/oauth2/callback");
+  });
+
+  it("a bad value exits 78 with the rule", () => {
+    for (const bad of ["claw", "/claw/../x", "/cl%61w"]) {
+      const r = cli(["check-config", "--public-base-path", bad]);
+      expect(r.status, bad).toBe(78);
+      expect(r.stderr).toContain(`publicBasePath: ${JSON.stringify(bad)} must be a path prefix such as /claw`);
+    }
+  });
+});
+
 describe("print-client-config", () => {
   it("identity mode: the CLI's remote block with edgeAuth over wss://, the token from the environment", () => {
     const r = cli([

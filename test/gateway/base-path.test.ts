@@ -10,7 +10,7 @@ import { CLIENT_ID, CLIENT_SECRET, type ProviderProcess, signingKey, startProvid
 import { type ControlUiSession, controlUiPrereqs, launchControlUi } from "./control-ui.ts";
 import { gatewayPrereqs, type RunningGateway, startGateway, trustedProxyGateway } from "./gateway.ts";
 import { cleanupStaleNetworks, createTestNetwork, netnsPrereqs, nsExec, type TestNetwork } from "./netns.ts";
-import { type SidecarProcess, startSidecarIn } from "./sidecar-process.ts";
+import { type SidecarProcess, runDoctor, startSidecarIn } from "./sidecar-process.ts";
 
 const BASE = "/claw";
 const ID_GW_PORT = 18796;
@@ -192,6 +192,49 @@ describeTier(
       } finally {
         await ui.close();
       }
+    }, 90_000);
+
+    it("the doctor checks that the gateway serves its Control UI at the sidecar's prefix, and says what to set when not", async () => {
+      const doctor = (base: string[]) =>
+        runDoctor(net.sidecar.ns, [
+          "--upstream",
+          idGw.url,
+          "--mode",
+          "identity",
+          "--token",
+          USER_TOKEN,
+          "--user",
+          "alice@example.com",
+          "--public-origin",
+          origin(ID_SC_PORT),
+          "--sidecar-address",
+          net.sidecar.ip,
+          ...base,
+        ]);
+      const [same, root, other] = await Promise.all([
+        doctor(["--public-base-path", BASE]),
+        doctor([]),
+        doctor(["--public-base-path", "/other"]),
+      ]);
+      expect(same.out).toContain("[ok] the gateway serves its Control UI at /claw/, as the sidecar does");
+      expect(same.out).toContain("[ok] gateway version 2026.9.6");
+      expect(same.out).toContain('"basePath": "/claw"'); // the printed gateway block
+      expect(same.code, same.out).toBe(0);
+      expect(root.out).toContain(
+        "[FAIL] the gateway serves no Control UI at the root (/) (GET /control-ui-config.json answered 404): remove gateway.controlUi.basePath",
+      );
+      expect(root.code).toBe(1);
+      expect(other.out).toContain("[FAIL] the gateway serves no Control UI at /other/");
+      expect(other.out).toContain('set gateway.controlUi.basePath: "/other" in the gateway config and restart it');
+      expect(other.code).toBe(1);
+      // Token auth (attribution mode), where the UI's config wants the gateway's token: its document decides.
+      const attr = (base: string[]) =>
+        runDoctor(net.sidecar.ns, ["--upstream", attrGw.url, "--public-origin", origin(ATTR_SC_PORT), ...base]);
+      const [attrSame, attrRoot] = await Promise.all([attr(["--public-base-path", BASE]), attr([])]);
+      expect(attrSame.out).toContain("[ok] the gateway serves its Control UI at /claw/, as the sidecar does");
+      expect(attrRoot.out).toContain(
+        "[FAIL] the gateway serves no Control UI at the root (/) (GET /control-ui-config.json answered 404): remove gateway.controlUi.basePath",
+      );
     }, 90_000);
 
     it("attribution mode: the dashboard at /claw/#token=… asks for approval once, then connects", async () => {
