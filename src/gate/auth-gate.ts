@@ -405,7 +405,7 @@ export function createAuthGate(config: GateOptions, logger: Logger, metrics: Met
         return answer(
           verdict,
           verdict.failure === "rate_limited"
-            ? refusalReply(verdict.refusal, wantsHtml(req.headers))
+            ? refusalReply({ ...verdict.refusal, home: `${base}/` }, wantsHtml(req.headers))
             : respond(req, verdict),
         );
       }

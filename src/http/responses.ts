@@ -18,6 +18,8 @@ export interface Refusal {
   next?: string | Html;
   /** HTML pages only: the page reloads itself after this many seconds (a failure that may pass by itself). */
   retrySeconds?: number;
+  /** HTML pages only: where "Sign in again" and "Back to the dashboard" lead (publicBasePath + "/"); default "/". */
+  home?: string;
 }
 
 /** A complete response the sidecar writes itself (the connection adds Content-Length and Connection). */
@@ -50,7 +52,8 @@ const headerOf = (refusal: Refusal, name: string): string | undefined =>
  */
 function refusalPage(refusal: Refusal): string {
   const { status, type } = refusal;
-  const again = html`<p class="actions"><a class="button" href="/">Sign in again</a></p> `;
+  const home = refusal.home ?? "/";
+  const again = html`<p class="actions"><a class="button" href="${home}">Sign in again</a></p> `;
   let heading: string;
   let next: string | Html;
   let body: Html | undefined;
@@ -85,7 +88,7 @@ function refusalPage(refusal: Refusal): string {
   } else {
     heading = `${status} ${STATUS_CODES[status] ?? "Refused"}`;
     next = "Go back to the dashboard and try again; if this keeps happening, show the administrator the details below.";
-    body = html`<p class="actions"><a class="button" href="/">Back to the dashboard</a></p> `;
+    body = html`<p class="actions"><a class="button" href="${home}">Back to the dashboard</a></p> `;
   }
   return renderPage({
     heading,

@@ -67,6 +67,8 @@ export function createRouter(parts: RouterParts): { main: ConnectionOptions; app
   const { config, gate, policy, appsPolicy, upgrades, appsUpgrades, encrypted, hstsLine, traffic, metrics, logger } =
     parts;
   const line = createLineWriter(logger);
+  /** Where the pages' links lead: the dashboard's root, under publicBasePath. */
+  const home = `${config.publicBasePath}/`;
 
   // Label children resolved once: prom-client hashes label objects on every inc/observe otherwise.
   const requestCounters = new Map<string, { inc(): void }>();
@@ -219,7 +221,7 @@ export function createRouter(parts: RouterParts): { main: ConnectionOptions; app
     if (verdict !== undefined && "status" in verdict) return ex.reply(verdict);
     rewriteHeaders(ex.head.headers, view, policy, verdict);
     const out = outgoingHead(ex.head, view.clientAddress);
-    if (typeof out !== "string") return ex.reply(refusalReply(out, wantsHtml(ex.head.headers)));
+    if (typeof out !== "string") return ex.reply(refusalReply({ ...out, home }, wantsHtml(ex.head.headers)));
     ex.forward(out);
   };
 
@@ -286,7 +288,7 @@ export function createRouter(parts: RouterParts): { main: ConnectionOptions; app
       ex.error = failure.code;
       metrics.upstreamErrors.inc({ code: failure.code });
       if (failure.code === "other") logger.error({ err }, "unexpected upstream error");
-      return refusalReply(failure, wantsHtml(ex.head.headers));
+      return refusalReply({ ...failure, home }, wantsHtml(ex.head.headers));
     },
     onClosed: parts.onClosed,
   };

@@ -323,6 +323,10 @@ describe("single sign-on under the prefix, against a real provider", () => {
     const back = await browser.request(`${origin}/claw/logout`);
     expect(back.body).toContain('href="/claw/"');
     expect(browser.cookie(sc.url, "openclaw_sidecar_session")).toBeUndefined();
+    // A callback that fails (no login in progress): its page's "Sign in again" leads to the dashboard under the prefix.
+    const failed = await browser.request(`${origin}/claw/oauth2/callback?code=x&state=y`);
+    expect(failed.status).toBe(400);
+    expect(failed.body).toContain('<a class="button" href="/claw/">Sign in again</a>');
     expect(up.parsed).toHaveLength(1);
   }, 30_000);
 });

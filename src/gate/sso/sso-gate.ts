@@ -103,7 +103,8 @@ export function createSsoGate(config: SsoGateOptions, deps: SsoGateDeps): SsoGat
     metrics.authFailures.inc({ reason });
     logger.info({ kind: "auth", client: view.clientAddress, reason: failure }, `single sign-on refused: ${message}`);
   };
-  const answer = (req: RequestHead, refusal: Refusal): Reply => refusalReply(refusal, wantsHtml(req.headers));
+  const answer = (req: RequestHead, refusal: Refusal): Reply =>
+    refusalReply({ ...refusal, home }, wantsHtml(req.headers));
   const pathOf = (req: RequestHead) => new URL(`http://sidecar${req.url.startsWith("/") ? req.url : "/"}`).pathname;
 
   async function callback(req: RequestHead, view: ClientView): Promise<Reply> {
