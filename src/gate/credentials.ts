@@ -127,17 +127,20 @@ export interface SessionSubject {
   credential: string;
   sub?: string;
   scopes?: string[];
+  /** A single sign-on login's checked address (oidc-policy.ts), checked again against the allow-lists in force. */
+  email?: string;
 }
 
 /**
- * A stateless session: base64url(JSON {v, user, cid, [sub, scopes,] exp}) + "." + base64url(HMAC-SHA256 of the first
- * part). `exp` is in milliseconds since the epoch. Any replica holding the same keys accepts it; nothing is stored
- * server-side, so a session ends when it expires, its key is retired, or its credential is no longer configured.
+ * A stateless session: base64url(JSON {v, user, cid, [sub, scopes, email,] exp}) + "." + base64url(HMAC-SHA256 of
+ * the first part). `exp` is in milliseconds since the epoch. Any replica holding the same keys accepts it; nothing is
+ * stored server-side, so a session ends when it expires, its key is retired, or its credential is no longer configured.
  */
 export function signSession(keys: CookieKeys, subject: SessionSubject, nowMs: number, ttlMs: number): string {
   const extra = {
     ...(subject.sub !== undefined ? { sub: subject.sub } : {}),
     ...(subject.scopes !== undefined ? { scopes: subject.scopes } : {}),
+    ...(subject.email !== undefined ? { email: subject.email } : {}),
   };
   const payload = Buffer.from(
     JSON.stringify({ v: SESSION_VERSION, user: subject.user, cid: subject.credential, ...extra, exp: nowMs + ttlMs }),
@@ -170,7 +173,7 @@ export function verifySession(
   } catch {
     return { error: "malformed" };
   }
-  const { v, user, cid, exp, sub, scopes } = (parsed ?? {}) as Record<string, unknown>;
+  const { v, user, cid, exp, sub, scopes, email } = (parsed ?? {}) as Record<string, unknown>;
   if (
     v !== SESSION_VERSION ||
     typeof user !== "string" ||
@@ -183,6 +186,7 @@ export function verifySession(
   }
   // The optional single sign-on fields (no version change: a sidecar that predates them finds no such credential id).
   if (sub !== undefined && (typeof sub !== "string" || sub === "")) return { error: "malformed" };
+  if (email !== undefined && (typeof email !== "string" || email === "")) return { error: "malformed" };
   if (scopes !== undefined && (!Array.isArray(scopes) || !scopes.every((s) => typeof s === "string" && s !== "")))
     return { error: "malformed" };
   if (exp <= nowMs) return { error: "expired" };
@@ -191,6 +195,7 @@ export function verifySession(
     credential: cid,
     ...(sub !== undefined ? { sub } : {}),
     ...(scopes !== undefined ? { scopes: scopes as string[] } : {}),
+    ...(email !== undefined ? { email } : {}),
     expiresAt: exp,
   };
 }

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/options/config.ts";
-import { decide, oidcCredentialId, type OidcPolicy } from "../../src/gate/sso/oidc-policy.ts";
+import { decide, emailAllowed, oidcCredentialId, type OidcPolicy } from "../../src/gate/sso/oidc-policy.ts";
 
 const problems = (flags: Record<string, string>, env: Record<string, string> = {}): string[] => {
   try {
@@ -183,6 +183,7 @@ describe("the OIDC policy", () => {
       user: "a@example.com",
       sub: "a",
       scopes: ["operator.read", "operator.write"],
+      email: "a@example.com",
     });
   });
 
@@ -198,7 +199,7 @@ describe("the OIDC policy", () => {
     ).toEqual({ denied: "a@example.com is also a token user with other scopes; give one of them another name" });
   });
 
-  it("credential ids never look like a token's, and change with the issuer, the subject, the scopes and the rules", () => {
+  it("credential ids never look like a token's, and change with the issuer, the subject, the scopes, the address and the rules", () => {
     const id = oidcCredentialId(policy, "a", ["operator.read"]);
     expect(id).toMatch(/^oidc:[A-Za-z0-9_-]{22}$/);
     expect(oidcCredentialId(policy, "a", ["operator.read"])).toBe(id);
@@ -206,9 +207,26 @@ describe("the OIDC policy", () => {
       oidcCredentialId({ ...policy, issuer: "https://other.example.com/" }, "a", ["operator.read"]),
       oidcCredentialId(policy, "b", ["operator.read"]),
       oidcCredentialId(policy, "a", ["operator.read", "operator.write"]),
-      oidcCredentialId({ ...policy, allowedDomains: ["example.org"] }, "a", ["operator.read"]),
+      oidcCredentialId(policy, "a", ["operator.read"], "a@example.com"),
+      oidcCredentialId({ ...policy, userClaim: "preferred_username" }, "a", ["operator.read"]),
       oidcCredentialId({ ...policy, scopesByGroup: { ops: ["operator.read"] } }, "a", ["operator.read"]),
     ])
       expect(other).not.toBe(id);
+  });
+
+  it("the allow-lists are not in the id: a session's address is checked against the lists in force (a reload may change them)", () => {
+    expect(oidcCredentialId({ ...policy, allowedDomains: ["example.org"] }, "a", undefined, "a@example.com")).toBe(
+      oidcCredentialId(policy, "a", undefined, "a@example.com"),
+    );
+    expect(emailAllowed(policy, "a@example.com")).toBe(true);
+    expect(emailAllowed({ ...policy, allowedDomains: [], allowedEmails: ["b@example.com"] }, "a@example.com")).toBe(
+      false,
+    );
+    expect(emailAllowed({ ...policy, allowedDomains: [], allowedEmails: ["a@example.com"] }, "a@example.com")).toBe(
+      true,
+    );
+    // A login whose address was never checked cannot pass lists set later; with no lists at all, everyone may.
+    expect(emailAllowed(policy, undefined)).toBe(false);
+    expect(emailAllowed({ ...policy, allowedDomains: [] }, undefined)).toBe(true);
   });
 });

@@ -14,7 +14,7 @@ import { createRemoteJWKSet, errors as joseErrors, jwtVerify } from "jose";
 import type { CookieKeys, SessionSubject } from "../credentials.ts";
 import type { Identity } from "../../forwarding/forwarded-headers.ts";
 import { ssoIdentity } from "../identity.ts";
-import { type OidcPolicy, decide, oidcCredentialId } from "./oidc-policy.ts";
+import { type OidcPolicy, decide, emailAllowed, oidcCredentialId, scopeKey } from "./oidc-policy.ts";
 import { type LoginTransaction, openTransaction, sealTransaction } from "./oidc-transaction.ts";
 import type { Reply, Refusal } from "../../http/responses.ts";
 import type { AuthFailure } from "../../ops/metrics.ts";
@@ -289,15 +289,21 @@ export function createOidcLogin(
       const subject: SessionSubject = {
         user: verdict.user,
         sub: verdict.sub,
-        credential: oidcCredentialId(policy, verdict.sub, verdict.scopes),
+        credential: oidcCredentialId(policy, verdict.sub, verdict.scopes, verdict.email),
         ...(verdict.scopes !== undefined ? { scopes: verdict.scopes } : {}),
+        ...(verdict.email !== undefined ? { email: verdict.email } : {}),
       };
       return { subject, returnTo: tx.returnTo };
     },
 
     identityOf(session) {
       if (session.sub === undefined || !session.credential.startsWith("oidc:")) return undefined;
-      if (oidcCredentialId(policy, session.sub, session.scopes) !== session.credential) return undefined;
+      if (oidcCredentialId(policy, session.sub, session.scopes, session.email) !== session.credential) return undefined;
+      // The allow-lists as they are now (a reload may have shortened them), and no token user of the same name with
+      // other scopes (a reload may have added one): what a login would be refused for ends the session too.
+      if (!emailAllowed(policy, session.email)) return undefined;
+      if (tokenScopes?.has(session.user) && scopeKey(tokenScopes.get(session.user)) !== scopeKey(session.scopes))
+        return undefined;
       // Signed by us, but possibly by a sidecar that did not yet check identities (issue 21): a session whose user is
       // not one this policy could grant today ends, and its holder signs in again.
       const again = ssoIdentity({ [policy.userClaim]: session.user }, policy.userClaim);

@@ -1,6 +1,8 @@
 // Who a single sign-on login lets in, and with which scopes: the sidecar's decision on the claims an OpenID provider
 // vouched for (src/gate/sso/oidc-login.ts has verified them by then). No I/O here. The same rules build the credential
-// id a session carries, so a session stays valid only while the policy that admitted it is unchanged.
+// id a session carries, so a session stays valid only while the policy that admitted it is unchanged — except the
+// allow-lists, which a reload may change (issue 23): a session keeps the address they were checked against, and is
+// checked again (emailAllowed), so that only the users no longer allowed lose their sessions.
 import { createHmac } from "node:crypto";
 import { canonicalEmail, emailVerified, ssoIdentity } from "../identity.ts";
 
@@ -28,6 +30,8 @@ export interface OidcGrant {
   user: string;
   sub: string;
   scopes: string[] | undefined;
+  /** The canonical, verified address, when the email claim was checked (allow-lists, or the email user claim). */
+  email?: string;
 }
 
 /**
@@ -60,6 +64,7 @@ export function decide(
   if ("problem" in identity) return { denied: `${identity.problem} (oidcUserClaim)`, unusable: true };
   const user = identity.user;
   const listsEmail = policy.allowedEmails.length > 0 || policy.allowedDomains.length > 0;
+  let checkedEmail: string | undefined;
   if (listsEmail || policy.userClaim === "email") {
     if (claims.email === undefined)
       return {
@@ -77,13 +82,9 @@ export function decide(
       return {
         denied: `${email} is not verified at the provider (email_verified is ${JSON.stringify(claims.email_verified) ?? "absent"})`,
       };
-    if (
-      listsEmail &&
-      !policy.allowedEmails.includes(email) &&
-      !policy.allowedDomains.includes(email.slice(email.indexOf("@") + 1))
-    ) {
+    if (!emailAllowed(policy, email))
       return { denied: `${email} is not allowed here (oidcAllowedEmails, oidcAllowedDomains)` };
-    }
+    checkedEmail = email;
   }
   let scopes: string[] | undefined;
   if (policy.scopesByGroup !== undefined) {
@@ -108,7 +109,17 @@ export function decide(
   if (tokenScopes?.has(user) && scopeKey(tokenScopes.get(user)) !== scopeKey(scopes)) {
     return { denied: `${user} is also a token user with other scopes; give one of them another name` };
   }
-  return { user, sub, scopes };
+  return { user, sub, scopes, ...(checkedEmail !== undefined ? { email: checkedEmail } : {}) };
+}
+
+/**
+ * Whether the allow-lists let `email` (canonical) in: always when both are empty, never for a login whose address was
+ * not checked (undefined) when either is set.
+ */
+export function emailAllowed(policy: OidcPolicy, email: string | undefined): boolean {
+  if (policy.allowedEmails.length === 0 && policy.allowedDomains.length === 0) return true;
+  if (email === undefined) return false;
+  return policy.allowedEmails.includes(email) || policy.allowedDomains.includes(email.slice(email.indexOf("@") + 1));
 }
 
 function groupsOf(claims: Record<string, unknown>, claim: string | undefined): string[] {
@@ -119,21 +130,26 @@ function groupsOf(claims: Record<string, unknown>, claim: string | undefined): s
   return [];
 }
 
-const scopeKey = (scopes: readonly string[] | undefined): string =>
+export const scopeKey = (scopes: readonly string[] | undefined): string =>
   scopes === undefined ? "" : [...scopes].sort().join(",");
 
 /**
- * The credential id of a session from this login: "oidc:" + an HMAC of the issuer, client, subject, scope set and the
- * policy itself. A token's id (22 base64url characters) never contains ":", so the two cannot collide. A session is
- * accepted only while its id still comes out the same: another issuer or client, or any change to who is allowed and
- * with which scopes, ends every session the old rules opened (the user simply logs in again).
+ * The credential id of a session from this login: "oidc:" + an HMAC of the issuer, client, subject, scope set, the
+ * checked address (if any) and the policy itself. A token's id (22 base64url characters) never contains ":", so the
+ * two cannot collide. A session is accepted only while its id still comes out the same: another issuer or client, or
+ * any change to which claims decide and which groups grant which scopes, ends every session the old rules opened (the
+ * user simply logs in again). The allow-lists are left out: a session is checked against the current ones instead
+ * (emailAllowed), with the address bound into its id.
  */
-export function oidcCredentialId(policy: OidcPolicy, sub: string, scopes: readonly string[] | undefined): string {
+export function oidcCredentialId(
+  policy: OidcPolicy,
+  sub: string,
+  scopes: readonly string[] | undefined,
+  email?: string,
+): string {
   const rules = JSON.stringify([
     policy.userClaim,
     policy.groupsClaim ?? null,
-    [...policy.allowedEmails].sort(),
-    [...policy.allowedDomains].sort(),
     policy.scopesByGroup === undefined
       ? null
       : Object.keys(policy.scopesByGroup)
@@ -145,6 +161,7 @@ export function oidcCredentialId(policy: OidcPolicy, sub: string, scopes: readon
     policy.clientId,
     sub,
     scopes === undefined ? null : [...scopes].sort(),
+    email ?? null,
     rules,
   ]);
   return `oidc:${createHmac("sha256", "openclaw-sidecar oidc credential id").update(material).digest("base64url").slice(0, 22)}`;
