@@ -184,11 +184,10 @@ async function main(argv: string[]): Promise<number> {
   }
   let config: Config;
   const origins = new Map<OptionKey, string>();
+  // The same sources again on every reload (SIGHUP, a changed file): file + environment + flags.
+  const sources = { env: process.env, flags: configFlags, ...(args.file !== undefined ? { file: args.file } : {}) };
   try {
-    config = loadConfig(
-      { env: process.env, flags: configFlags, ...(args.file !== undefined ? { file: args.file } : {}) },
-      origins,
-    );
+    config = loadConfig(sources, origins);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`openclaw-sidecar: ${err.message}\n`);
@@ -231,7 +230,7 @@ async function main(argv: string[]): Promise<number> {
       return runLink(config, configFlags["--user"], process.stdout, process.stderr);
     }
     default:
-      return run(config);
+      return run(config, () => loadConfig(sources));
   }
 }
 
@@ -256,7 +255,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
   };
 }
 
-async function run(config: Config): Promise<number> {
+async function run(config: Config, load: () => Config): Promise<number> {
   // Lines for people on a terminal, for the log collector everywhere else, unless logFormat says.
   const logger = createLogger(
     config.logLevel,
@@ -276,9 +275,13 @@ async function run(config: Config): Promise<number> {
   const stopped = new Promise<string>((resolve) => (signalled = resolve));
   process.once("SIGTERM", () => signalled("SIGTERM"));
   process.once("SIGINT", () => signalled("SIGINT"));
+  // SIGHUP reloads the credentials (proxy/reload.ts); one that arrives before the listeners are open finds the
+  // configuration just loaded, and must not end the process (the default action).
+  let hangup = (): void => logger.info({ kind: "reload", trigger: "SIGHUP" }, "SIGHUP before startup ended: ignored");
+  process.on("SIGHUP", () => hangup());
   let sidecar;
   try {
-    sidecar = await startSidecar(config, { logger });
+    sidecar = await startSidecar(config, { logger, load });
   } catch (err) {
     if (err instanceof ListenError) {
       logger.fatal(err.message);
@@ -286,6 +289,8 @@ async function run(config: Config): Promise<number> {
     }
     throw err;
   }
+  const started = sidecar;
+  hangup = () => started.reload("SIGHUP");
   // In the background, after the listeners are open: one log line on what the gateway looks like from here.
   void probeGatewayAtStartup(config, logger);
   if (startedByNpmScript()) watchParent(() => signalled("parent exited"));

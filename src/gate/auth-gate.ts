@@ -5,7 +5,9 @@
 // so this one is the only brake on guessing. A lockout refuses wrong tokens only: the right one always passes, because
 // behind docker-proxy or NAT every client shares one address and a stranger's guesses must not lock its owner out;
 // what keeps guessing infeasible is the token's length (config.ts MIN_TOKEN_LENGTH) and the late answer a locked
-// address gets for each wrong one. What the gate consumed or refused is never forwarded (scrub()).
+// address gets for each wrong one. What the gate consumed or refused is never forwarded (scrub()). update() swaps the
+// credentials, cookie keys and single sign-on's allow-lists without a restart; each upgrade it admits carries a
+// stillValid() check that answers by the ones in force (proxy/reload.ts closes the WebSockets whose check fails).
 import { randomBytes } from "node:crypto";
 import {
   type CookieKeys,
@@ -26,7 +28,7 @@ import type { RequestHead } from "../http/http1.ts";
 import type { Logger } from "../ops/log.ts";
 import type { AuthFailure, Metrics, UpgradeResult } from "../ops/metrics.ts";
 import { loginPage } from "./login-page.ts";
-import { CLIENT_ID_HEADER, CLIENT_SECRET_HEADER, MachineCredentials } from "./machine-credentials.ts";
+import { CLIENT_ID_HEADER, CLIENT_SECRET_HEADER, MachineCredentials, sameScopes } from "./machine-credentials.ts";
 import {
   CONTROL_UI_SHELL_PATHS,
   JOIN_LINK_PATHS,
@@ -34,7 +36,7 @@ import {
   createPublicPathMatcher,
 } from "./public-paths.ts";
 import { type Refusal, type Reply, refusalReply, wantsHtml } from "../http/responses.ts";
-import { type SsoGateOptions, createSsoGate } from "./sso/sso-gate.ts";
+import { type SsoGate, type SsoGateOptions, createSsoGate } from "./sso/sso-gate.ts";
 
 export const COOKIE_NAME = "openclaw_sidecar_session";
 
@@ -60,6 +62,17 @@ export interface UpgradeRefusal {
 export interface HeldUpgrade {
   held: Identity;
   check(request: ConnectRequest): ConnectDecision;
+  /** Once `check` admitted it: whether the token its connect frame carried is still configured (see update()). */
+  stillValid(): boolean;
+}
+
+/**
+ * An upgrade admitted by a credential a reload can withdraw (a token, a machine credential, a session): forwarded
+ * with `identity` (none in local mode), and closed when `stillValid()` fails after an update() (forward-upgrade.ts).
+ */
+export interface AdmittedUpgrade {
+  identity: Identity | undefined;
+  stillValid(): boolean;
 }
 
 /**
@@ -75,8 +88,21 @@ export interface AuthGate {
   checkUpgrade(
     head: RequestHead,
     view: ClientView,
-  ): Identity | undefined | UpgradeRefusal | HeldUpgrade | Promise<Identity | UpgradeRefusal>;
+  ): Identity | undefined | UpgradeRefusal | HeldUpgrade | AdmittedUpgrade | Promise<Identity | UpgradeRefusal>;
+  /**
+   * Takes the reloadable part of `options` (RELOADABLE_GATE_OPTIONS) in place of the current one: requests from now
+   * on are judged by it, and every AdmittedUpgrade/HeldUpgrade's stillValid() answers by it. Throws, changing
+   * nothing, when the new credentials cannot be used.
+   */
+  update(options: GateOptions): void;
 }
+
+/**
+ * What update() takes from new options: the credentials, the cookie secrets, the token-field login (its default
+ * follows the number of users), and single sign-on's allow-lists. Everything else needs a restart.
+ */
+export const RELOADABLE_GATE_OPTIONS = ["credentials", "cookieSecrets", "controlUiTokenLogin"] as const;
+export const RELOADABLE_OIDC_OPTIONS = ["allowedEmails", "allowedDomains", "scopesByGroup"] as const;
 
 /** The options the gate reads (validated in options/): its credentials, sessions, limiter and routes. */
 export interface GateOptions extends SsoGateOptions {
@@ -104,21 +130,31 @@ export interface GateOptions extends SsoGateOptions {
 }
 
 type Refused = { failure: AuthFailure; refusal: Refusal };
-type Verdict = { identity: Identity } | Refused;
+/** Admitted, and by what (for an upgrade's stillValid): a machine credential, a token, or a session cookie's value. */
+type Admitted = { identity: Identity; machine?: Credential; token?: Credential; session?: string };
+type Verdict = Admitted | Refused;
 
-export function createAuthGate(config: GateOptions, logger: Logger, metrics: Metrics): AuthGate {
-  const verifier = new TokenVerifier(config.credentials.filter((c) => c.clientId === undefined));
-  const machines = new MachineCredentials(config.credentials);
-  const secrets = config.cookieSecrets.length > 0 ? config.cookieSecrets : [randomBytes(32).toString("hex")];
+/** What update() swaps: everything built from the credentials and the cookie keys. */
+interface Keyring {
+  verifier: TokenVerifier;
+  machines: MachineCredentials;
+  keys: CookieKeys;
+  sso: SsoGate | undefined;
+  /** The token-field login's one user (controlUiTokenLogin), or none. */
+  tokenFieldUser: Credential | undefined;
+  isShell: (url: string) => boolean;
+}
+
+export function createAuthGate(initial: GateOptions, logger: Logger, metrics: Metrics): AuthGate {
+  // The options that update() never changes are read from here; the reloadable ones from `ring`.
+  const config = initial;
+  // Without a configured secret, one random key for the life of the process (a reload keeps it: sessions survive).
+  const randomKey = randomBytes(32).toString("hex");
   if (config.cookieSecrets.length === 0) {
     logger.warn(
       "no cookieSecret configured: using a random one; sessions end when the sidecar restarts and replicas do not share them",
     );
   }
-  const keys: CookieKeys = {
-    current: Buffer.from(secrets[0] as string),
-    previous: secrets.slice(1).map((s) => Buffer.from(s)),
-  };
   const limiter = new FailureLimiter({
     maxFailures: config.authMaxFailures,
     windowMs: config.authWindowMs,
@@ -131,24 +167,75 @@ export function createAuthGate(config: GateOptions, logger: Logger, metrics: Met
   // Under publicBasePath the session cookie is scoped to the prefix: "Path=/claw" (no trailing slash) matches the
   // bare prefix and everything below it — whichever of the two the Control UI opens its WebSocket at — and not /clawx.
   const base = config.publicBasePath;
-  // Single sign-on (issue 12): OIDC login and verified assertions from a proxy in front, when configured.
-  const sso = createSsoGate(config, {
-    keys,
-    logger,
-    metrics,
-    cookieName: COOKIE_NAME,
-    secureCookie,
-    tokenScopes: new Map(config.credentials.map((c) => [c.user, c.scopes])),
-    // Same-origin is the scheme and host this client used (never allowedOrigins: those are other sites, trusted for
-    // WebSockets only), or the configured publicOrigin, which is ours by definition.
-    isSameOrigin: (origin, view) =>
-      originAllowed(origin, view.proto, view.host, []) || origin === config.publicOrigin?.origin,
-  });
+
+  /** The keyring for `options`' credentials and secrets; throws on credentials that cannot be used. */
+  function buildKeyring(options: GateOptions, first: boolean): Keyring {
+    const verifier = new TokenVerifier(options.credentials.filter((c) => c.clientId === undefined));
+    const machines = new MachineCredentials(options.credentials);
+    const secrets = options.cookieSecrets.length > 0 ? options.cookieSecrets : [randomKey];
+    const keys: CookieKeys = {
+      current: Buffer.from(secrets[0] as string),
+      previous: secrets.slice(1).map((s) => Buffer.from(s)),
+    };
+    // Single sign-on (issue 12): OIDC login and verified assertions from a proxy in front, when configured.
+    const sso = createSsoGate(options, {
+      keys,
+      logger,
+      metrics,
+      cookieName: COOKIE_NAME,
+      secureCookie,
+      quiet: !first,
+      tokenScopes: new Map(options.credentials.map((c) => [c.user, c.scopes])),
+      // Same-origin is the scheme and host this client used (never allowedOrigins: those are other sites, trusted for
+      // WebSockets only), or the configured publicOrigin, which is ours by definition.
+      isSameOrigin: (origin, view) =>
+        originAllowed(origin, view.proto, view.host, []) || origin === config.publicOrigin?.origin,
+    });
+    // The token-field login: the Control UI's shell loads without a session, and a session-less upgrade is held for
+    // its connect frame. One user only: the identity goes on the upgrade, before the frame can say whose token it is.
+    const tokenFieldUser = options.controlUiTokenLogin
+      ? options.credentials.find((c) => c.clientId === undefined)
+      : undefined;
+    const isShell = createPublicPathMatcher(tokenFieldUser !== undefined ? CONTROL_UI_SHELL_PATHS : [], base);
+    return { verifier, machines, keys, sso, tokenFieldUser, isShell };
+  }
+  let ring = buildKeyring(config, true);
 
   const identityOf = (cred: Credential): Identity => ({
     user: cred.user,
     ...(cred.scopes ? { scopes: cred.scopes } : {}),
   });
+  const sameIdentity = (a: Identity | undefined, b: Identity): boolean =>
+    a !== undefined && a.user === b.user && sameScopes(a.scopes, b.scopes);
+  /** Whether the token credential `id` still names `identity` (its user and scopes) in the current keyring. */
+  const tokenStands = (id: string, identity: Identity) => (): boolean => {
+    const cred = ring.verifier.byCredentialId(id);
+    return cred !== undefined && sameIdentity(identityOf(cred), identity);
+  };
+  /**
+   * Whether a session cookie admitted at `at` would still be admitted as `identity`: its signature checked against the
+   * current cookie keys, its credential (token or single sign-on policy) against the current credentials. Its expiry
+   * is judged as of the admission: a WebSocket outliving its cookie is not ended by a reload (nor without one).
+   */
+  const sessionStands = (value: string, at: number, identity: Identity) => (): boolean => {
+    const { keys, sso, verifier } = ring;
+    const session = verifySession(keys, value, at);
+    if ("error" in session) return false;
+    if (sso?.ownsSession(session)) return sameIdentity(sso.sessionIdentity(session), identity);
+    const cred = verifier.byCredentialId(session.credential);
+    return cred !== undefined && cred.user === session.user && sameIdentity(identityOf(cred), identity);
+  };
+  /** What keeps an upgrade admitted by `verdict` open after a reload (see AuthGate.update). */
+  function standing(verdict: Admitted): () => boolean {
+    const { identity } = verdict;
+    if (verdict.machine !== undefined) {
+      const cred = verdict.machine;
+      return () => ring.machines.holds(cred);
+    }
+    if (verdict.token !== undefined) return tokenStands(ring.verifier.idOf(verdict.token), identity);
+    if (verdict.session !== undefined) return sessionStands(verdict.session, Date.now(), identity);
+    return () => true;
+  }
   const unauthorized = (message: string): Refusal => ({ status: 401, type: "unauthorized", message });
 
   function fail(view: ClientView, failure: AuthFailure, what: string): Refused {
@@ -212,6 +299,7 @@ export function createAuthGate(config: GateOptions, logger: Logger, metrics: Met
 
   /** Checks machine, Bearer and cookie credentials; the caller handles ?token= logins. Strips what it consumed. */
   function verify(req: RequestHead, view: ClientView): Verdict {
+    const { machines, verifier, keys, sso } = ring;
     const clientId = req.headers[CLIENT_ID_HEADER];
     const clientSecret = req.headers[CLIENT_SECRET_HEADER];
     if (machines.size > 0 && typeof clientId === "string" && typeof clientSecret === "string") {
@@ -220,7 +308,7 @@ export function createAuthGate(config: GateOptions, logger: Logger, metrics: Met
       const cred = machines.verify(clientId, clientSecret);
       if (cred === undefined) return wrong(view, "the machine credential (CF-Access-Client-Id/-Secret) is not valid");
       limiter.recordSuccess(limiterKey(view.clientAddress));
-      return { identity: identityOf(cred) };
+      return { identity: identityOf(cred), machine: cred };
     }
     const bearer = bearerToken(req.headers.authorization);
     if (bearer !== undefined) {
@@ -232,7 +320,7 @@ export function createAuthGate(config: GateOptions, logger: Logger, metrics: Met
       // forwarded as sent: found by the gate fuzzer). In identity mode it is ours alone.
       if (local) req.headers.authorization = `Bearer ${bearer}`;
       else delete req.headers.authorization;
-      return { identity: identityOf(cred) };
+      return { identity: identityOf(cred), token: cred };
     }
     const cookies = parseCookies(req.headers.cookie);
     const session = cookies.get(COOKIE_NAME);
@@ -248,14 +336,14 @@ export function createAuthGate(config: GateOptions, logger: Logger, metrics: Met
       if (sso?.ownsSession(result)) {
         const identity = sso.sessionIdentity(result);
         return identity !== undefined
-          ? { identity }
+          ? { identity, session }
           : fail(view, "bad_cookie", "the single sign-on settings changed since this session began: sign in again");
       }
       // The credential the session was issued for, with its own scopes; a retired token has ended its sessions.
       const cred = verifier.byCredentialId(result.credential);
       if (cred === undefined || cred.user !== result.user)
         return fail(view, "bad_cookie", "the session's credential is no longer configured");
-      return { identity: identityOf(cred) };
+      return { identity: identityOf(cred), session };
     }
     metrics.authFailures.inc({ reason: "missing" });
     return {
@@ -268,6 +356,7 @@ export function createAuthGate(config: GateOptions, logger: Logger, metrics: Met
 
   /** A Bearer (checked later), or a session cookie that verifies and names a credential still configured. */
   function hasUsableSession(req: RequestHead): boolean {
+    const { keys, sso, verifier } = ring;
     if (bearerToken(req.headers.authorization) !== undefined) return true;
     const value = parseCookies(req.headers.cookie).get(COOKIE_NAME);
     const session = value === undefined ? undefined : verifySession(keys, value, Date.now());
@@ -282,20 +371,22 @@ export function createAuthGate(config: GateOptions, logger: Logger, metrics: Met
   // paths (written relative to the prefix). The worker routes stay at the root (/claw/__openclaw__/worker is the UI's
   // fallback page), outside the prefix, where nothing is forwarded (router.ts).
   const isPublic = createPublicPathMatcher(config.publicPaths, base);
-  // The token-field login: the Control UI's shell loads without a session, and a session-less upgrade is held for its
-  // connect frame. One user only: the identity goes on the upgrade, before the frame can say whose token it is.
-  const tokenFieldUser = config.controlUiTokenLogin
-    ? config.credentials.find((c) => c.clientId === undefined)
-    : undefined;
   // Join links, the worker WebSocket and worker artifacts carry credentials of their own (selfAuthenticatingRoutes).
   const isSelfAuthenticating = createPublicPathMatcher(
     !config.selfAuthenticatingRoutes ? [] : base === "" ? SELF_AUTHENTICATING_PATHS : JOIN_LINK_PATHS,
     base,
   );
-  const isShell = createPublicPathMatcher(tokenFieldUser !== undefined ? CONTROL_UI_SHELL_PATHS : [], base);
 
-  /** Judges a held upgrade's first message, with the same limiter and counters as every other token attempt. */
-  function checkConnect(request: ConnectRequest, view: ClientView): ConnectDecision {
+  /**
+   * Judges a held upgrade's first message, with the same limiter and counters as every other token attempt;
+   * `admitted` learns the credential that passed.
+   */
+  function checkConnect(
+    request: ConnectRequest,
+    view: ClientView,
+    admitted: (cred: Credential) => void,
+  ): ConnectDecision {
+    const { verifier, tokenFieldUser } = ring;
     const refuse = (
       result: "unauthenticated" | "rate_limited",
       message: string,
@@ -339,7 +430,18 @@ export function createAuthGate(config: GateOptions, logger: Logger, metrics: Met
     }
     limiter.recordSuccess(limiterKey(view.clientAddress));
     logger.info({ kind: "auth", client: view.clientAddress, user: cred.user }, "login (connect frame)");
+    admitted(cred);
     return { ok: true };
+  }
+  /** A session-less upgrade held for the token-field user's connect frame; it stands while that token does. */
+  function hold(user: Credential, view: ClientView): HeldUpgrade {
+    let stands: (() => boolean) | undefined;
+    return {
+      held: identityOf(user),
+      check: (request) =>
+        checkConnect(request, view, (cred) => (stands = tokenStands(ring.verifier.idOf(cred), identityOf(cred)))),
+      stillValid: () => stands?.() ?? true,
+    };
   }
   const pass = (identity: Identity): Identity | undefined => (local ? undefined : identity);
 
@@ -353,6 +455,7 @@ export function createAuthGate(config: GateOptions, logger: Logger, metrics: Met
    * Bearer is the gateway's own token, checked here first. The table: docs/security.md (credentials).
    */
   function scrub(req: RequestHead, keepAuthorization: boolean): void {
+    const { sso, machines } = ring;
     const cookies = parseCookies(req.headers.cookie);
     if (cookies.has(COOKIE_NAME)) stripCookie(req, cookies);
     if (sso?.assertionHeader !== undefined) delete req.headers[sso.assertionHeader];
@@ -380,6 +483,7 @@ export function createAuthGate(config: GateOptions, logger: Logger, metrics: Met
     req: RequestHead,
     view: ClientView,
   ): Identity | undefined | Reply | Promise<Identity | undefined | Reply> {
+    const { sso, isShell, verifier, keys } = ring;
     if (isPublic(req.url)) return undefined;
     if (isSelfAuthenticating(req.url)) return undefined;
     const single = sso?.checkRequest(req, view);
@@ -435,7 +539,8 @@ export function createAuthGate(config: GateOptions, logger: Logger, metrics: Met
   function checkUpgrade(
     req: RequestHead,
     view: ClientView,
-  ): Identity | undefined | UpgradeRefusal | HeldUpgrade | Promise<Identity | UpgradeRefusal> {
+  ): Identity | undefined | UpgradeRefusal | HeldUpgrade | AdmittedUpgrade | Promise<Identity | UpgradeRefusal> {
+    const { sso, tokenFieldUser } = ring;
     // Cross-site WebSocket hijacking: a page elsewhere must not ride the user's cookie into the gateway.
     const origin = req.headers.origin;
     if (origin !== undefined && !originAllowed(origin, view.proto, view.host, config.allowedOrigins)) {
@@ -460,8 +565,7 @@ export function createAuthGate(config: GateOptions, logger: Logger, metrics: Met
       bearerToken(req.headers.authorization) !== undefined ||
       parseCookies(req.headers.cookie).has(COOKIE_NAME) ||
       req.headers[CLIENT_ID_HEADER] !== undefined;
-    if (!presented && tokenFieldUser !== undefined)
-      return { held: identityOf(tokenFieldUser), check: (request) => checkConnect(request, view) };
+    if (!presented && tokenFieldUser !== undefined) return hold(tokenFieldUser, view);
     const verdict = verify(req, view);
     // A stale session (rotated secret, expired) falls back to the token field rather than locking the page out.
     if (
@@ -469,9 +573,9 @@ export function createAuthGate(config: GateOptions, logger: Logger, metrics: Met
       tokenFieldUser !== undefined &&
       (verdict.failure === "bad_cookie" || verdict.failure === "expired_cookie")
     ) {
-      return { held: identityOf(tokenFieldUser), check: (request) => checkConnect(request, view) };
+      return hold(tokenFieldUser, view);
     }
-    if ("identity" in verdict) return pass(verdict.identity);
+    if ("identity" in verdict) return { identity: pass(verdict.identity), stillValid: standing(verdict) };
     return answer<UpgradeRefusal>(verdict, {
       result: verdict.failure === "rate_limited" ? "rate_limited" : "unauthenticated",
       refusal: verdict.refusal,
@@ -484,6 +588,27 @@ export function createAuthGate(config: GateOptions, logger: Logger, metrics: Met
       scrubbed(req, isPublic(req.url) || isSelfAuthenticating(req.url), checkRequest(req, view)),
     // Public paths never apply to upgrades (checkUpgrade); self-authenticating ones do, whatever decided.
     checkUpgrade: (req, view) => scrubbed(req, isSelfAuthenticating(req.url), checkUpgrade(req, view)),
+    update(options) {
+      const next = buildKeyring(
+        {
+          ...config,
+          credentials: options.credentials,
+          cookieSecrets: options.cookieSecrets,
+          controlUiTokenLogin: options.controlUiTokenLogin,
+          oidc:
+            config.oidc && options.oidc
+              ? {
+                  ...config.oidc,
+                  allowedEmails: options.oidc.allowedEmails,
+                  allowedDomains: options.oidc.allowedDomains,
+                  scopesByGroup: options.oidc.scopesByGroup,
+                }
+              : config.oidc,
+        },
+        false,
+      );
+      ring = next;
+    },
   };
 }
 

@@ -23,6 +23,17 @@ export class MachineCredentials {
     return this.byId.size;
   }
 
+  /** Whether `cred` (from an earlier set) is still configured here: same id, same secret digest, same user. */
+  holds(cred: Credential): boolean {
+    const entry = this.byId.get(cred.clientId as string);
+    return (
+      entry !== undefined &&
+      entry.cred.user === cred.user &&
+      entry.cred.clientSecretSha256?.toLowerCase() === cred.clientSecretSha256?.toLowerCase() &&
+      sameScopes(entry.cred.scopes, cred.scopes)
+    );
+  }
+
   /** The credential the pair proves, or undefined (an unknown id costs the same digest and comparison). */
   verify(clientId: string, secret: string): Credential | undefined {
     const digest = createHash("sha256").update(secret, "utf8").digest();
@@ -33,3 +44,9 @@ export class MachineCredentials {
 }
 
 const UNKNOWN = Buffer.alloc(32);
+
+/** Two scope lists grant the same (order aside; none is the gateway's defaults). */
+export function sameScopes(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.length === b.length && [...a].sort().join(",") === [...b].sort().join(",");
+}

@@ -44,6 +44,8 @@ const REASON_PREFIXES: ReadonlyArray<readonly [string, CloseReasonClass]> = [
   ["control ui requires device identity", "device_identity_required"],
   ["device identity required", "device_identity_required"],
   ["protocol mismatch", "protocol_mismatch"],
+  // The sidecar's own (forward-upgrade.ts Tunnel.revoke), when a reload removed the credential behind a WebSocket.
+  ["credentials revoked", "credentials_revoked"],
 ];
 
 /**

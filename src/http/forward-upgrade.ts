@@ -7,6 +7,7 @@
 // subprotocols, extensions and permessage-deflate pass through untouched. There is no idle timeout: TCP keep-alive
 // finds dead peers, and a quiet dashboard socket lives as long as both ends want it. The one deadline is a held
 // upgrade's (heldUpgradeTimeoutMs): until its first message proves a credential it holds two sockets for nobody.
+// After a credential reload, revoke() closes the tunnels whose stillValid() check (given by the caller) now fails.
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { FrameReader, type CloseReasonClass, classifyCloseReason } from "./close-frames.ts";
@@ -37,12 +38,19 @@ export interface UpgradeForwarderOptions {
   logger: Logger;
 }
 
-/** What one upgrade is known by in logs; `hold` when its first message must prove a credential (connect-frame.ts). */
+/**
+ * What one upgrade is known by in logs; `hold` when its first message must prove a credential (connect-frame.ts);
+ * `stillValid` when the credential that admitted it can be withdrawn while it is open (a reload: revoke()).
+ */
 export interface UpgradeContext {
   client: string;
   url: string;
   hold?: ConnectCheck;
+  stillValid?: () => boolean;
 }
+
+/** The reason of the close a revoked WebSocket gets (code 1008, policy violation). */
+export const REVOKED_REASON = "credentials revoked: sign in again";
 
 /** Decides a held upgrade's first message (identity mode: the gate checks the token, and counts failures). */
 export type ConnectCheck = (request: ConnectRequest) => ConnectDecision;
@@ -276,6 +284,26 @@ export class Tunnel {
   }
 
   /**
+   * The credential that admitted this tunnel is gone (a reload): the gateway's socket is dropped at once — nothing
+   * more of this client reaches it — and the client gets a 1008 close with REVOKED_REASON, at a frame boundary only
+   * (else the socket is destroyed: a close frame inside a frame would corrupt the stream).
+   */
+  revoke(): void {
+    if (this.client.destroyed && this.upstream.destroyed) return;
+    this.stopHolding();
+    this.refused = true;
+    this.refusal = { code: 1008, reason: REVOKED_REASON };
+    this.firstClose ??= "sidecar";
+    this.upstream.destroy();
+    if (!this.fromUpstream.atFrameBoundary || this.fromUpstream.close !== undefined || !this.client.writable) {
+      this.client.destroy();
+      return;
+    }
+    this.client.end(closeFrame(1008, REVOKED_REASON, false));
+    linger(this.client);
+  }
+
+  /**
    * Shutdown: tell both ends the sidecar is going away (1001), at a frame boundary only — a close frame dropped into
    * the middle of a frame would corrupt the stream — and end the sockets; whatever is not closed later is destroyed.
    */
@@ -362,6 +390,11 @@ export function closeFrame(code: number, reason: string, masked: boolean): Buffe
 export interface UpgradeForwarder {
   /** `upstreamHead` is the complete request head to send; `clientRest` the client's bytes after its head. */
   forward(upstreamHead: string, socket: Socket, clientRest: Buffer, ctx: UpgradeContext): void;
+  /**
+   * Closes every open tunnel whose `stillValid()` now fails (Tunnel.revoke), and every handshake still waiting for
+   * the gateway is checked again when its 101 arrives; returns how many tunnels were closed. Called after a reload.
+   */
+  revoke(): number;
   readonly tunnels: ReadonlySet<Tunnel>;
 }
 
@@ -369,6 +402,8 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
   const { upstream, upgradeTimeoutMs, heldUpgradeTimeoutMs, metrics, logger } = opts;
   const tunnels = new Set<Tunnel>();
   const target = upstreamTarget(upstream);
+  // Counts revoke() calls: a handshake started before the latest one is checked again when it opens (one comparison).
+  let revocations = 0;
   // Label children resolved once (prom-client hashes a label object on every call otherwise).
   const upgradedOk = metrics.upgrades.labels("ok");
   const openTunnels = metrics.activeConnections.labels("websocket");
@@ -465,6 +500,7 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
     private readonly socket: Socket;
     private readonly clientRest: Buffer;
     private readonly ctx: UpgradeContext;
+    private readonly revocationsAtStart = revocations;
 
     constructor(upstreamHead: string, socket: Socket, clientRest: Buffer, ctx: UpgradeContext) {
       this.upstreamHead = upstreamHead;
@@ -625,18 +661,30 @@ export function createUpgradeForwarder(opts: UpgradeForwarderOptions): UpgradeFo
       this.early = [];
       const deflate = /permessage-deflate/i.test(responseHeader(head, "sec-websocket-extensions") ?? "");
       const onReleased = () => upgradedOk.inc();
-      tunnels.add(
-        new Tunnel(this.ctx, socket, up, upstreamRest, clientRest, onTunnelDone, {
-          deflate,
-          onReleased,
-          heldTimeoutMs: heldUpgradeTimeoutMs,
-        }),
-      );
+      const tunnel = new Tunnel(this.ctx, socket, up, upstreamRest, clientRest, onTunnelDone, {
+        deflate,
+        onReleased,
+        heldTimeoutMs: heldUpgradeTimeoutMs,
+      });
+      tunnels.add(tunnel);
       socket.uncork();
+      // Admitted before a reload that withdrew its credential, while the gateway was still answering.
+      if (this.revocationsAtStart !== revocations && this.ctx.stillValid?.() === false) tunnel.revoke();
     }
   }
 
-  return { forward, tunnels };
+  function revoke(): number {
+    revocations++;
+    let closed = 0;
+    for (const t of [...tunnels]) {
+      if (t.ctx.stillValid === undefined || t.ctx.stillValid()) continue;
+      t.revoke();
+      closed++;
+    }
+    return closed;
+  }
+
+  return { forward, revoke, tunnels };
 }
 
 /** The response head as the gateway sent it, minus framing fields, plus `override`. */

@@ -10,6 +10,8 @@ export type CloseReasonClass =
   | "origin_not_allowed"
   | "device_identity_required"
   | "protocol_mismatch"
+  /** The sidecar closed it: the credential that admitted it was removed by a reload (proxy/reload.ts). */
+  | "credentials_revoked"
   | "payload_too_large"
   | "going_away"
   | "normal"
@@ -22,6 +24,7 @@ export const CLOSE_REASON_CLASSES: readonly CloseReasonClass[] = [
   "origin_not_allowed",
   "device_identity_required",
   "protocol_mismatch",
+  "credentials_revoked",
   "payload_too_large",
   "going_away",
   "normal",
@@ -152,6 +155,10 @@ export const ACME_ORDER_RESULTS: readonly AcmeOrderResult[] = [
   "error",
 ];
 
+/** Outcome of one credential reload (proxy/reload.ts): applied, or refused with the previous credentials kept. */
+export type CredentialReloadResult = "ok" | "refused";
+export const CREDENTIAL_RELOAD_RESULTS: readonly CredentialReloadResult[] = ["ok", "refused"];
+
 export type Metrics = ReturnType<typeof createMetrics>;
 
 export function createMetrics() {
@@ -242,11 +249,18 @@ export function createMetrics() {
       labelNames: ["result"] as const,
       registers,
     }),
+    credentialReloads: new Counter({
+      name: `${PREFIX}credential_reloads_total`,
+      help: "Credential reloads (a changed file or SIGHUP), by result: ok (applied) or refused (the previous credentials stay).",
+      labelNames: ["result"] as const,
+      registers,
+    }),
   };
   for (const result of UPGRADE_RESULTS) metrics.upgrades.inc({ result }, 0);
   for (const code of UPSTREAM_ERROR_CODES) metrics.upstreamErrors.inc({ code }, 0);
   for (const reason of AUTH_FAILURES) metrics.authFailures.inc({ reason }, 0);
   for (const result of ACME_ORDER_RESULTS) metrics.acmeOrders.inc({ result }, 0);
+  for (const result of CREDENTIAL_RELOAD_RESULTS) metrics.credentialReloads.inc({ result }, 0);
   for (const kind of ["http", "websocket"]) metrics.activeConnections.set({ kind }, 0);
   for (const status of ["400", "408", "431"]) metrics.clientErrors.inc({ status }, 0);
   for (const code of [1000, 1001, 1006, 1008]) {

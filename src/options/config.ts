@@ -83,6 +83,11 @@ export interface Config extends GateOptions, AcmeSettings {
   logLevel: LogLevel;
   /** json or pretty; undefined: decided by the command line (pretty when stdout is a terminal). */
   logFormat: LogFormat | undefined;
+  /**
+   * The files this configuration was read from that a reload watches (proxy/reload.ts): the config file, tokenFile,
+   * tokensFile, cookieSecretFile — whichever are set.
+   */
+  watchFiles: string[];
 }
 
 /** Raised with every problem found; the CLI prints them and exits 78 (EX_CONFIG). */
@@ -135,6 +140,9 @@ export function loadConfig(sources: Sources = {}, origins?: Map<OptionKey, strin
   }
   const config = validate(raw, problems);
   if (problems.length > 0) throw new ConfigError(problems);
+  config.watchFiles = [file, raw.tokenFile, raw.tokensFile, raw.cookieSecretFile].filter(
+    (f): f is string => typeof f === "string" && f !== "",
+  );
   return config;
 }
 
@@ -300,6 +308,7 @@ function validate(raw: Raw, problems: string[]): Config {
     authLockoutMs: opt("authLockoutMs", int(1000, 86_400_000), d.authLockoutMs),
     logLevel: opt("logLevel", oneOf(LOG_LEVELS), d.logLevel),
     logFormat: opt("logFormat", oneOf(LOG_FORMATS), undefined),
+    watchFiles: [],
     ...validateSso(raw, opt, problems, { mode, publicOrigin, identityHeader }),
   };
 }

@@ -442,12 +442,14 @@ export const DETAILS: Partial<Record<OptionKey, string>> = {
   token:
     "the token (identity: the user's; local: the gateway's), at least 16 characters (`openssl rand -hex 32`); `sha256:<hex>` accepted (its length cannot be checked)",
   tokenFile:
-    "the token (identity: the user's; local: the gateway's), at least 16 characters (`openssl rand -hex 32`); `sha256:<hex>` accepted (its length cannot be checked)",
+    "the token (identity: the user's; local: the gateway's), at least 16 characters (`openssl rand -hex 32`); `sha256:<hex>` accepted (its length cannot be checked); re-read on change and SIGHUP ([without a restart](security.md#changing-credentials-without-a-restart))",
   user: "the identity `token` maps to",
   tokensFile:
-    "JSON array of `{user, token \\| tokenSha256, scopes?}` (a `token` at least 16 characters); one user may have several tokens only with the same scopes; a session is bound to the entry it was issued for, so removing a token ends its sessions",
-  cookieSecret: "≥ 32 characters; several (comma or one per line) for rotation",
-  cookieSecretFile: "≥ 32 characters; several (comma or one per line) for rotation",
+    "JSON array of `{user, token \\| tokenSha256, scopes?}` (a `token` at least 16 characters); one user may have several tokens only with the same scopes; a session is bound to the entry it was issued for, so removing a token ends its sessions and closes its WebSockets; re-read on change and SIGHUP ([without a restart](security.md#changing-credentials-without-a-restart))",
+  cookieSecret:
+    "≥ 32 characters; several (comma or one per line) for rotation: the first signs, all verify; from the `--config` file, re-read on change and SIGHUP ([without a restart](security.md#changing-credentials-without-a-restart))",
+  cookieSecretFile:
+    "≥ 32 characters; several (comma or one per line) for rotation: the first signs, all verify; re-read on change and SIGHUP ([without a restart](security.md#changing-credentials-without-a-restart))",
   cookieTtlSeconds: "session lifetime",
   publicOrigin: "the origin users open, e.g. `https://claw.example.com`",
   publicBasePath:
@@ -490,13 +492,13 @@ export const DETAILS: Partial<Record<OptionKey, string>> = {
     "the callback, under `publicBasePath`; the redirect URI to register is `publicOrigin` + `publicBasePath` + this path (check-config prints it)",
   oidcScopes: "requested scopes (add `groups` for Authelia)",
   oidcAllowedEmails:
-    "who may sign in, by the `email` claim (never an address the provider marks `email_verified: false`)",
+    "who may sign in, by the `email` claim (never an address the provider marks `email_verified: false`); from the `--config` file, re-read on change and SIGHUP: a removed address's sessions end ([without a restart](security.md#changing-credentials-without-a-restart))",
   oidcAllowedDomains:
-    "who may sign in, by the `email` claim (never an address the provider marks `email_verified: false`)",
+    "who may sign in, by the `email` claim (never an address the provider marks `email_verified: false`); from the `--config` file, re-read on change and SIGHUP: a removed domain's sessions end ([without a restart](security.md#changing-credentials-without-a-restart))",
   oidcUserClaim: "the claim that becomes the identity header",
   oidcGroupsClaim: "the claim listing the user's groups",
   oidcScopesByGroup:
-    'JSON `{"group": ["operator.read", …]}` → `x-openclaw-scopes` (union over the user\'s groups); a user in none of them is refused',
+    'JSON `{"group": ["operator.read", …]}` → `x-openclaw-scopes` (union over the user\'s groups); a user in none of them is refused; from the `--config` file, re-read on change and SIGHUP: a change ends every single sign-on session ([without a restart](security.md#changing-credentials-without-a-restart))',
   oidcTimeoutMs: "deadline of each request to the provider (and of assertion JWKS fetches), then 503",
   trustAssertion:
     "identity mode: verify a proxy's signed JWT per request: `cloudflare-access`, `pomerium` or `generic`",

@@ -197,23 +197,22 @@ export function createRouter(parts: RouterParts): { main: ConnectionOptions; app
         true,
       );
     if (verdict !== undefined && "refusal" in verdict) return refuse(verdict.result, verdict.refusal);
-    // A held upgrade goes on with the one user's identity; its first message must still prove the token.
+    // A held upgrade goes on with the one user's identity; its first message must still prove the token. A held or
+    // admitted one stays open while its credential stands (a reload may withdraw it: forwarder.revoke()).
     const held = verdict !== undefined && "held" in verdict ? verdict : undefined;
-    rewriteHeaders(
-      head.headers,
-      view,
-      policy,
-      held !== undefined ? held.held : (verdict as Identity | undefined),
-      true,
-    );
+    const admitted = verdict !== undefined && "stillValid" in verdict && !("held" in verdict) ? verdict : undefined;
+    const identity = held !== undefined ? held.held : admitted !== undefined ? admitted.identity : verdict;
+    rewriteHeaders(head.headers, view, policy, identity as Identity | undefined, true);
     const out = outgoingHead(head, view.clientAddress);
     if (typeof out !== "string") return refuse("unsafe_request_head", out);
     const { socket, rest } = ex.takeOver();
     socket.on("error", destroySelf);
+    const stillValid = (held ?? admitted)?.stillValid;
     upgrades.forward(out, socket, rest, {
       client: view.clientAddress,
       url: head.url,
       ...(held !== undefined ? { hold: held.check } : {}),
+      ...(stillValid !== undefined ? { stillValid } : {}),
     });
   };
 

@@ -16,6 +16,7 @@ import { createRedirectServer, readKeyPair, watchKeyPair } from "../tls/tls.ts";
 import { createAdminServer } from "./admin.ts";
 import { Traffic, createDrain } from "./drain.ts";
 import { createConnectionRegistry, formatHostPort, listen } from "./listeners.ts";
+import { createReloader } from "./reload.ts";
 import { createRouter } from "./router.ts";
 
 export { ListenError, formatHostPort } from "./listeners.ts";
@@ -27,12 +28,21 @@ export interface Sidecar {
   /** The MCP Apps sandbox listener (appsListen), when configured. */
   readonly appsAddress: AddressInfo | undefined;
   readonly metrics: Metrics;
+  /**
+   * Loads the configuration again and applies its credentials (reload.ts); false when refused. SIGHUP calls it
+   * (cli.ts), and so does a change of one of the configuration's files.
+   */
+  reload(trigger?: string): boolean;
   /** Graceful shutdown; resolves when everything is closed. Safe to call twice. */
   drain(): Promise<void>;
 }
 
 export interface SidecarDeps {
   logger: Logger;
+  /** Loads the configuration again from the sources `config` came from (reload()); none: nothing to reload. */
+  load?: () => Config;
+  /** How often the configuration's files are polled for a change (ms); 0: not watched. Default 1000. */
+  watchIntervalMs?: number;
 }
 
 export async function startSidecar(config: Config, deps: SidecarDeps): Promise<Sidecar> {
@@ -139,6 +149,9 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
     throw err;
   }
   acme?.start(server as tls.Server);
+  const reloader = createReloader({ config, load: deps.load ?? (() => config), gate, upgrades, logger, metrics });
+  const watchIntervalMs = deps.watchIntervalMs ?? 1000;
+  if (deps.load !== undefined && watchIntervalMs > 0) reloader.watch(watchIntervalMs);
   // Plain listeners' connections read into reused buffers (http/socket-reads.ts); TLS ones cannot.
   const acceptError = (err: Error) =>
     logger.warn({ kind: "http", error: err.message }, "accepting a connection failed");
@@ -174,6 +187,7 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
     stop() {
       connections.stop();
       stopWatching();
+      reloader.stop();
     },
     logger,
   });
@@ -192,6 +206,7 @@ export async function startSidecar(config: Config, deps: SidecarDeps): Promise<S
       return appsAddress;
     },
     metrics,
+    reload: (trigger = "reload") => reloader.reload(trigger),
     drain,
   };
 }

@@ -7,7 +7,11 @@
 //     below, the signing here, with Ed25519 through node:crypto, verified by the sidecar with jose);
 //   - OIDC claims through the policy (decide()) and the session round trip, and configured names through loadConfig
 //     (`user`, tokensFile users, machine-credential users): each identity the sidecar grants is written by the
-//     sidecar's own header rewrite and serializer to a recording upstream that parses with llhttp.
+//     sidecar's own header rewrite and serializer to a recording upstream that parses with llhttp;
+//   - configured names through a reload (issue 23): a running sidecar's tokensFile rewritten with the generated user
+//     and reloaded (sidecar.reload(), what SIGHUP and a file change run), then a request with that entry's token
+//     through it to a second recording upstream. A refused reload must leave the previous entry working; an accepted
+//     one must have retired it.
 //
 // The oracle, for every source: the gateway parses exactly one user header whose value is, byte for byte, the
 // identity the rule gives for the generated value — or the value was refused and nothing reached the gateway.
@@ -22,6 +26,7 @@ import { type TrustPolicy, rewriteHeaders } from "../../src/forwarding/forwarded
 import { HttpError, parseRequestHead, serializeRequestHead } from "../../src/http/http1.ts";
 import { type OidcPolicy, decide } from "../../src/gate/sso/oidc-policy.ts";
 import { startRecordingUpstream } from "../helpers/recording-upstream.ts";
+import { startTestSidecar } from "../helpers/sidecar.ts";
 import type { Rng } from "../helpers/rng.ts";
 
 // ---- generating identities ---------------------------------------------------------------------------------------
@@ -201,6 +206,27 @@ const KEYS = { current: Buffer.from("fuzz-session-key-0123456789abcdef"), previo
 export async function runIdentitySources(r: Rng, cases: number): Promise<SourceResult> {
   const up = await startRecordingUpstream();
   const dir = mkdtempSync(path.join(tmpdir(), "ocsc-identity-fuzz-"));
+  // The reload path: one running sidecar whose tokensFile each case rewrites, in front of its own witness.
+  const reloadUp = await startRecordingUpstream();
+  const reloadFile = path.join(dir, "reloaded.json");
+  const reloadToken = (i: number) => `fuzz-reload-token-${i}-0123456789abcdef`;
+  writeFileSync(reloadFile, JSON.stringify([{ user: "fuzz-start", token: reloadToken(-1) }]));
+  const reloading = await startTestSidecar({
+    "--upstream": reloadUp.url,
+    "--mode": "identity",
+    "--cookie-secret": "r".repeat(40),
+    "--tokens-file": reloadFile,
+    "--log-level": "fatal",
+  });
+  /** The user the witness parsed for a request with `token` through the reloading sidecar; undefined: not forwarded. */
+  const throughReload = async (token: string): Promise<{ status: number; users: string[] | undefined }> => {
+    const before = reloadUp.parsed.length;
+    const res = await fetch(`${reloading.url}/fuzz`, { headers: { authorization: `Bearer ${token}` } });
+    await res.arrayBuffer();
+    const p = reloadUp.parsed[before];
+    return { status: res.status, users: p === undefined ? undefined : reloadUp.values(p, "x-forwarded-user") };
+  };
+  let inForce = { token: reloadToken(-1), user: "fuzz-start" };
   const result: SourceResult = { cases: 0, granted: 0, refused: 0, violations: [] };
   const heads: Array<{ source: string; caseIndex: number; user: string; scopes: string[] | undefined; text: string }> =
     [];
@@ -312,6 +338,35 @@ export async function runIdentitySources(r: Rng, cases: number): Promise<SourceR
           else grant(source, user, undefined);
         }
       }
+
+      // The same name through a reload of a running sidecar's tokensFile: the entry checks of startup, and then the
+      // gateway sees exactly the rule's identity; a refused file changes nothing.
+      writeFileSync(reloadFile, JSON.stringify([{ user: raw, token: reloadToken(i) }]));
+      const accepted = reloading.reload();
+      if (!accepted) {
+        result.refused++;
+        if (configured !== undefined && raw.trim() !== "")
+          fail("reload", `reload refused where the rule admits ${JSON.stringify(configured)}`);
+        const previous = await throughReload(inForce.token);
+        if (previous.status !== 200 || JSON.stringify(previous.users) !== JSON.stringify([inForce.user]))
+          fail(
+            "reload",
+            `after a refused reload the previous entry got ${previous.status}, ${JSON.stringify(previous.users)}`,
+          );
+      } else {
+        if (configured === undefined) fail("reload", "reload accepted a name the rule refuses");
+        const now = await throughReload(reloadToken(i));
+        if (now.status !== 200 || JSON.stringify(now.users) !== JSON.stringify([configured]))
+          fail(
+            "reload",
+            `granted; the gateway saw ${now.status}, users ${JSON.stringify(now.users)} where the rule gives ${JSON.stringify(configured)}`,
+          );
+        else result.granted++;
+        const retired = await throughReload(inForce.token);
+        if (retired.status !== 401 || retired.users !== undefined)
+          fail("reload", `the replaced entry still got ${retired.status} (${JSON.stringify(retired.users)})`);
+        inForce = { token: reloadToken(i), user: configured ?? "" };
+      }
     }
 
     // The witness: every granted head, pipelined on one connection to llhttp, parsed in order.
@@ -345,6 +400,8 @@ export async function runIdentitySources(r: Rng, cases: number): Promise<SourceR
       }
     });
   } finally {
+    await reloading.close();
+    await reloadUp.close();
     await up.close();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -2,7 +2,10 @@
 // process with test users and groups), the real sidecar, and the fake gateway recording what reaches it. Every hop of
 // the login is a real HTTP request: the sidecar's redirect, the provider's own login form, its redirects back, the
 // sidecar's back-channel code exchange, discovery and JWKS fetches.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { COOKIE_NAME } from "../../src/gate/auth-gate.ts";
@@ -344,6 +347,68 @@ describe("OIDC login against a real provider", () => {
       await other.close();
     }
   });
+});
+
+describe("single sign-on's allow-lists without a restart (issue 23)", () => {
+  it("an address dropped from oidcAllowedEmails ends that session and closes its WebSocket; another user's stay", async () => {
+    // A sidecar of its own, whose redirect URI the provider is told about (restarted with it, and without it after).
+    const port = await freePort();
+    const own = `http://127.0.0.1:${port}`;
+    await provider.stop();
+    provider = await startProvider({
+      ...providerSpec([k1]),
+      redirectUris: [`${origin}/oauth2/callback`, `${own}/oauth2/callback`],
+    });
+    const dir = mkdtempSync(path.join(tmpdir(), "ocs-oidc-reload-"));
+    const file = path.join(dir, "config.json");
+    const allow = (emails: string[]) => writeFileSync(file, JSON.stringify({ oidcAllowedEmails: emails }));
+    allow(["alice@example.com", "bob@example.com"]);
+    const { "--oidc-allowed-domains": _domains, ...flags } = sidecarFlags(port, provider.issuer);
+    const reloading = await startTestSidecar(flags, { file });
+    try {
+      const sessionOf = async (user: string) => {
+        const browser = new Browser();
+        expect((await loginThroughProvider(browser, reloading.url, "/", user)).final.status).toBe(200);
+        return `${COOKIE_NAME}=${browser.cookie(reloading.url, COOKIE_NAME)}`;
+      };
+      const open = (cookie: string) =>
+        new Promise<{ ws: WebSocket; closed: Promise<[number, string]> }>((resolve, reject) => {
+          const ws = new WebSocket(`${reloading.url.replace("http", "ws")}/`, { headers: { cookie, origin: own } });
+          const closed = new Promise<[number, string]>((r) => ws.once("close", (c, why) => r([c, why.toString()])));
+          ws.once("open", () => resolve({ ws, closed }));
+          ws.once("error", reject);
+        });
+      const alice = await sessionOf("alice");
+      const bob = await sessionOf("bob");
+      const aliceWs = await open(alice);
+      const bobWs = await open(bob);
+      let aliceClosed = false;
+      void aliceWs.closed.then(() => (aliceClosed = true));
+      allow(["alice@example.com"]);
+      expect(reloading.reload()).toBe(true);
+      expect(await bobWs.closed).toEqual([1008, "credentials revoked: sign in again"]);
+      const api = (cookie: string) =>
+        fetch(`${reloading.url}/api/x`, { headers: { cookie, accept: "application/json" } }).then((r) => r.status);
+      expect(await api(bob)).toBe(401);
+      expect(await api(alice)).toBe(200);
+      expect(lastReceived()?.headers["x-forwarded-user"]).toBe("alice@example.com");
+      expect(aliceClosed).toBe(false);
+      aliceWs.ws.close();
+      // Bob's next login is refused by the list in force.
+      const { final } = await loginThroughProvider(new Browser(), reloading.url, "/", "bob");
+      expect(final.status).toBe(403);
+      expect(reloading.logs.filter((l) => l.kind === "reload").at(-1)).toMatchObject({
+        oidcAllowedEmails: 1,
+        oidcPolicyChanged: true,
+        closedWebSockets: 1,
+      });
+    } finally {
+      await reloading.close();
+      rmSync(dir, { recursive: true, force: true });
+      await provider.stop();
+      provider = await startProvider(providerSpec([k1]));
+    }
+  }, 30_000);
 });
 
 describe("OIDC refusals that depend on the provider", () => {

@@ -14,11 +14,23 @@ export interface TestSidecar {
   /** The raw log text, for grepping secrets. */
   rawLogs(): string;
   metric(name: string, labels?: Record<string, string>): Promise<number>;
+  /** Loads the configuration again from the same flags (and file) and applies it, as SIGHUP does; false: refused. */
+  reload(): boolean;
   close(): Promise<void>;
 }
 
-export async function startTestSidecar(flags: Record<string, string>): Promise<TestSidecar> {
-  const config = loadConfig({
+export interface TestSidecarOptions {
+  /** A JSON config file, as --config gives it. */
+  file?: string;
+  /** How often the configuration's files are polled (ms); 0 (the default here): not watched. */
+  watchIntervalMs?: number;
+}
+
+export async function startTestSidecar(
+  flags: Record<string, string>,
+  options: TestSidecarOptions = {},
+): Promise<TestSidecar> {
+  const sources = {
     env: {},
     flags: {
       "--listen": "127.0.0.1:0",
@@ -27,7 +39,9 @@ export async function startTestSidecar(flags: Record<string, string>): Promise<T
       "--drain-timeout-ms": "200",
       ...flags,
     },
-  });
+    ...(options.file !== undefined ? { file: options.file } : {}),
+  };
+  const config = loadConfig(sources);
   const logs: Array<Record<string, unknown>> = [];
   let raw = "";
   const sink = new Writable({
@@ -39,7 +53,11 @@ export async function startTestSidecar(flags: Record<string, string>): Promise<T
     },
   });
   const logger = createLogger(config.logLevel, sink);
-  const sidecar = await startSidecar(config, { logger });
+  const sidecar = await startSidecar(config, {
+    logger,
+    load: () => loadConfig(sources),
+    watchIntervalMs: options.watchIntervalMs ?? 0,
+  });
   const url = `http://127.0.0.1:${sidecar.proxyAddress.port}`;
   const adminUrl = `http://127.0.0.1:${sidecar.adminAddress.port}`;
   return {
@@ -59,6 +77,7 @@ export async function startTestSidecar(flags: Record<string, string>): Promise<T
       }
       return sum;
     },
+    reload: () => sidecar.reload("test"),
     close: () => sidecar.drain(),
   };
 }

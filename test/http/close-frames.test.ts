@@ -61,6 +61,7 @@ describe("classifyCloseReason", () => {
     [1008, "device identity required", "device_identity_required"],
     [1008, "protocol mismatch: Control UI updated; reload this page to continue", "protocol_mismatch"],
     [1002, "protocol mismatch", "protocol_mismatch"],
+    [1008, "credentials revoked: sign in again", "credentials_revoked"],
     [1008, "Pairing Required: upper case", "pairing_required"],
     [1008, "  unauthorized: leading blanks", "unauthorized"],
     [1009, "preauth payload too large", "payload_too_large"],
@@ -81,6 +82,7 @@ describe("classifyCloseReason", () => {
   it("CLOSE_REASON_CLASSES lists every class once", () => {
     expect(new Set(CLOSE_REASON_CLASSES).size).toBe(CLOSE_REASON_CLASSES.length);
     expect([...CLOSE_REASON_CLASSES].sort()).toEqual([
+      "credentials_revoked",
       "device_identity_required",
       "going_away",
       "none",

@@ -46,6 +46,8 @@ export interface SsoGateDeps {
   tokenScopes: ReadonlyMap<string, string[] | undefined>;
   /** Whether an Origin header names the origin this client reached the sidecar at. */
   isSameOrigin(origin: string, view: ClientView): boolean;
+  /** Built again by a reload: the warnings about the configuration were given at startup. */
+  quiet?: boolean;
 }
 
 /** The options single sign-on reads: its own settings, and the session cookie's lifetime and the public origin. */
@@ -80,7 +82,7 @@ export function createSsoGate(config: SsoGateOptions, deps: SsoGateDeps): SsoGat
           deps.tokenScopes,
         )
       : undefined;
-  if (oidc !== undefined && config.oidc?.issuer.protocol === "http:") {
+  if (oidc !== undefined && config.oidc?.issuer.protocol === "http:" && deps.quiet !== true) {
     logger.warn(
       { issuer: config.oidc.issuer.href },
       "oidcIssuer is plain http: codes and tokens cross the network unencrypted; use it only for a provider on a private network",
