@@ -1,7 +1,8 @@
 // Issue 3 against the REAL gateway and the REAL Control UI in headless Chromium, from the NAT'd client namespace:
 // identity mode (gateway trusted-proxy + deviceAutoApprove behind the sidecar at 10.77.0.3) and local mode (the
 // sidecar inside the gateway's namespace, dialing a loopback-bound gateway with no forwarding headers).
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { controlUiBuildId } from "../../src/commands/doctor.ts";
@@ -384,6 +385,66 @@ describeTier(
         expect(bad.out).toContain("allowUsers");
         expect(bad.code, bad.out).toBe(1);
       }, 60_000);
+
+      // Issue 23 §3: the sidecar on the same port (the gateway allows that origin), its token in a tokensFile.
+      it("a token removed while the Control UI is connected: its WebSocket closes with 1008 and the reason, and the UI stops instead of reconnecting in a loop", async () => {
+        const idOrigin = `http://${net.sidecar.ip}:${ID_SC_PORT}`;
+        const dir = mkdtempSync(path.join(tmpdir(), "ocs-reload-gw-"));
+        const tokens = path.join(dir, "tokens.json");
+        const entry = (token: string) => JSON.stringify([{ user: "alice@example.com", token }]);
+        writeFileSync(tokens, entry(USER_TOKEN));
+        await idSc.stop();
+        const reloading = await startSidecarIn(net.sidecar.ns, {
+          "--listen": `0.0.0.0:${ID_SC_PORT}`,
+          "--upstream": `http://${net.gateway.ip}:${ID_GW_PORT}`,
+          "--mode": "identity",
+          "--tokens-file": tokens,
+          "--cookie-secret": COOKIE_SECRET,
+          "--public-origin": idOrigin,
+        });
+        const upgrades = () => reloading.metric("openclaw_sidecar_websocket_upgrades_total");
+        try {
+          const ui = await launchControlUi(net.client.ns);
+          try {
+            await ui.goto(`${idOrigin}/?token=${USER_TOKEN}`);
+            expect(await ui.waitForOutcome({ timeoutMs: 40_000 })).toMatchObject({ kind: "hello-ok" });
+            const before = await upgrades();
+            writeFileSync(tokens, entry("another-token-0123456789-abcdefghij")); // the file watch reloads it
+            await expect
+              .poll(async () => (await ui.report()).closes, { timeout: 15_000 })
+              .toContainEqual(expect.objectContaining({ code: 1008, reason: "credentials revoked: sign in again" }));
+            // What the UI does next: it reconnects with its (now stale) cookie; the sidecar holds that upgrade for a
+            // token (the token-field login) and the connect frame carries none, so the gateway-style AUTH_TOKEN_MISSING
+            // error ends it. Watched for 30 s.
+            await new Promise((r) => setTimeout(r, 30_000));
+            const report = await ui.report("identity-credentials-revoked.png");
+            const attempts = (await upgrades()) - before;
+            process.stdout.write(
+              `credentials revoked, Control UI afterwards (30 s): ${attempts} upgrade(s); closes ${JSON.stringify(report.closes)}; errors ${JSON.stringify(report.frames.filter((f) => f.kind === "error"))}; text: ${report.text.slice(0, 300)}\n`,
+            );
+            expect(reloading.logs()).toContain('"trigger":"file');
+            expect(attempts).toBeLessThanOrEqual(5);
+            expect(report.frames.filter((f) => f.kind === "error").at(-1)).toMatchObject({
+              details: expect.objectContaining({ code: "AUTH_TOKEN_MISSING" }),
+            });
+            expect(report.text).toContain("expects its token"); // the UI's own token form, not a reconnect spinner
+          } finally {
+            await ui.close();
+          }
+        } finally {
+          await reloading.stop();
+          rmSync(dir, { recursive: true, force: true });
+          idSc = await startSidecarIn(net.sidecar.ns, {
+            "--listen": `0.0.0.0:${ID_SC_PORT}`,
+            "--upstream": `http://${net.gateway.ip}:${ID_GW_PORT}`,
+            "--mode": "identity",
+            "--token": USER_TOKEN,
+            "--user": "alice@example.com",
+            "--cookie-secret": COOKIE_SECRET,
+            "--public-origin": idOrigin,
+          });
+        }
+      }, 150_000);
     });
 
     describe("local mode", () => {
