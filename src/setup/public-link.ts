@@ -17,13 +17,12 @@ export type LinkConfig = Pick<
   | "listen"
   | "tlsCert"
   | "acmeDomains"
+  | "publicBasePath"
 >;
 
 export interface LinkOptions {
   /** The user whose link to print (several users in a tokensFile). */
   user?: string | undefined;
-  /** The path the sidecar is served under behind another proxy (publicBasePath), e.g. "/claw"; "" for the root. */
-  basePath?: string;
 }
 
 /** `link`: the URL (it may hold a token) and notes for a person; `error`: nothing to print, and why. */
@@ -48,12 +47,6 @@ export function publicBase(config: LinkConfig): { origin: string; note?: string 
   };
 }
 
-/** A base path as given ("/claw", "claw/", "") made into "" or "/claw". */
-const normalisedBasePath = (basePath: string): string => {
-  const trimmed = basePath.replace(/^\/+|\/+$/g, "");
-  return trimmed === "" ? "" : `/${trimmed}`;
-};
-
 /**
  * The public link for the configured mode: identity with the token-field login `<public>/#token=<token>`; identity
  * (several users, or the token-field login off) and local `<public>/?token=<token>` (the sidecar logs in and, in local
@@ -61,7 +54,8 @@ const normalisedBasePath = (basePath: string): string => {
  */
 export function publicLink(config: LinkConfig, opts: LinkOptions = {}): LinkResult {
   const base = publicBase(config);
-  const root = `${base.origin}${normalisedBasePath(opts.basePath ?? "")}/`;
+  // Under publicBasePath the dashboard is at <origin>/claw/ (validated and normalised in options/: "" or "/claw").
+  const root = `${base.origin}${config.publicBasePath}/`;
   const notes = base.note === undefined ? [] : [base.note];
   if (config.mode === "attribution") {
     if (opts.user !== undefined)

@@ -112,12 +112,28 @@ describe("publicLink", () => {
   it.each([
     ["", "https://claw.example.com/#token="],
     ["/claw", "https://claw.example.com/claw/#token="],
-    ["claw/", "https://claw.example.com/claw/#token="],
+    ["/claw/", "https://claw.example.com/claw/#token="],
     ["/a/b/", "https://claw.example.com/a/b/#token="],
     ["/", "https://claw.example.com/#token="],
-  ])("base path %j: %s…", (basePath, prefix) => {
-    const r = publicLink(config({ "--mode": "identity", "--token": TOKEN, ...ORIGIN }), { basePath });
+  ])("publicBasePath %j: %s…", (basePath, prefix) => {
+    const r = publicLink(config({ "--mode": "identity", "--token": TOKEN, "--public-base-path": basePath, ...ORIGIN }));
     expect("link" in r && r.link).toBe(`${prefix}${ENCODED}`);
+  });
+
+  it("single sign-on under publicBasePath: the dashboard's root under the prefix", () => {
+    const r = publicLink(
+      config({
+        "--mode": "identity",
+        "--public-base-path": "/claw",
+        "--trust-assertion": "generic",
+        "--assertion-header": "x-test-assertion",
+        "--assertion-jwks-url": "https://idp.example.com/jwks",
+        "--assertion-audience": "claw",
+        "--assertion-issuer": "https://idp.example.com",
+        ...ORIGIN,
+      }),
+    );
+    expect(r).toMatchObject({ link: "https://claw.example.com/claw/" });
   });
 });
 
