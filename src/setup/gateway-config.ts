@@ -129,6 +129,11 @@ function clientNotes(config: Config): string {
       config.mode === "identity"
         ? "; in identity mode a phone also needs the sidecar's credential on its WebSocket (the iOS app's Custom Headers with a machine credential: docs/clients.md, The OpenClaw mobile apps) and join links need selfAuthenticatingRoutes: true — a QR code alone gets 401"
         : ""
+    }${
+      // device-pair's normalizeUrl (2026.9.6) keeps scheme, host and port of publicUrl only: the path is dropped.
+      config.publicBasePath !== ""
+        ? `; under publicBasePath ${config.publicBasePath} a setup code cannot work: the gateway reduces publicUrl to wss://host:port (the path is dropped) and the sidecar answers the host's root with 404 — serve the dashboard at a host's root for phones`
+        : ""
     }`,
   );
   if (config.mode === "identity") {

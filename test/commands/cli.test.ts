@@ -153,6 +153,17 @@ describe("print-gateway-config", () => {
     expect(r.stdout).toContain('openclaw gateway call users.setRole --params \'{"profileId": ');
     // A QR code alone does not get a phone past identity mode: the note says what does.
     expect(r.stdout).toContain("a QR code alone gets 401");
+    expect(r.stdout).not.toContain("a setup code cannot work");
+    const prefixed = cli([
+      "print-gateway-config",
+      "--mode",
+      "attribution",
+      "--public-origin",
+      "https://c.example",
+      "--public-base-path",
+      "/claw",
+    ]);
+    expect(prefixed.stdout).toContain("under publicBasePath /claw a setup code cannot work");
     const attribution = cli(["print-gateway-config", "--mode", "attribution", "--public-origin", "https://c.example"]);
     expect(attribution.stdout).toContain(
       'config: { publicUrl: "https://c.example" } } } } (join links need an https:// one)\n',
