@@ -199,6 +199,28 @@ describe("tokensFile without a restart", () => {
   });
 });
 
+describe("local mode", () => {
+  it("a changed tokenFile (the gateway's token rotated): WebSockets admitted by the old token close, the new token works", async () => {
+    const path = file("local-token", ALICE);
+    const sc = await sidecar({ "--mode": "local", "--token-file": path, "--cookie-secret": S1 });
+    const cookie = await login(sc, ALICE);
+    const byCookie = await openWs(sc, { cookie });
+    const byBearer = await openWs(sc, bearer(ALICE));
+    file("local-token", CAROL);
+    expect(sc.reload()).toBe(true);
+    await eventually(() => byCookie.closed() !== undefined && byBearer.closed() !== undefined, 3000, "both closes");
+    expect(byCookie.closed()).toEqual({ code: 1008, reason: REVOKED_REASON });
+    expect(byBearer.closed()).toEqual({ code: 1008, reason: REVOKED_REASON });
+    expect((await get(sc, bearer(ALICE))).status).toBe(401);
+    expect((await get(sc, { cookie })).status).toBe(401);
+    expect((await get(sc, bearer(CAROL))).status).toBe(200);
+    // Local mode forwards its Bearer (the gateway's own token) and no identity.
+    expect(gw.received.at(-1)?.headers.authorization).toBe(`Bearer ${CAROL}`);
+    expect(gw.received.at(-1)?.headers["x-forwarded-user"]).toBeUndefined();
+    expect(await (await openWs(sc, bearer(CAROL))).echo()).toMatch(/^ping/);
+  });
+});
+
 describe("a bad new configuration is refused whole: one error line names the problem, the old credentials stay", () => {
   const cases: Array<[string, (path: string) => void, RegExp]> = [
     ["invalid JSON", (p) => writeFileSync(p, '[{"user": "bob@example.com", '), /tokensFile/],
