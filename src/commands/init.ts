@@ -6,6 +6,7 @@
 //     address, allowedOrigins = the published origin, trusted-proxy auth with a password for internal clients
 //     (identity); the CLI service moved into the gateway's namespace and given what the mode needs;
 //   - secrets generated into a new directory beside the compose file (0700, files 0600), referenced from compose;
+//   - with --public-base-path: the same prefix for the sidecar (publicBasePath) and the gateway (controlUi.basePath);
 //   - when it can reach the Docker engine (setup/docker-engine.ts): an internal subnet none of the engine's networks
 //     holds, and a descriptor limit the engine can grant; a note says what was chosen and why either way.
 // The gateway block comes from gateway-config.ts (print-gateway-config), computed from a sidecar configuration that
@@ -34,7 +35,7 @@ import {
   addEnvFile,
 } from "../setup/compose-edit.ts";
 import { type Variables, composeVariables, interpolate } from "../setup/compose-variables.ts";
-import { ConfigError, type Mode, MODES, loadConfig, weakToken } from "../options/config.ts";
+import { ConfigError, type Mode, MODES, basePath, loadConfig, weakToken } from "../options/config.ts";
 import { type NewSecret, commit } from "../setup/file-transaction.ts";
 import { gatewayConfig } from "../setup/gateway-config.ts";
 import { GatewayConfigFile } from "../setup/gateway-config-edit.ts";
@@ -69,6 +70,8 @@ export interface InitOptions {
   gatewayConfig?: string | undefined;
   mode: Mode;
   publicOrigin?: string | undefined;
+  /** The path prefix (publicBasePath), already validated by options/config.ts basePath: "" or "/claw". */
+  publicBasePath?: string | undefined;
   gatewayService: string;
   cliService: string;
   /** `image:` of the sidecar service. */
@@ -87,7 +90,7 @@ export interface InitPlan {
   secretsDir?: { dir: string; secrets: NewSecret[] };
   /** What changed and what to do next, one line each. */
   notes: string[];
-  /** The URL users open: the public origin, or the published loopback port. */
+  /** The URL users open: the public origin, or the published loopback port, and the path prefix. */
   url: string;
 }
 
@@ -194,6 +197,7 @@ export function planInit(opts: InitOptions): InitPlan {
   // The gateway block, exactly as print-gateway-config prints it for a validated sidecar configuration.
   const origins =
     opts.publicOrigin !== undefined ? [] : [`http://localhost:${hostPort}`, `http://127.0.0.1:${hostPort}`];
+  const base = opts.publicBasePath ?? "";
   const sidecarPort = opts.mode === "local" ? (gatewayPort === 18790 ? 18791 : 18790) : SIDECAR_PORT;
   const userToken = hex();
   const cookieSecret = hex();
@@ -207,6 +211,7 @@ export function planInit(opts: InitOptions): InitPlan {
         "--upstream": opts.mode === "local" ? `http://127.0.0.1:${gatewayPort}` : `http://${gwName}:${gatewayPort}`,
         "--token": userToken,
         "--cookie-secret": cookieSecret,
+        ...(base !== "" ? { "--public-base-path": base } : {}),
         ...(opts.publicOrigin !== undefined
           ? { "--public-origin": opts.publicOrigin }
           : { "--allowed-origins": origins.join(",") }),
@@ -221,7 +226,7 @@ export function planInit(opts: InitOptions): InitPlan {
     port: number;
     trustedProxies?: string[];
     auth: { trustedProxy?: Record<string, unknown> };
-    controlUi: { allowedOrigins: string[] };
+    controlUi: { basePath?: string; allowedOrigins: string[] };
   };
 
   // ---- the gateway config ----
@@ -244,6 +249,15 @@ export function planInit(opts: InitOptions): InitPlan {
     ]),
   ];
   config.set(["gateway", "controlUi", "allowedOrigins"], allowedOrigins);
+  // The gateway serves its Control UI under the sidecar's prefix (allowedOrigins above stay origins, without it).
+  if (block.controlUi.basePath !== undefined) {
+    const before = config.get(["gateway", "controlUi", "basePath"]);
+    if (typeof before === "string" && before !== block.controlUi.basePath)
+      notes.push(
+        `gateway.controlUi.basePath ${JSON.stringify(before)} replaced by ${JSON.stringify(block.controlUi.basePath)} (--public-base-path).`,
+      );
+    config.set(["gateway", "controlUi", "basePath"], block.controlUi.basePath);
+  }
 
   // ---- the compose file ----
   const secrets: NewSecret[] = [];
@@ -262,9 +276,19 @@ export function planInit(opts: InitOptions): InitPlan {
     OPENCLAW_SIDECAR_MODE: opts.mode,
     OPENCLAW_SIDECAR_LISTEN: `0.0.0.0:${sidecarPort}`,
     OPENCLAW_SIDECAR_UPSTREAM: sidecarConfig.upstream.origin,
-    // Liveness probes reach the gateway's /healthz without a login; it answers status only.
-    OPENCLAW_SIDECAR_PUBLIC_PATHS: "/healthz",
   };
+  if (base === "") {
+    // Liveness probes reach the gateway's /healthz without a login; it answers status only.
+    sidecarEnv.OPENCLAW_SIDECAR_PUBLIC_PATHS = "/healthz";
+  } else {
+    // Not under a prefix: publicPaths are relative to it, and the gateway keeps /healthz at its root (measured on
+    // 2026.9.6), so /claw/healthz would be its Control UI page served without a login, a probe that says nothing
+    // about health. The sidecar's own /healthz and /readyz are on its admin listener (the image's HEALTHCHECK).
+    sidecarEnv.OPENCLAW_SIDECAR_PUBLIC_BASE_PATH = base;
+    notes.push(
+      `no publicPaths under --public-base-path: the gateway's /healthz stays at its root, which the sidecar does not forward under a prefix (${base}/healthz would be the Control UI page, without a login); probe the sidecar's admin listener (/healthz, /readyz; the image's HEALTHCHECK) instead.`,
+    );
+  }
   if (opts.publicOrigin !== undefined)
     sidecarEnv.OPENCLAW_SIDECAR_PUBLIC_ORIGIN = sidecarConfig.publicOrigin?.origin ?? opts.publicOrigin;
   const sidecarVolumes: string[] = [];
@@ -403,10 +427,7 @@ export function planInit(opts: InitOptions): InitPlan {
     compose: { file: composeFile, before: composeBefore, after: compose.toString() },
     gatewayConfig: { file: gatewayConfigFile, before: configBefore, after: config.toString() },
     notes,
-    url:
-      opts.publicOrigin !== undefined
-        ? `${sidecarConfig.publicOrigin?.origin ?? opts.publicOrigin}/`
-        : `http://localhost:${hostPort}/`,
+    url: `${opts.publicOrigin !== undefined ? (sidecarConfig.publicOrigin?.origin ?? opts.publicOrigin) : `http://localhost:${hostPort}`}${base}/`,
   };
   if (secrets.length > 0) plan.secretsDir = { dir: secretsDir, secrets };
   if (plan.secretsDir !== undefined && existsSync(secretsDir)) {
@@ -515,8 +536,9 @@ export const backupSuffix = (now: Date): string =>
     .replace(/[-:]/g, "")
     .replace(/\.\d+Z$/, "Z")}`;
 
-const USAGE = `usage: openclaw-sidecar init [--compose FILE] [--gateway-config FILE] [--mode identity|attribution|local] [--public-origin URL] [--dry-run]
-                             [--gateway-service NAME] [--cli-service NAME] [--sidecar-image IMAGE] [--sidecar-build DIR|none]
+const USAGE = `usage: openclaw-sidecar init [--compose FILE] [--gateway-config FILE] [--mode identity|attribution|local] [--public-origin URL]
+                             [--public-base-path /PATH] [--dry-run] [--gateway-service NAME] [--cli-service NAME]
+                             [--sidecar-image IMAGE] [--sidecar-build DIR|none]
 Adds openclaw-sidecar to your compose file and patches the gateway's openclaw.json for the mode (default identity).`;
 
 interface Writable {
@@ -543,6 +565,7 @@ export function runInit(
         "gateway-config": { type: "string" },
         mode: { type: "string", default: "identity" },
         "public-origin": { type: "string" },
+        "public-base-path": { type: "string" },
         "dry-run": { type: "boolean", default: false },
         "gateway-service": { type: "string", default: "openclaw-gateway" },
         "cli-service": { type: "string", default: "openclaw-cli" },
@@ -563,6 +586,16 @@ export function runInit(
     stderr.write(`openclaw-sidecar init: --mode must be one of ${MODES.join(", ")} (got "${values.mode}")\n`);
     return 2;
   }
+  // The option's own validator (publicBasePath): "/claw/" is "/claw", "/" the root; anything else is a usage error.
+  let publicBasePath = "";
+  if (values["public-base-path"] !== undefined) {
+    try {
+      publicBasePath = basePath(values["public-base-path"], "--public-base-path");
+    } catch (err) {
+      stderr.write(`openclaw-sidecar init: ${(err as Error).message}\n`);
+      return 2;
+    }
+  }
   const compose =
     values.compose ??
     ["docker-compose.yml", "docker-compose.yaml", "compose.yaml", "compose.yml"].find((f) => existsSync(f)) ??
@@ -574,6 +607,7 @@ export function runInit(
       gatewayConfig: values["gateway-config"],
       mode: values.mode as Mode,
       publicOrigin: values["public-origin"],
+      publicBasePath,
       gatewayService: values["gateway-service"],
       cliService: values["cli-service"],
       sidecarImage: values["sidecar-image"],

@@ -355,6 +355,139 @@ describe("init: fits the Docker engine it can reach (issue 25 §6)", () => {
   });
 });
 
+describe("init: --public-base-path (serving under a path prefix)", () => {
+  type Services = Record<string, { environment: Record<string, string> }>;
+  const written = (p: { compose: string; config: string }) => ({
+    sidecarEnv: (parseYaml(readFileSync(p.compose, "utf8")) as { services: Services }).services["openclaw-sidecar"]
+      ?.environment as Record<string, string>,
+    controlUi: (json5(readFileSync(p.config, "utf8")).gateway as { controlUi: Record<string, unknown> }).controlUi,
+  });
+
+  it("official file, identity mode, /claw/: as in expected/identity-base-path; the prefix in both files and the URL, no publicPaths", () => {
+    const p = project("official");
+    const r = init(p.compose, "--mode", "identity", "--public-base-path", "/claw/");
+    expect(r.err).toBe("");
+    expect(r.code).toBe(0);
+    golden(
+      readFileSync(p.compose, "utf8"),
+      path.join(FIXTURES, "official/expected/identity-base-path/docker-compose.yml"),
+    );
+    golden(readFileSync(p.config, "utf8"), path.join(FIXTURES, "official/expected/identity-base-path/openclaw.json"));
+    const { sidecarEnv, controlUi } = written(p);
+    expect(sidecarEnv.OPENCLAW_SIDECAR_PUBLIC_BASE_PATH).toBe("/claw"); // the trailing "/" dropped, as the option does
+    // Under a prefix the gateway's /healthz is not reachable through the sidecar: no public path that would only
+    // serve the Control UI page without a login.
+    expect(sidecarEnv.OPENCLAW_SIDECAR_PUBLIC_PATHS).toBeUndefined();
+    expect(controlUi.basePath).toBe("/claw");
+    expect(controlUi.allowedOrigins).toEqual(["http://localhost:18789", "http://127.0.0.1:18789"]);
+    expect(r.out).toContain("  no publicPaths under --public-base-path: the gateway's /healthz stays at its root");
+    expect(r.out).toContain(
+      `then open the dashboard once with your token: http://localhost:18789/claw/?token=$(cat ${p.dir}/openclaw-sidecar/token)`,
+    );
+    // What init wrote for the sidecar is a configuration the sidecar accepts, with the same prefix.
+    const { OPENCLAW_SIDECAR_TOKEN_FILE: _t, OPENCLAW_SIDECAR_COOKIE_SECRET_FILE: _c, ...env } = sidecarEnv;
+    const sidecar = loadConfig({ env, flags: { "--token": "x".repeat(32), "--cookie-secret": "c".repeat(32) } });
+    expect(sidecar.publicBasePath).toBe("/claw");
+    expect(sidecar.publicPaths).toEqual([]);
+  });
+
+  for (const mode of ["attribution", "local"] as const) {
+    it(`${mode} mode: the same prefix for the sidecar and the gateway, no publicPaths`, () => {
+      const p = project("official");
+      const r = init(p.compose, "--mode", mode, "--public-base-path", "/team/claw");
+      expect(r.err).toBe("");
+      expect(r.code).toBe(0);
+      const { sidecarEnv, controlUi } = written(p);
+      expect(sidecarEnv.OPENCLAW_SIDECAR_PUBLIC_BASE_PATH).toBe("/team/claw");
+      expect(sidecarEnv.OPENCLAW_SIDECAR_PUBLIC_PATHS).toBeUndefined();
+      expect(controlUi.basePath).toBe("/team/claw");
+      for (const o of controlUi.allowedOrigins as string[]) expect(new URL(o).origin).toBe(o);
+    });
+  }
+
+  it("without it (or with /, the root): no basePath, and the /healthz public path as before", () => {
+    for (const args of [[], ["--public-base-path", "/"]]) {
+      const p = project("official");
+      expect(init(p.compose, "--mode", "identity", ...args).code).toBe(0);
+      const { sidecarEnv, controlUi } = written(p);
+      expect(sidecarEnv.OPENCLAW_SIDECAR_PUBLIC_BASE_PATH).toBeUndefined();
+      expect(sidecarEnv.OPENCLAW_SIDECAR_PUBLIC_PATHS).toBe("/healthz");
+      expect(controlUi.basePath).toBeUndefined();
+    }
+  });
+
+  it("with --public-origin: the URL is the origin and the prefix, allowedOrigins the origin alone", () => {
+    const p = project("official");
+    const r = init(
+      p.compose,
+      "--mode",
+      "identity",
+      "--public-origin",
+      "https://claw.example.com",
+      "--public-base-path",
+      "/claw",
+    );
+    expect(r.code).toBe(0);
+    const { sidecarEnv, controlUi } = written(p);
+    expect(sidecarEnv.OPENCLAW_SIDECAR_PUBLIC_ORIGIN).toBe("https://claw.example.com");
+    expect(controlUi.allowedOrigins).toEqual([
+      "http://localhost:18789",
+      "http://127.0.0.1:18789",
+      "https://claw.example.com",
+    ]);
+    expect(r.out).toContain("then open the dashboard once with your token: https://claw.example.com/claw/?token=");
+  });
+
+  it("an existing gateway.controlUi.basePath is replaced, with a note", () => {
+    const p = project("official");
+    writeFileSync(
+      p.config,
+      readFileSync(p.config, "utf8").replace('"controlUi": {', '"controlUi": {\n      "basePath": "/old",'),
+    );
+    const r = init(p.compose, "--mode", "attribution", "--public-base-path", "/claw");
+    expect(r.code).toBe(0);
+    expect(written(p).controlUi.basePath).toBe("/claw");
+    expect(r.out).toContain(`  gateway.controlUi.basePath "/old" replaced by "/claw" (--public-base-path).\n`);
+  });
+
+  for (const [value, shown] of [
+    ["claw", '"claw"'],
+    ["/claw/../admin", '"/claw/../admin"'],
+    ["/claw%2f", '"/claw%2f"'],
+    ["//claw", '"//claw"'],
+  ] as const) {
+    it(`a bad value (${value}): the option's own message, exit 2, nothing written`, () => {
+      const p = project("official");
+      const before = snapshot(p.dir);
+      const r = init(p.compose, "--mode", "identity", "--public-base-path", value);
+      expect(r).toEqual({
+        code: 2,
+        out: "",
+        err: `openclaw-sidecar init: --public-base-path: ${shown} must be a path prefix such as /claw: starting with /, segments of A-Z a-z 0-9 . _ ~ - only (no empty, . or .. segment, no %, ?, #)\n`,
+      });
+      expect(snapshot(p.dir)).toEqual(before);
+    });
+  }
+
+  it("--dry-run shows the prefix in both diffs and the note, and writes nothing", () => {
+    const p = project("official");
+    const before = snapshot(p.dir);
+    const r = init(p.compose, "--mode", "local", "--public-base-path", "/claw", "--dry-run");
+    expect(r.code).toBe(0);
+    expect(snapshot(p.dir)).toEqual(before);
+    expect(r.out).toContain("+      OPENCLAW_SIDECAR_PUBLIC_BASE_PATH: /claw\n");
+    expect(r.out).not.toContain("OPENCLAW_SIDECAR_PUBLIC_PATHS");
+    expect(r.out).toMatch(/^\+ +"basePath": "\/claw",?$/m);
+    expect(r.out).toContain("note: no publicPaths under --public-base-path");
+  });
+
+  it("--help lists it", () => {
+    const r = init("unused", "--help");
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("[--public-base-path /PATH]");
+  });
+});
+
 describe("init: --dry-run", () => {
   it("prints the unified diff of both files and the secrets it would create, and writes nothing", () => {
     const p = project("official");
