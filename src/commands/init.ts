@@ -665,6 +665,10 @@ export function runInit(
     out.push(
       `then open the dashboard once with your token: ${plan.url}?token=$(cat ${path.join(plan.secretsDir?.dir ?? SECRETS_DIR, "token")})`,
     );
+  else
+    out.push(
+      `then open the dashboard: ${plan.url}${values.mode === "local" ? " (log in with the gateway's token)" : ""}`,
+    );
   stdout.write(`${out.join("\n")}\n`);
   return 0;
 }

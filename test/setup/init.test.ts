@@ -402,6 +402,7 @@ describe("init: --public-base-path (serving under a path prefix)", () => {
       expect(sidecarEnv.OPENCLAW_SIDECAR_PUBLIC_PATHS).toBeUndefined();
       expect(controlUi.basePath).toBe("/team/claw");
       for (const o of controlUi.allowedOrigins as string[]) expect(new URL(o).origin).toBe(o);
+      expect(r.out).toContain("\nthen open the dashboard: http://localhost:18789/team/claw/");
     });
   }
 
