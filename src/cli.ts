@@ -22,8 +22,6 @@ import type { OptionKey } from "./options/schema.ts";
 import { didYouMean } from "./options/suggest.ts";
 import { createLogger } from "./ops/log.ts";
 import { startedByNpmScript, watchParent } from "./commands/parent-watch.ts";
-import { ListenError, startSidecar } from "./proxy/sidecar.ts";
-import { probeGatewayAtStartup } from "./setup/startup-probe.ts";
 
 /** Exit codes: 0 ok, 1 failure, 2 usage or bad input, 69 cannot listen (EX_UNAVAILABLE), 78 bad config (EX_CONFIG). */
 export const EXIT = { ok: 0, failure: 1, usage: 2, unavailable: 69, config: 78 } as const;
@@ -279,6 +277,10 @@ async function run(config: Config, load: () => Config): Promise<number> {
   // configuration just loaded, and must not end the process (the default action).
   let hangup = (): void => logger.info({ kind: "reload", trigger: "SIGHUP" }, "SIGHUP before startup ended: ignored");
   process.on("SIGHUP", () => hangup());
+  // The proxy itself is loaded only to run it: `healthcheck`, the Docker HEALTHCHECK every 10 s under a 3 s timeout,
+  // and the other commands start without it (and without its TLS, ACME, JWT and metrics libraries).
+  const { ListenError, startSidecar } = await import("./proxy/sidecar.ts");
+  const { probeGatewayAtStartup } = await import("./setup/startup-probe.ts");
   let sidecar;
   try {
     sidecar = await startSidecar(config, { logger, load });

@@ -4,7 +4,7 @@ import { X509Certificate } from "node:crypto";
 import { mkdtempSync, readFileSync, rmdirSync, statSync } from "node:fs";
 import path from "node:path";
 
-import { ACME_CHALLENGES, type AcmeChallenge, type SecretValue } from "../tls/acme.ts";
+import { ACME_CHALLENGES, type AcmeChallenge, type SecretValue } from "../tls/acme-settings.ts";
 
 export { ACME_CHALLENGES, type AcmeChallenge, type SecretValue };
 

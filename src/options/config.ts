@@ -21,7 +21,7 @@ import { IDENTITY_RULE, identityProblem, scopeProblem } from "../gate/identity.t
 import { validateSso } from "./sso-options.ts";
 import { DEFAULTS, OPTION_KEYS, OTHER_ENV, type OptionKey, SERVICE_LINK_ENV, envName, flagName } from "./schema.ts";
 import { didYouMean } from "./suggest.ts";
-import type { AcmeSettings } from "../tls/acme.ts";
+import type { AcmeSettings } from "../tls/acme-settings.ts";
 import { readKeyPair } from "../tls/tls.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../ops/log.ts";
 

@@ -2,7 +2,7 @@
 // (trustAssertion, assertion*), parsed and checked together so that every problem is reported at once with the rest
 // of the configuration (config.ts calls validateSso). Each message names the option, the value and the rule.
 import { readFileSync } from "node:fs";
-import { ASSERTION_VENDORS, type AssertionVendor, vendorDefaults } from "../gate/sso/assertion.ts";
+import { ASSERTION_VENDORS, type AssertionVendor, vendorDefaults } from "../gate/sso/assertion-vendors.ts";
 import { IDENTITY_RULE, canonicalDomain, canonicalEmail, identityProblem, scopeProblem } from "../gate/identity.ts";
 import { type AssertionConfig, type OidcConfig, SSO_DEFAULTS, type SsoConfig } from "../gate/sso/sso-settings.ts";
 import { SSO_OPTION_KEYS, type SsoOptionKey } from "./schema.ts";

@@ -14,6 +14,7 @@ import type { AcmeOrderResult, Metrics } from "../ops/metrics.ts";
 import { type CertificateInfo, describeCertificate, openStore, storeDir } from "./acme-store.ts";
 import { createTlsAlpnFront } from "./acme-tls-alpn.ts";
 import { createPlaceholderCertificate } from "./placeholder-certificate.ts";
+import type { AcmeSettings } from "./acme-settings.ts";
 import type { KeyPair } from "./tls.ts";
 
 /** The longest backoff between two failed orders. */
@@ -126,33 +127,7 @@ function classify(err: unknown): OrderFailure {
   return new OrderFailure("error", { type: "sidecar:error", detail: e.message ?? String(err) });
 }
 
-export type AcmeChallenge = "http-01" | "tls-alpn-01";
-export const ACME_CHALLENGES: readonly AcmeChallenge[] = ["http-01", "tls-alpn-01"];
-
-/** A secret in the config: JSON.stringify (check-config, a log line) prints it as [REDACTED]. */
-export interface SecretValue {
-  readonly value: string;
-  toJSON(): string;
-}
-
-/** The options automatic HTTPS reads (validated in options/acme-options.ts). */
-export interface AcmeSettings {
-  /** The names to obtain a certificate for; empty means no ACME. */
-  acmeDomains: string[];
-  acmeEmail: string | undefined;
-  /** The ACME directory URL (shortcuts resolved). */
-  acmeDirectory: string;
-  /** Extra CA certificates trusted for the directory's HTTPS (a private CA; Pebble in the tests). */
-  acmeDirectoryCaFile: string | undefined;
-  acmeStorage: string | undefined;
-  acmeChallenge: AcmeChallenge;
-  acmeEabKid: string | undefined;
-  acmeEabHmacKey: SecretValue | undefined;
-  /** First retry delay after a failed order; doubled per failure up to one hour, jittered. */
-  acmeRetryMs: number;
-  /** Deadline of a TLS-ALPN-01 front's ClientHello, as of any client head. */
-  headersTimeoutMs: number;
-}
+export { ACME_CHALLENGES, type AcmeChallenge, type AcmeSettings, type SecretValue } from "./acme-settings.ts";
 
 export async function prepareAcme(config: AcmeSettings, logger: Logger, metrics: Metrics): Promise<Acme> {
   const domains = config.acmeDomains;
