@@ -7,10 +7,17 @@
 // a Bearer, and short WebSocket connects through the scripted protocol client), 1 MiB uploads, held WebSockets with a
 // request every few seconds. Misbehaving clients: slow readers, connections reset mid-request and mid-response,
 // pipelined requests. The sidecar's certificate is trusted through NODE_EXTRA_CA_CERTS (the soak's test CA).
+//
+// The rotating user (credential reloads): bench/soak.ts writes one JSON line on stdin when it has added a user to the
+// sidecar's tokensFile, `{"rotating":{"user":"…","token":"…","generation":N}}`, and `{"rotating":null}` just before it
+// removes it. While a user is active, its Bearer calls `GET /health` every second (kind `rotating`) and holds two
+// WebSockets (reconnected after a close); once told it goes, nothing of it starts any more and its open WebSockets are
+// left for the sidecar to close. Every held WebSocket is recorded with its user and generation.
 import net from "node:net";
+import { createInterface } from "node:readline";
 import tls from "node:tls";
 import { connectGateway } from "../test/gateway/protocol-client.ts";
-import { type HeldResult, holdWebSocket } from "./soak-ws.ts";
+import { type HeldRecord, holdWebSocket } from "./soak-ws.ts";
 
 interface Options {
   base: string;
@@ -36,7 +43,7 @@ const misbehaving = {
   resetMidResponse: { runs: 0 },
   pipelined: { runs: 0, requests: 0, answered: 0, failed: 0 },
 };
-const held: HeldResult[] = [];
+const held: HeldRecord[] = [];
 const cliWs: Record<string, number> = {};
 let cookie = "";
 
@@ -125,16 +132,43 @@ async function cliConnect(): Promise<void> {
   cliWs[key] = (cliWs[key] ?? 0) + 1;
 }
 
-/** One held WebSocket slot: connected, held until closed, reconnected a second later while the soak runs. */
-async function heldSlot(): Promise<void> {
-  while (running()) {
-    const h = holdWebSocket(`${opts.base.replace("https", "wss")}/`, { ...bearer, origin: opts.base }, 3000, buildId);
+/**
+ * One held WebSocket slot: connected, held until closed, reconnected a second later while `active()` (the soak runs
+ * and, for the rotating user, its credential is still meant to be there).
+ */
+async function heldSlot(
+  who = { user: "main", generation: 0, token: opts.token },
+  active: () => boolean = running,
+): Promise<void> {
+  while (active()) {
+    const headers = { authorization: `Bearer ${who.token}`, origin: opts.base };
+    const h = holdWebSocket(`${opts.base.replace("https", "wss")}/`, headers, 3000, buildId);
     const stopAt = setTimeout(() => h.stop(), Math.max(0, opts.untilMs - Date.now()));
-    held.push(await h.done);
+    held.push({ ...(await h.done), user: who.user, generation: who.generation });
     clearTimeout(stopAt);
     await sleep(1000);
   }
 }
+
+/** The rotating user in force, as the soak last said; undefined while it has none. */
+let rotating: { user: string; token: string; generation: number } | undefined;
+const rotatingWork: Array<Promise<void>> = [];
+function startRotating(who: { user: string; token: string; generation: number }): void {
+  rotating = who;
+  const active = () => running() && rotating?.generation === who.generation;
+  const calls = async (): Promise<void> => {
+    while (active()) {
+      await request("rotating", "/health", { headers: { authorization: `Bearer ${who.token}` } });
+      await sleep(1000);
+    }
+  };
+  rotatingWork.push(calls(), heldSlot(who, active), heldSlot(who, active));
+}
+createInterface({ input: process.stdin }).on("line", (line) => {
+  const msg = JSON.parse(line) as { rotating?: { user: string; token: string; generation: number } | null };
+  if (msg.rotating === null) rotating = undefined;
+  else if (msg.rotating !== undefined) startRotating(msg.rotating);
+});
 
 /** A TLS connection over a TCP socket of our own: a TLS socket cannot send a reset, its TCP socket can. */
 function rawTls(): tls.TLSSocket & { tcp: net.Socket } {
@@ -243,6 +277,7 @@ await Promise.all([
   every(3000, resetMidResponse),
   every(2000, pipelined),
 ]);
+await Promise.all(rotatingWork);
 process.stdout.write(
   `${JSON.stringify({ http, misbehaving, held, cliWs, assets: assets.length, crashes: crashes.slice(0, 20) })}\n`,
 );

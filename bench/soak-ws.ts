@@ -18,6 +18,9 @@ export interface HeldResult {
   closedAt: number;
 }
 
+/** A held WebSocket as the soak records it: whose credential opened it (`generation` 0: the main user's token). */
+export type HeldRecord = HeldResult & { user: string; generation: number };
+
 /** The Control UI's client id and mode: the ones the gateway's deviceAutoApprove pairs without asking. */
 const CLIENT_ID = "openclaw-control-ui";
 const MODE = "webchat";

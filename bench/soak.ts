@@ -2,11 +2,13 @@
 // OpenClaw gateway runs in an emulated compose network (test/gateway/netns.ts: gateway 10.77.0.1, client 10.77.0.2,
 // sidecar 10.77.0.3), the sidecar terminates TLS in identity mode, and bench/soak-traffic.ts sends mixed traffic from
 // the client namespace. Meanwhile the gateway is restarted (stop + start) every few minutes and the sidecar's
-// certificate files are rewritten (it re-reads them on change). The sidecar's RSS and open descriptors are sampled
-// from /proc every few seconds. Traffic goes nowhere but the namespaces this script creates.
+// certificate files are rewritten (it re-reads them on change), and the sidecar's tokensFile is rewritten (credential
+// reloads, src/proxy/reload.ts): a rotating second user is added, used by some traffic and two held WebSockets, then
+// removed, with SIGHUP and the file watch taking turns; once per run a bad file is written and then restored. The
+// sidecar's RSS and open descriptors are sampled from /proc every few seconds. Traffic goes nowhere but the namespaces
+// this script creates.
 //
 // Output: bench/results/soak-<timestamp>/report.md with rss.svg and fds.svg beside it, plus the sidecar's log.
-// Pending, not faked: reloading credentials (tokensFile on SIGHUP) does not exist yet.
 import { type ChildProcess } from "node:child_process";
 import {
   copyFileSync,
@@ -17,8 +19,10 @@ import {
   renameSync,
   writeFileSync,
 } from "node:fs";
+import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { REVOKED_REASON } from "../src/http/forward-upgrade.ts";
 import { createTestCa } from "../test/helpers/certs.ts";
 import {
   NODE24,
@@ -36,7 +40,7 @@ import {
   type TestNetwork,
 } from "../test/gateway/netns.ts";
 import { lineChart, slope } from "./soak-svg.ts";
-import type { HeldResult } from "./soak-ws.ts";
+import type { HeldRecord } from "./soak-ws.ts";
 
 const REPO = fileURLToPath(new URL("..", import.meta.url));
 const GW_PORT = 18789;
@@ -45,6 +49,8 @@ const ADMIN = "127.0.0.1:9477";
 const TOKEN = "soak-user-token-0123456789abcdef";
 const SECRET = "soak-cookie-secret-0123456789abcdef-0123";
 const USER = "alice@example.com";
+/** The rotating user of the credential reloads: in the sidecar's tokensFile for a while, then removed. */
+const ROTATING_USER = "bob@example.com";
 const SAMPLE_MS = 5000;
 
 const argMinutes = process.argv.indexOf("--minutes");
@@ -57,6 +63,8 @@ const durationMs = minutes * 60_000;
 const restartEveryMs = Math.min(300_000, Math.max(60_000, durationMs / 3));
 const rewriteEveryMs = Math.min(120_000, Math.max(30_000, durationMs / 6));
 const warmupMs = Math.min(300_000, Math.max(60_000, durationMs / 10));
+/** A tokensFile change (the rotating user added, or removed) every eighth of the run, 20 s to 1 min apart. */
+const credentialEveryMs = Math.min(60_000, Math.max(20_000, durationMs / 8));
 
 const missing = [...netnsPrereqs(), ...gatewayPrereqs()];
 if (missing.length > 0) {
@@ -91,9 +99,12 @@ try {
   net = await createTestNetwork();
   const origin = `https://${net.sidecar.ip}:${SC_PORT}`;
   const gatewayConfig = {
-    gateway: trustedProxyGateway(GW_PORT, net.sidecar.ip, [USER], { controlUi: { allowedOrigins: [origin] } }),
+    gateway: trustedProxyGateway(GW_PORT, net.sidecar.ip, [USER, ROTATING_USER], {
+      controlUi: { allowedOrigins: [origin] },
+    }),
   };
   const gatewayHost = net.gateway;
+  const clientNs = net.client.ns;
   const startOurGateway = () => startGateway({ host: gatewayHost, port: GW_PORT, config: gatewayConfig });
 
   // Certificates: one CA for the run (the clients trust it), a fresh server certificate at every rewrite.
@@ -113,6 +124,14 @@ try {
   };
   rewriteCertificate();
 
+  // The sidecar's tokensFile: the main user is a flag (--token), the rotating user comes and goes in this file.
+  const tokensPath = path.join(out, "tokens.json");
+  const writeTokens = (text: string): void => {
+    writeFileSync(`${tokensPath}.new`, text, { mode: 0o600 });
+    renameSync(`${tokensPath}.new`, tokensPath);
+  };
+  writeTokens("[]\n");
+
   log(`starting the gateway (openclaw in ${net.gateway.ns})`);
   gateway = await startOurGateway();
   log(`gateway ready in ${gateway.startupMs} ms`);
@@ -125,7 +144,12 @@ try {
     websockets: {} as Record<string, number>,
     errors: 0,
     warnings: 0,
+    /** Error lines that were the expected refusal of the bad tokensFile (also in `errors`). */
+    refusedLines: 0,
+    /** The sidecar's `websocket closed` lines with reasonClass credentials_revoked. */
+    revokedLines: 0,
   };
+  const reloads: ReloadLine[] = [];
   let pending = "";
   sidecar = nsSpawn(
     net.sidecar.ns,
@@ -152,6 +176,8 @@ try {
       certPath,
       "--tls-key",
       keyPath,
+      "--tokens-file",
+      tokensPath,
     ],
     { env: { PATH: process.env.PATH ?? "" }, stdio: ["ignore", "pipe", "pipe"] },
   );
@@ -164,7 +190,20 @@ try {
       pending = lines.pop() ?? "";
       for (const line of lines) {
         if (line.includes('"openclaw-sidecar listening"')) resolve();
-        let entry: { kind?: string; status?: number; msg?: string; level?: number; code?: number; result?: string };
+        let entry: {
+          kind?: string;
+          status?: number;
+          msg?: string;
+          level?: number;
+          code?: number;
+          result?: string;
+          trigger?: string;
+          reasonClass?: string;
+          added?: number;
+          removed?: number;
+          closedWebSockets?: number;
+          problem?: string;
+        };
         try {
           entry = JSON.parse(line) as typeof entry;
         } catch {
@@ -175,6 +214,21 @@ try {
         if (entry.kind === "websocket")
           counts.websockets[`${entry.result ?? ""} ${entry.code ?? ""}`.trim()] =
             (counts.websockets[`${entry.result ?? ""} ${entry.code ?? ""}`.trim()] ?? 0) + 1;
+        if (entry.kind === "websocket" && entry.reasonClass === "credentials_revoked") counts.revokedLines++;
+        if (entry.kind === "reload" && entry.trigger !== undefined && entry.msg !== undefined) {
+          const ok = !entry.msg.startsWith("credential reload refused");
+          if (!ok) counts.refusedLines++;
+          if (ok === entry.msg.startsWith("credentials reloaded"))
+            reloads.push({
+              at: Date.now(),
+              trigger: entry.trigger,
+              ok,
+              added: entry.added ?? 0,
+              removed: entry.removed ?? 0,
+              closed: entry.closedWebSockets ?? 0,
+              problem: entry.problem ?? "",
+            });
+        }
         if (entry.msg === "TLS certificate reloaded") counts.tlsReloads++;
         if (entry.msg?.startsWith("TLS certificate reload failed")) counts.tlsReloadFailures++;
         if ((entry.level ?? 0) >= 50) counts.errors++;
@@ -209,15 +263,107 @@ try {
     [path.join(REPO, "bench/soak-traffic.ts"), JSON.stringify({ base: origin, token: TOKEN, untilMs })],
     {
       env: { PATH: process.env.PATH ?? "", NODE_EXTRA_CA_CERTS: ca.caCert },
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: ["pipe", "pipe", "pipe"],
     },
   );
   traffic.stdout?.on("data", (d: Buffer) => (trafficOut += d.toString()));
+  traffic.stdin?.on("error", () => {}); // it ended early: the report says so
   traffic.stderr?.on("data", (d: Buffer) => process.stderr.write(`[traffic] ${d.toString()}`));
   const trafficExited = new Promise<number | null>((r) => traffic?.once("exit", (code) => r(code)));
   log(
-    `traffic from ${net.client.ip} for ${minutes} min; gateway restart every ${restartEveryMs / 1000} s, certificate rewrite every ${rewriteEveryMs / 1000} s`,
+    `traffic from ${net.client.ip} for ${minutes} min; gateway restart every ${restartEveryMs / 1000} s, certificate rewrite every ${rewriteEveryMs / 1000} s, tokensFile change every ${credentialEveryMs / 1000} s`,
   );
+
+  // Credential reloads, on their own schedule (a gateway restart takes the faults loop below 20 s or more).
+  const steps: CredentialStep[] = [];
+  let rotatingToken = "";
+  let credentialError: string | undefined;
+  /** The next reload line the sidecar logs from index `from` on whose trigger matches; undefined after 10 s. */
+  const reloadLine = async (from: number, trigger: "SIGHUP" | "file"): Promise<ReloadLine | undefined> => {
+    for (const until = Date.now() + 10_000; Date.now() < until; await sleep(50)) {
+      const hit = reloads
+        .slice(from)
+        .find((r) => (trigger === "SIGHUP" ? r.trigger === "SIGHUP" : r.trigger.startsWith("file")));
+      if (hit) return hit;
+    }
+    return undefined;
+  };
+  /** `GET /health` with a Bearer from the client namespace: the status, or what went wrong. */
+  const probe = async (token: string): Promise<string> => {
+    const r = await nsExec(
+      clientNs,
+      "curl",
+      [
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-m",
+        "5",
+        "--cacert",
+        ca.caCert,
+        "-H",
+        `authorization: Bearer ${token}`,
+        `${origin}/health`,
+      ],
+      { timeoutMs: 10_000 },
+    );
+    return r.stdout.trim() || `curl exit ${r.code}`;
+  };
+  const tell = (msg: unknown): void => void traffic?.stdin?.write(`${JSON.stringify(msg)}\n`);
+  /** One tokensFile change: written, then SIGHUP or nothing (the watch), then the sidecar's log line awaited. */
+  const change = async (
+    action: CredentialStep["action"],
+    trigger: "SIGHUP" | "file",
+    text: string,
+    generation: number,
+    token: string,
+  ): Promise<void> => {
+    const from = reloads.length;
+    const at = Date.now();
+    writeTokens(text);
+    if (trigger === "SIGHUP") process.kill(pid, "SIGHUP");
+    const line = await reloadLine(from, trigger);
+    const expect = action === "remove" ? "401" : "200";
+    const probed = await probe(token);
+    steps.push({ at, action, trigger, generation, line, probe: probed, expect });
+    log(
+      `tokensFile: ${action} (generation ${generation}) by ${trigger}: ${line === undefined ? "**no reload logged**" : line.ok ? `reloaded, ${line.added} added, ${line.removed} removed, ${line.closed} WebSocket(s) closed` : `refused (${line.problem})`}; a Bearer of it now gets ${probed}`,
+    );
+  };
+  const credentialsDone = (async () => {
+    const sleepUntil = (at: number) => sleep(Math.max(0, at - Date.now()));
+    const entry = (token: string) => `${JSON.stringify([{ user: ROTATING_USER, token }], null, 1)}\n`;
+    let at = t0 + credentialEveryMs / 2;
+    for (let i = 0; at < untilMs - 15_000; i++, at += credentialEveryMs) {
+      await sleepUntil(at);
+      // SIGHUP and the watch take turns so that each adds and removes: SIGHUP, file, file, SIGHUP, SIGHUP, …
+      const trigger = ((i >> 1) ^ i) & 1 ? "file" : "SIGHUP";
+      const generation = (i >> 1) + 1;
+      const token = `soak-rotating-${generation}-${randomBytes(12).toString("hex")}`;
+      if (i % 2 === 0) {
+        await change("add", trigger, entry(token), generation, token);
+        rotatingToken = token;
+        tell({ rotating: { user: ROTATING_USER, token, generation } });
+      } else {
+        // Its clients stop starting anything first (what is open stays open), so that nothing of it races the removal.
+        tell({ rotating: null });
+        await sleep(1500);
+        await change("remove", trigger, "[]\n", generation, rotatingToken);
+      }
+      if (i === 0) {
+        // Once per run, while the rotating user is in: a bad file (refused, nothing changes), then the good one again.
+        await sleepUntil(at + credentialEveryMs / 3);
+        await change("bad file", "file", `${entry(token).slice(0, 20)}\n`, generation, token);
+        await sleepUntil(at + (2 * credentialEveryMs) / 3);
+        await change("restore", "file", entry(token), generation, token);
+      }
+    }
+  })().catch((err: unknown) => {
+    credentialError = String(err);
+    log(`credential reloads stopped: ${credentialError}`);
+  });
 
   // Faults, on schedule until the deadline.
   const downWindows: Array<[number, number]> = [];
@@ -242,6 +388,7 @@ try {
     }
     await sleep(500);
   }
+  await credentialsDone;
   const trafficCode = await Promise.race([
     trafficExited,
     new Promise<"timeout">((r) => setTimeout(() => r("timeout"), Math.max(0, untilMs - Date.now()) + 90_000).unref()),
@@ -269,7 +416,7 @@ try {
       }
     >;
     misbehaving: Record<string, Record<string, number>>;
-    held: HeldResult[];
+    held: HeldRecord[];
     cliWs: Record<string, number>;
     assets: number;
     crashes: string[];
@@ -277,7 +424,17 @@ try {
   writeFileSync(path.join(out, "traffic.json"), JSON.stringify(result, null, 1));
   writeFileSync(
     path.join(out, "report.md"),
-    report({ samples, downWindows, rewrites, result, counts, metrics: metrics.stdout, sidecarAlive, origin }),
+    report({
+      samples,
+      downWindows,
+      rewrites,
+      result,
+      counts,
+      metrics: metrics.stdout,
+      sidecarAlive,
+      origin,
+      credentials: { steps, reloads, error: credentialError },
+    }),
   );
   writeFileSync(
     path.join(out, "rss.svg"),
@@ -304,6 +461,29 @@ try {
   await cleanup();
 }
 
+/** A `kind: "reload"` line of the sidecar's log, as the soak saw it (`at`: when it was read). */
+interface ReloadLine {
+  at: number;
+  trigger: string;
+  ok: boolean;
+  added: number;
+  removed: number;
+  closed: number;
+  problem: string;
+}
+
+/** One change of the tokensFile: what, how it was signalled, the reload line it got, and a Bearer probe after it. */
+interface CredentialStep {
+  at: number;
+  action: "add" | "remove" | "bad file" | "restore";
+  trigger: "SIGHUP" | "file";
+  generation: number;
+  line: ReloadLine | undefined;
+  /** `GET /health` with the rotating user's token of that generation, right after the reload. */
+  probe: string;
+  expect: string;
+}
+
 interface ReportInput {
   samples: Array<{ t: number; rssKiB: number; fds: number }>;
   downWindows: Array<[number, number]>;
@@ -319,7 +499,7 @@ interface ReportInput {
       }
     >;
     misbehaving: Record<string, Record<string, number>>;
-    held: HeldResult[];
+    held: HeldRecord[];
     cliWs: Record<string, number>;
     assets: number;
     crashes: string[];
@@ -331,8 +511,11 @@ interface ReportInput {
     websockets: Record<string, number>;
     errors: number;
     warnings: number;
+    refusedLines: number;
+    revokedLines: number;
   };
   metrics: string;
+  credentials: { steps: CredentialStep[]; reloads: ReloadLine[]; error: string | undefined };
   sidecarAlive: boolean;
   origin: string;
 }
@@ -391,7 +574,7 @@ function report(r: ReportInput): string {
     `Certificate files rewritten at ${r.rewrites.map((t) => t.toFixed(0)).join(", ") || "never"} s; the sidecar logged ${r.counts.tlsReloads} reload(s) and ${r.counts.tlsReloadFailures} failed reload(s).`,
   );
   p(
-    "Credentials reload (tokensFile on SIGHUP): pending — the sidecar does not have it yet, so the soak does not exercise it.",
+    `The sidecar's tokensFile was changed ${r.credentials.steps.length} time(s): see [Credential reloads](#credential-reloads).`,
   );
   p();
   p("## HTTP: nothing lost");
@@ -456,22 +639,23 @@ function report(r: ReportInput): string {
   p();
   const held = result.held ?? [];
   const end = startMs + durationMs;
-  const classify = (h: HeldResult): string => {
+  const classify = (h: HeldRecord): string => {
     if (h.closedAt >= end - 1000 && h.closeCode === 1000) return "the soak ended (client's 1000)";
+    if (h.closeCode === 1008 && h.closeReason === REVOKED_REASON) return "its credential was removed (reload)";
     if (whileDown(h.closedAt)) return "the gateway went away";
     return "**other**";
   };
   const table = new Map<string, number>();
   for (const h of held) {
-    const key = `| ${h.closeCode ?? "—"} | ${h.handshake} | ${classify(h)} |`;
+    const key = `| ${h.user === "main" ? USER : h.user} | ${h.closeCode ?? "—"} | ${h.handshake} | ${classify(h)} |`;
     table.set(key, (table.get(key) ?? 0) + 1);
   }
   p(
-    `${held.length} held WebSockets (6 slots, each reconnecting a second after a close; a \`health\` request every 3 s): ${held.reduce((a, h) => a + h.requests, 0)} requests, ${held.reduce((a, h) => a + h.answers, 0)} answers. Close codes the clients saw:`,
+    `${held.length} held WebSockets (6 slots of ${USER}, each reconnecting a second after a close, and 2 of the rotating user while it is in; a \`health\` request every 3 s): ${held.reduce((a, h) => a + h.requests, 0)} requests, ${held.reduce((a, h) => a + h.answers, 0)} answers. Close codes the clients saw:`,
   );
   p();
-  p("| close code | handshake | when | count |");
-  p("| --- | --- | --- | --- |");
+  p("| user | close code | handshake | when | count |");
+  p("| --- | --- | --- | --- | --- |");
   for (const [key, n] of [...table].sort()) p(`${key} ${n} |`);
   p();
   const reasons = [
@@ -494,23 +678,141 @@ function report(r: ReportInput): string {
   if ((result.crashes ?? []).length > 0)
     p(`Client-side exceptions (the soak's own code): ${result.crashes.map((c) => `\`${c}\``).join(", ")}.`);
   p();
+  credentialSection(r, whileDown, end, p);
   p("## Errors by kind (the sidecar's view)");
   p();
   p(
     `Access log statuses: ${Object.entries(r.counts.requests)
       .map(([s, n]) => `${n}×${s}`)
-      .join(", ")}. Log lines at warn: ${r.counts.warnings}, error: ${r.counts.errors}.`,
+      .join(
+        ", ",
+      )}. Log lines at warn: ${r.counts.warnings}, error: ${r.counts.errors} (of them ${r.counts.refusedLines} the refused bad tokensFile's).`,
   );
   p();
   p("| metric | labels | value |");
   p("| --- | --- | --- |");
   for (const line of r.metrics.split("\n")) {
     const mm =
-      /^openclaw_sidecar_(upstream_errors_total|client_errors_total|auth_failures_total|websocket_closes_total|websocket_upgrades_total|connections_refused_total)(?:\{([^}]*)\})? (\S+)$/.exec(
+      /^openclaw_sidecar_(upstream_errors_total|client_errors_total|auth_failures_total|websocket_closes_total|websocket_upgrades_total|connections_refused_total|credential_reloads_total)(?:\{([^}]*)\})? (\S+)$/.exec(
         line,
       );
     if (mm && Number(mm[3]) > 0) p(`| ${mm[1]} | ${mm[2] ?? ""} | ${mm[3]} |`);
   }
   p();
   return `${lines.join("\n")}\n`;
+}
+
+/**
+ * "Credential reloads": what each tokensFile change got, and per-socket bookkeeping — every held WebSocket carries its
+ * user, generation, open and close times and close code — to show that the 1008 closes are exactly the removed
+ * user's and that no other WebSocket closed at a reload.
+ */
+function credentialSection(
+  r: ReportInput,
+  whileDown: (atMs: number) => boolean,
+  end: number,
+  p: (s?: string) => void,
+): void {
+  const { steps, reloads, error } = r.credentials;
+  const held = r.result.held ?? [];
+  const at = (ms: number) => ((ms - t0) / 1000).toFixed(0);
+  const revoked = (h: HeldRecord) => h.closeCode === 1008 && h.closeReason === REVOKED_REASON;
+  const metric = (result: string) =>
+    new RegExp(`^openclaw_sidecar_credential_reloads_total\\{result="${result}"\\} (\\S+)$`, "m").exec(
+      r.metrics,
+    )?.[1] ?? "?";
+  const ok = reloads.filter((x) => x.ok);
+  const byTrigger = (xs: ReloadLine[]) =>
+    `${xs.filter((x) => x.trigger === "SIGHUP").length} by SIGHUP, ${xs.filter((x) => x.trigger.startsWith("file")).length} by the file watch`;
+  p("## Credential reloads");
+  p();
+  p(
+    `The main user (${USER}) is a flag; the sidecar's tokensFile holds the rotating user ${ROTATING_USER} (a fresh token each generation) or nothing. Every ${credentialEveryMs / 1000} s the file is rewritten (new file renamed over the old): the user added, then removed; SIGHUP and the file watch take turns. While it is in, its Bearer calls \`GET /health\` every second (HTTP row \`rotating\`) and holds two WebSockets; just before its removal its clients stop starting anything new (what is open stays open). Once per run, while it is in, the file is replaced by a bad one (cut JSON) and ten-odd seconds later restored. After each change a Bearer probe (\`GET /health\`, curl from the client namespace) with that generation's token.`,
+  );
+  p();
+  p(
+    `Reloads: metric \`credential_reloads_total\` ok ${metric("ok")}, refused ${metric("refused")}; the log: ${ok.length} ok (${byTrigger(ok)}), ${reloads.length - ok.length} refused (${byTrigger(reloads.filter((x) => !x.ok))}). A SIGHUP step's file change is seen by the watch a second later too: a second reload that changes nothing (${ok.filter((x) => x.trigger.startsWith("file") && x.added === 0 && x.removed === 0).length} ok reloads by the watch added and removed nothing, the restore's among them).${error !== undefined ? ` **The schedule stopped: ${error}.**` : ""}`,
+  );
+  p();
+  p("| at (s) | change | trigger | the sidecar's reload line | probe after it | as expected |");
+  p("| --- | --- | --- | --- | --- | --- |");
+  let stepsOk = 0;
+  for (const st of steps) {
+    const line = st.line;
+    const logged =
+      line === undefined
+        ? "**none within 10 s**"
+        : line.ok
+          ? `ok: +${line.added} −${line.removed}, ${line.closed} WebSocket(s) closed`
+          : `refused: ${line.problem.slice(0, 80)}`;
+    const lineOk =
+      line !== undefined &&
+      (st.action === "bad file"
+        ? !line.ok
+        : line.ok &&
+          line.added === (st.action === "add" ? 1 : 0) &&
+          line.removed === (st.action === "remove" ? 1 : 0) &&
+          (st.action === "remove" || line.closed === 0));
+    const probeOk = st.probe === st.expect || (st.expect === "200" && /^50[23]$/.test(st.probe) && whileDown(st.at));
+    if (lineOk && probeOk) stepsOk++;
+    p(
+      `| ${at(st.at)} | ${st.action} (generation ${st.generation}) | ${st.trigger} | ${logged} | ${st.probe} (expected ${st.expect}) | ${lineOk && probeOk ? "yes" : "**no**"} |`,
+    );
+  }
+  p();
+  // Per removal: the rotating user's WebSockets of that generation still open when the file was written.
+  p(
+    "Per removal, the rotating user's WebSockets of that generation still open when the file was written (client-side records), and how they ended:",
+  );
+  p();
+  p(
+    "| at (s) | generation | open at the removal | closed 1008 revoked by it | the sidecar's count | seconds to close |",
+  );
+  p("| --- | --- | --- | --- | --- | --- |");
+  const expected = new Set<HeldRecord>();
+  for (const st of steps.filter((x) => x.action === "remove")) {
+    const appliedAt = st.line?.at ?? st.at;
+    const open = held.filter(
+      (h) => h.user === ROTATING_USER && h.generation === st.generation && h.openedAt <= st.at && h.closedAt >= st.at,
+    );
+    const closed = open.filter((h) => revoked(h) && h.closedAt <= appliedAt + 5000);
+    for (const h of closed) expected.add(h);
+    const lag = closed.map((h) => (h.closedAt - st.at) / 1000);
+    p(
+      `| ${at(st.at)} | ${st.generation} | ${open.length} | ${closed.length} | ${st.line?.closed ?? "—"} | ${lag.length > 0 ? `${Math.min(...lag).toFixed(1)}–${Math.max(...lag).toFixed(1)}` : "—"} |`,
+    );
+  }
+  p();
+  const allRevoked = held.filter(revoked);
+  const wrong = allRevoked.filter((h) => !expected.has(h));
+  const missed = steps
+    .filter((x) => x.action === "remove")
+    .flatMap((st) =>
+      held.filter(
+        (h) =>
+          h.user === ROTATING_USER &&
+          h.generation === st.generation &&
+          h.openedAt <= st.at &&
+          h.closedAt >= st.at &&
+          !expected.has(h),
+      ),
+    );
+  // Every other socket open across a reload: none may close within 2 s after it (unless the gateway was going away
+  // then, or the soak ended).
+  let pairs = 0;
+  const closedAtReload: string[] = [];
+  for (const line of reloads) {
+    for (const h of held) {
+      if (expected.has(h) || h.openedAt >= line.at || h.closedAt < line.at - 1000) continue;
+      pairs++;
+      const soakEnd = h.closedAt >= end - 1000 && h.closeCode === 1000;
+      if (h.closedAt <= line.at + 2000 && !whileDown(h.closedAt) && !soakEnd)
+        closedAtReload.push(`${h.user} generation ${h.generation} closed ${h.closeCode} at ${at(h.closedAt)} s`);
+    }
+  }
+  const exact = wrong.length === 0 && missed.length === 0 && closedAtReload.length === 0;
+  p(
+    `WebSockets the clients saw closed with 1008 \`${REVOKED_REASON}\`: ${allRevoked.length}; the sidecar logged ${r.counts.revokedLines} \`credentials_revoked\` closes. Exactly the removed user's: ${exact ? "**yes**" : "**no**"} — ${wrong.length} revoked that were not the removed generation's, ${missed.length} of the removed generation's open at its removal that did not close with it, and of ${pairs} (WebSocket, reload) pairs where the socket was open at the reload, ${closedAtReload.length} closed within 2 s after it for another reason than the gateway going away or the soak ending${closedAtReload.length > 0 ? ` (${closedAtReload.slice(0, 6).join("; ")})` : ""}. Tokens-file changes as expected (reload line and probe): ${stepsOk} of ${steps.length}.`,
+  );
+  p();
 }
