@@ -52,6 +52,7 @@ const USER = "alice@example.com";
 /** The rotating user of the credential reloads: in the sidecar's tokensFile for a while, then removed. */
 const ROTATING_USER = "bob@example.com";
 const SAMPLE_MS = 5000;
+const LEVELS: Record<string, number> = { warn: 40, error: 50, fatal: 60 };
 
 const argMinutes = process.argv.indexOf("--minutes");
 const minutes = argMinutes === -1 ? 30 : Number(process.argv[argMinutes + 1]);
@@ -194,7 +195,7 @@ try {
           kind?: string;
           status?: number;
           msg?: string;
-          level?: number;
+          level?: number | string;
           code?: number;
           result?: string;
           trigger?: string;
@@ -231,8 +232,10 @@ try {
         }
         if (entry.msg === "TLS certificate reloaded") counts.tlsReloads++;
         if (entry.msg?.startsWith("TLS certificate reload failed")) counts.tlsReloadFailures++;
-        if ((entry.level ?? 0) >= 50) counts.errors++;
-        else if (entry.level === 40) counts.warnings++;
+        // The log writes level labels ("warn", "error"); a number is counted too.
+        const level = typeof entry.level === "number" ? entry.level : (LEVELS[entry.level ?? ""] ?? 0);
+        if (level >= 50) counts.errors++;
+        else if (level === 40) counts.warnings++;
       }
     });
     sidecar?.stderr?.on("data", (d: Buffer) => sidecarLog.write(d));
@@ -278,6 +281,9 @@ try {
   const steps: CredentialStep[] = [];
   let rotatingToken = "";
   let credentialError: string | undefined;
+  /** When the gateway was last ready (undefined while it restarts), and whether a removal is under way (no restart). */
+  let gatewayUpSince: number | undefined = Date.now();
+  let removing = false;
   /** The next reload line the sidecar logs from index `from` on whose trigger matches; undefined after 10 s. */
   const reloadLine = async (from: number, trigger: "SIGHUP" | "file"): Promise<ReloadLine | undefined> => {
     for (const until = Date.now() + 10_000; Date.now() < until; await sleep(50)) {
@@ -347,10 +353,16 @@ try {
         rotatingToken = token;
         tell({ rotating: { user: ROTATING_USER, token, generation } });
       } else {
+        // Not while the gateway restarts (its restart closes the user's WebSockets): the removal waits until it has
+        // been up 5 s (the user's held WebSockets reconnect a second after a refusal), half a step at most, and the
+        // next restart waits for the removal.
+        for (const until = Date.now() + credentialEveryMs / 2; Date.now() < until; await sleep(250))
+          if (gatewayUpSince !== undefined && Date.now() - gatewayUpSince >= 5000) break;
+        removing = true;
         // Its clients stop starting anything first (what is open stays open), so that nothing of it races the removal.
         tell({ rotating: null });
         await sleep(1500);
-        await change("remove", trigger, "[]\n", generation, rotatingToken);
+        await change("remove", trigger, "[]\n", generation, rotatingToken).finally(() => (removing = false));
       }
       if (i === 0) {
         // Once per run, while the rotating user is in: a bad file (refused, nothing changes), then the good one again.
@@ -377,11 +389,13 @@ try {
       log(`certificate files rewritten (generation ${generation - 1})`);
       nextRewrite += rewriteEveryMs;
     }
-    if (Date.now() >= nextRestart && Date.now() < untilMs - 60_000) {
+    if (Date.now() >= nextRestart && Date.now() < untilMs - 60_000 && !removing) {
       const down = (Date.now() - t0) / 1000;
       log("gateway: stop");
+      gatewayUpSince = undefined;
       await gateway.stop();
       gateway = await startOurGateway();
+      gatewayUpSince = Date.now();
       downWindows.push([down, (Date.now() - t0) / 1000]);
       log(`gateway: ready again after ${(Date.now() - t0) / 1000 - down} s`);
       nextRestart += restartEveryMs;
