@@ -11,10 +11,12 @@ import { resolvedPath } from "./public-paths.ts";
 
 /** Whether `target` resolves to `base` or a path below it; always true without a base (""). */
 export function insideBasePath(target: string, base: string): boolean {
-  if (base === "") return true;
-  const path = resolvedPath(target);
-  return path !== undefined && (path === base || path.startsWith(`${base}/`));
+  return base === "" || isUnder(resolvedPath(target), base);
 }
+
+/** A resolved path (undefined: ambiguous, never inside) is `base` or below it. */
+const isUnder = (path: string | undefined, base: string): boolean =>
+  path !== undefined && (path === base || path.startsWith(`${base}/`));
 
 const notFound = (base: string): Refusal => ({
   status: 404,
@@ -35,7 +37,7 @@ export function outsideBasePath(head: RequestHead, base: string): Reply | undefi
     const query = new URL(`http://sidecar${head.url.startsWith("/") ? head.url : "/"}`).search;
     return { status: 302, headers: { Location: `${base}/${query}`, "Cache-Control": "no-store" }, body: "" };
   }
-  if (insideBasePath(head.url, base)) return undefined;
+  if (isUnder(path, base)) return undefined; // resolved once per request, above
   if (!wantsHtml(head.headers)) return refusalReply(notFound(base), false);
   return {
     status: 404,
