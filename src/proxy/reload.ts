@@ -6,7 +6,7 @@
 // warning ("needs a restart") and left as it was. Then every WebSocket whose credential is gone is closed
 // (http/forward-upgrade.ts revoke()); every other stays open.
 import { createHash } from "node:crypto";
-import { unwatchFile, watchFile } from "node:fs";
+import { statSync, unwatchFile, watchFile } from "node:fs";
 import { type AuthGate, RELOADABLE_GATE_OPTIONS, RELOADABLE_OIDC_OPTIONS } from "../gate/auth-gate.ts";
 import type { UpgradeForwarder } from "../http/forward-upgrade.ts";
 import type { Logger } from "../ops/log.ts";
@@ -104,8 +104,15 @@ export function createReloader(parts: ReloadParts): Reloader {
         clearTimeout(timer);
         timer = setTimeout(() => reload(`file ${path}`), SETTLE_MS);
       };
+      // watchFile's baseline is its first stat, taken asynchronously: a change written before it (just after the
+      // configuration was read) would never be seen. So the file as it is now is compared once more after an
+      // interval, when that baseline surely exists.
+      const before = fingerprint(path);
       watchFile(path, { interval: intervalMs, persistent: false }, listener);
       watched.set(path, listener);
+      setTimeout(() => {
+        if (watched.get(path) === listener && fingerprint(path) !== before) listener();
+      }, intervalMs * 2).unref();
     }
   }
 
@@ -122,6 +129,16 @@ export function createReloader(parts: ReloadParts): Reloader {
       intervalMs = undefined;
     },
   };
+}
+
+/** What watchFile compares (modification time, size, inode), or "" for a file that cannot be read. */
+function fingerprint(path: string): string {
+  try {
+    const st = statSync(path);
+    return `${st.mtimeMs} ${st.size} ${st.ino}`;
+  } catch {
+    return "";
+  }
 }
 
 /** The options other than the reloadable slice whose value differs: they need a restart. */
